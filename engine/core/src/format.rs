@@ -95,8 +95,11 @@ struct EnvelopeIn {
     project: Project,
 }
 
-/// Serializes a project at the current version (pretty, so that shares and version control can
-/// diff it).
+/// Serializes a project at the current version.
+///
+/// The layout is one line per scene, shot, asset and clip (see [`LineFormatter`]): a diff of
+/// two saves shows which objects changed, and the file is a third smaller than fully indented
+/// JSON, which matters at 10,000 shots.
 #[must_use]
 pub fn to_json(project: &Project) -> Vec<u8> {
     let envelope = Envelope {
@@ -104,8 +107,157 @@ pub fn to_json(project: &Project) -> Vec<u8> {
         version: CURRENT_VERSION,
         project,
     };
+    let mut out = Vec::with_capacity(1 << 16);
+    let mut serializer = serde_json::Serializer::with_formatter(&mut out, LineFormatter::default());
     // Serializing plain data into a Vec cannot fail: every map key is a string.
-    serde_json::to_vec_pretty(&envelope).unwrap_or_default()
+    if envelope.serialize(&mut serializer).is_err() {
+        return Vec::new();
+    }
+    out.push(b'\n');
+    out
+}
+
+/// A JSON layout between pretty and compact: the top-level object and its direct objects
+/// (`settings`, `script`, `timeline`, `assets`) are indented, arrays inside indented containers
+/// put each element on its own line, and tracks are indented so each clip gets a line.
+/// Everything deeper is compact.
+#[derive(Debug, Default)]
+pub struct LineFormatter {
+    /// Open containers: whether each is indented, and the key it is the value of.
+    stack: Vec<(bool, Option<String>)>,
+    /// The key being written, and the last complete key.
+    key: Option<String>,
+    capturing_key: bool,
+}
+
+impl LineFormatter {
+    fn open(&mut self, is_object: bool) -> bool {
+        let key = self.key.take();
+        let expanded = match self.stack.last() {
+            None => true,
+            Some((parent_expanded, parent_key)) => {
+                if is_object {
+                    self.stack.len() == 1 || parent_key.as_deref() == Some("tracks")
+                } else {
+                    *parent_expanded
+                }
+            }
+        };
+        self.stack.push((expanded, key));
+        expanded
+    }
+
+    fn expanded(&self) -> bool {
+        self.stack.last().is_some_and(|(e, _)| *e)
+    }
+
+    fn newline<W: ?Sized + std::io::Write>(
+        &self,
+        writer: &mut W,
+        depth: usize,
+    ) -> std::io::Result<()> {
+        writer.write_all(b"\n")?;
+        for _ in 0..depth {
+            writer.write_all(b"  ")?;
+        }
+        Ok(())
+    }
+}
+
+impl serde_json::ser::Formatter for LineFormatter {
+    fn begin_array<W: ?Sized + std::io::Write>(&mut self, writer: &mut W) -> std::io::Result<()> {
+        self.open(false);
+        writer.write_all(b"[")
+    }
+
+    fn end_array<W: ?Sized + std::io::Write>(&mut self, writer: &mut W) -> std::io::Result<()> {
+        let expanded = self.expanded();
+        self.stack.pop();
+        if expanded {
+            self.newline(writer, self.stack.len())?;
+        }
+        writer.write_all(b"]")
+    }
+
+    fn begin_array_value<W: ?Sized + std::io::Write>(
+        &mut self,
+        writer: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
+        if !first {
+            writer.write_all(b",")?;
+        }
+        if self.expanded() {
+            self.newline(writer, self.stack.len())?;
+        }
+        Ok(())
+    }
+
+    fn begin_object<W: ?Sized + std::io::Write>(&mut self, writer: &mut W) -> std::io::Result<()> {
+        self.open(true);
+        writer.write_all(b"{")
+    }
+
+    fn end_object<W: ?Sized + std::io::Write>(&mut self, writer: &mut W) -> std::io::Result<()> {
+        let expanded = self.expanded();
+        self.stack.pop();
+        if expanded {
+            self.newline(writer, self.stack.len())?;
+        }
+        writer.write_all(b"}")
+    }
+
+    fn begin_object_key<W: ?Sized + std::io::Write>(
+        &mut self,
+        writer: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
+        if !first {
+            writer.write_all(b",")?;
+        }
+        if self.expanded() {
+            self.newline(writer, self.stack.len())?;
+        }
+        self.capturing_key = true;
+        self.key = Some(String::new());
+        Ok(())
+    }
+
+    fn end_object_key<W: ?Sized + std::io::Write>(
+        &mut self,
+        _writer: &mut W,
+    ) -> std::io::Result<()> {
+        self.capturing_key = false;
+        Ok(())
+    }
+
+    fn begin_object_value<W: ?Sized + std::io::Write>(
+        &mut self,
+        writer: &mut W,
+    ) -> std::io::Result<()> {
+        writer.write_all(if self.expanded() { b": " } else { b":" })
+    }
+
+    fn end_object_value<W: ?Sized + std::io::Write>(
+        &mut self,
+        _writer: &mut W,
+    ) -> std::io::Result<()> {
+        self.key = None;
+        Ok(())
+    }
+
+    fn write_string_fragment<W: ?Sized + std::io::Write>(
+        &mut self,
+        writer: &mut W,
+        fragment: &str,
+    ) -> std::io::Result<()> {
+        if self.capturing_key
+            && let Some(key) = &mut self.key
+        {
+            key.push_str(fragment);
+        }
+        writer.write_all(fragment.as_bytes())
+    }
 }
 
 /// Reads a project file's bytes, upgrading old versions.
@@ -209,6 +361,42 @@ mod tests {
         assert_eq!(loaded.extra["color_pipeline"], json!({"ocio": "aces_1.3"}));
         let again: Value = serde_json::from_slice(&to_json(&loaded)).unwrap();
         assert_eq!(again, value);
+    }
+
+    #[test]
+    fn layout_puts_each_shot_and_clip_on_its_own_line() {
+        let project = crate::synth::project(5, 6);
+        let text = String::from_utf8(to_json(&project)).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "{");
+        assert!(
+            lines[1].starts_with("  \"schema\": \"previz.project\""),
+            "{}",
+            lines[1]
+        );
+        let shot_lines = lines
+            .iter()
+            .filter(|l| l.starts_with("    {\"id\"") && l.contains("\"takes\""))
+            .count();
+        assert_eq!(shot_lines, 5, "{text}");
+        let clip_lines = lines
+            .iter()
+            .filter(|l| l.trim_start().starts_with("{\"type\":\"clip\""))
+            .count();
+        assert_eq!(clip_lines, 6, "{text}");
+        let value: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(
+            value,
+            serde_json::to_value(
+                serde_json::from_slice::<Value>(&serde_json::to_vec(&value).unwrap()).unwrap()
+            )
+            .unwrap()
+        );
+    }
+
+    #[test]
+    fn current_version_matches_the_migration_table() {
+        assert_eq!(MIGRATIONS.len() + 1, CURRENT_VERSION as usize);
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub mod ids;
 pub mod project;
 pub mod script;
 pub mod shot;
+pub mod synth;
 pub mod time;
 pub mod timeline;
 
