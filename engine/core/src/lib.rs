@@ -11,6 +11,7 @@ pub mod format;
 pub mod history;
 pub mod ids;
 pub mod project;
+pub mod revision;
 pub mod script;
 pub mod shot;
 pub mod synth;
