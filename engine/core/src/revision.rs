@@ -132,12 +132,12 @@ fn element_text(element: &ScriptElement) -> String {
     match element {
         ScriptElement::Action { text, .. }
         | ScriptElement::Centered { text }
-        | ScriptElement::Lyrics { text } => text.text.clone(),
-        ScriptElement::Dialogue(d) => format!("{} {}", d.cue, d.spoken_text()),
-        ScriptElement::Transition { text, .. }
+        | ScriptElement::Lyrics { text }
+        | ScriptElement::Transition { text, .. }
         | ScriptElement::Section { text, .. }
-        | ScriptElement::Synopsis { text }
-        | ScriptElement::Note { text } => text.clone(),
+        | ScriptElement::Synopsis { text } => text.text.clone(),
+        ScriptElement::Dialogue(d) => format!("{} {}", d.cue, d.spoken_text()),
+        ScriptElement::Note { text } => text.clone(),
         ScriptElement::PageBreak => String::new(),
     }
 }

@@ -10,15 +10,18 @@ use serde::{Deserialize, Serialize};
 use crate::Extra;
 use crate::ids::{CharacterId, LineId, LocationId, SceneId};
 
-/// Text with optional emphasis runs (Fountain's `*italic*`, `**bold**`, `_underline_`).
+/// Text with optional emphasis runs (Fountain's `*italic*`, `**bold**`, `_underline_`) and the
+/// writer's inline notes (`[[...]]`).
 ///
 /// `text` is what a reader sees; `spans`, when present, cut the same text into styled runs (their
-/// concatenation equals `text`).
+/// concatenation equals `text`); `notes` are inline notes that were written inside the element.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RichText {
     pub text: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub spans: Vec<StyledSpan>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 impl RichText {
@@ -28,6 +31,7 @@ impl RichText {
         Self {
             text: text.into(),
             spans: Vec::new(),
+            notes: Vec::new(),
         }
     }
 }
@@ -59,6 +63,9 @@ pub struct StyledSpan {
 pub struct TitleField {
     pub key: String,
     pub value: String,
+    /// Styled runs of `value`, when some of it is emphasised.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub spans: Vec<StyledSpan>,
 }
 
 /// Where the script came from (the last imported draft).
@@ -115,6 +122,12 @@ pub struct SceneHeading {
     /// The time of day (`NIGHT`), when the last dash-separated part names one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time_of_day: Option<String>,
+    /// Styled runs of `text`, when the heading is emphasised.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub spans: Vec<StyledSpan>,
+    /// Inline notes written in the heading.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// Words that mark the last ` - ` part of a heading as a time of day rather than a sub-location.
@@ -169,6 +182,8 @@ impl SceneHeading {
             int_ext,
             location,
             time_of_day,
+            spans: Vec::new(),
+            notes: Vec::new(),
         }
     }
 }
@@ -248,6 +263,9 @@ pub struct DialogueBlock {
     pub forced: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dual: Option<DualSide>,
+    /// Inline notes written on the cue line.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
     pub parts: Vec<DialoguePart>,
     #[serde(flatten)]
     pub extra: Extra,
@@ -275,7 +293,7 @@ impl DialogueBlock {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum DialoguePart {
     /// `(beat)`, with its parentheses.
-    Parenthetical { text: String },
+    Parenthetical(RichText),
     /// Spoken lines (several source lines joined with `\n`).
     Line(RichText),
     /// Sung lines (`~`).
@@ -294,7 +312,8 @@ pub enum ScriptElement {
     },
     Dialogue(DialogueBlock),
     Transition {
-        text: String,
+        #[serde(flatten)]
+        text: RichText,
         #[serde(default, skip_serializing_if = "is_false")]
         forced: bool,
     },
@@ -307,11 +326,13 @@ pub enum ScriptElement {
         text: RichText,
     },
     Section {
-        text: String,
+        #[serde(flatten)]
+        text: RichText,
         depth: u8,
     },
     Synopsis {
-        text: String,
+        #[serde(flatten)]
+        text: RichText,
     },
     Note {
         text: String,
@@ -612,6 +633,7 @@ mod tests {
             extensions: ext.iter().map(|e| (*e).to_owned()).collect(),
             forced: false,
             dual: None,
+            notes: Vec::new(),
             parts: vec![DialoguePart::Line("Hello.".into())],
             extra: Extra::new(),
         })

@@ -47,6 +47,7 @@ pub fn project(shot_count: usize, clip_count: usize) -> Project {
                 extensions: Vec::new(),
                 forced: false,
                 dual: None,
+                notes: Vec::new(),
                 parts: vec![DialoguePart::Line(
                     format!("Line {k} of scene {n}, said with feeling.")
                         .as_str()

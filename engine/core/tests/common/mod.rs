@@ -23,6 +23,7 @@ pub fn speech(cue: &str, text: &str) -> ScriptElement {
         extensions: vec![],
         forced: false,
         dual: None,
+        notes: Vec::new(),
         parts: vec![DialoguePart::Line(text.into())],
         extra: Extra::new(),
     })

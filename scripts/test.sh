@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# README's test command: installs what the tests need on a fresh machine, then runs every test.
+# Safe to run again: each install step is skipped when already done.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Independent Fountain parsers the differential tests compare our parses with.
+./tests/differential/setup.sh
+
+export PREVIZ_DIFFERENTIAL=1
+cargo test --workspace --locked
+
+# The save/open benchmark prints its figures against `cp` (no assertions).
+cargo bench --locked -p previz-storage --bench save_open --profile dev
