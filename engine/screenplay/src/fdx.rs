@@ -30,7 +30,10 @@ pub fn parse_fdx(bytes: &[u8]) -> Result<Parsed, ParseError> {
             ParseErrorKind::MalformedXml,
             pos.row as usize,
             pos.col as usize,
-            format!("the FDX file is not well-formed XML: {error}"),
+            format!(
+                "the FDX file is not well-formed XML: {}",
+                xml_message(&error)
+            ),
             None,
             "the file may be truncated or edited by hand; re-export it from Final Draft \
              (File > Save As, format Final Draft .fdx)",
@@ -96,6 +99,16 @@ pub fn parse_fdx(bytes: &[u8]) -> Result<Parsed, ParseError> {
         screenplay,
         warnings,
     })
+}
+
+/// roxmltree's message without its trailing " at row:col", which the error already carries.
+fn xml_message(error: &roxmltree::Error) -> String {
+    let message = error.to_string();
+    let pos = error.pos();
+    let suffix = format!(" at {}:{}", pos.row, pos.col);
+    message
+        .strip_suffix(&suffix)
+        .map_or_else(|| message.clone(), str::to_owned)
 }
 
 struct Reader<'a, 'input> {
@@ -381,8 +394,12 @@ fn title_page(doc: &Document<'_>, content: Node<'_, '_>) -> Vec<TitleEntry> {
 
     #[derive(Clone, Copy, PartialEq)]
     enum State {
+        /// Before or inside the title block.
         Title,
+        /// A gap after the title: the next centred block is the author.
         AfterTitle,
+        /// Just read a "Written by" credit; gaps do not change that.
+        AfterCredit,
         Author,
         AfterAuthor,
     }
@@ -399,42 +416,39 @@ fn title_page(doc: &Document<'_>, content: Node<'_, '_>) -> Vec<TitleEntry> {
     .into_iter()
     .map(|key| (key, Vec::new()))
     .collect();
-    let mut push = |key: &str, line| {
-        if let Some((_, values)) = fields.iter_mut().find(|(k, _)| *k == key) {
-            values.push(line);
-        }
-    };
     for line in &lines {
         let Some(line) = line else {
+            let has_title = fields.first().is_some_and(|(_, values)| !values.is_empty());
             state = match state {
-                State::Title => State::AfterTitle,
+                State::Title if has_title => State::AfterTitle,
                 State::Author => State::AfterAuthor,
                 other => other,
             };
             continue;
         };
         let lower = line.text.to_lowercase();
-        if !line.centered {
+        let key = if !line.centered {
             let date_like = lower.contains("draft")
                 || (line.text.chars().any(|c| c.is_ascii_digit())
                     && (line.text.contains('/') || MONTHS.iter().any(|m| lower.contains(m))));
-            push(if date_like { "Draft date" } else { "Contact" }, line);
-            continue;
-        }
-        if is_credit(&lower) {
-            push("Credit", line);
-            state = State::Author;
+            if date_like { "Draft date" } else { "Contact" }
+        } else if is_credit(&lower) {
+            state = State::AfterCredit;
+            "Credit"
         } else if SOURCE_PREFIXES.iter().any(|p| lower.starts_with(p)) {
-            push("Source", line);
+            "Source"
         } else {
             match state {
-                State::Title => push("Title", line),
-                State::AfterTitle | State::Author => {
-                    push("Author", line);
+                State::Title => "Title",
+                State::AfterTitle | State::AfterCredit | State::Author => {
                     state = State::Author;
+                    "Author"
                 }
-                State::AfterAuthor => push("Notes", line),
+                State::AfterAuthor => "Notes",
             }
+        };
+        if let Some((_, values)) = fields.iter_mut().find(|(k, _)| *k == key) {
+            values.push(line);
         }
     }
     fields
