@@ -26,11 +26,12 @@ pub type Migration = fn(&mut Value) -> Result<(), String>;
 /// version 1 is the first published format).
 pub const MIGRATIONS: &[Migration] = &[];
 
-/// Why a project file could not be read.
+/// Why a project file could not be read. Messages leave out the position; callers print it in
+/// front as `file:line:column:` (see [`FormatError::position`]).
 #[derive(Debug, thiserror::Error)]
 pub enum FormatError {
     #[error(
-        "line {line}, column {column}: this is not valid JSON ({message}); the file may be damaged: open a backup from the project's backups/ folder"
+        "this is not valid JSON ({message}); the file may be damaged: open a backup from the project's backups/ folder"
     )]
     Syntax {
         line: usize,
@@ -49,7 +50,7 @@ pub enum FormatError {
     UnknownVersion { found: u32 },
     #[error("upgrading from format version {from} to {} failed: {message}", from + 1)]
     Migration { from: u32, message: String },
-    #[error("line {line}, column {column}: {message}")]
+    #[error("{message}")]
     Content {
         line: usize,
         column: usize,

@@ -17,6 +17,8 @@ mod json;
 mod normalize;
 mod writer;
 
+pub mod convert;
+
 pub use error::{Diagnostic, ParseError, ParseErrorKind};
 pub use fdx::parse_fdx;
 pub use fountain::{parse_fountain, parse_fountain_bytes};
