@@ -533,7 +533,10 @@ impl Script {
             let index = match characters.iter().position(|c| c.answers_to(&block.cue)) {
                 Some(i) => i,
                 None => {
-                    characters.push(Character::new(cue_key(&block.cue)));
+                    // The name as written (a forced `@McCLANE` keeps its case); matching is
+                    // case-insensitive.
+                    let name = block.cue.split_whitespace().collect::<Vec<_>>().join(" ");
+                    characters.push(Character::new(name));
                     characters.len() - 1
                 }
             };

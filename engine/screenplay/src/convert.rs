@@ -270,7 +270,7 @@ fn push_elements(out: &mut Vec<Element>, elements: &[ScriptElement]) {
                     forced: *forced,
                     spans: runs(&text.spans),
                     notes: text.notes.clone(),
-                }))
+                }));
             }
             ScriptElement::Centered { text } => out.push(element(ElementKind::Centered {
                 text: text.text.clone(),
@@ -294,7 +294,7 @@ fn push_elements(out: &mut Vec<Element>, elements: &[ScriptElement]) {
                 notes: text.notes.clone(),
             })),
             ScriptElement::Note { text } => {
-                out.push(element(ElementKind::Note { text: text.clone() }))
+                out.push(element(ElementKind::Note { text: text.clone() }));
             }
             ScriptElement::PageBreak => out.push(element(ElementKind::PageBreak)),
         }

@@ -13,7 +13,12 @@ fn samples() -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())
-        .filter(|p| !p.file_name().unwrap().to_string_lossy().starts_with("broken"))
+        .filter(|p| {
+            !p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("broken")
+        })
         .collect();
     files.sort();
     assert!(files.len() >= 4, "samples missing in {}", dir.display());
@@ -55,7 +60,8 @@ fn every_sample_round_trips_through_the_document() {
         let first = to_script(&parsed.screenplay);
         assert!(!first.scenes.is_empty(), "{}: no scenes", path.display());
         let fountain = write_fountain(&to_screenplay(&first, false));
-        let reparsed = parse_fountain(&fountain).unwrap_or_else(|e| panic!("{}: {e}\n{fountain}", path.display()));
+        let reparsed = parse_fountain(&fountain)
+            .unwrap_or_else(|e| panic!("{}: {e}\n{fountain}", path.display()));
         let second = to_script(&reparsed.screenplay);
         assert_eq!(
             without_ids(&first),
@@ -68,7 +74,8 @@ fn every_sample_round_trips_through_the_document() {
 
 #[test]
 fn scenes_speeches_and_cast_come_out_of_the_sample() {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../assets/screenplays/dialogue-heavy.fountain");
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../assets/screenplays/dialogue-heavy.fountain");
     let parsed = parse_fountain_bytes(&std::fs::read(path).unwrap()).unwrap();
     let script = to_script(&parsed.screenplay);
     let speeches: usize = script.scenes.iter().map(|s| s.dialogue().count()).sum();
@@ -81,13 +88,19 @@ fn scenes_speeches_and_cast_come_out_of_the_sample() {
             assert!(!d.parts.is_empty(), "a speech with no words: {d:?}");
         }
     }
-    let dual = script.scenes.iter().flat_map(|s| s.dialogue()).filter(|d| d.dual.is_some()).count();
+    let dual = script
+        .scenes
+        .iter()
+        .flat_map(previz_core::Scene::dialogue)
+        .filter(|d| d.dual.is_some())
+        .count();
     assert!(dual >= 2, "the sample has dual dialogue");
 }
 
 #[test]
 fn omitted_scenes_export_as_omitted_headings_when_asked() {
-    let parsed = parse_fountain("INT. A - DAY #1#\n\nAction.\n\nINT. B - DAY #2#\n\nMore.\n").unwrap();
+    let parsed =
+        parse_fountain("INT. A - DAY #1#\n\nAction.\n\nINT. B - DAY #2#\n\nMore.\n").unwrap();
     let mut script = to_script(&parsed.screenplay);
     script.scenes[0].omitted = true;
     let skipped = write_fountain(&to_screenplay(&script, false));

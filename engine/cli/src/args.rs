@@ -1,0 +1,112 @@
+//! Command-line syntax (clap).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Previz Studio, headless: screenplays in, projects out, no display needed.
+///
+/// Exit status: 0 success, 1 failure (I/O, a locked project...), 2 bad input or usage
+/// (a screenplay or project file that cannot be read, an invalid project, a wrong flag).
+#[derive(Debug, Parser)]
+#[command(name = "previz", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    /// Machine-readable output: JSON on stdout, errors as JSON on stderr.
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create an empty project folder (NAME.previz).
+    New(NewArgs),
+    /// Read a screenplay (Fountain or Final Draft FDX): print it as JSON, create a project from
+    /// it, or bring a revised draft into an existing project.
+    Import(ImportArgs),
+    /// Summarise a project: script, shots, takes, timeline, lock, unsaved edits, backups.
+    Info(InfoArgs),
+    /// Check a project (every cross-reference) or a screenplay (parses, with warnings).
+    Validate(ValidateArgs),
+    /// Write a project out in another format.
+    #[command(subcommand)]
+    Export(ExportCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct NewArgs {
+    /// The project folder to create (".previz" is added when missing).
+    pub project: PathBuf,
+    /// Title of the film (default: the folder's name).
+    #[arg(long)]
+    pub title: Option<String>,
+    /// Frame rate of the edit: 24, 25, 30, 24000/1001, 30000/1001...
+    #[arg(long, default_value = "24")]
+    pub fps: String,
+    /// Storyboard frame size in pixels, WIDTHxHEIGHT; its ratio is the project's aspect ratio.
+    #[arg(long, default_value = "2048x858")]
+    pub frame_size: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The screenplay: .fountain (or any text) or .fdx.
+    pub script: PathBuf,
+    /// Bring the screenplay into this existing project as a revised draft: scenes and lines
+    /// are matched to the old ones and keep their shots and takes.
+    #[arg(long, conflicts_with = "output")]
+    pub into: Option<PathBuf>,
+    /// Create a new project here (default: <script name>.previz in the current folder).
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+    /// Print the parsed screenplay as JSON and stop (also implied by --json without
+    /// --into or --output).
+    #[arg(long)]
+    pub print: bool,
+    /// With --into: take over the project's lock if another session holds it (only when that
+    /// session is gone, e.g. after a crash).
+    #[arg(long)]
+    pub take_over: bool,
+    /// With --into: show what the revision would change, and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct InfoArgs {
+    /// The project folder (default: the only *.previz folder here, or the current folder).
+    pub project: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// A project folder, or a screenplay file.
+    pub path: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ExportCommand {
+    /// The project's script as Fountain.
+    Fountain(ExportFountainArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ExportFountainArgs {
+    /// The project folder.
+    pub project: PathBuf,
+    /// Write here instead of standard output.
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+    /// Keep scenes cut from the draft (written as "OMITTED" headings).
+    #[arg(long, value_enum, default_value_t = Omitted::Skip)]
+    pub omitted: Omitted,
+}
+
+/// What to do with omitted scenes on export.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Omitted {
+    Skip,
+    Include,
+}
