@@ -32,10 +32,12 @@ pub fn storage_error(e: &StorageError) -> CliError {
             let (line, column) = source
                 .position()
                 .map_or((None, None), |(l, c)| (Some(l), Some(c)));
-            CliError::bad_input(format!(
-                "{source}. Earlier saves are kept in the project's backups/ folder: `previz info` lists them"
-            ))
-            .at(path, line, column)
+            let mut message = source.to_string();
+            if !message.contains("backup") {
+                message.push_str("; earlier saves are kept in the project's backups/ folder");
+            }
+            message.push_str(" (`previz info` lists them)");
+            CliError::bad_input(message).at(path, line, column)
         }
         StorageError::NotAProject { .. } | StorageError::AlreadyExists { .. } => {
             CliError::bad_input(e.to_string())

@@ -1,0 +1,452 @@
+//! The `previz` binary end to end: exit codes, JSON, projects, export, revision.
+
+use std::path::Path;
+
+use previz_core::{EditCommand, RationalTime, Shot};
+use previz_e2e::{previz_in, sample, without_ids};
+use previz_storage::{OpenMode, Session};
+
+const TYPES: &[&str] = &[
+    "scene_heading",
+    "action",
+    "character",
+    "parenthetical",
+    "dialogue",
+    "lyrics",
+    "transition",
+    "centered",
+    "section",
+    "synopsis",
+    "note",
+    "page_break",
+];
+
+#[test]
+fn import_json_prints_the_contract_for_every_sample() {
+    let tmp = tempfile::tempdir().unwrap();
+    for name in [
+        "short-action.fountain",
+        "dialogue-heavy.fountain",
+        "every-feature.fountain",
+        "short-action.fdx",
+    ] {
+        let run = previz_in(
+            tmp.path(),
+            &["import", sample(name).to_str().unwrap(), "--json"],
+        );
+        assert_eq!(run.status, 0, "{name}: {}", run.stderr);
+        let json = run.json();
+        assert!(json["title_page"].is_object(), "{name}");
+        let elements = json["elements"].as_array().unwrap();
+        assert!(elements.len() > 5, "{name}");
+        for e in elements {
+            let ty = e["type"].as_str().unwrap();
+            assert!(TYPES.contains(&ty), "{name}: unknown type {ty}");
+            assert!(e["line"].as_u64().is_some(), "{name}: no line on {e}");
+            match ty {
+                "scene_heading" => {
+                    assert!(e["text"].is_string() && e.get("scene_number").is_some());
+                }
+                "character" => {
+                    assert!(
+                        e["name"].is_string()
+                            && e.get("extension").is_some()
+                            && e["dual"].is_boolean()
+                    );
+                }
+                _ => {}
+            }
+        }
+        assert!(
+            elements.iter().any(|e| e["type"] == "scene_heading"),
+            "{name}"
+        );
+    }
+    // Nothing was written.
+    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn a_broken_screenplay_is_one_clear_line_and_exit_2() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (name, position) in [("broken.fountain", ":7:1: "), ("broken.fdx", ":9:3: ")] {
+        let path = sample(name);
+        let run = previz_in(tmp.path(), &["import", path.to_str().unwrap()]);
+        assert_eq!(run.status, 2, "{name}: {run:?}");
+        let lines: Vec<&str> = run.stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "{name}: {}", run.stderr);
+        assert!(
+            lines[0].starts_with("previz: error: ")
+                && lines[0].contains(&format!("{}{position}", path.display())),
+            "{name}: {}",
+            lines[0]
+        );
+        assert!(run.stdout.is_empty());
+        // Machine form.
+        let run = previz_in(tmp.path(), &["--json", "import", path.to_str().unwrap()]);
+        assert_eq!(run.status, 2);
+        let error: serde_json::Value = serde_json::from_str(run.stderr.trim()).unwrap();
+        assert_eq!(error["error"]["kind"], "bad_input");
+        assert!(error["error"]["line"].as_u64().is_some());
+    }
+    let run = previz_in(tmp.path(), &["import", "no-such-file.fountain"]);
+    assert_eq!(run.status, 2, "{run:?}");
+    assert!(
+        run.stderr.contains("no-such-file.fountain: no such file"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let tmp = tempfile::tempdir().unwrap();
+    assert_eq!(previz_in(tmp.path(), &["import"]).status, 2);
+    assert_eq!(previz_in(tmp.path(), &["frobnicate"]).status, 2);
+    assert_eq!(
+        previz_in(tmp.path(), &["new", "x", "--fps", "fast"]).status,
+        2
+    );
+    assert_eq!(
+        previz_in(tmp.path(), &["new", "x", "--frame-size", "wide"]).status,
+        2
+    );
+    assert_eq!(
+        previz_in(tmp.path(), &["info"]).status,
+        2,
+        "no project here"
+    );
+    assert_eq!(previz_in(tmp.path(), &["--help"]).status, 0);
+}
+
+#[test]
+fn new_then_info() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = previz_in(
+        tmp.path(),
+        &[
+            "new",
+            "lighthouse",
+            "--fps",
+            "24000/1001",
+            "--frame-size",
+            "1920x1080",
+        ],
+    );
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    assert!(tmp.path().join("lighthouse.previz/project.json").is_file());
+    let run = previz_in(tmp.path(), &["--json", "info"]);
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    let info = run.json();
+    assert_eq!(info["title"], "lighthouse");
+    assert_eq!(info["frame_rate"], "24000/1001");
+    assert_eq!(info["aspect_ratio"], "1.78:1");
+    assert_eq!(info["lock"]["state"], "free");
+    // A second `new` on the same folder is refused.
+    let run = previz_in(tmp.path(), &["new", "lighthouse"]);
+    assert_eq!(run.status, 2, "{run:?}");
+    assert!(run.stderr.contains("already exists"), "{}", run.stderr);
+}
+
+#[test]
+fn fountain_to_project_to_fountain_to_project_is_the_same_document() {
+    let tmp = tempfile::tempdir().unwrap();
+    for name in [
+        "every-feature.fountain",
+        "dialogue-heavy.fountain",
+        "short-action.fdx",
+    ] {
+        let first = tmp.path().join(format!("{name}-a.previz"));
+        let run = previz_in(
+            tmp.path(),
+            &[
+                "import",
+                sample(name).to_str().unwrap(),
+                "-o",
+                first.to_str().unwrap(),
+            ],
+        );
+        assert_eq!(run.status, 0, "{}", run.stderr);
+        let exported = tmp.path().join(format!("{name}.fountain"));
+        let run = previz_in(
+            tmp.path(),
+            &[
+                "export",
+                "fountain",
+                first.to_str().unwrap(),
+                "-o",
+                exported.to_str().unwrap(),
+            ],
+        );
+        assert_eq!(run.status, 0, "{}", run.stderr);
+        let second = tmp.path().join(format!("{name}-b.previz"));
+        let run = previz_in(
+            tmp.path(),
+            &[
+                "import",
+                exported.to_str().unwrap(),
+                "-o",
+                second.to_str().unwrap(),
+            ],
+        );
+        assert_eq!(run.status, 0, "{}", run.stderr);
+        let script = |dir: &Path| {
+            let (session, _) = Session::open(dir, OpenMode::ReadOnly).unwrap();
+            let mut value = serde_json::to_value(&session.project().script).unwrap();
+            value.as_object_mut().unwrap().remove("source");
+            without_ids(value)
+        };
+        assert_eq!(script(&first), script(&second), "{name}");
+    }
+}
+
+/// Adds one shot per scene covering its first speech, the way a breakdown would.
+fn add_shots(dir: &Path) -> Vec<(String, previz_core::SceneId, previz_core::ShotId)> {
+    let (mut session, _) = Session::open(dir, OpenMode::ReadWrite).unwrap();
+    let scenes = session.project().script.scenes.clone();
+    let rate = session.project().settings.frame_rate;
+    let mut out = Vec::new();
+    for scene in &scenes {
+        let mut shot = Shot::new(scene.id, RationalTime::new(48, rate));
+        shot.dialogue = scene.dialogue().take(1).map(|d| d.id).collect();
+        out.push((scene.heading.text.clone(), scene.id, shot.id));
+        session
+            .apply(&EditCommand::AddShot {
+                shot: Box::new(shot),
+                after: None,
+            })
+            .unwrap();
+    }
+    session.save().unwrap();
+    session.close().unwrap();
+    out
+}
+
+fn revise(tmp: &Path, project: &Path, text: &str) -> serde_json::Value {
+    let draft = tmp.join("draft.fountain");
+    std::fs::write(&draft, text).unwrap();
+    let run = previz_in(
+        tmp,
+        &[
+            "--json",
+            "import",
+            draft.to_str().unwrap(),
+            "--into",
+            project.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    run.json()
+}
+
+type SceneRows = Vec<(String, previz_core::SceneId, bool)>;
+type ShotRows = Vec<(previz_core::ShotId, previz_core::SceneId)>;
+
+fn scenes_and_shots(dir: &Path) -> (SceneRows, ShotRows) {
+    let (session, _) = Session::open(dir, OpenMode::ReadOnly).unwrap();
+    let p = session.project();
+    assert!(p.validate().is_empty(), "{:?}", p.validate());
+    (
+        p.script
+            .scenes
+            .iter()
+            .map(|s| (s.heading.text.clone(), s.id, s.omitted))
+            .collect(),
+        p.shots.iter().map(|s| (s.id, s.scene)).collect(),
+    )
+}
+
+#[test]
+fn revisions_keep_untouched_scenes_their_ids_and_shots() {
+    let tmp = tempfile::tempdir().unwrap();
+    let original = std::fs::read_to_string(sample("short-action.fountain")).unwrap();
+    let project = tmp.path().join("film.previz");
+    let draft = tmp.path().join("v1.fountain");
+    std::fs::write(&draft, &original).unwrap();
+    assert_eq!(
+        previz_in(
+            tmp.path(),
+            &[
+                "import",
+                draft.to_str().unwrap(),
+                "-o",
+                project.to_str().unwrap()
+            ]
+        )
+        .status,
+        0
+    );
+    let shots = add_shots(&project);
+    let (before_scenes, before_shots) = scenes_and_shots(&project);
+    assert!(
+        before_scenes.len() >= 3,
+        "the sample needs at least three scenes"
+    );
+
+    // 1. Edit a line of dialogue (the first speech of the script).
+    let (session, _) = Session::open(&project, OpenMode::ReadOnly).unwrap();
+    let first_line = session
+        .project()
+        .script
+        .scenes
+        .iter()
+        .find_map(|s| s.dialogue().next())
+        .unwrap()
+        .spoken_text();
+    drop(session);
+    let edited = original.replacen(&first_line, &format!("{} Not again.", first_line), 1);
+    assert_ne!(edited, original);
+    let report = revise(tmp.path(), &project, &edited);
+    assert_eq!(
+        report["scenes_changed"].as_array().unwrap().len(),
+        1,
+        "{report}"
+    );
+    assert!(report["scenes_added"].as_array().unwrap().is_empty());
+    let (scenes, shots_now) = scenes_and_shots(&project);
+    assert_eq!(scenes, before_scenes);
+    assert_eq!(shots_now, before_shots);
+
+    // 2. Insert a scene after the first.
+    let cut = edited
+        .find(&format!("\n\n{}\n", before_scenes[1].0))
+        .unwrap()
+        + 2;
+    let inserted = format!(
+        "{}INT. BOATHOUSE - NIGHT\n\nOars drip on the boards. Somebody left the radio on.\n\n{}",
+        &edited[..cut],
+        &edited[cut..]
+    );
+    let report = revise(tmp.path(), &project, &inserted);
+    assert_eq!(
+        report["scenes_added"].as_array().unwrap().len(),
+        1,
+        "{report}"
+    );
+    assert_eq!(
+        report["scenes_changed"].as_array().unwrap().len(),
+        0,
+        "{report}"
+    );
+    let (scenes, shots_now) = scenes_and_shots(&project);
+    assert_eq!(scenes.len(), before_scenes.len() + 1);
+    assert_eq!(scenes[0], before_scenes[0]);
+    assert_eq!(scenes[1].0, "INT. BOATHOUSE - NIGHT");
+    assert_eq!(&scenes[2..], &before_scenes[1..]);
+    assert_eq!(shots_now, before_shots);
+
+    // 3. Delete the second original scene: it has a shot, so it stays as OMITTED.
+    let start = inserted.find(&before_scenes[1].0).unwrap();
+    let end = inserted.find(&before_scenes[2].0).unwrap();
+    let deleted = format!("{}{}", &inserted[..start], &inserted[end..]);
+    let report = revise(tmp.path(), &project, &deleted);
+    let removed = report["scenes_removed"].as_array().unwrap();
+    assert_eq!(removed.len(), 1, "{report}");
+    assert_eq!(removed[0]["kept_as_omitted"], true);
+    let (scenes, shots_now) = scenes_and_shots(&project);
+    let omitted = scenes.iter().find(|s| s.1 == before_scenes[1].1).unwrap();
+    assert!(omitted.2, "kept as omitted");
+    for (heading, scene, _) in &before_scenes {
+        assert!(
+            scenes.iter().any(|s| s.1 == *scene),
+            "{heading} lost its id"
+        );
+    }
+    assert_eq!(shots_now, before_shots, "no shot lost");
+    assert_eq!(shots.len(), before_shots.len());
+
+    // A dry run changes nothing.
+    let run = previz_in(
+        tmp.path(),
+        &[
+            "import",
+            sample("short-action.fountain").to_str().unwrap(),
+            "--into",
+            project.to_str().unwrap(),
+            "--dry-run",
+        ],
+    );
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    assert!(run.stdout.contains("dry run"), "{}", run.stdout);
+    assert_eq!(scenes_and_shots(&project).0, scenes);
+}
+
+#[test]
+fn a_locked_project_names_its_holder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let project = tmp.path().join("film.previz");
+    assert_eq!(
+        previz_in(
+            tmp.path(),
+            &[
+                "import",
+                sample("short-action.fountain").to_str().unwrap(),
+                "-o",
+                project.to_str().unwrap()
+            ]
+        )
+        .status,
+        0
+    );
+    let (holder, _) = Session::open(&project, OpenMode::ReadWrite).unwrap();
+    let run = previz_in(
+        tmp.path(),
+        &[
+            "import",
+            sample("short-action.fountain").to_str().unwrap(),
+            "--into",
+            project.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(run.status, 1, "{run:?}");
+    assert!(
+        run.stderr.contains("is open for writing by"),
+        "{}",
+        run.stderr
+    );
+    // Reading still works while it is locked.
+    let run = previz_in(tmp.path(), &["--json", "info", project.to_str().unwrap()]);
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    assert_eq!(run.json()["lock"]["state"], "held");
+    drop(holder);
+}
+
+#[test]
+fn a_damaged_project_file_is_reported_with_its_position() {
+    let tmp = tempfile::tempdir().unwrap();
+    assert_eq!(previz_in(tmp.path(), &["new", "film"]).status, 0);
+    let file = tmp.path().join("film.previz/project.json");
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(
+        &file,
+        text.replacen("\"settings\": {", "\"settings\": {,", 1),
+    )
+    .unwrap();
+    let run = previz_in(tmp.path(), &["validate", "film.previz"]);
+    assert_eq!(run.status, 2, "{run:?}");
+    assert!(
+        run.stderr.contains("film.previz/project.json:5:16: "),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    assert!(run.stderr.contains("backups"), "{}", run.stderr);
+}
+
+#[test]
+fn validate_a_screenplay() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = previz_in(
+        tmp.path(),
+        &[
+            "validate",
+            sample("every-feature.fountain").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    let run = previz_in(
+        tmp.path(),
+        &["validate", sample("broken.fountain").to_str().unwrap()],
+    );
+    assert_eq!(run.status, 2);
+}
