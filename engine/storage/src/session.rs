@@ -694,9 +694,28 @@ impl Session {
             Access::Read,
         ))? {
             Ownership::Ours => Ok(()),
-            Ownership::Lost(read) => {
-                let holder = self.lose_lock(&read);
-                Err(match holder {
+            // Deleted by hand, or the whole folder is gone: take it again if we can. If we
+            // cannot, stop here: writes through an open handle into a deleted folder would
+            // "succeed" into a file nobody will ever read.
+            Ownership::Lost(LockRead::Missing) => match lock::try_acquire(&lock_path, ours) {
+                Ok(Acquire::Acquired) => Ok(()),
+                Ok(Acquire::Held(read)) => Err(self.lost(&read)),
+                Err(e) => Err(StorageError::io(
+                    "write into the project folder",
+                    self.paths.root(),
+                    Access::Write,
+                )(e)),
+            },
+            Ownership::Lost(read) => Err(self.lost(&read)),
+        }
+    }
+
+    /// Turns read-only after losing the lock and builds the error that says so.
+    fn lost(&mut self, read: &LockRead) -> StorageError {
+        {
+            {
+                let holder = self.lose_lock(read);
+                match holder {
                     Some(holder) => StorageError::LockLost {
                         project: self.paths.root().to_path_buf(),
                         holder: Box::new(holder),
@@ -705,7 +724,7 @@ impl Session {
                         project: self.paths.root().to_path_buf(),
                         reason: self.read_only.clone().unwrap_or_default(),
                     },
-                })
+                }
             }
         }
     }
