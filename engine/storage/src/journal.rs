@@ -510,6 +510,33 @@ mod tests {
         assert_eq!(read_journal(newer), Err(JournalError::TooNew(9)));
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_bytes_read_without_panicking(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..400)) {
+            let _ = read_journal(&bytes);
+        }
+
+        #[test]
+        fn damage_anywhere_yields_a_prefix_of_the_true_records(
+            cut in 0usize..2000,
+            flips in proptest::collection::vec((0usize..2000, 1u8..=255), 0..4),
+        ) {
+            let records: Vec<JournalRecord> =
+                (1..=5).map(|n| record(n, &format!("note {n}"))).collect();
+            let mut bytes = journal(&records);
+            for (at, mask) in flips {
+                let len = bytes.len();
+                bytes[at % len] ^= mask;
+            }
+            bytes.truncate(cut.min(bytes.len()));
+            if let Ok(read) = read_journal(&bytes) {
+                proptest::prop_assert!(read.records.len() <= records.len());
+                proptest::prop_assert_eq!(&read.records[..], &records[..read.records.len()]);
+                proptest::prop_assert!(read.good_len <= bytes.len());
+            }
+        }
+    }
+
     #[test]
     fn writer_buffers_until_flush_and_restarts_with_a_new_base() {
         let dir = tempfile::tempdir().unwrap();

@@ -605,7 +605,16 @@ impl Session {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 return Ok((JournalPlan::Rewrite, Vec::new()));
             }
-            // Never start a new journal over one we could not read: it may hold work.
+            // Never start a new journal over one we could not read: it may hold work. A
+            // read-only session writes nothing, so it can go on and say so.
+            Err(e) if !writable => {
+                report.warnings.push(format!(
+                    "the autosave journal at {} could not be read ({}); unsaved edits in it are not shown",
+                    journal_path.display(),
+                    crate::error::describe_io(&e)
+                ));
+                return Ok((JournalPlan::Rewrite, Vec::new()));
+            }
             Err(e) => {
                 return Err(StorageError::io(
                     "read the autosave journal",
@@ -841,4 +850,37 @@ enum JournalPlan {
     Append { len: u64 },
     /// Write a fresh file holding the records carried over.
     Rewrite,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn old_stale_and_discarded_journals_are_pruned_kept_ones_are_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = Timestamp::from_second(1_800_000_000).unwrap();
+        let names = [
+            "journal.stale-20200101T000000Z-aaaaaaaa.jsonl",
+            "journal.discarded-20200101T000000Z-bbbbbbbb.jsonl",
+            "journal.failed-20200101T000000Z-cccccccc.jsonl",
+            "journal.damaged-20200101T000000Z-dddddddd.jsonl",
+            "journal.stale-20270115T080000Z-eeeeeeee.jsonl",
+            "journal.stale-garbage.jsonl",
+            "journal.jsonl",
+        ];
+        for name in names {
+            fs::write(dir.path().join(name), b"x").unwrap();
+        }
+        prune_asides(dir.path(), now, Duration::from_secs(14 * 86_400));
+        let mut left: Vec<String> = fs::read_dir(dir.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        let mut expected: Vec<String> = names[2..].iter().map(|n| (*n).to_owned()).collect();
+        expected.sort();
+        assert_eq!(left, expected);
+    }
 }
