@@ -199,13 +199,24 @@ pub(crate) fn back_up(
 ) -> io::Result<BackedUp> {
     let dir = paths.backups();
     fs::create_dir_all(&dir)?;
-    let name = backup_name(saved_at, hash_hex);
     let newest = backup_times(&dir)?.into_iter().max();
-    if let Some((_, newest)) = newest
-        && parse_backup_name(&newest).is_some_and(|(_, h)| hash_hex.starts_with(&h))
-    {
-        return Ok(BackedUp::Unchanged(newest));
+    let mut saved_at = saved_at;
+    if let Some((newest_at, newest)) = newest {
+        if parse_backup_name(&newest).is_some_and(|(_, h)| hash_hex.starts_with(&h)) {
+            return Ok(BackedUp::Unchanged(newest));
+        }
+        // Names have one-second resolution and must sort in save order (retention keeps the
+        // newest): a second save within the same second is named one second later. Only a
+        // small lead is followed, so one backup stamped far in the future by a wrong clock
+        // does not drag every later name along.
+        if let Ok(next) = newest_at.checked_add(jiff::SignedDuration::from_secs(1))
+            && next > saved_at
+            && next.duration_since(saved_at) < jiff::SignedDuration::from_mins(5)
+        {
+            saved_at = next;
+        }
     }
+    let name = backup_name(saved_at, hash_hex);
     let target = dir.join(&name);
     match fs::hard_link(paths.project(), &target) {
         Ok(()) => Ok(BackedUp::Linked(name)),

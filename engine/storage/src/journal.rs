@@ -246,6 +246,22 @@ pub(crate) struct JournalWriter {
     pending: Vec<u8>,
     pending_records: usize,
     next_seq: u64,
+    /// Identity of the open file, to notice when the journal at `path` is no longer it.
+    file_id: Option<FileId>,
+}
+
+/// (device, inode) of a file on Unix; nothing elsewhere.
+type FileId = (u64, u64);
+
+#[cfg(unix)]
+fn file_id(metadata: &std::fs::Metadata) -> Option<FileId> {
+    use std::os::unix::fs::MetadataExt;
+    Some((metadata.dev(), metadata.ino()))
+}
+
+#[cfg(not(unix))]
+fn file_id(_metadata: &std::fs::Metadata) -> Option<FileId> {
+    None
 }
 
 impl JournalWriter {
@@ -265,6 +281,7 @@ impl JournalWriter {
             pending: Vec::new(),
             pending_records: 0,
             next_seq: 1,
+            file_id: None,
         };
         for record in records {
             writer
@@ -284,6 +301,7 @@ impl JournalWriter {
     /// Continues an existing journal whose first `len` bytes hold `records` good records.
     pub(crate) fn append_to(path: &Path, base: &str, len: u64, records: u64) -> io::Result<Self> {
         let file = OpenOptions::new().append(true).open(path)?;
+        let file_id = file_id(&file.metadata()?);
         Ok(Self {
             path: path.to_path_buf(),
             base: base.to_owned(),
@@ -292,6 +310,7 @@ impl JournalWriter {
             pending: Vec::new(),
             pending_records: 0,
             next_seq: records + 1,
+            file_id,
         })
     }
 
@@ -301,7 +320,9 @@ impl JournalWriter {
         let mut bytes = encode_header(&self.base, created);
         bytes.extend_from_slice(&self.pending);
         atomic::write_atomic(&self.path, &bytes)?;
-        self.file = Some(OpenOptions::new().append(true).open(&self.path)?);
+        let file = OpenOptions::new().append(true).open(&self.path)?;
+        self.file_id = file_id(&file.metadata()?);
+        self.file = Some(file);
         self.durable_len = bytes.len() as u64;
         self.pending.clear();
         self.pending_records = 0;
@@ -346,6 +367,20 @@ impl JournalWriter {
         };
         if count == 0 {
             return Ok(0);
+        }
+        // Appending through our handle to a journal that was deleted or replaced behind our
+        // back would "succeed" into a file nobody reads. Starting a new one would lose the
+        // records already in the old one, so refuse until the next save starts afresh.
+        if let Some(id) = self.file_id {
+            match std::fs::metadata(&self.path) {
+                Ok(m) if file_id(&m) == Some(id) => {}
+                Ok(_) => {
+                    return Err(io::Error::other(
+                        "the journal was replaced by another program since it was opened; save to start a new one",
+                    ));
+                }
+                Err(e) => return Err(e),
+            }
         }
         if let Err(e) = file
             .write_all(&self.pending)
@@ -473,6 +508,33 @@ mod tests {
         ));
         let newer = br#"{"previz_journal":9,"base":"blake3:00","created":"2026-01-01T00:00:00Z"}"#;
         assert_eq!(read_journal(newer), Err(JournalError::TooNew(9)));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_bytes_read_without_panicking(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..400)) {
+            let _ = read_journal(&bytes);
+        }
+
+        #[test]
+        fn damage_anywhere_yields_a_prefix_of_the_true_records(
+            cut in 0usize..2000,
+            flips in proptest::collection::vec((0usize..2000, 1u8..=255), 0..4),
+        ) {
+            let records: Vec<JournalRecord> =
+                (1..=5).map(|n| record(n, &format!("note {n}"))).collect();
+            let mut bytes = journal(&records);
+            for (at, mask) in flips {
+                let len = bytes.len();
+                bytes[at % len] ^= mask;
+            }
+            bytes.truncate(cut.min(bytes.len()));
+            if let Ok(read) = read_journal(&bytes) {
+                proptest::prop_assert!(read.records.len() <= records.len());
+                proptest::prop_assert_eq!(&read.records[..], &records[..read.records.len()]);
+                proptest::prop_assert!(read.good_len <= bytes.len());
+            }
+        }
     }
 
     #[test]
