@@ -124,32 +124,38 @@ pub fn to_json(project: &Project) -> Vec<u8> {
 /// Everything deeper is compact.
 #[derive(Debug, Default)]
 pub struct LineFormatter {
-    /// Open containers: whether each is indented, and the key it is the value of.
-    stack: Vec<(bool, Option<String>)>,
-    /// The key being written, and the last complete key.
-    key: Option<String>,
+    /// Open containers, innermost last.
+    stack: Vec<Frame>,
+    /// The key of the value being written, captured only inside indented objects (deeper keys
+    /// cannot change the layout, and capturing them would cost an allocation per field).
+    key: String,
+    key_valid: bool,
     capturing_key: bool,
 }
 
+#[derive(Debug, Clone, Copy)]
+struct Frame {
+    expanded: bool,
+    /// An array that is the value of a `tracks` key: its objects are indented too.
+    tracks: bool,
+}
+
 impl LineFormatter {
-    fn open(&mut self, is_object: bool) -> bool {
-        let key = self.key.take();
+    fn open(&mut self, is_object: bool) {
+        let named_tracks = std::mem::take(&mut self.key_valid) && self.key == "tracks";
         let expanded = match self.stack.last() {
             None => true,
-            Some((parent_expanded, parent_key)) => {
-                if is_object {
-                    self.stack.len() == 1 || parent_key.as_deref() == Some("tracks")
-                } else {
-                    *parent_expanded
-                }
-            }
+            Some(parent) if is_object => self.stack.len() == 1 || parent.tracks,
+            Some(parent) => parent.expanded,
         };
-        self.stack.push((expanded, key));
-        expanded
+        self.stack.push(Frame {
+            expanded,
+            tracks: !is_object && named_tracks,
+        });
     }
 
     fn expanded(&self) -> bool {
-        self.stack.last().is_some_and(|(e, _)| *e)
+        self.stack.last().is_some_and(|f| f.expanded)
     }
 
     fn newline<W: ?Sized + std::io::Write>(
@@ -219,8 +225,9 @@ impl serde_json::ser::Formatter for LineFormatter {
         if self.expanded() {
             self.newline(writer, self.stack.len())?;
         }
-        self.capturing_key = true;
-        self.key = Some(String::new());
+        self.capturing_key = self.expanded();
+        self.key_valid = self.capturing_key;
+        self.key.clear();
         Ok(())
     }
 
@@ -243,7 +250,7 @@ impl serde_json::ser::Formatter for LineFormatter {
         &mut self,
         _writer: &mut W,
     ) -> std::io::Result<()> {
-        self.key = None;
+        self.key_valid = false;
         Ok(())
     }
 
@@ -252,10 +259,8 @@ impl serde_json::ser::Formatter for LineFormatter {
         writer: &mut W,
         fragment: &str,
     ) -> std::io::Result<()> {
-        if self.capturing_key
-            && let Some(key) = &mut self.key
-        {
-            key.push_str(fragment);
+        if self.capturing_key {
+            self.key.push_str(fragment);
         }
         writer.write_all(fragment.as_bytes())
     }

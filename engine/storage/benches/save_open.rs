@@ -165,7 +165,7 @@ fn run() -> Result<(), Box<dyn Error>> {
     println!(
         "profile: {}",
         if cfg!(debug_assertions) {
-            "dev (workspace crates at opt-level 0, dependencies at 3)"
+            "dev (previz-core, previz-storage and all dependencies at opt-level 3, as CI builds them)"
         } else {
             "optimized"
         }
