@@ -164,10 +164,12 @@ pub(crate) fn is_valid_title_key(key: &str) -> bool {
 /// indented continuation, and at least one value is non-empty. Returns the entries and how many
 /// lines were consumed (including the leading blanks and the paragraph itself).
 pub(crate) fn title_page(lines: &[Line]) -> Option<(Vec<TitleEntry>, usize)> {
-    let start = lines.iter().position(|line| !is_blank(&line.text))?;
+    // Any whitespace-only line ends a title page (two spaces included: they only mean
+    // something inside dialogue and notes).
+    let start = lines.iter().position(|line| !line.text.trim().is_empty())?;
     let end = lines[start..]
         .iter()
-        .position(|line| is_blank(&line.text))
+        .position(|line| line.text.trim().is_empty())
         .map_or(lines.len(), |offset| start + offset);
     let mut raw: Vec<(String, Vec<String>, usize)> = Vec::new();
     for line in &lines[start..end] {
@@ -186,13 +188,10 @@ pub(crate) fn title_page(lines: &[Line]) -> Option<(Vec<TitleEntry>, usize)> {
             raw.push((key.to_owned(), values, line.number));
         }
     }
-    if raw.iter().all(|(_, values, _)| values.is_empty()) {
-        return None;
-    }
-    let entries = raw
+    let entries: Vec<TitleEntry> = raw
         .into_iter()
         .map(|(key, values, number)| {
-            let styled = inline::parse(&values.join("\n"));
+            let styled = inline::parse(&values.join("\n")).trimmed(true);
             TitleEntry {
                 key,
                 value: styled.text,
@@ -204,6 +203,10 @@ pub(crate) fn title_page(lines: &[Line]) -> Option<(Vec<TitleEntry>, usize)> {
             }
         })
         .collect();
+    // A page of keys with nothing visible after them is not a title page (`FADE IN:`).
+    if entries.iter().all(|entry| entry.value.is_empty()) {
+        return None;
+    }
     Some((entries, end))
 }
 
@@ -269,6 +272,14 @@ pub(crate) fn cut_notes(
         }
         chars.extend(line.text.chars().map(|c| (c, line.number)));
     }
+    // 1-based column of every char, computed once (a long line with many notes must not
+    // rescan the line per note).
+    let mut columns: Vec<usize> = Vec::with_capacity(chars.len());
+    let mut column = 1;
+    for (c, _) in &chars {
+        columns.push(column);
+        column = if *c == '\n' { 1 } else { column + 1 };
+    }
     // Find note ranges [open, close) over `chars`, escape-aware.
     let mut ranges: Vec<(usize, usize)> = Vec::new();
     let mut i = 0;
@@ -295,7 +306,7 @@ pub(crate) fn cut_notes(
     }
     if let Some(start) = open {
         let number = chars[start].1;
-        let column = column_of(&chars, start);
+        let column = columns[start];
         warnings.push(Diagnostic::new(
             number,
             column,
@@ -319,7 +330,7 @@ pub(crate) fn cut_notes(
             let inner: String = chars[start + 2..end - 2].iter().map(|(c, _)| *c).collect();
             let span = Span {
                 line: chars[start].1,
-                column: column_of(&chars, start),
+                column: columns[start],
             };
             notes.push((note_text(&inner), span, lines.len()));
             current.touched = true;
@@ -349,33 +360,32 @@ pub(crate) fn cut_notes(
             kept.push(line);
         }
     }
+    // Nearest surviving line at or before / at or after each old line, in two passes.
+    let mut before: Vec<Option<usize>> = Vec::with_capacity(new_index.len());
+    let mut last = None;
+    for index in &new_index {
+        last = index.or(last);
+        before.push(last);
+    }
+    let mut after: Vec<Option<usize>> = vec![None; new_index.len()];
+    let mut next = None;
+    for (slot, index) in after.iter_mut().zip(&new_index).rev() {
+        next = index.or(next);
+        *slot = next;
+    }
     let cut = notes
         .into_iter()
-        .map(|(text, span, old)| {
-            let before = new_index[..=old.min(new_index.len().saturating_sub(1))]
-                .iter()
-                .rev()
-                .find_map(|index| *index);
-            let after = new_index[old.min(new_index.len())..]
-                .iter()
-                .find_map(|index| *index);
-            CutNote {
-                text,
-                line_index: before.or(after),
-                span,
-            }
+        .map(|(text, span, old)| CutNote {
+            text,
+            line_index: before
+                .get(old)
+                .copied()
+                .flatten()
+                .or_else(|| after.get(old).copied().flatten()),
+            span,
         })
         .collect();
     (kept, cut)
-}
-
-fn column_of(chars: &[(char, usize)], index: usize) -> usize {
-    chars[..index]
-        .iter()
-        .rev()
-        .take_while(|(c, _)| *c != '\n')
-        .count()
-        + 1
 }
 
 /// Note text: escapes resolved, each line trimmed, surrounding empty lines dropped.
