@@ -291,3 +291,19 @@ fn utf16_and_bom_fdx() {
     assert!(parse_fdx(&with_bom).is_ok());
     assert!(parse_fdx(b"\xff\xff\xff").is_err());
 }
+
+#[test]
+fn hostile_xml_is_refused_without_crashing() {
+    let deep = format!(
+        "<FinalDraft><Content>{}{}</Content></FinalDraft>",
+        "<Paragraph>".repeat(200_000),
+        "</Paragraph>".repeat(200_000)
+    );
+    let _ = parse_fdx(deep.as_bytes());
+    let laughs = "<?xml version=\"1.0\"?><!DOCTYPE x [<!ENTITY a \"aaaaaaaaaa\">\
+        <!ENTITY b \"&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;\"><!ENTITY c \"&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;\">\
+        <!ENTITY d \"&c;&c;&c;&c;&c;&c;&c;&c;&c;&c;\"><!ENTITY e \"&d;&d;&d;&d;&d;&d;&d;&d;&d;&d;\">]>\
+        <FinalDraft><Content><Paragraph Type=\"Action\"><Text>&e;&e;&e;&e;&e;&e;&e;&e;&e;&e;</Text>\
+        </Paragraph></Content></FinalDraft>";
+    let _ = parse_fdx(laughs.as_bytes());
+}

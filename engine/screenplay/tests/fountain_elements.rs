@@ -111,6 +111,15 @@ fn scene_heading_needs_blank_lines_around_it() {
 }
 
 #[test]
+fn markers_that_vanish_do_not_hide_elements() {
+    // `*_*_` pairs up completely and leaves nothing visible.
+    assert_eq!(types("*_*_ INT. HOUSE - DAY"), ["scene_heading"]);
+    assert_eq!(types("Text.\n\nCUT TO: *_*_"), ["action", "transition"]);
+    assert_eq!(types("Text.\n\n*_*_"), ["action"]);
+    assert_round_trip("*_*_ INT. HOUSE - DAY\n\nCUT TO: *_*_\n\nx *_*_\n");
+}
+
+#[test]
 fn forced_scene_headings() {
     assert_eq!(
         kinds(".SNIPER SCOPE POV"),

@@ -144,6 +144,9 @@ fn escaped(chars: &[(usize, char)], index: usize) -> bool {
 /// `TEXT #1A#` → (`TEXT`, `1A`). Scene numbers are letters, digits, `-` and `.`.
 pub(crate) fn split_scene_number(raw: &str) -> (&str, Option<String>) {
     let trimmed = raw.trim_end();
+    if !trimmed.ends_with('#') {
+        return (trimmed, None);
+    }
     let chars: Vec<(usize, char)> = trimmed.char_indices().collect();
     let Some(&(_, '#')) = chars.last() else {
         return (trimmed, None);
@@ -167,23 +170,25 @@ pub(crate) fn is_page_break(s: &str) -> bool {
     s.len() >= 3 && s.bytes().all(|b| b == b'=')
 }
 
+/// Whether `s` is wrapped in `open`…`close` (ASCII), with the closing one unescaped.
+fn wrapped(s: &str, open: u8, close: u8) -> bool {
+    let bytes = s.as_bytes();
+    let backslashes = bytes[..bytes.len().saturating_sub(1)]
+        .iter()
+        .rev()
+        .take_while(|b| **b == b'\\')
+        .count();
+    bytes.len() >= 2 && bytes[0] == open && bytes[bytes.len() - 1] == close && backslashes % 2 == 0
+}
+
 /// `>text<`, with the final `<` unescaped.
 fn centered_inner(s: &str) -> Option<&str> {
-    let chars: Vec<char> = s.chars().collect();
-    let ok = chars.len() >= 2
-        && chars[0] == '>'
-        && chars[chars.len() - 1] == '<'
-        && !is_escaped_at(&chars, chars.len() - 1);
-    ok.then(|| s[1..s.len() - 1].trim())
+    wrapped(s, b'>', b'<').then(|| s[1..s.len() - 1].trim())
 }
 
 /// `(text)`, with the final `)` unescaped.
 pub(crate) fn is_parenthetical(s: &str) -> bool {
-    let chars: Vec<char> = s.chars().collect();
-    chars.len() >= 2
-        && chars[0] == '('
-        && chars[chars.len() - 1] == ')'
-        && !is_escaped_at(&chars, chars.len() - 1)
+    wrapped(s, b'(', b')')
 }
 
 fn is_outline_line(s: &str) -> bool {
@@ -207,6 +212,14 @@ fn forced_heading(s: &str) -> Option<ElementKind> {
 }
 
 fn plain_heading(s: &str) -> Option<ElementKind> {
+    // Cheap test first: the visible text can only start with I or E if the raw line does,
+    // once leading emphasis markers (which may vanish) and spaces are skipped.
+    if !s
+        .trim_start_matches(|c: char| c == '*' || c == '_' || c.is_whitespace())
+        .starts_with(['I', 'i', 'E', 'e'])
+    {
+        return None;
+    }
     let (body, scene_number) = split_scene_number(s);
     let styled = inline::parse(body).trimmed(true);
     has_heading_prefix(&styled.text).then(|| heading(styled, scene_number, false))
@@ -223,6 +236,13 @@ fn heading(styled: Styled, scene_number: Option<String>, forced: bool) -> Elemen
 }
 
 fn transition(s: &str) -> Option<ElementKind> {
+    // Cheap test first: a visible `TO:` needs a raw `:` before any trailing markers.
+    if !s
+        .trim_end_matches(|c: char| c == '*' || c == '_' || c.is_whitespace())
+        .ends_with(':')
+    {
+        return None;
+    }
     let styled = text(s);
     let ok = styled.text.ends_with("TO:") && !styled.text.chars().any(char::is_lowercase);
     ok.then(|| ElementKind::Transition {

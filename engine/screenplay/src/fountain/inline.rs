@@ -203,6 +203,14 @@ struct Opener {
 
 /// Parses one line into (text, style flags) pieces.
 fn parse_line(line: &str) -> Vec<(String, u8)> {
+    // Most lines carry no markup at all.
+    if !line.contains(['*', '_', '\\']) {
+        return if line.is_empty() {
+            Vec::new()
+        } else {
+            vec![(line.to_owned(), 0)]
+        };
+    }
     let chars: Vec<char> = line.chars().collect();
     let mut segments: Vec<Segment> = Vec::new();
     let mut literal = String::new();
@@ -399,6 +407,17 @@ pub(crate) fn render_line(
             original.get(i).is_some_and(|o| force_escape(*o, c))
         });
     }
+    // Unstyled text needs only escapes, not the marker machinery below.
+    if flags.iter().all(|f| *f == 0) {
+        let mut out = String::with_capacity(chars.len() + 8);
+        for (index, &c) in chars.iter().enumerate() {
+            if needs_escape(chars, index, c) || (force_escape(index, c) && is_escapable(c)) {
+                out.push('\\');
+            }
+            out.push(c);
+        }
+        return escape_boneyard_openers(out);
+    }
     let flags = writable_flags(chars, flags);
     let mut out = String::with_capacity(chars.len() + 8);
     // The `*` styles the reader will have open, innermost last.
@@ -465,23 +484,29 @@ pub(crate) fn render_line(
             underline_open = true;
         }
         if let Some(c) = current {
-            let escape = c == '\\'
-                || c == '*'
-                || c == '_'
-                || (c == '[' && chars.get(index + 1) == Some(&'['))
-                || (force_escape(index, c) && is_escapable(c));
-            if escape {
+            if needs_escape(chars, index, c) || (force_escape(index, c) && is_escapable(c)) {
                 out.push('\\');
             }
             out.push(c);
         }
     }
-    // A literal `/` right before a `*` marker would open a boneyard; `/` is never markup, so
-    // escaping every such slash is safe.
+    escape_boneyard_openers(out)
+}
+
+/// Characters that are always escaped in visible text: markup characters, and the first `[`
+/// of `[[` so it cannot open a note.
+fn needs_escape(chars: &[char], index: usize, c: char) -> bool {
+    c == '\\' || c == '*' || c == '_' || (c == '[' && chars.get(index + 1) == Some(&'['))
+}
+
+/// A literal `/` right before a `*` (escaped or a marker) would open a boneyard; `/` is never
+/// markup, so escaping every such slash is safe.
+fn escape_boneyard_openers(out: String) -> String {
     if out.contains("/*") {
-        out = out.replace("/*", "\\/*");
+        out.replace("/*", "\\/*")
+    } else {
+        out
     }
-    out
 }
 
 fn star_width(flag: u8) -> usize {

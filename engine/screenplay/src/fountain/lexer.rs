@@ -75,6 +75,14 @@ pub(crate) fn remove_boneyard(physical: &[&str]) -> Result<Vec<Line>, ParseError
     for (index, text) in physical.iter().enumerate() {
         let number = index + 1;
         let mut line = current.take().unwrap_or_else(|| Line::new("", number));
+        // Fast path: outside a boneyard, a line without `/*` is kept as it is.
+        if open_at.is_none() && !text.contains("/*") {
+            line.text.push_str(text);
+            if !(line.touched && line.text.trim().is_empty()) {
+                out.push(line);
+            }
+            continue;
+        }
         let mut chars = text.chars().enumerate().peekable();
         while let Some((column, c)) = chars.next() {
             if open_at.is_some() {
