@@ -153,8 +153,15 @@ fn scene_numbers() {
 
 #[test]
 fn action_keeps_indentation_and_line_breaks() {
-    let src = "\tTabbed in.\n    Four spaces in.\nFlush left.";
-    assert_eq!(kinds(src), [action(src, false)]);
+    let src = "\tTabbed in.\n    Four spaces in.\nFlush left.\n  \t Mixed.";
+    assert_eq!(
+        kinds(src),
+        [action(
+            "    Tabbed in.\n    Four spaces in.\nFlush left.\n       Mixed.",
+            false
+        )],
+        "the spec: tabs are converted to four spaces"
+    );
     assert_round_trip(src);
 }
 
@@ -376,7 +383,15 @@ fn unclosed_note_is_a_warning() {
 #[test]
 fn boneyard() {
     let src = "Before.\n/* cut\n\nINT. GONE - DAY\n\n*/\nAfter /* inline */ too.";
-    assert_eq!(kinds(src), [action("Before.\nAfter  too.", false)]);
+    assert_eq!(
+        kinds(src),
+        [action("Before.", false), action("After  too.", false)]
+    );
+    // The spec's own shape: a transition, a boneyard on its own lines, then a heading.
+    assert_eq!(
+        types("CUT TO:\n/*\nINT. GARAGE - DAY\n\nOld scene.\n*/\nEXT. MANSION - DAY\n\nA man."),
+        ["transition", "scene_heading", "action"]
+    );
     let Err(error) = parse_fountain("Fine.\n\n  /* open\nforever") else {
         panic!("unterminated boneyard accepted");
     };

@@ -323,9 +323,14 @@ fn essence(element: &Element) -> (String, Option<String>, Vec<String>, String) {
         ElementKind::Section { depth, .. } => depth.to_string(),
         _ => String::new(),
     };
+    // Fountain reads a tab in action as four spaces.
+    let text = match &element.kind {
+        ElementKind::Action { text, .. } => Some(text.replace('\t', "    ")),
+        kind => kind.text().map(str::to_owned),
+    };
     (
         element.kind.type_name().to_owned(),
-        element.kind.text().map(str::to_owned),
+        text,
         element.kind.notes().to_vec(),
         detail,
     )

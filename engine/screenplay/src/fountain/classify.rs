@@ -385,6 +385,11 @@ fn action(lines: &[&str], forced: bool) -> ElementKind {
         }
         raw.push_str(text);
     }
+    // The spec: "Tabs and spaces are retained in Action elements, allowing writers to indent
+    // a line. Tabs are converted to four spaces."
+    if raw.contains('\t') {
+        raw = raw.replace('\t', "    ");
+    }
     let styled = inline::parse(&raw).trimmed(false);
     ElementKind::Action {
         text: styled.text,

@@ -65,8 +65,10 @@ pub(crate) fn split_lines(src: &str) -> Vec<&str> {
     lines
 }
 
-/// Removes `/* boneyard */` text. A line left empty by the removal disappears altogether (it
-/// is not a blank line), so cutting a whole paragraph out does not split its neighbours.
+/// Removes `/* boneyard */` text. A boneyard spanning lines joins the text before it and
+/// after it into one line; a line left with nothing but whitespace is a blank line. That is
+/// how the spec's own example reads (`CUT TO:`, a boneyard, then a scene heading) and how
+/// other Fountain parsers behave.
 pub(crate) fn remove_boneyard(physical: &[&str]) -> Result<Vec<Line>, ParseError> {
     let mut out = Vec::with_capacity(physical.len());
     let mut current: Option<Line> = None;
@@ -78,9 +80,7 @@ pub(crate) fn remove_boneyard(physical: &[&str]) -> Result<Vec<Line>, ParseError
         // Fast path: outside a boneyard, a line without `/*` is kept as it is.
         if open_at.is_none() && !text.contains("/*") {
             line.text.push_str(text);
-            if !(line.touched && line.text.trim().is_empty()) {
-                out.push(line);
-            }
+            out.push(blank_if_emptied(line));
             continue;
         }
         let mut chars = text.chars().enumerate().peekable();
@@ -108,8 +108,8 @@ pub(crate) fn remove_boneyard(physical: &[&str]) -> Result<Vec<Line>, ParseError
         }
         if open_at.is_some() {
             current = Some(line);
-        } else if !(line.touched && line.text.trim().is_empty()) {
-            out.push(line);
+        } else {
+            out.push(blank_if_emptied(line));
         }
     }
     if let Some((line, column)) = open_at {
@@ -123,6 +123,14 @@ pub(crate) fn remove_boneyard(physical: &[&str]) -> Result<Vec<Line>, ParseError
         ));
     }
     Ok(out)
+}
+
+/// A line that only held boneyard is blank, even if two spaces were left over.
+fn blank_if_emptied(mut line: Line) -> Line {
+    if line.touched && line.text.trim().is_empty() {
+        line.text.clear();
+    }
+    line
 }
 
 /// Blank for paragraph purposes. A line of exactly two spaces is the Fountain way to keep an
@@ -422,12 +430,12 @@ mod tests {
     }
 
     #[test]
-    fn boneyard_lines_vanish_and_inline_boneyard_is_cut() {
+    fn boneyard_lines_become_blank_and_inline_boneyard_is_cut() {
         let texts: Vec<String> = lines("a /* x */ b\n/* whole\nlines */\nc /* tail\nhead */ d")
             .into_iter()
             .map(|l| l.text)
             .collect();
-        assert_eq!(texts, vec!["a  b", "c  d"]);
+        assert_eq!(texts, vec!["a  b", "", "c  d"]);
     }
 
     #[test]
