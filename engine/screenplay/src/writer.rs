@@ -3,8 +3,9 @@
 //! The writer's promise is `parse_fountain(&write_fountain(&sp))` == `sp` (ignoring positions
 //! and styled runs) for every screenplay the readers produce. It keeps that promise by asking
 //! the reader: each paragraph is rendered in its plainest form first, then with its first
-//! character escaped, then with a forcing marker (`!`, `@`, `.`, `>`), and the first candidate
-//! that the paragraph reader gives back unchanged is written.
+//! character (and colons) escaped, then (action only) with a trailing space, then with a forcing
+//! marker (`!`, `@`, `.`, `>`), each with inline notes at the end or else at the start; the
+//! first candidate that the paragraph reader gives back unchanged is written.
 
 use crate::fountain::classify::{is_scene_number_char, split_scene_number};
 use crate::fountain::inline::{lines_with_flags, render_line};
@@ -128,6 +129,9 @@ enum Variant {
     /// The first character escaped (`\!`, `\@`, `\(`), and every colon (so that a first
     /// paragraph cannot pass for a `Key: value` title page) and, in action, every `)`.
     EscapeFirst,
+    /// Action only: a trailing space, the spec's way to keep `CUT TO:` from being a
+    /// transition without forcing it.
+    TrailingSpace,
     Forced,
 }
 
@@ -139,7 +143,12 @@ fn paragraph_lines(elements: &[Element], first_in_file: bool) -> Vec<String> {
     let variants: &[Variant] = if is_forced(&head.kind) {
         &[Variant::Forced]
     } else {
-        &[Variant::Plain, Variant::EscapeFirst, Variant::Forced]
+        &[
+            Variant::Plain,
+            Variant::EscapeFirst,
+            Variant::TrailingSpace,
+            Variant::Forced,
+        ]
     };
     let has_notes = elements.iter().any(|e| !e.kind.notes().is_empty());
     let placements: &[NotesAt] = if has_notes {
@@ -347,6 +356,9 @@ fn first_visible(text: &str) -> Option<usize> {
 }
 
 fn single_lines(kind: &ElementKind, variant: Variant) -> Vec<String> {
+    if variant == Variant::TrailingSpace && !matches!(kind, ElementKind::Action { .. }) {
+        return Vec::new();
+    }
     let escape_first = variant == Variant::EscapeFirst;
     match kind {
         ElementKind::SceneHeading {
@@ -392,6 +404,11 @@ fn single_lines(kind: &ElementKind, variant: Variant) -> Vec<String> {
                 && let Some(line) = lines.first_mut()
             {
                 line.insert(0, '!');
+            }
+            if variant == Variant::TrailingSpace
+                && let [line] = lines.as_mut_slice()
+            {
+                line.push(' ');
             }
             lines
         }
@@ -449,6 +466,9 @@ fn single_lines(kind: &ElementKind, variant: Variant) -> Vec<String> {
 }
 
 fn block_lines(elements: &[Element], variant: Variant, notes_at: NotesAt) -> Vec<String> {
+    if variant == Variant::TrailingSpace {
+        return Vec::new();
+    }
     let Some(ElementKind::Character {
         name,
         extensions,

@@ -293,6 +293,13 @@ fn transitions() {
         transition("Burn to White.", true)
     );
     assert_eq!(types("Cut to:"), ["action"]);
+    // The spec: a space after the colon makes it action.
+    assert_eq!(kinds("CUT TO: "), [action("CUT TO:", false)]);
+    assert_eq!(
+        types("Text.\n\nCUT TO: [[a note]]"),
+        ["action", "transition"]
+    );
+    assert_round_trip("CUT TO: \n\nCUT TO: [[a note]]\n");
     assert_eq!(types("CUT TO:\nThe garden."), ["character", "dialogue"]);
     assert_round_trip("CUT TO:\n\n> Burn to White.\n\n>CUT TO:\n");
 }
@@ -353,6 +360,14 @@ fn notes() {
         json!({"type": "note", "text": "A note on its own.", "line": 1})
     );
     assert_eq!(v["elements"][1]["text"], "She runs.");
+    assert_eq!(
+        json("A [[n]] B.\n\n  [[n]]  Indented.")["elements"][0]["text"],
+        "A B."
+    );
+    assert_eq!(
+        json("A.\n\n  [[n]]  Indented.")["elements"][1]["text"],
+        "  Indented."
+    );
     assert_eq!(v["elements"][1]["notes"], json!(["Faster?"]));
     assert_eq!(v["elements"][2]["text"], "A note\nover two lines.");
     assert_round_trip(

@@ -364,7 +364,14 @@ fn single(line: &str) -> ElementKind {
     if s.starts_with('~') {
         return lyrics(&[s]);
     }
-    if let Some(kind) = plain_heading(s).or_else(|| transition(s)) {
+    if let Some(kind) = plain_heading(s) {
+        return kind;
+    }
+    // The spec: "add one or more spaces after the colon to cause the line to be interpreted
+    // as Action".
+    if !line.ends_with(char::is_whitespace)
+        && let Some(kind) = transition(s)
+    {
         return kind;
     }
     action(&[line], false)

@@ -352,6 +352,19 @@ pub(crate) fn cut_notes(
             current.touched = true;
             next_range.next();
             i = end;
+            // The note takes the space that separated it: `text [[note]]` leaves `text`, and
+            // `  [[note]] text` (nothing before it but indentation) leaves `  text`.
+            if current.text.trim().is_empty() {
+                while chars
+                    .get(i)
+                    .is_some_and(|(c, _)| *c != '\n' && c.is_whitespace())
+                {
+                    i += 1;
+                }
+            } else {
+                let kept = current.text.trim_end().len();
+                current.text.truncate(kept);
+            }
             continue;
         }
         let (c, number) = chars[i];
@@ -476,7 +489,7 @@ mod tests {
         let para = lines("He runs. [[check pace]]\n[[whole line]]\nShe follows.");
         let (kept, notes) = cut_notes(para, &mut warnings);
         assert_eq!(kept.len(), 2);
-        assert_eq!(kept[0].text, "He runs. ");
+        assert_eq!(kept[0].text, "He runs.");
         assert_eq!(notes.len(), 2);
         assert_eq!(notes[0].line_index, Some(0));
         assert_eq!(notes[1].line_index, Some(0));
