@@ -204,6 +204,18 @@ fn script_notes_attach_to_their_paragraph() {
 }
 
 #[test]
+fn notes_on_empty_paragraphs_survive() {
+    let xml = fdx(
+        "<Paragraph Type=\"Action\"><ScriptNote><Paragraph><Text>Keep me.</Text></Paragraph>\
+         </ScriptNote><Text>  </Text></Paragraph>",
+    );
+    assert_eq!(
+        elements(&xml),
+        [json!({"type": "note", "text": "Keep me.", "line": 4})]
+    );
+}
+
+#[test]
 fn unknown_paragraph_types_warn_once() {
     let xml = fdx(&[para("Teaser", "One."), para("Teaser", "Two.")].join(""));
     let parsed = parse(&xml);
