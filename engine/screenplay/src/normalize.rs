@@ -19,7 +19,7 @@ use crate::writer::{heading_is_writable, write_fountain};
 pub fn normalize(sp: &Screenplay) -> Screenplay {
     let mut canonical = Screenplay {
         title_page: sp.title_page.clone(),
-        elements: structure(sp.elements.iter().filter_map(clean).collect()),
+        elements: structure(sp.elements.iter().flat_map(clean).collect()),
     };
     for entry in &mut canonical.title_page {
         (entry.value, entry.spans) = fix_newlines(&entry.value, entry.spans.take());
@@ -41,8 +41,9 @@ pub fn normalize(sp: &Screenplay) -> Screenplay {
     out
 }
 
-/// Per-element fixes that need no context.
-fn clean(element: &Element) -> Option<Element> {
+/// Per-element fixes that need no context. An element with no text goes, but its notes stay
+/// as note elements.
+fn clean(element: &Element) -> Vec<Element> {
     let mut kind = element.kind.clone();
     if let Some(text) = kind.text() {
         let spans = kind.spans().map(<[TextRun]>::to_vec);
@@ -61,7 +62,11 @@ fn clean(element: &Element) -> Option<Element> {
         | ElementKind::Centered { .. }
             if empty =>
         {
-            return None;
+            return kind
+                .notes()
+                .iter()
+                .map(|note| Element::new(ElementKind::Note { text: note.clone() }, element.span))
+                .collect();
         }
         ElementKind::SceneHeading { text, notes, .. } if !heading_is_writable(text.trim()) => {
             let replacement = ElementKind::Action {
@@ -70,7 +75,7 @@ fn clean(element: &Element) -> Option<Element> {
                 spans: None,
                 notes: std::mem::take(notes),
             };
-            return Some(Element::new(replacement, element.span));
+            return vec![Element::new(replacement, element.span)];
         }
         ElementKind::Parenthetical { text, spans, .. } => {
             let trimmed = text.trim();
@@ -81,7 +86,7 @@ fn clean(element: &Element) -> Option<Element> {
         }
         _ => {}
     }
-    Some(Element::new(kind, element.span))
+    vec![Element::new(kind, element.span)]
 }
 
 /// Fixes that depend on neighbours: dialogue belongs after a character, a character needs

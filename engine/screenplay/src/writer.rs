@@ -3,8 +3,9 @@
 //! The writer's promise is `parse_fountain(&write_fountain(&sp))` == `sp` (ignoring positions
 //! and styled runs) for every screenplay the readers produce. It keeps that promise by asking
 //! the reader: each paragraph is rendered in its plainest form first, then with its first
-//! character escaped, then with a forcing marker (`!`, `@`, `.`, `>`), and the first candidate
-//! that the paragraph reader gives back unchanged is written.
+//! character (and colons) escaped, then (action only) with a trailing space, then with a forcing
+//! marker (`!`, `@`, `.`, `>`), each with inline notes at the end or else at the start; the
+//! first candidate that the paragraph reader gives back unchanged is written.
 
 use crate::fountain::classify::{is_scene_number_char, split_scene_number};
 use crate::fountain::inline::{lines_with_flags, render_line};
@@ -125,7 +126,12 @@ fn group(elements: &[Element]) -> Vec<&[Element]> {
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Variant {
     Plain,
+    /// The first character escaped (`\!`, `\@`, `\(`), and every colon (so that a first
+    /// paragraph cannot pass for a `Key: value` title page) and, in action, every `)`.
     EscapeFirst,
+    /// Action only: a trailing space, the spec's way to keep `CUT TO:` from being a
+    /// transition without forcing it.
+    TrailingSpace,
     Forced,
 }
 
@@ -137,21 +143,50 @@ fn paragraph_lines(elements: &[Element], first_in_file: bool) -> Vec<String> {
     let variants: &[Variant] = if is_forced(&head.kind) {
         &[Variant::Forced]
     } else {
-        &[Variant::Plain, Variant::EscapeFirst, Variant::Forced]
+        &[
+            Variant::Plain,
+            Variant::EscapeFirst,
+            Variant::TrailingSpace,
+            Variant::Forced,
+        ]
     };
-    let mut fallback = Vec::new();
+    let has_notes = elements.iter().any(|e| !e.kind.notes().is_empty());
+    let placements: &[NotesAt] = if has_notes {
+        &[NotesAt::End, NotesAt::Start]
+    } else {
+        &[NotesAt::End]
+    };
+    // When nothing reads back exactly (the screenplay was not built by a reader: say a
+    // lowercase name not marked forced), the best is what reads back but for `forced`.
+    let mut near_miss = None;
+    let mut last = Vec::new();
     for &variant in variants {
-        let lines = render(elements, variant);
-        if lines.is_empty() {
-            continue;
+        for &notes_at in placements {
+            let lines = render(elements, variant, notes_at);
+            if lines.is_empty() {
+                continue;
+            }
+            // At the top of a file without a title page, `Key: value` would become one.
+            let title_clash = first_in_file && reads_as_title_page(&lines);
+            if !title_clash {
+                match reads_back(&lines, elements) {
+                    ReadBack::Exactly => return lines,
+                    ReadBack::ButForced if near_miss.is_none() => near_miss = Some(lines.clone()),
+                    _ => {}
+                }
+            }
+            last = lines;
         }
-        let title_clash = first_in_file && reads_as_title_page(&lines);
-        if !title_clash && reads_back(&lines, elements) {
-            return lines;
-        }
-        fallback = lines;
     }
-    fallback
+    near_miss.unwrap_or(last)
+}
+
+/// Where inline notes go: after the element's text (usual), or before it, which keeps a
+/// trailing `[[note]]` from turning `TO:` into a title-page key.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum NotesAt {
+    End,
+    Start,
 }
 
 fn is_forced(kind: &ElementKind) -> bool {
@@ -164,18 +199,51 @@ fn is_forced(kind: &ElementKind) -> bool {
     }
 }
 
+#[derive(PartialEq, Eq)]
+enum ReadBack {
+    Exactly,
+    ButForced,
+    No,
+}
+
 /// Whether the paragraph reader turns `lines` back into `elements`.
-fn reads_back(lines: &[String], elements: &[Element]) -> bool {
+fn reads_back(lines: &[String], elements: &[Element]) -> ReadBack {
     let paragraph: Vec<Line> = lines
         .iter()
         .map(|text| Line::new(text.clone(), 1))
         .collect();
     let mut warnings = Vec::new();
     let read = read_paragraph(paragraph, &mut warnings);
-    read.len() == elements.len()
-        && read.iter().zip(elements).all(|((got, caret), want)| {
-            comparable(&got.kind, *caret) == comparable(&want.kind, false)
-        })
+    if read.len() != elements.len() {
+        return ReadBack::No;
+    }
+    let pairs: Vec<_> = read
+        .iter()
+        .zip(elements)
+        .map(|((got, caret), want)| (comparable(&got.kind, *caret), comparable(&want.kind, false)))
+        .collect();
+    if pairs.iter().all(|(got, want)| got == want) {
+        ReadBack::Exactly
+    } else if pairs
+        .iter()
+        .all(|(got, want)| unforced(&got.0) == unforced(&want.0) && got.1 == want.1)
+    {
+        ReadBack::ButForced
+    } else {
+        ReadBack::No
+    }
+}
+
+fn unforced(kind: &ElementKind) -> ElementKind {
+    let mut kind = kind.clone();
+    match &mut kind {
+        ElementKind::SceneHeading { forced, .. }
+        | ElementKind::Action { forced, .. }
+        | ElementKind::Character { forced, .. }
+        | ElementKind::Transition { forced, .. } => *forced = false,
+        _ => {}
+    }
+    kind
 }
 
 /// A kind reduced to what one paragraph can say: no runs, and dual dialogue as a caret.
@@ -193,12 +261,12 @@ fn comparable(kind: &ElementKind, caret: bool) -> (ElementKind, bool) {
     (kind, right)
 }
 
-fn render(elements: &[Element], variant: Variant) -> Vec<String> {
+fn render(elements: &[Element], variant: Variant, notes_at: NotesAt) -> Vec<String> {
     let Some(head) = elements.first() else {
         return Vec::new();
     };
     let mut lines = match &head.kind {
-        ElementKind::Character { .. } => block_lines(elements, variant),
+        ElementKind::Character { .. } => block_lines(elements, variant, notes_at),
         kind => single_lines(kind, variant),
     };
     if lines.is_empty() {
@@ -206,24 +274,34 @@ fn render(elements: &[Element], variant: Variant) -> Vec<String> {
     }
     // Notes of a single-element paragraph go at its end; blocks place their own.
     if !matches!(head.kind, ElementKind::Character { .. }) {
-        append_notes(&mut lines, head.kind.notes());
+        place_notes(&mut lines, head.kind.notes(), notes_at);
     }
     lines
 }
 
-fn append_notes(lines: &mut [String], notes: &[String]) {
+fn place_notes(lines: &mut [String], notes: &[String], notes_at: NotesAt) {
     if notes.is_empty() {
         return;
     }
-    let target = lines
+    let markup: String = notes
         .iter()
-        .rposition(|line| !line.trim().is_empty())
-        .unwrap_or(0);
-    if let Some(line) = lines.get_mut(target) {
-        for note in notes {
-            line.push_str(" [[");
-            line.push_str(&note_markup(note));
-            line.push_str("]]");
+        .map(|note| format!("[[{}]]", note_markup(note)))
+        .collect();
+    match notes_at {
+        NotesAt::End => {
+            let target = lines
+                .iter()
+                .rposition(|line| !line.trim().is_empty())
+                .unwrap_or(0);
+            if let Some(line) = lines.get_mut(target) {
+                line.push(' ');
+                line.push_str(&markup);
+            }
+        }
+        NotesAt::Start => {
+            if let Some(line) = lines.first_mut() {
+                line.insert_str(0, &markup);
+            }
         }
     }
 }
@@ -231,6 +309,9 @@ fn append_notes(lines: &mut [String], notes: &[String]) {
 /// A note's text as it goes between `[[` and `]]`; empty lines become two spaces so that they
 /// do not end the paragraph.
 fn note_markup(text: &str) -> String {
+    if text.is_empty() {
+        return String::new();
+    }
     text.split('\n')
         .map(|line| {
             let escaped = escape_note_line(line);
@@ -275,6 +356,9 @@ fn first_visible(text: &str) -> Option<usize> {
 }
 
 fn single_lines(kind: &ElementKind, variant: Variant) -> Vec<String> {
+    if variant == Variant::TrailingSpace && !matches!(kind, ElementKind::Action { .. }) {
+        return Vec::new();
+    }
     let escape_first = variant == Variant::EscapeFirst;
     match kind {
         ElementKind::SceneHeading {
@@ -287,7 +371,8 @@ fn single_lines(kind: &ElementKind, variant: Variant) -> Vec<String> {
             let count = text.chars().count();
             let looks_numbered = scene_number.is_none() && split_scene_number(text).1.is_some();
             let body = styled_lines(&text.replace('\n', " "), spans.as_deref(), &|_, i, c| {
-                (looks_numbered && i + 1 == count && c == '#') || (escape_first && i == 0)
+                (looks_numbered && i + 1 == count && c == '#')
+                    || (escape_first && (i == 0 || c == ':'))
             })
             .join(" ");
             let number = scene_number
@@ -305,8 +390,10 @@ fn single_lines(kind: &ElementKind, variant: Variant) -> Vec<String> {
         }
         ElementKind::Action { text, spans, .. } => {
             let first = first_visible(text.split('\n').next().unwrap_or_default());
-            let mut lines = styled_lines(text, spans.as_deref(), &|line, i, _| {
-                escape_first && line == 0 && Some(i) == first
+            // An escaped `)` leaves a `(` unclosed, which stops an all-caps first line from
+            // reading as `NAME (extension)`.
+            let mut lines = styled_lines(text, spans.as_deref(), &|line, i, c| {
+                escape_first && ((line == 0 && Some(i) == first) || c == ':' || c == ')')
             });
             for line in &mut lines {
                 if line.trim().is_empty() {
@@ -318,13 +405,18 @@ fn single_lines(kind: &ElementKind, variant: Variant) -> Vec<String> {
             {
                 line.insert(0, '!');
             }
+            if variant == Variant::TrailingSpace
+                && let [line] = lines.as_mut_slice()
+            {
+                line.push(' ');
+            }
             lines
         }
         ElementKind::Transition { text, spans, .. } => {
             let count = text.chars().count();
             let forced = variant == Variant::Forced;
             let body = styled_lines(&text.replace('\n', " "), spans.as_deref(), &|_, i, c| {
-                (escape_first && i == 0) || (forced && i + 1 == count && c == '<')
+                (escape_first && (i == 0 || c == ':')) || (forced && i + 1 == count && c == '<')
             })
             .join(" ");
             vec![if forced { format!(">{body}") } else { body }]
@@ -373,7 +465,10 @@ fn single_lines(kind: &ElementKind, variant: Variant) -> Vec<String> {
     }
 }
 
-fn block_lines(elements: &[Element], variant: Variant) -> Vec<String> {
+fn block_lines(elements: &[Element], variant: Variant, notes_at: NotesAt) -> Vec<String> {
+    if variant == Variant::TrailingSpace {
+        return Vec::new();
+    }
     let Some(ElementKind::Character {
         name,
         extensions,
@@ -396,7 +491,7 @@ fn block_lines(elements: &[Element], variant: Variant) -> Vec<String> {
         c == '('
             || c == ')'
             || (c == '^' && i + 1 == count)
-            || (variant == Variant::EscapeFirst && i == 0)
+            || (variant == Variant::EscapeFirst && (i == 0 || c == ':'))
     }));
     for extension in extensions {
         cue.push_str(" (");
@@ -412,7 +507,7 @@ fn block_lines(elements: &[Element], variant: Variant) -> Vec<String> {
         cue.push_str(" ^");
     }
     let mut lines = vec![cue];
-    append_notes(&mut lines, notes);
+    place_notes(&mut lines, notes, notes_at);
     for element in &elements[1..] {
         let mut part = match &element.kind {
             ElementKind::Parenthetical { text, spans, .. } => {
@@ -420,7 +515,8 @@ fn block_lines(elements: &[Element], variant: Variant) -> Vec<String> {
             }
             ElementKind::Dialogue { text, spans, .. } => {
                 let mut lines = styled_lines(text, spans.as_deref(), &|_, i, c| {
-                    i == 0 && (c == '(' || c == '~')
+                    (i == 0 && (c == '(' || c == '~'))
+                        || (variant == Variant::EscapeFirst && c == ':')
                 });
                 for line in &mut lines {
                     if line.trim().is_empty() {
@@ -437,7 +533,7 @@ fn block_lines(elements: &[Element], variant: Variant) -> Vec<String> {
             }
             _ => Vec::new(),
         };
-        append_notes(&mut part, element.kind.notes());
+        place_notes(&mut part, element.kind.notes(), notes_at);
         lines.extend(part);
     }
     lines

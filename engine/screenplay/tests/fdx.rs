@@ -204,6 +204,18 @@ fn script_notes_attach_to_their_paragraph() {
 }
 
 #[test]
+fn notes_on_empty_paragraphs_survive() {
+    let xml = fdx(
+        "<Paragraph Type=\"Action\"><ScriptNote><Paragraph><Text>Keep me.</Text></Paragraph>\
+         </ScriptNote><Text>  </Text></Paragraph>",
+    );
+    assert_eq!(
+        elements(&xml),
+        [json!({"type": "note", "text": "Keep me.", "line": 4})]
+    );
+}
+
+#[test]
 fn unknown_paragraph_types_warn_once() {
     let xml = fdx(&[para("Teaser", "One."), para("Teaser", "Two.")].join(""));
     let parsed = parse(&xml);
@@ -290,4 +302,20 @@ fn utf16_and_bom_fdx() {
     let with_bom = [b"\xEF\xBB\xBF".as_slice(), xml.as_bytes()].concat();
     assert!(parse_fdx(&with_bom).is_ok());
     assert!(parse_fdx(b"\xff\xff\xff").is_err());
+}
+
+#[test]
+fn hostile_xml_is_refused_without_crashing() {
+    let deep = format!(
+        "<FinalDraft><Content>{}{}</Content></FinalDraft>",
+        "<Paragraph>".repeat(200_000),
+        "</Paragraph>".repeat(200_000)
+    );
+    let _ = parse_fdx(deep.as_bytes());
+    let laughs = "<?xml version=\"1.0\"?><!DOCTYPE x [<!ENTITY a \"aaaaaaaaaa\">\
+        <!ENTITY b \"&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;\"><!ENTITY c \"&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;\">\
+        <!ENTITY d \"&c;&c;&c;&c;&c;&c;&c;&c;&c;&c;\"><!ENTITY e \"&d;&d;&d;&d;&d;&d;&d;&d;&d;&d;\">]>\
+        <FinalDraft><Content><Paragraph Type=\"Action\"><Text>&e;&e;&e;&e;&e;&e;&e;&e;&e;&e;</Text>\
+        </Paragraph></Content></FinalDraft>";
+    let _ = parse_fdx(laughs.as_bytes());
 }

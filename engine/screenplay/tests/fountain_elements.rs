@@ -111,6 +111,15 @@ fn scene_heading_needs_blank_lines_around_it() {
 }
 
 #[test]
+fn markers_that_vanish_do_not_hide_elements() {
+    // `*_*_` pairs up completely and leaves nothing visible.
+    assert_eq!(types("*_*_ INT. HOUSE - DAY"), ["scene_heading"]);
+    assert_eq!(types("Text.\n\nCUT TO: *_*_"), ["action", "transition"]);
+    assert_eq!(types("Text.\n\n*_*_"), ["action"]);
+    assert_round_trip("*_*_ INT. HOUSE - DAY\n\nCUT TO: *_*_\n\nx *_*_\n");
+}
+
+#[test]
 fn forced_scene_headings() {
     assert_eq!(
         kinds(".SNIPER SCOPE POV"),
@@ -144,8 +153,15 @@ fn scene_numbers() {
 
 #[test]
 fn action_keeps_indentation_and_line_breaks() {
-    let src = "\tTabbed in.\n    Four spaces in.\nFlush left.";
-    assert_eq!(kinds(src), [action(src, false)]);
+    let src = "\tTabbed in.\n    Four spaces in.\nFlush left.\n  \t Mixed.";
+    assert_eq!(
+        kinds(src),
+        [action(
+            "    Tabbed in.\n    Four spaces in.\nFlush left.\n       Mixed.",
+            false
+        )],
+        "the spec: tabs are converted to four spaces"
+    );
     assert_round_trip(src);
 }
 
@@ -277,6 +293,13 @@ fn transitions() {
         transition("Burn to White.", true)
     );
     assert_eq!(types("Cut to:"), ["action"]);
+    // The spec: a space after the colon makes it action.
+    assert_eq!(kinds("CUT TO: "), [action("CUT TO:", false)]);
+    assert_eq!(
+        types("Text.\n\nCUT TO: [[a note]]"),
+        ["action", "transition"]
+    );
+    assert_round_trip("CUT TO: \n\nCUT TO: [[a note]]\n");
     assert_eq!(types("CUT TO:\nThe garden."), ["character", "dialogue"]);
     assert_round_trip("CUT TO:\n\n> Burn to White.\n\n>CUT TO:\n");
 }
@@ -337,6 +360,14 @@ fn notes() {
         json!({"type": "note", "text": "A note on its own.", "line": 1})
     );
     assert_eq!(v["elements"][1]["text"], "She runs.");
+    assert_eq!(
+        json("A [[n]] B.\n\n  [[n]]  Indented.")["elements"][0]["text"],
+        "A B."
+    );
+    assert_eq!(
+        json("A.\n\n  [[n]]  Indented.")["elements"][1]["text"],
+        "  Indented."
+    );
     assert_eq!(v["elements"][1]["notes"], json!(["Faster?"]));
     assert_eq!(v["elements"][2]["text"], "A note\nover two lines.");
     assert_round_trip(
@@ -367,7 +398,15 @@ fn unclosed_note_is_a_warning() {
 #[test]
 fn boneyard() {
     let src = "Before.\n/* cut\n\nINT. GONE - DAY\n\n*/\nAfter /* inline */ too.";
-    assert_eq!(kinds(src), [action("Before.\nAfter  too.", false)]);
+    assert_eq!(
+        kinds(src),
+        [action("Before.", false), action("After  too.", false)]
+    );
+    // The spec's own shape: a transition, a boneyard on its own lines, then a heading.
+    assert_eq!(
+        types("CUT TO:\n/*\nINT. GARAGE - DAY\n\nOld scene.\n*/\nEXT. MANSION - DAY\n\nA man."),
+        ["transition", "scene_heading", "action"]
+    );
     let Err(error) = parse_fountain("Fine.\n\n  /* open\nforever") else {
         panic!("unterminated boneyard accepted");
     };

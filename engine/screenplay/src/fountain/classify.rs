@@ -144,6 +144,9 @@ fn escaped(chars: &[(usize, char)], index: usize) -> bool {
 /// `TEXT #1A#` → (`TEXT`, `1A`). Scene numbers are letters, digits, `-` and `.`.
 pub(crate) fn split_scene_number(raw: &str) -> (&str, Option<String>) {
     let trimmed = raw.trim_end();
+    if !trimmed.ends_with('#') {
+        return (trimmed, None);
+    }
     let chars: Vec<(usize, char)> = trimmed.char_indices().collect();
     let Some(&(_, '#')) = chars.last() else {
         return (trimmed, None);
@@ -167,23 +170,25 @@ pub(crate) fn is_page_break(s: &str) -> bool {
     s.len() >= 3 && s.bytes().all(|b| b == b'=')
 }
 
+/// Whether `s` is wrapped in `open`…`close` (ASCII), with the closing one unescaped.
+fn wrapped(s: &str, open: u8, close: u8) -> bool {
+    let bytes = s.as_bytes();
+    let backslashes = bytes[..bytes.len().saturating_sub(1)]
+        .iter()
+        .rev()
+        .take_while(|b| **b == b'\\')
+        .count();
+    bytes.len() >= 2 && bytes[0] == open && bytes[bytes.len() - 1] == close && backslashes % 2 == 0
+}
+
 /// `>text<`, with the final `<` unescaped.
 fn centered_inner(s: &str) -> Option<&str> {
-    let chars: Vec<char> = s.chars().collect();
-    let ok = chars.len() >= 2
-        && chars[0] == '>'
-        && chars[chars.len() - 1] == '<'
-        && !is_escaped_at(&chars, chars.len() - 1);
-    ok.then(|| s[1..s.len() - 1].trim())
+    wrapped(s, b'>', b'<').then(|| s[1..s.len() - 1].trim())
 }
 
 /// `(text)`, with the final `)` unescaped.
 pub(crate) fn is_parenthetical(s: &str) -> bool {
-    let chars: Vec<char> = s.chars().collect();
-    chars.len() >= 2
-        && chars[0] == '('
-        && chars[chars.len() - 1] == ')'
-        && !is_escaped_at(&chars, chars.len() - 1)
+    wrapped(s, b'(', b')')
 }
 
 fn is_outline_line(s: &str) -> bool {
@@ -203,12 +208,20 @@ fn forced_heading(s: &str) -> Option<ElementKind> {
         .chars()
         .next()
         .is_some_and(char::is_alphanumeric)
-        .then(|| heading(styled, scene_number, true))
+        .then(|| heading(styled.trimmed(true), scene_number, true))
 }
 
 fn plain_heading(s: &str) -> Option<ElementKind> {
+    // Cheap test first: the visible text can only start with I or E if the raw line does,
+    // once leading emphasis markers (which may vanish) and spaces are skipped.
+    if !s
+        .trim_start_matches(|c: char| c == '*' || c == '_' || c.is_whitespace())
+        .starts_with(['I', 'i', 'E', 'e'])
+    {
+        return None;
+    }
     let (body, scene_number) = split_scene_number(s);
-    let styled = inline::parse(body);
+    let styled = inline::parse(body).trimmed(true);
     has_heading_prefix(&styled.text).then(|| heading(styled, scene_number, false))
 }
 
@@ -223,7 +236,14 @@ fn heading(styled: Styled, scene_number: Option<String>, forced: bool) -> Elemen
 }
 
 fn transition(s: &str) -> Option<ElementKind> {
-    let styled = inline::parse(s);
+    // Cheap test first: a visible `TO:` needs a raw `:` before any trailing markers.
+    if !s
+        .trim_end_matches(|c: char| c == '*' || c == '_' || c.is_whitespace())
+        .ends_with(':')
+    {
+        return None;
+    }
+    let styled = text(s);
     let ok = styled.text.ends_with("TO:") && !styled.text.chars().any(char::is_lowercase);
     ok.then(|| ElementKind::Transition {
         text: styled.text,
@@ -233,8 +253,42 @@ fn transition(s: &str) -> Option<ElementKind> {
     })
 }
 
+/// Visible text of a non-action element: emphasis parsed, every line trimmed.
+fn text(raw: &str) -> Styled {
+    inline::parse(raw).trimmed(true)
+}
+
 /// Classifies one paragraph (its lines after note removal, none blank).
+///
+/// Markup can leave a line with no visible text (`*_*_`). Such lines cannot start or end an
+/// action or a speech (a writer could only put a blank line there), so they are dropped
+/// there; an element left with nothing visible is dropped; a cue left with nothing said is
+/// read as its line alone would be.
 pub(crate) fn classify(lines: &[&str]) -> Vec<Piece> {
+    let mut pieces = classify_raw(lines);
+    pieces.retain_mut(|piece| match &mut piece.kind {
+        ElementKind::Action { text, spans, .. } | ElementKind::Dialogue { text, spans, .. } => {
+            let styled = Styled {
+                text: std::mem::take(text),
+                spans: spans.take(),
+            }
+            .without_edge_empty_lines();
+            *text = styled.text;
+            *spans = styled.spans;
+            !text.is_empty()
+        }
+        _ => true,
+    });
+    if let [cue] = pieces.as_slice()
+        && matches!(cue.kind, ElementKind::Character { .. })
+        && let Some(first) = lines.first()
+    {
+        return vec![Piece::new(single(first), 0, lines.len() - 1)];
+    }
+    pieces
+}
+
+fn classify_raw(lines: &[&str]) -> Vec<Piece> {
     let Some(first) = lines.first() else {
         return Vec::new();
     };
@@ -275,7 +329,7 @@ fn single(line: &str) -> ElementKind {
     }
     if let Some(rest) = s.strip_prefix('#') {
         let depth = 1 + rest.chars().take_while(|c| *c == '#').count();
-        let styled = inline::parse(s[depth..].trim());
+        let styled = text(&s[depth..]);
         return ElementKind::Section {
             text: styled.text,
             depth,
@@ -284,7 +338,7 @@ fn single(line: &str) -> ElementKind {
         };
     }
     if let Some(rest) = s.strip_prefix('=') {
-        let styled = inline::parse(rest.trim());
+        let styled = text(rest);
         return ElementKind::Synopsis {
             text: styled.text,
             spans: styled.spans,
@@ -295,7 +349,7 @@ fn single(line: &str) -> ElementKind {
         return centered(&[inner]);
     }
     if let Some(rest) = s.strip_prefix('>') {
-        let styled = inline::parse(rest.trim());
+        let styled = text(rest);
         return ElementKind::Transition {
             text: styled.text,
             forced: true,
@@ -303,14 +357,22 @@ fn single(line: &str) -> ElementKind {
             notes: Vec::new(),
         };
     }
-    if let Some(kind) = forced_heading(s).or_else(|| plain_heading(s)) {
-        return kind;
-    }
-    if let Some(kind) = transition(s) {
+    // Markers first, letters after: `~CUT TO:` is a lyric, not a transition.
+    if let Some(kind) = forced_heading(s) {
         return kind;
     }
     if s.starts_with('~') {
         return lyrics(&[s]);
+    }
+    if let Some(kind) = plain_heading(s) {
+        return kind;
+    }
+    // The spec: "add one or more spaces after the colon to cause the line to be interpreted
+    // as Action".
+    if !line.ends_with(char::is_whitespace)
+        && let Some(kind) = transition(s)
+    {
+        return kind;
     }
     action(&[line], false)
 }
@@ -326,11 +388,16 @@ fn action(lines: &[&str], forced: bool) -> ElementKind {
         if i == 0 && forced {
             let indent = text.len() - text.trim_start().len();
             stripped = format!("{}{}", &text[..indent], &text[indent + 1..]);
-            text = &stripped;
+            text = stripped.trim_end();
         }
         raw.push_str(text);
     }
-    let styled = inline::parse(&raw);
+    // The spec: "Tabs and spaces are retained in Action elements, allowing writers to indent
+    // a line. Tabs are converted to four spaces."
+    if raw.contains('\t') {
+        raw = raw.replace('\t', "    ");
+    }
+    let styled = inline::parse(&raw).trimmed(false);
     ElementKind::Action {
         text: styled.text,
         forced,
@@ -344,7 +411,7 @@ fn lyrics(trimmed: &[&str]) -> ElementKind {
         .iter()
         .map(|l| l.strip_prefix('~').unwrap_or(l).trim())
         .collect();
-    let styled = inline::parse(&raw.join("\n"));
+    let styled = text(&raw.join("\n"));
     ElementKind::Lyrics {
         text: styled.text,
         spans: styled.spans,
@@ -353,7 +420,7 @@ fn lyrics(trimmed: &[&str]) -> ElementKind {
 }
 
 fn centered(inner: &[&str]) -> ElementKind {
-    let styled = inline::parse(&inner.join("\n"));
+    let styled = text(&inner.join("\n"));
     ElementKind::Centered {
         text: styled.text,
         spans: styled.spans,
@@ -376,7 +443,7 @@ fn dialogue_block(cue: Cue, lines: &[&str]) -> Vec<Piece> {
         let s = if is_two_space(line) { "" } else { line.trim() };
         if !s.is_empty() && is_parenthetical(s) {
             flush(&mut pieces, open.take(), i - 1);
-            let styled = inline::parse(s);
+            let styled = text(s);
             pieces.push(Piece::new(
                 ElementKind::Parenthetical {
                     text: styled.text,
@@ -408,7 +475,7 @@ fn flush(pieces: &mut Vec<Piece>, open: Option<(bool, usize, Vec<&str>)>, last: 
     let Some((is_lyrics, first, texts)) = open else {
         return;
     };
-    let styled = inline::parse(&texts.join("\n"));
+    let styled = text(&texts.join("\n"));
     let kind = if is_lyrics {
         ElementKind::Lyrics {
             text: styled.text,

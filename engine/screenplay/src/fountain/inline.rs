@@ -84,6 +84,90 @@ pub(crate) fn parse(raw: &str) -> Styled {
     }
 }
 
+impl Styled {
+    /// Trims whitespace at the end of every line, and at the start too when `leading`.
+    /// Markers can vanish next to a space (`x _*_`), leaving whitespace that no Fountain
+    /// could write back; only action keeps leading whitespace, as indentation.
+    pub fn trimmed(self, leading: bool) -> Styled {
+        let needs = self.text.split('\n').any(|line| {
+            line.ends_with(char::is_whitespace)
+                || (leading && line.starts_with(char::is_whitespace))
+        });
+        if !needs {
+            return self;
+        }
+        let flags = char_flags(&self.text, self.spans.as_deref());
+        let chars: Vec<char> = self.text.chars().collect();
+        let mut text = String::with_capacity(self.text.len());
+        let mut runs: Vec<TextRun> = Vec::new();
+        let mut start = 0;
+        while start <= chars.len() {
+            let end = chars[start..]
+                .iter()
+                .position(|c| *c == '\n')
+                .map_or(chars.len(), |offset| start + offset);
+            let mut first = start;
+            if leading {
+                while first < end && chars[first].is_whitespace() {
+                    first += 1;
+                }
+            }
+            let mut last = end;
+            while last > first && chars[last - 1].is_whitespace() {
+                last -= 1;
+            }
+            if start > 0 {
+                text.push('\n');
+                push_run(&mut runs, "\n", 0);
+            }
+            for (index, c) in (first..last).zip(&chars[first..last]) {
+                let piece = c.to_string();
+                text.push_str(&piece);
+                push_run(&mut runs, &piece, flags.get(index).copied().unwrap_or(0));
+            }
+            start = end + 1;
+        }
+        let styled = runs.iter().any(|r| flags_of(r) != 0);
+        Styled {
+            text,
+            spans: styled.then_some(runs),
+        }
+    }
+}
+
+impl Styled {
+    /// Drops empty lines at the start and end of the text.
+    pub fn without_edge_empty_lines(self) -> Styled {
+        let lines: Vec<&str> = self.text.split('\n').collect();
+        let first = lines.iter().position(|l| !l.is_empty());
+        let last = lines.iter().rposition(|l| !l.is_empty());
+        let (Some(first), Some(last)) = (first, last) else {
+            return Styled::default();
+        };
+        if first == 0 && last == lines.len() - 1 {
+            return self;
+        }
+        let flags = char_flags(&self.text, self.spans.as_deref());
+        let skip: usize = lines[..first].iter().map(|l| l.chars().count() + 1).sum();
+        let take: usize = lines[first..=last]
+            .iter()
+            .map(|l| l.chars().count() + 1)
+            .sum::<usize>()
+            - 1;
+        let mut text = String::new();
+        let mut runs = Vec::new();
+        for (c, f) in self.text.chars().zip(flags).skip(skip).take(take) {
+            text.push(c);
+            push_run(&mut runs, &c.to_string(), f);
+        }
+        let styled = runs.iter().any(|r| flags_of(r) != 0);
+        Styled {
+            text,
+            spans: styled.then_some(runs),
+        }
+    }
+}
+
 fn push_run(runs: &mut Vec<TextRun>, text: &str, flags: u8) {
     if text.is_empty() {
         return;
@@ -119,6 +203,14 @@ struct Opener {
 
 /// Parses one line into (text, style flags) pieces.
 fn parse_line(line: &str) -> Vec<(String, u8)> {
+    // Most lines carry no markup at all.
+    if !line.contains(['*', '_', '\\']) {
+        return if line.is_empty() {
+            Vec::new()
+        } else {
+            vec![(line.to_owned(), 0)]
+        };
+    }
     let chars: Vec<char> = line.chars().collect();
     let mut segments: Vec<Segment> = Vec::new();
     let mut literal = String::new();
@@ -299,6 +391,33 @@ pub(crate) fn render_line(
     flags: &[u8],
     force_escape: &dyn Fn(usize, char) -> bool,
 ) -> String {
+    // The reader drops byte-order marks wherever they are, so writing one could glue its
+    // neighbours into markup (`/` + `*`). Leave them out before deciding any escape.
+    if chars.contains(&'\u{feff}') {
+        let kept: Vec<(usize, char, u8)> = chars
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| **c != '\u{feff}')
+            .map(|(i, c)| (i, *c, flags.get(i).copied().unwrap_or(0)))
+            .collect();
+        let chars: Vec<char> = kept.iter().map(|(_, c, _)| *c).collect();
+        let flags: Vec<u8> = kept.iter().map(|(_, _, f)| *f).collect();
+        let original: Vec<usize> = kept.iter().map(|(i, _, _)| *i).collect();
+        return render_line(&chars, &flags, &|i, c| {
+            original.get(i).is_some_and(|o| force_escape(*o, c))
+        });
+    }
+    // Unstyled text needs only escapes, not the marker machinery below.
+    if flags.iter().all(|f| *f == 0) {
+        let mut out = String::with_capacity(chars.len() + 8);
+        for (index, &c) in chars.iter().enumerate() {
+            if needs_escape(chars, index, c) || (force_escape(index, c) && is_escapable(c)) {
+                out.push('\\');
+            }
+            out.push(c);
+        }
+        return escape_boneyard_openers(out);
+    }
     let flags = writable_flags(chars, flags);
     let mut out = String::with_capacity(chars.len() + 8);
     // The `*` styles the reader will have open, innermost last.
@@ -365,18 +484,29 @@ pub(crate) fn render_line(
             underline_open = true;
         }
         if let Some(c) = current {
-            let escape = c == '\\'
-                || c == '*'
-                || c == '_'
-                || (c == '[' && chars.get(index + 1) == Some(&'['))
-                || (force_escape(index, c) && is_escapable(c));
-            if escape {
+            if needs_escape(chars, index, c) || (force_escape(index, c) && is_escapable(c)) {
                 out.push('\\');
             }
             out.push(c);
         }
     }
-    out
+    escape_boneyard_openers(out)
+}
+
+/// Characters that are always escaped in visible text: markup characters, and the first `[`
+/// of `[[` so it cannot open a note.
+fn needs_escape(chars: &[char], index: usize, c: char) -> bool {
+    c == '\\' || c == '*' || c == '_' || (c == '[' && chars.get(index + 1) == Some(&'['))
+}
+
+/// A literal `/` right before a `*` (escaped or a marker) would open a boneyard; `/` is never
+/// markup, so escaping every such slash is safe.
+fn escape_boneyard_openers(out: String) -> String {
+    if out.contains("/*") {
+        out.replace("/*", "\\/*")
+    } else {
+        out
+    }
 }
 
 fn star_width(flag: u8) -> usize {
@@ -414,7 +544,7 @@ fn writable_flags(chars: &[char], flags: &[u8]) -> Vec<u8> {
                     .and_then(|p| chars.get(p))
                     .is_some_and(|c| c.is_alphanumeric())
                     || chars.get(last).is_some_and(|c| c.is_alphanumeric()));
-            for (position, f) in out.iter_mut().enumerate().take(end).skip(start) {
+            for (position, f) in (start..end).zip(&mut out[start..end]) {
                 if inside_word || position < first || position >= last {
                     *f &= !flag;
                 }

@@ -65,8 +65,10 @@ pub(crate) fn split_lines(src: &str) -> Vec<&str> {
     lines
 }
 
-/// Removes `/* boneyard */` text. A line left empty by the removal disappears altogether (it
-/// is not a blank line), so cutting a whole paragraph out does not split its neighbours.
+/// Removes `/* boneyard */` text. A boneyard spanning lines joins the text before it and
+/// after it into one line; a line left with nothing but whitespace is a blank line. That is
+/// how the spec's own example reads (`CUT TO:`, a boneyard, then a scene heading) and how
+/// other Fountain parsers behave.
 pub(crate) fn remove_boneyard(physical: &[&str]) -> Result<Vec<Line>, ParseError> {
     let mut out = Vec::with_capacity(physical.len());
     let mut current: Option<Line> = None;
@@ -75,6 +77,12 @@ pub(crate) fn remove_boneyard(physical: &[&str]) -> Result<Vec<Line>, ParseError
     for (index, text) in physical.iter().enumerate() {
         let number = index + 1;
         let mut line = current.take().unwrap_or_else(|| Line::new("", number));
+        // Fast path: outside a boneyard, a line without `/*` is kept as it is.
+        if open_at.is_none() && !text.contains("/*") {
+            line.text.push_str(text);
+            out.push(blank_if_emptied(line));
+            continue;
+        }
         let mut chars = text.chars().enumerate().peekable();
         while let Some((column, c)) = chars.next() {
             if open_at.is_some() {
@@ -100,8 +108,8 @@ pub(crate) fn remove_boneyard(physical: &[&str]) -> Result<Vec<Line>, ParseError
         }
         if open_at.is_some() {
             current = Some(line);
-        } else if !(line.touched && line.text.trim().is_empty()) {
-            out.push(line);
+        } else {
+            out.push(blank_if_emptied(line));
         }
     }
     if let Some((line, column)) = open_at {
@@ -115,6 +123,14 @@ pub(crate) fn remove_boneyard(physical: &[&str]) -> Result<Vec<Line>, ParseError
         ));
     }
     Ok(out)
+}
+
+/// A line that only held boneyard is blank, even if two spaces were left over.
+fn blank_if_emptied(mut line: Line) -> Line {
+    if line.touched && line.text.trim().is_empty() {
+        line.text.clear();
+    }
+    line
 }
 
 /// Blank for paragraph purposes. A line of exactly two spaces is the Fountain way to keep an
@@ -164,10 +180,12 @@ pub(crate) fn is_valid_title_key(key: &str) -> bool {
 /// indented continuation, and at least one value is non-empty. Returns the entries and how many
 /// lines were consumed (including the leading blanks and the paragraph itself).
 pub(crate) fn title_page(lines: &[Line]) -> Option<(Vec<TitleEntry>, usize)> {
-    let start = lines.iter().position(|line| !is_blank(&line.text))?;
+    // Any whitespace-only line ends a title page (two spaces included: they only mean
+    // something inside dialogue and notes).
+    let start = lines.iter().position(|line| !line.text.trim().is_empty())?;
     let end = lines[start..]
         .iter()
-        .position(|line| is_blank(&line.text))
+        .position(|line| line.text.trim().is_empty())
         .map_or(lines.len(), |offset| start + offset);
     let mut raw: Vec<(String, Vec<String>, usize)> = Vec::new();
     for line in &lines[start..end] {
@@ -186,13 +204,10 @@ pub(crate) fn title_page(lines: &[Line]) -> Option<(Vec<TitleEntry>, usize)> {
             raw.push((key.to_owned(), values, line.number));
         }
     }
-    if raw.iter().all(|(_, values, _)| values.is_empty()) {
-        return None;
-    }
-    let entries = raw
+    let entries: Vec<TitleEntry> = raw
         .into_iter()
         .map(|(key, values, number)| {
-            let styled = inline::parse(&values.join("\n"));
+            let styled = inline::parse(&values.join("\n")).trimmed(true);
             TitleEntry {
                 key,
                 value: styled.text,
@@ -204,6 +219,10 @@ pub(crate) fn title_page(lines: &[Line]) -> Option<(Vec<TitleEntry>, usize)> {
             }
         })
         .collect();
+    // A page of keys with nothing visible after them is not a title page (`FADE IN:`).
+    if entries.iter().all(|entry| entry.value.is_empty()) {
+        return None;
+    }
     Some((entries, end))
 }
 
@@ -269,6 +288,14 @@ pub(crate) fn cut_notes(
         }
         chars.extend(line.text.chars().map(|c| (c, line.number)));
     }
+    // 1-based column of every char, computed once (a long line with many notes must not
+    // rescan the line per note).
+    let mut columns: Vec<usize> = Vec::with_capacity(chars.len());
+    let mut column = 1;
+    for (c, _) in &chars {
+        columns.push(column);
+        column = if *c == '\n' { 1 } else { column + 1 };
+    }
     // Find note ranges [open, close) over `chars`, escape-aware.
     let mut ranges: Vec<(usize, usize)> = Vec::new();
     let mut i = 0;
@@ -295,7 +322,7 @@ pub(crate) fn cut_notes(
     }
     if let Some(start) = open {
         let number = chars[start].1;
-        let column = column_of(&chars, start);
+        let column = columns[start];
         warnings.push(Diagnostic::new(
             number,
             column,
@@ -319,12 +346,25 @@ pub(crate) fn cut_notes(
             let inner: String = chars[start + 2..end - 2].iter().map(|(c, _)| *c).collect();
             let span = Span {
                 line: chars[start].1,
-                column: column_of(&chars, start),
+                column: columns[start],
             };
             notes.push((note_text(&inner), span, lines.len()));
             current.touched = true;
             next_range.next();
             i = end;
+            // The note takes the space that separated it: `text [[note]]` leaves `text`, and
+            // `  [[note]] text` (nothing before it but indentation) leaves `  text`.
+            if current.text.trim().is_empty() {
+                while chars
+                    .get(i)
+                    .is_some_and(|(c, _)| *c != '\n' && c.is_whitespace())
+                {
+                    i += 1;
+                }
+            } else {
+                let kept = current.text.trim_end().len();
+                current.text.truncate(kept);
+            }
             continue;
         }
         let (c, number) = chars[i];
@@ -349,33 +389,32 @@ pub(crate) fn cut_notes(
             kept.push(line);
         }
     }
+    // Nearest surviving line at or before / at or after each old line, in two passes.
+    let mut before: Vec<Option<usize>> = Vec::with_capacity(new_index.len());
+    let mut last = None;
+    for index in &new_index {
+        last = index.or(last);
+        before.push(last);
+    }
+    let mut after: Vec<Option<usize>> = vec![None; new_index.len()];
+    let mut next = None;
+    for (slot, index) in after.iter_mut().zip(&new_index).rev() {
+        next = index.or(next);
+        *slot = next;
+    }
     let cut = notes
         .into_iter()
-        .map(|(text, span, old)| {
-            let before = new_index[..=old.min(new_index.len().saturating_sub(1))]
-                .iter()
-                .rev()
-                .find_map(|index| *index);
-            let after = new_index[old.min(new_index.len())..]
-                .iter()
-                .find_map(|index| *index);
-            CutNote {
-                text,
-                line_index: before.or(after),
-                span,
-            }
+        .map(|(text, span, old)| CutNote {
+            text,
+            line_index: before
+                .get(old)
+                .copied()
+                .flatten()
+                .or_else(|| after.get(old).copied().flatten()),
+            span,
         })
         .collect();
     (kept, cut)
-}
-
-fn column_of(chars: &[(char, usize)], index: usize) -> usize {
-    chars[..index]
-        .iter()
-        .rev()
-        .take_while(|(c, _)| *c != '\n')
-        .count()
-        + 1
 }
 
 /// Note text: escapes resolved, each line trimmed, surrounding empty lines dropped.
@@ -404,12 +443,12 @@ mod tests {
     }
 
     #[test]
-    fn boneyard_lines_vanish_and_inline_boneyard_is_cut() {
+    fn boneyard_lines_become_blank_and_inline_boneyard_is_cut() {
         let texts: Vec<String> = lines("a /* x */ b\n/* whole\nlines */\nc /* tail\nhead */ d")
             .into_iter()
             .map(|l| l.text)
             .collect();
-        assert_eq!(texts, vec!["a  b", "c  d"]);
+        assert_eq!(texts, vec!["a  b", "", "c  d"]);
     }
 
     #[test]
@@ -450,7 +489,7 @@ mod tests {
         let para = lines("He runs. [[check pace]]\n[[whole line]]\nShe follows.");
         let (kept, notes) = cut_notes(para, &mut warnings);
         assert_eq!(kept.len(), 2);
-        assert_eq!(kept[0].text, "He runs. ");
+        assert_eq!(kept[0].text, "He runs.");
         assert_eq!(notes.len(), 2);
         assert_eq!(notes[0].line_index, Some(0));
         assert_eq!(notes[1].line_index, Some(0));

@@ -12,12 +12,20 @@ use crate::json::model::{DualSide, Element, ElementKind, Screenplay, Span};
 
 use lexer::Line;
 
-/// Parses Fountain text. A leading BOM is ignored; `\r\n`, `\r` and `\n` all end lines.
+/// Parses Fountain text. Byte-order marks (U+FEFF) are ignored wherever they are; `\r\n`, `\r` and `\n` all end lines.
 ///
 /// The only hard error is an unterminated `/*` boneyard (everything after it would silently
 /// vanish); other oddities become warnings in [`Parsed::warnings`].
 pub fn parse_fountain(src: &str) -> Result<Parsed, ParseError> {
-    let src = src.strip_prefix('\u{feff}').unwrap_or(src);
+    // A byte-order mark means nothing inside text; files glued together often carry stray
+    // ones mid-file, and dropping them everywhere keeps what a reader sees stable.
+    let cleaned;
+    let src = if src.contains('\u{feff}') {
+        cleaned = src.replace('\u{feff}', "");
+        cleaned.as_str()
+    } else {
+        src
+    };
     let physical = lexer::split_lines(src);
     let lines = lexer::remove_boneyard(&physical)?;
     let (title_page, consumed) = lexer::title_page(&lines).unwrap_or_default();
@@ -131,10 +139,13 @@ pub(crate) fn read_paragraph(
     }
     let mut homeless = Vec::new();
     for note in notes {
+        // Pieces cover increasing line ranges, so a binary search finds the owner.
         let target = note.line_index.and_then(|index| {
-            ranges
-                .iter()
-                .position(|(first, last)| (*first..=*last).contains(&index))
+            let candidate = ranges
+                .partition_point(|(first, _)| *first <= index)
+                .checked_sub(1)?;
+            let (first, last) = ranges[candidate];
+            (first..=last).contains(&index).then_some(candidate)
         });
         match target
             .and_then(|t| out.get_mut(t))

@@ -3,6 +3,8 @@
 
 pub mod model;
 
+use std::collections::HashMap;
+
 use serde::Serializer;
 use serde::ser::SerializeMap;
 
@@ -15,13 +17,18 @@ pub(crate) fn serialize_title_page<S: Serializer>(
     serializer: S,
 ) -> Result<S::Ok, S::Error> {
     let mut merged: Vec<(&str, String)> = Vec::with_capacity(entries.len());
+    let mut slots: HashMap<&str, usize> = HashMap::with_capacity(entries.len());
     for entry in entries {
-        match merged.iter_mut().find(|(key, _)| *key == entry.key) {
-            Some((_, value)) => {
+        match slots.get(entry.key.as_str()) {
+            Some(&slot) => {
+                let value = &mut merged[slot].1;
                 value.push('\n');
                 value.push_str(&entry.value);
             }
-            None => merged.push((&entry.key, entry.value.clone())),
+            None => {
+                slots.insert(&entry.key, merged.len());
+                merged.push((&entry.key, entry.value.clone()));
+            }
         }
     }
     let mut map = serializer.serialize_map(Some(merged.len()))?;

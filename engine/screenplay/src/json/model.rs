@@ -84,7 +84,8 @@ pub enum ElementKind {
         notes: Vec<String>,
     },
     Action {
-        /// Lines joined with `'\n'`; indentation (tabs and spaces) kept as written.
+        /// Lines joined with `'\n'`; indentation kept, each tab as four spaces (as the spec
+        /// says).
         text: String,
         /// Written with a leading `!`.
         forced: bool,

@@ -62,3 +62,37 @@ pub fn assert_round_trip(sp: &Screenplay, what: &str) -> String {
     }
     written
 }
+
+/// About 200 pages: scenes of action and dialogue, repeated to `lines` lines.
+pub fn feature_length(lines: usize) -> String {
+    let scene = "\
+INT. ENGINE ROOM - NIGHT #{n}#
+
+Steam vents hiss. *Every* gauge is in the red. [[check the red]]
+
+CHIEF (O.S.)
+(shouting)
+Hold her together!
+
+ENSIGN
+I'm trying!
+  
+She's not listening.
+
+CHIEF ^
+Try **harder**.
+
+/* an older version of this beat */
+The lights flicker.
+
+CUT TO:
+
+";
+    let mut out = String::from("Title: Long Haul\nAuthor: Test Suite\n\n");
+    let mut n = 0;
+    while out.lines().count() < lines {
+        n += 1;
+        out.push_str(&scene.replace("{n}", &n.to_string()));
+    }
+    out
+}
