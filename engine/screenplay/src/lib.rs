@@ -3,8 +3,9 @@
 //! This crate owns reading and writing screenplays and nothing else: Fountain in
 //! ([`parse_fountain`], [`parse_fountain_bytes`]), Final Draft FDX in ([`parse_fdx`]), Fountain
 //! out ([`write_fountain`]). Everything lands in one small AST, [`Screenplay`], whose serde form
-//! is a public JSON contract (documented in the crate's README.md). It deliberately knows
-//! nothing of the project document in `previz-core`; that crate converts from this AST.
+//! is a public JSON contract (documented in the crate's README.md). The parsers and the writer
+//! know nothing of the project document; [`convert`] maps the AST to and from
+//! `previz-core`'s script.
 //!
 //! Parsing never panics. Input that cannot be read is a [`ParseError`] with a line, column,
 //! what was expected and what to do; oddities that can be read are [`Diagnostic`] warnings.
