@@ -12,6 +12,7 @@ pub mod history;
 pub mod ids;
 pub mod project;
 pub mod revision;
+pub mod roughcut;
 pub mod script;
 pub mod shot;
 pub mod synth;

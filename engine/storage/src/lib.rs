@@ -66,6 +66,7 @@
 //! links and directory fsync are often unavailable; backups are then copied and the directory
 //! fsync is skipped (the server commits renames itself).
 
+pub mod assets;
 pub mod atomic;
 pub mod backup;
 mod error;
@@ -77,6 +78,7 @@ mod replay;
 mod report;
 pub mod session;
 
+pub use assets::{AssetError, AssetStore, hash_bytes};
 pub use backup::{BackedUp, BackupEntry, RetentionPolicy, list_backups, open_backup};
 pub use error::{Access, StorageError};
 pub use journal::{JournalRecord, RecordKind, TornTail};

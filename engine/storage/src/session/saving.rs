@@ -348,6 +348,12 @@ impl Session {
     pub fn paths(&self) -> &ProjectPaths {
         &self.paths
     }
+
+    /// The project's content-addressed media store (`assets/`).
+    #[must_use]
+    pub fn assets(&self) -> crate::AssetStore {
+        crate::AssetStore::new(self.paths.assets())
+    }
 }
 
 impl Drop for Session {

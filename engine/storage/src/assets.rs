@@ -1,0 +1,191 @@
+//! The content-addressed asset store of a project: media files named by the blake3 hash of
+//! their bytes, under `assets/<h0h1>/<h2h3>/<hex>` (two fan-out levels keep folders small on a
+//! NAS with hundreds of thousands of frames). Writing the same bytes twice stores them once;
+//! a file is only ever created by write-temp, fsync, rename, so a reader never sees half an
+//! asset. Provenance lives in the document (`Take`), not here.
+
+use std::fs;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+use previz_core::ContentHash;
+
+use crate::atomic;
+
+/// The assets folder of one project (or a show-wide store on a share).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AssetStore {
+    root: PathBuf,
+}
+
+/// Why an asset could not be stored or read.
+#[derive(Debug, thiserror::Error)]
+pub enum AssetError {
+    #[error("could not {action} {}: {source}", path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("asset {hash} is missing from {}: it was never copied to this store, or the share lost it; regenerate it or restore the folder", path.display())]
+    Missing { hash: ContentHash, path: PathBuf },
+    #[error("asset {} is damaged: its bytes hash to {actual}; delete the file and regenerate the take, or restore it from a backup", path.display())]
+    Damaged { path: PathBuf, actual: ContentHash },
+}
+
+fn io_error(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> AssetError {
+    let path = path.to_path_buf();
+    move |source| AssetError::Io {
+        action,
+        path,
+        source,
+    }
+}
+
+/// The hash of some bytes, as the store names them.
+#[must_use]
+pub fn hash_bytes(bytes: &[u8]) -> ContentHash {
+    ContentHash(*blake3::hash(bytes).as_bytes())
+}
+
+impl AssetStore {
+    /// A store rooted at `root` (created on first write).
+    #[must_use]
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
+    #[must_use]
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Where the asset with this hash lives (whether or not it is there).
+    #[must_use]
+    pub fn path_of(&self, hash: &ContentHash) -> PathBuf {
+        let hex = hash.to_hex();
+        self.root.join(&hex[0..2]).join(&hex[2..4]).join(hex)
+    }
+
+    #[must_use]
+    pub fn contains(&self, hash: &ContentHash) -> bool {
+        self.path_of(hash).is_file()
+    }
+
+    /// Stores bytes and returns their hash; already-stored bytes are not written again.
+    pub fn put(&self, bytes: &[u8]) -> Result<ContentHash, AssetError> {
+        let hash = hash_bytes(bytes);
+        let path = self.path_of(&hash);
+        if path.is_file() {
+            return Ok(hash);
+        }
+        if let Some(dir) = path.parent() {
+            fs::create_dir_all(dir).map_err(io_error("create the folder", dir))?;
+        }
+        atomic::write_atomic(&path, bytes).map_err(io_error("store the asset", &path))?;
+        Ok(hash)
+    }
+
+    /// Copies a file into the store, hashing as it streams (frames and audio can be large).
+    pub fn put_file(&self, source: &Path) -> Result<ContentHash, AssetError> {
+        let mut input = fs::File::open(source).map_err(io_error("open", source))?;
+        fs::create_dir_all(&self.root).map_err(io_error("create the folder", &self.root))?;
+        let temp = self.root.join(format!(
+            ".incoming-{}-{}",
+            std::process::id(),
+            crate::host::random_hex(8)
+        ));
+        let result = (|| {
+            let mut output = fs::File::create(&temp).map_err(io_error("create", &temp))?;
+            let mut hasher = blake3::Hasher::new();
+            let mut buffer = vec![0u8; 1 << 20];
+            loop {
+                let n = input.read(&mut buffer).map_err(io_error("read", source))?;
+                if n == 0 {
+                    break;
+                }
+                hasher.update(&buffer[..n]);
+                output
+                    .write_all(&buffer[..n])
+                    .map_err(io_error("write", &temp))?;
+            }
+            output.sync_all().map_err(io_error("sync", &temp))?;
+            let hash = ContentHash(*hasher.finalize().as_bytes());
+            let path = self.path_of(&hash);
+            if !path.is_file() {
+                if let Some(dir) = path.parent() {
+                    fs::create_dir_all(dir).map_err(io_error("create the folder", dir))?;
+                }
+                fs::rename(&temp, &path).map_err(io_error("store the asset", &path))?;
+                if let Some(dir) = path.parent() {
+                    atomic::sync_dir(dir).map_err(io_error("sync the folder", dir))?;
+                }
+            }
+            Ok(hash)
+        })();
+        let _ = fs::remove_file(&temp);
+        result
+    }
+
+    /// Reads an asset, checking its bytes still hash to its name.
+    pub fn read(&self, hash: &ContentHash) -> Result<Vec<u8>, AssetError> {
+        let path = self.path_of(hash);
+        let bytes = match fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(AssetError::Missing { hash: *hash, path });
+            }
+            Err(e) => return Err(io_error("read", &path)(e)),
+        };
+        let actual = hash_bytes(&bytes);
+        if actual != *hash {
+            return Err(AssetError::Damaged { path, actual });
+        }
+        Ok(bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn put_read_dedupe_and_detect_damage() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = AssetStore::new(tmp.path().join("assets"));
+        let hash = store.put(b"frame one").unwrap();
+        assert_eq!(store.put(b"frame one").unwrap(), hash);
+        assert!(store.contains(&hash));
+        assert_eq!(store.read(&hash).unwrap(), b"frame one");
+        let hex = hash.to_hex();
+        assert!(
+            store
+                .path_of(&hash)
+                .ends_with(format!("{}/{}/{hex}", &hex[..2], &hex[2..4]))
+        );
+
+        let source = tmp.path().join("voice.wav");
+        fs::write(&source, vec![7u8; 3 << 20]).unwrap();
+        let big = store.put_file(&source).unwrap();
+        assert_eq!(big, hash_bytes(&fs::read(&source).unwrap()));
+        assert_eq!(store.put_file(&source).unwrap(), big);
+        let leftovers = fs::read_dir(store.root())
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with(".incoming")
+            })
+            .count();
+        assert_eq!(leftovers, 0);
+
+        fs::write(store.path_of(&hash), b"frame 0ne").unwrap();
+        assert!(matches!(store.read(&hash), Err(AssetError::Damaged { .. })));
+        let missing = hash_bytes(b"never stored");
+        let err = store.read(&missing).unwrap_err();
+        assert!(err.to_string().contains("missing"), "{err}");
+    }
+}
