@@ -1,0 +1,530 @@
+//! The window: menu, status bar, docked panels, keyboard shortcuts, dialogs, notifications.
+
+use std::path::PathBuf;
+
+use egui::{Key, KeyboardShortcut, Modifiers};
+use previz_core::{EditCommand, Item};
+use previz_storage::OpenMode;
+use serde::{Deserialize, Serialize};
+
+use crate::files::{FileDialog, FilePurpose};
+use crate::panels;
+use crate::studio::{AutosaveState, Studio};
+use crate::toasts::Level;
+
+/// The dockable panels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Pane {
+    Script,
+    Shots,
+    Storyboard,
+    Viewer,
+    Timeline,
+    Jobs,
+}
+
+impl Pane {
+    #[must_use]
+    pub fn title(self) -> &'static str {
+        match self {
+            Pane::Script => "Script",
+            Pane::Shots => "Shots",
+            Pane::Storyboard => "Storyboard",
+            Pane::Viewer => "Viewer",
+            Pane::Timeline => "Timeline",
+            Pane::Jobs => "Jobs",
+        }
+    }
+}
+
+/// Per-panel view state that is not part of the document.
+#[derive(Debug, Default)]
+pub struct Views {
+    pub timeline: panels::timeline::TimelineView,
+    pub viewer: panels::viewer::ViewerView,
+    pub script: panels::script::ScriptView,
+    pub shots: panels::shots::ShotsView,
+    pub settings_open: bool,
+}
+
+/// The studio application.
+pub struct StudioApp {
+    pub studio: Studio,
+    pub views: Views,
+    tree: egui_tiles::Tree<Pane>,
+    dialog: Option<FileDialog>,
+    settings_path: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for StudioApp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StudioApp")
+            .field("studio", &self.studio)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The default layout: script and shots on the left, storyboard and viewer on the right, the
+/// timeline across the bottom with the job panel beside it.
+fn default_tree() -> egui_tiles::Tree<Pane> {
+    let mut tiles = egui_tiles::Tiles::default();
+    let script = tiles.insert_pane(Pane::Script);
+    let shots = tiles.insert_pane(Pane::Shots);
+    let storyboard = tiles.insert_pane(Pane::Storyboard);
+    let viewer = tiles.insert_pane(Pane::Viewer);
+    let timeline = tiles.insert_pane(Pane::Timeline);
+    let jobs = tiles.insert_pane(Pane::Jobs);
+    let left = tiles.insert_tab_tile(vec![script, shots]);
+    let middle = tiles.insert_tab_tile(vec![storyboard]);
+    let right = tiles.insert_tab_tile(vec![viewer]);
+    let top = tiles.insert_horizontal_tile(vec![left, middle, right]);
+    let bottom = tiles.insert_tab_tile(vec![timeline, jobs]);
+    let root = tiles.insert_vertical_tile(vec![top, bottom]);
+    egui_tiles::Tree::new(egui::Id::unique("previz_layout"), root, tiles)
+}
+
+struct Behavior<'a> {
+    studio: &'a mut Studio,
+    views: &'a mut Views,
+}
+
+impl egui_tiles::Behavior<Pane> for Behavior<'_> {
+    fn tab_title_for_pane(&mut self, pane: &Pane) -> egui::WidgetText {
+        pane.title().into()
+    }
+
+    fn pane_ui(
+        &mut self,
+        ui: &mut egui::Ui,
+        _tile: egui_tiles::TileId,
+        pane: &mut Pane,
+    ) -> egui_tiles::UiResponse {
+        match pane {
+            Pane::Script => panels::script::ui(ui, self.studio, &mut self.views.script),
+            Pane::Shots => panels::shots::ui(ui, self.studio, &mut self.views.shots),
+            Pane::Storyboard => panels::storyboard::ui(ui, self.studio),
+            Pane::Viewer => panels::viewer::ui(ui, self.studio, &mut self.views.viewer),
+            Pane::Timeline => panels::timeline::ui(ui, self.studio, &mut self.views.timeline),
+            Pane::Jobs => panels::jobs::ui(ui, self.studio),
+        }
+        egui_tiles::UiResponse::None
+    }
+
+    fn simplification_options(&self) -> egui_tiles::SimplificationOptions {
+        egui_tiles::SimplificationOptions {
+            all_panes_must_have_tabs: true,
+            ..egui_tiles::SimplificationOptions::default()
+        }
+    }
+}
+
+impl StudioApp {
+    /// The app around a studio state (tests build one on a sample project).
+    #[must_use]
+    pub fn new(studio: Studio, settings_path: Option<PathBuf>) -> Self {
+        Self {
+            studio,
+            views: Views::default(),
+            tree: default_tree(),
+            dialog: None,
+            settings_path,
+        }
+    }
+
+    /// Draws one frame. eframe calls it through [`eframe::App::ui`]; tests call it directly.
+    pub fn frame_ui(&mut self, ui: &mut egui::Ui) {
+        let now = ui.input(|i| i.time);
+        self.studio.tick(jiff::Timestamp::now());
+        self.studio.toasts.expire(std::time::Instant::now());
+        if let Some(doc) = self.studio.doc() {
+            let rate = doc.timeline.rate;
+            let end = doc.timeline.duration_frames();
+            self.studio.transport.advance(now, rate, end);
+        }
+        if let Some(p) = &self.studio.project {
+            let store = p.session.assets();
+            self.studio
+                .media
+                .sync_audio(&self.studio.transport, p.session.project(), &store);
+        }
+        if self.studio.transport.is_playing() || self.studio.jobs.stats().running > 0 {
+            ui.ctx().request_repaint();
+        }
+        self.shortcuts(ui, now);
+
+        egui::Panel::top("menu").show(ui, |ui| self.menu_ui(ui, now));
+        egui::Panel::bottom("status").show(ui, |ui| self.status_ui(ui));
+        egui::CentralPanel::default().show(ui, |ui| {
+            if self.studio.project.is_some() {
+                let mut behavior = Behavior {
+                    studio: &mut self.studio,
+                    views: &mut self.views,
+                };
+                self.tree.ui(&mut behavior, ui);
+            } else {
+                if let Some(request) = panels::welcome::ui(ui, &mut self.studio) {
+                    self.dialog = Some(FileDialog::new(request));
+                }
+            }
+        });
+        self.dialog_ui(ui);
+        if self.views.settings_open {
+            let before = self.studio.settings.clone();
+            panels::settings::window(ui.ctx(), &mut self.studio, &mut self.views.settings_open);
+            if self.studio.settings != before {
+                self.save_settings();
+            }
+        }
+        self.toasts_ui(ui.ctx());
+    }
+
+    fn save_settings(&mut self) {
+        if let Some(path) = &self.settings_path
+            && let Err(e) = self.studio.settings.save(path)
+        {
+            self.studio.toasts.error("Settings were not saved", e);
+        }
+    }
+
+    fn shortcuts(&mut self, ui: &mut egui::Ui, now: f64) {
+        let typing = ui.ctx().egui_wants_keyboard_input();
+        let command = Modifiers::COMMAND;
+        let undo = KeyboardShortcut::new(command, Key::Z);
+        let redo = KeyboardShortcut::new(command | Modifiers::SHIFT, Key::Z);
+        let save = KeyboardShortcut::new(command, Key::S);
+        // Redo first: ctrl-shift-z also matches ctrl-z's logical shortcut.
+        if ui.input_mut(|i| i.consume_shortcut(&redo)) {
+            self.studio.redo();
+        }
+        if ui.input_mut(|i| i.consume_shortcut(&undo)) {
+            self.studio.undo();
+        }
+        if ui.input_mut(|i| i.consume_shortcut(&save)) {
+            self.studio.save();
+        }
+        if typing {
+            return;
+        }
+        let Some(end) = self.studio.doc().map(|d| d.timeline.duration_frames()) else {
+            return;
+        };
+        let pressed = |k: Key| ui.input(|i| i.key_pressed(k) && i.modifiers.is_none());
+        let t = &mut self.studio.transport;
+        if pressed(Key::Space) {
+            t.toggle(now, end);
+        }
+        if pressed(Key::K) {
+            t.stop();
+        }
+        if pressed(Key::L) {
+            t.shuttle_forward(now);
+        }
+        if pressed(Key::J) {
+            t.shuttle_reverse(now);
+        }
+        if pressed(Key::I) {
+            t.mark_in();
+        }
+        if pressed(Key::O) {
+            t.mark_out();
+        }
+        if pressed(Key::Home) {
+            t.seek(0, now);
+        }
+        if pressed(Key::End) {
+            t.seek((end - 1).max(0), now);
+        }
+        if pressed(Key::ArrowLeft) {
+            t.seek(t.playhead - 1, now);
+        }
+        if pressed(Key::ArrowRight) {
+            t.seek(t.playhead + 1, now);
+        }
+        if pressed(Key::S) {
+            self.split_at_playhead();
+        }
+        let shift_delete = ui.input(|i| {
+            (i.key_pressed(Key::Delete) || i.key_pressed(Key::Backspace)) && i.modifiers.shift
+        });
+        if shift_delete {
+            self.delete_selected_clips(true);
+        } else if pressed(Key::Delete) || pressed(Key::Backspace) {
+            self.delete_selected_clips(false);
+        }
+    }
+
+    /// Splits the selected clips (or, with none selected, every clip) under the playhead.
+    pub fn split_at_playhead(&mut self) {
+        let Some(doc) = self.studio.doc() else {
+            return;
+        };
+        let frame = self.studio.transport.playhead;
+        let selected = &self.studio.selection.clips;
+        let commands: Vec<EditCommand> = doc
+            .timeline
+            .tracks
+            .iter()
+            .filter_map(|track| track.item_at(frame))
+            .filter_map(|(_, start, item)| match item {
+                Item::Clip(c)
+                    if start < frame && (selected.is_empty() || selected.contains(&c.id)) =>
+                {
+                    Some(EditCommand::SplitClip { clip: c.id, frame })
+                }
+                _ => None,
+            })
+            .collect();
+        if !commands.is_empty() {
+            self.studio.apply(&EditCommand::Batch {
+                label: "Split at playhead".to_owned(),
+                commands,
+            });
+        }
+    }
+
+    /// Delete lifts the selected clips (leaving gaps); shift-delete ripples them out.
+    pub fn delete_selected_clips(&mut self, ripple: bool) {
+        let clips: Vec<_> = self.studio.selection.clips.iter().copied().collect();
+        if clips.is_empty() {
+            return;
+        }
+        let commands = clips
+            .into_iter()
+            .map(|item| {
+                if ripple {
+                    EditCommand::RippleDelete { item }
+                } else {
+                    EditCommand::LiftItem { item }
+                }
+            })
+            .collect();
+        let label = if ripple { "Ripple delete" } else { "Lift" };
+        if self.studio.apply(&EditCommand::Batch {
+            label: label.to_owned(),
+            commands,
+        }) {
+            self.studio.selection.clips.clear();
+        }
+    }
+
+    fn menu_ui(&mut self, ui: &mut egui::Ui, now: f64) {
+        egui::MenuBar::new().ui(ui, |ui| {
+            ui.menu_button("File", |ui| {
+                if ui.button("New project…").clicked() {
+                    self.dialog = Some(FileDialog::new(FilePurpose::NewProject));
+                }
+                if ui.button("New project from screenplay…").clicked() {
+                    self.dialog = Some(FileDialog::new(FilePurpose::ImportScreenplay));
+                }
+                if ui.button("Open project…").clicked() {
+                    self.dialog = Some(FileDialog::new(FilePurpose::OpenProject));
+                }
+                ui.menu_button("Open recent", |ui| {
+                    let recent = self.studio.settings.recent.clone();
+                    if recent.is_empty() {
+                        ui.label("No recent projects");
+                    }
+                    for path in recent {
+                        if ui.button(path.display().to_string()).clicked() {
+                            self.studio.open_project(path, OpenMode::ReadWrite);
+                        }
+                    }
+                });
+                ui.separator();
+                let open = self.studio.project.is_some();
+                if ui.add_enabled(open, egui::Button::new("Import revised screenplay…")).clicked() {
+                    self.dialog = Some(FileDialog::new(FilePurpose::ReviseScreenplay));
+                }
+                if ui.add_enabled(open && !self.studio.read_only(), egui::Button::new("Save  (Ctrl+S)")).clicked() {
+                    self.studio.save();
+                }
+                if ui.add_enabled(open, egui::Button::new("Close project")).clicked() {
+                    self.studio.close_project();
+                }
+                ui.separator();
+                if ui.button("Settings…").clicked() {
+                    self.views.settings_open = true;
+                }
+            });
+            ui.menu_button("Edit", |ui| {
+                let undo = self.studio.undo_label();
+                if ui
+                    .add_enabled(undo.is_some(), egui::Button::new(format!("Undo {}", undo.unwrap_or_default())))
+                    .clicked()
+                {
+                    self.studio.undo();
+                }
+                let redo = self.studio.redo_label();
+                if ui
+                    .add_enabled(redo.is_some(), egui::Button::new(format!("Redo {}", redo.unwrap_or_default())))
+                    .clicked()
+                {
+                    self.studio.redo();
+                }
+                ui.separator();
+                if ui.button("Split at playhead  (S)").clicked() {
+                    self.split_at_playhead();
+                }
+                if ui.button("Lift selected clips  (Delete)").clicked() {
+                    self.delete_selected_clips(false);
+                }
+                if ui.button("Ripple delete selected  (Shift+Delete)").clicked() {
+                    self.delete_selected_clips(true);
+                }
+                ui.separator();
+                let can_cut = self.studio.doc().is_some_and(|d| !d.script.scenes.is_empty()) && !self.studio.read_only();
+                if ui
+                    .add_enabled(can_cut, egui::Button::new("Rough cut from script"))
+                    .on_hover_text("One master shot per scene without shots, timed by reading speed; rebuilds the timeline")
+                    .clicked()
+                    && let Some(doc) = self.studio.doc()
+                {
+                    let cut = previz_core::roughcut::rough_cut(doc);
+                    self.studio.apply(&cut);
+                }
+            });
+            ui.menu_button("Playback", |ui| {
+                let end = self.studio.doc().map_or(0, |d| d.timeline.duration_frames());
+                let label = if self.studio.transport.is_playing() { "Pause  (Space)" } else { "Play  (Space)" };
+                if ui.button(label).clicked() {
+                    self.studio.transport.toggle(now, end);
+                }
+                if ui.button("Mark in  (I)").clicked() {
+                    self.studio.transport.mark_in();
+                }
+                if ui.button("Mark out  (O)").clicked() {
+                    self.studio.transport.mark_out();
+                }
+                if ui.button("Clear in / out").clicked() {
+                    self.studio.transport.clear_marks();
+                }
+            });
+            ui.menu_button("Generate", |ui| {
+                panels::shots::generation_menu(ui, &mut self.studio);
+            });
+        });
+    }
+
+    fn status_ui(&mut self, ui: &mut egui::Ui) {
+        ui.horizontal(|ui| {
+            let Some(p) = &self.studio.project else {
+                ui.label("No project open");
+                return;
+            };
+            let doc = p.session.project();
+            ui.label(egui::RichText::new(&doc.settings.title).strong());
+            ui.separator();
+            if p.session.read_only() {
+                ui.label(egui::RichText::new("Read-only").color(ui.visuals().warn_fg_color))
+                    .on_hover_text(p.session.read_only_reason().unwrap_or(""));
+            } else if let Some(lock) = p.session.lock_info() {
+                ui.label(format!("Locked by you ({}@{})", lock.user, lock.host))
+                    .on_hover_text("Other editors can open this project read-only");
+            }
+            ui.separator();
+            let autosave = match &p.autosave {
+                AutosaveState::Saved { at: Some(at) } => format!("Saved {}", at.strftime("%H:%M:%S")),
+                AutosaveState::Saved { at: None } => "Saved".to_owned(),
+                AutosaveState::Pending => "Unsaved edits".to_owned(),
+                AutosaveState::Journaled => "Autosaved (journal)".to_owned(),
+                AutosaveState::Failed(e) => format!("Autosave failed: {e}"),
+            };
+            ui.label(autosave).on_hover_text(
+                "Edits are written to the project's journal every few seconds and replayed after a crash; Save writes project.json",
+            );
+            ui.separator();
+            let stats = self.studio.jobs.stats();
+            if stats.running + stats.queued > 0 {
+                ui.spinner();
+                ui.label(format!("{} running, {} queued", stats.running, stats.queued));
+                ui.separator();
+            }
+            let t = &self.studio.transport;
+            let time = doc.timeline.time(t.playhead + doc.timeline.start_frame);
+            ui.monospace(time.to_timecode(doc.timeline.rate.is_ntsc_drop_candidate()));
+            if t.is_playing() {
+                ui.label(format!("▶ {}×", t.speed));
+            }
+            ui.separator();
+            ui.label(self.studio.media.audio_status());
+        });
+    }
+
+    fn dialog_ui(&mut self, ui: &mut egui::Ui) {
+        let Some(dialog) = &mut self.dialog else {
+            return;
+        };
+        match dialog.ui(ui.ctx()) {
+            crate::files::Outcome::Open => {}
+            crate::files::Outcome::Cancelled => self.dialog = None,
+            crate::files::Outcome::Chosen {
+                purpose,
+                path,
+                title,
+            } => {
+                self.dialog = None;
+                match purpose {
+                    FilePurpose::OpenProject => self.studio.open_project(path, OpenMode::ReadWrite),
+                    FilePurpose::OpenProjectReadOnly => {
+                        self.studio.open_project(path, OpenMode::ReadOnly);
+                    }
+                    FilePurpose::NewProject => self.studio.new_empty_project(path, title),
+                    FilePurpose::ImportScreenplay => {
+                        let dir = path.with_extension("previz");
+                        self.studio.new_project_from_screenplay(path, dir);
+                    }
+                    FilePurpose::ReviseScreenplay => self.studio.import_revision(path),
+                }
+            }
+        }
+    }
+
+    fn toasts_ui(&mut self, ctx: &egui::Context) {
+        if self.studio.toasts.visible.is_empty() {
+            return;
+        }
+        let mut dismiss = None;
+        egui::Area::new(egui::Id::unique("toasts"))
+            .anchor(egui::Align2::RIGHT_BOTTOM, egui::vec2(-12.0, -36.0))
+            .order(egui::Order::Foreground)
+            .show(ctx, |ui| {
+                ui.set_max_width(420.0);
+                for (i, toast) in self.studio.toasts.visible.iter().enumerate() {
+                    egui::Frame::popup(ui.style()).show(ui, |ui| {
+                        ui.horizontal(|ui| {
+                            let title = egui::RichText::new(&toast.title).strong();
+                            match toast.level {
+                                Level::Error => ui.label(title.color(ui.visuals().error_fg_color)),
+                                Level::Info => ui.label(title),
+                            };
+                            if ui.small_button("✕").on_hover_text("Dismiss").clicked() {
+                                dismiss = Some(i);
+                            }
+                        });
+                        if !toast.detail.is_empty() {
+                            ui.collapsing("Details", |ui| {
+                                ui.label(&toast.detail);
+                            });
+                        }
+                    });
+                }
+            });
+        if let Some(i) = dismiss {
+            self.studio.toasts.dismiss(i);
+        }
+        ctx.request_repaint_after(std::time::Duration::from_millis(500));
+    }
+}
+
+impl eframe::App for StudioApp {
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        self.frame_ui(ui);
+    }
+
+    fn on_exit(&mut self) {
+        self.save_settings();
+        self.studio.jobs.cancel_all();
+        // Unsaved edits stay in the journal and come back on the next open.
+        self.studio.close_project();
+    }
+}

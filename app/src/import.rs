@@ -1,0 +1,69 @@
+//! Screenplays into projects, run inside jobs.
+
+use std::path::Path;
+
+use previz_core::{Project, Script, ScriptSource};
+use previz_jobs::{JobContext, JobError};
+
+/// Reads and converts a screenplay file (Fountain or FDX, chosen by extension and content).
+pub fn script_from_file(path: &Path, ctx: &JobContext) -> Result<Script, JobError> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| JobError::failed(format!("could not read {}: {e}", path.display())))?;
+    ctx.check()?;
+    let is_fdx = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("fdx"))
+        || bytes.trim_ascii_start().starts_with(b"<?xml")
+        || bytes.trim_ascii_start().starts_with(b"<FinalDraft");
+    let parsed = if is_fdx {
+        previz_screenplay::parse_fdx(&bytes)
+    } else {
+        previz_screenplay::parse_fountain_bytes(&bytes)
+    }
+    .map_err(|e| JobError::failed(e.with_path(path).to_string()))?;
+    for w in &parsed.warnings {
+        ctx.log(format!("{}:{w}", path.display()));
+    }
+    ctx.progress(0.4, "building the script");
+    let mut script = previz_screenplay::convert::to_script(&parsed.screenplay);
+    script.source = Some(ScriptSource {
+        file_name: path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        format: if is_fdx { "fdx" } else { "fountain" }.to_owned(),
+        content_hash: previz_storage::hash_bytes(&bytes).to_string(),
+        imported_at: jiff::Timestamp::now(),
+        extra: previz_core::Extra::new(),
+    });
+    Ok(script)
+}
+
+/// A new project from a screenplay, with a rough cut so there is something to play at once.
+pub fn project_from_screenplay(path: &Path, ctx: &JobContext) -> Result<Project, JobError> {
+    let script = script_from_file(path, ctx)?;
+    let title = script
+        .title()
+        .map(|t| {
+            t.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .filter(|t| !t.is_empty())
+        .unwrap_or_else(|| {
+            path.file_stem().map_or_else(
+                || "Untitled".to_owned(),
+                |s| s.to_string_lossy().into_owned(),
+            )
+        });
+    let mut project = Project::new(title);
+    project.script = script;
+    ctx.progress(0.6, "rough cut");
+    let cut = previz_core::roughcut::rough_cut(&project);
+    project
+        .apply(&cut)
+        .map_err(|e| JobError::failed(format!("the rough cut could not be built: {e}")))?;
+    Ok(project)
+}

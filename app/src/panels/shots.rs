@@ -1,0 +1,364 @@
+//! The shot list: the selected scene's shots in a table with editable fields, add, remove,
+//! drag to reorder, and each shot's frame status.
+
+use egui_extras::{Column, TableBuilder};
+use previz_core::{
+    CameraAngle, CameraMovement, EditCommand, Rate, RationalTime, Shot, ShotField, ShotId, ShotSize,
+};
+
+use crate::studio::{ShotStatus, Studio};
+
+/// View state of the shot list.
+#[derive(Debug, Default)]
+pub struct ShotsView {
+    /// Show every scene's shots, not only the selected scene's.
+    pub all_scenes: bool,
+}
+
+/// An edit the table asks for, applied after drawing (the table borrows the document).
+enum Pending {
+    Edit(EditCommand, String),
+    Seal,
+    Now(EditCommand),
+    Select(ShotId),
+}
+
+fn combo<T: Copy + PartialEq + std::fmt::Display>(
+    ui: &mut egui::Ui,
+    id: impl std::hash::Hash + std::fmt::Debug,
+    value: Option<T>,
+    all: &[T],
+) -> Option<Option<T>> {
+    let mut chosen = None;
+    let text = value.map_or_else(|| "—".to_owned(), |v| v.to_string().replace('_', " "));
+    egui::ComboBox::from_id_salt(id)
+        .selected_text(text)
+        .width(110.0)
+        .show_ui(ui, |ui| {
+            if ui.selectable_label(value.is_none(), "—").clicked() {
+                chosen = Some(None);
+            }
+            for v in all {
+                if ui
+                    .selectable_label(value == Some(*v), v.to_string().replace('_', " "))
+                    .clicked()
+                {
+                    chosen = Some(Some(*v));
+                }
+            }
+        });
+    chosen
+}
+
+fn text_cell(
+    ui: &mut egui::Ui,
+    value: &str,
+    shot: ShotId,
+    field: &str,
+    make: fn(String) -> ShotField,
+    out: &mut Vec<Pending>,
+) {
+    let mut text = value.to_owned();
+    let response = ui.add(egui::TextEdit::singleline(&mut text).desired_width(f32::INFINITY));
+    if response.changed() {
+        out.push(Pending::Edit(
+            EditCommand::EditShot {
+                shot,
+                field: make(text),
+            },
+            format!("shot:{shot}:{field}"),
+        ));
+    }
+    if response.lost_focus() {
+        out.push(Pending::Seal);
+    }
+}
+
+/// Seconds typed in a cell to whole frames (at least one).
+fn seconds_to_frames(seconds: f64, rate: Rate) -> i64 {
+    #[allow(clippy::cast_possible_truncation)] // the cell's range is 0.05 s to an hour
+    let frames = (seconds * rate.as_f64()).round() as i64;
+    frames.max(1)
+}
+
+fn status_color(ui: &egui::Ui, status: ShotStatus) -> egui::Color32 {
+    match status {
+        ShotStatus::Done => egui::Color32::from_rgb(90, 170, 90),
+        ShotStatus::Failed => ui.visuals().error_fg_color,
+        ShotStatus::Queued | ShotStatus::Generating => ui.visuals().warn_fg_color,
+        ShotStatus::NoFrame => ui.visuals().weak_text_color(),
+    }
+}
+
+/// Draws the panel.
+pub fn ui(ui: &mut egui::Ui, studio: &mut Studio, view: &mut ShotsView) {
+    let Some(doc) = studio.doc() else {
+        return;
+    };
+    let read_only = studio.read_only();
+    let scene = studio.selection.scene;
+    let numbers = doc.shot_numbers();
+    let rate = doc.timeline.rate;
+    let shots: Vec<&Shot> = doc
+        .shots
+        .iter()
+        .filter(|s| view.all_scenes || Some(s.scene) == scene)
+        .collect();
+    let mut pending = Vec::new();
+    ui.horizontal(|ui| {
+        match scene.and_then(|id| doc.script.scene(id)) {
+            Some(s) => ui.label(egui::RichText::new(&s.heading.text).strong()),
+            None => ui.label("Select a scene in the script"),
+        };
+        ui.checkbox(&mut view.all_scenes, "All scenes");
+        if let Some(scene) = scene
+            && ui
+                .add_enabled(!read_only, egui::Button::new("➕ Add shot"))
+                .clicked()
+        {
+            let mut shot = Shot::new(scene, doc.settings.default_shot_duration);
+            shot.size = Some(ShotSize::Medium);
+            let after = doc.shots_in_scene(scene).last().map(|s| s.id);
+            pending.push(Pending::Select(shot.id));
+            pending.push(Pending::Now(EditCommand::AddShot {
+                shot: Box::new(shot),
+                after,
+            }));
+        }
+        let selected: Vec<ShotId> = studio.selection.shots.iter().copied().collect();
+        if ui
+            .add_enabled(
+                !read_only && !selected.is_empty(),
+                egui::Button::new("🗑 Remove"),
+            )
+            .on_hover_text("Removes the selected shots; their clips are lifted from the timeline")
+            .clicked()
+        {
+            pending.push(Pending::Now(EditCommand::Batch {
+                label: "Remove shots".to_owned(),
+                commands: selected
+                    .into_iter()
+                    .map(|shot| EditCommand::RemoveShot { shot })
+                    .collect(),
+            }));
+        }
+    });
+    let selected = studio.selection.shots.clone();
+    ui.add_enabled_ui(!read_only, |ui| {
+        TableBuilder::new(ui)
+            .striped(true)
+            .resizable(true)
+            .column(Column::exact(18.0))
+            .column(Column::auto().at_least(44.0))
+            .column(Column::auto().at_least(70.0))
+            .columns(Column::auto().at_least(110.0), 3)
+            .column(Column::auto().at_least(56.0))
+            .column(Column::initial(130.0).at_least(60.0))
+            .column(Column::initial(180.0).at_least(60.0))
+            .column(Column::auto().at_least(64.0))
+            .column(Column::remainder().at_least(120.0))
+            .header(20.0, |mut header| {
+                for title in [
+                    "", "Shot", "Status", "Size", "Angle", "Movement", "Lens", "Subject", "Action",
+                    "Duration", "Prompt",
+                ] {
+                    header.col(|ui| {
+                        ui.strong(title);
+                    });
+                }
+            })
+            .body(|mut body| {
+                for (position, shot) in shots.iter().enumerate() {
+                    let id = shot.id;
+                    body.row(24.0, |mut row| {
+                        row.set_selected(selected.contains(&id));
+                        row.col(|ui| {
+                            let handle =
+                                ui.dnd_drag_source(egui::Id::unique(("shot_drag", id)), id, |ui| {
+                                    ui.label("☰");
+                                });
+                            handle.response.on_hover_text("Drag to reorder");
+                        });
+                        row.col(|ui| {
+                            if ui
+                                .selectable_label(
+                                    selected.contains(&id),
+                                    numbers.get(&id).cloned().unwrap_or_default(),
+                                )
+                                .clicked()
+                            {
+                                pending.push(Pending::Select(id));
+                            }
+                        });
+                        row.col(|ui| {
+                            let status = studio.shot_status(id);
+                            ui.colored_label(status_color(ui, status), status.label());
+                        });
+                        row.col(|ui| {
+                            if let Some(v) = combo(ui, ("size", id), shot.size, ShotSize::ALL) {
+                                pending.push(Pending::Now(EditCommand::EditShot {
+                                    shot: id,
+                                    field: ShotField::Size(v),
+                                }));
+                            }
+                        });
+                        row.col(|ui| {
+                            if let Some(v) = combo(ui, ("angle", id), shot.angle, CameraAngle::ALL)
+                            {
+                                pending.push(Pending::Now(EditCommand::EditShot {
+                                    shot: id,
+                                    field: ShotField::Angle(v),
+                                }));
+                            }
+                        });
+                        row.col(|ui| {
+                            if let Some(v) =
+                                combo(ui, ("movement", id), shot.movement, CameraMovement::ALL)
+                            {
+                                pending.push(Pending::Now(EditCommand::EditShot {
+                                    shot: id,
+                                    field: ShotField::Movement(v),
+                                }));
+                            }
+                        });
+                        row.col(|ui| {
+                            let mut mm = shot.lens_mm.unwrap_or(0.0);
+                            let r = ui.add(
+                                egui::DragValue::new(&mut mm)
+                                    .range(0.0..=2000.0)
+                                    .suffix(" mm")
+                                    .speed(1.0),
+                            );
+                            if r.changed() {
+                                let value = (mm > 0.0).then_some(mm);
+                                pending.push(Pending::Edit(
+                                    EditCommand::EditShot {
+                                        shot: id,
+                                        field: ShotField::LensMm(value),
+                                    },
+                                    format!("shot:{id}:lens"),
+                                ));
+                            }
+                            if r.drag_stopped() || r.lost_focus() {
+                                pending.push(Pending::Seal);
+                            }
+                        });
+                        row.col(|ui| {
+                            text_cell(
+                                ui,
+                                &shot.subject,
+                                id,
+                                "subject",
+                                ShotField::Subject,
+                                &mut pending,
+                            );
+                        });
+                        row.col(|ui| {
+                            text_cell(
+                                ui,
+                                &shot.action,
+                                id,
+                                "action",
+                                ShotField::Action,
+                                &mut pending,
+                            );
+                        });
+                        row.col(|ui| {
+                            let mut seconds = shot.duration.seconds_f64();
+                            let r = ui.add(
+                                egui::DragValue::new(&mut seconds)
+                                    .range(0.05..=3600.0)
+                                    .speed(0.05)
+                                    .suffix(" s")
+                                    .max_decimals(2),
+                            );
+                            if r.changed() {
+                                let frames =
+                                    RationalTime::new(seconds_to_frames(seconds, rate), rate);
+                                pending.push(Pending::Edit(
+                                    EditCommand::EditShot {
+                                        shot: id,
+                                        field: ShotField::Duration(frames),
+                                    },
+                                    format!("shot:{id}:duration"),
+                                ));
+                            }
+                            if r.drag_stopped() || r.lost_focus() {
+                                pending.push(Pending::Seal);
+                            }
+                        });
+                        row.col(|ui| {
+                            text_cell(
+                                ui,
+                                &shot.prompt,
+                                id,
+                                "prompt",
+                                ShotField::Prompt,
+                                &mut pending,
+                            );
+                        });
+                        if let Some(dragged) = row.response().dnd_release_payload::<ShotId>() {
+                            let target = if view.all_scenes {
+                                doc.shots_in_scene(shot.scene)
+                                    .position(|s| s.id == id)
+                                    .unwrap_or(position)
+                            } else {
+                                position
+                            };
+                            pending.push(Pending::Now(EditCommand::ReorderShot {
+                                shot: *dragged,
+                                position: target,
+                            }));
+                        }
+                    });
+                }
+            });
+    });
+    if shots.is_empty() && scene.is_some() {
+        ui.label("No shots in this scene yet. Add one, or run Edit → Rough cut from script.");
+    }
+    for p in pending {
+        match p {
+            Pending::Edit(command, key) => {
+                studio.apply_coalescing(&command, &key);
+            }
+            Pending::Seal => studio.seal(),
+            Pending::Now(command) => {
+                studio.apply(&command);
+            }
+            Pending::Select(shot) => studio.select_shot(shot),
+        }
+    }
+}
+
+/// The Generate menu: what can be generated, and why not when it cannot.
+pub fn generation_menu(ui: &mut egui::Ui, studio: &mut Studio) {
+    let open = studio.project.is_some();
+    let frames_why = if studio.settings.diffusion_model.is_none() {
+        "Needs a diffusion model: none is chosen. Pick one in File → Settings → Models (models are added with `previz models add`)."
+    } else {
+        "Frame generation is not built into this version yet."
+    };
+    let voices_why = if studio.settings.voice_model.is_none() {
+        "Needs a voice model: none is chosen. Pick a Piper voice in File → Settings → Models."
+    } else {
+        "Voice generation is not built into this version yet."
+    };
+    let breakdown_why = if studio.settings.llm_model.is_none() {
+        "Needs a language model: none is chosen. Pick a GGUF model in File → Settings → Models."
+    } else {
+        "Script breakdown is not built into this version yet."
+    };
+    ui.add_enabled(false, egui::Button::new("Break down script into shots"))
+        .on_disabled_hover_text(breakdown_why);
+    ui.add_enabled(
+        false,
+        egui::Button::new("Storyboard frames for selected shots"),
+    )
+    .on_disabled_hover_text(frames_why);
+    ui.add_enabled(false, egui::Button::new("Voices for the scene's dialogue"))
+        .on_disabled_hover_text(voices_why);
+    if !open {
+        ui.label("Open a project first.");
+    }
+}

@@ -1,0 +1,518 @@
+//! The studio's state: the open project (through a storage session, so every edit is
+//! journaled), the selection, the transport, the job queue and the notifications. Panels read
+//! it and change the document only through [`Studio::apply`] and friends, which take
+//! `EditCommand`s; nothing here draws.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use previz_core::{EditCommand, ItemId, Project, SceneId, ShotId};
+use previz_jobs::{
+    Finished, JobError, JobId, JobKind, JobOutput, JobQueue, JobSpec, JobState, Priority,
+};
+use previz_storage::{OpenMode, OpenReport, Session, StorageError};
+
+use crate::media::Media;
+use crate::playback::Transport;
+use crate::settings::StudioSettings;
+use crate::toasts::Toasts;
+
+/// What is selected, across panels.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Selection {
+    pub scene: Option<SceneId>,
+    pub shots: BTreeSet<ShotId>,
+    pub clips: BTreeSet<ItemId>,
+}
+
+/// Where autosave stands, for the status bar.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AutosaveState {
+    /// Nothing to save.
+    Saved { at: Option<jiff::Timestamp> },
+    /// Edits not yet in the journal.
+    Pending,
+    /// Edits safe in the journal, not yet saved to project.json.
+    Journaled,
+    /// The last autosave failed; the edits are in memory only.
+    Failed(String),
+}
+
+/// A project open in the studio.
+#[derive(Debug)]
+pub struct OpenProject {
+    pub session: Session,
+    /// What opening found (recovered edits, a taken-over lock...), shown once.
+    pub open_messages: Vec<String>,
+    pub autosave: AutosaveState,
+}
+
+/// Something a job delivers that is not an edit: a session it opened or created.
+#[derive(Debug)]
+pub struct OpenedSession {
+    pub session: Session,
+    pub report: OpenReport,
+}
+
+/// How a shot stands in frame generation (for the shot list's status column).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ShotStatus {
+    NoFrame,
+    Queued,
+    Generating,
+    Done,
+    Failed,
+}
+
+impl ShotStatus {
+    #[must_use]
+    pub fn label(self) -> &'static str {
+        match self {
+            ShotStatus::NoFrame => "no frame",
+            ShotStatus::Queued => "queued",
+            ShotStatus::Generating => "generating",
+            ShotStatus::Done => "done",
+            ShotStatus::Failed => "failed",
+        }
+    }
+}
+
+/// The whole state of the window.
+pub struct Studio {
+    pub project: Option<OpenProject>,
+    pub selection: Selection,
+    pub transport: Transport,
+    pub jobs: JobQueue,
+    pub media: Media,
+    pub toasts: Toasts,
+    pub settings: StudioSettings,
+    /// Bumped on every change to the document, so caches (timeline layout, thumbnails of the
+    /// storyboard) know when to rebuild.
+    pub revision: u64,
+    /// Jobs generating something for a shot, so the shot list can show their state.
+    pub shot_jobs: HashMap<ShotId, JobId>,
+    /// Opening or creating a project is a job; this is the one in flight.
+    pub opening: Option<JobId>,
+}
+
+impl std::fmt::Debug for Studio {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Studio")
+            .field(
+                "project",
+                &self.project.as_ref().map(|p| p.session.dir().to_path_buf()),
+            )
+            .field("selection", &self.selection)
+            .field("revision", &self.revision)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Studio {
+    #[must_use]
+    pub fn new(jobs: JobQueue, settings: StudioSettings) -> Self {
+        Self {
+            project: None,
+            selection: Selection::default(),
+            transport: Transport::default(),
+            jobs,
+            media: Media::default(),
+            toasts: Toasts::default(),
+            settings,
+            revision: 0,
+            shot_jobs: HashMap::new(),
+            opening: None,
+        }
+    }
+
+    /// The document, when a project is open.
+    #[must_use]
+    pub fn doc(&self) -> Option<&Project> {
+        self.project.as_ref().map(|p| p.session.project())
+    }
+
+    #[must_use]
+    pub fn read_only(&self) -> bool {
+        self.project.as_ref().is_none_or(|p| p.session.read_only())
+    }
+
+    fn after_edit(&mut self, result: Result<Vec<previz_core::Change>, StorageError>) -> bool {
+        match result {
+            Ok(changes) => {
+                if !changes.is_empty() {
+                    self.revision += 1;
+                    if let Some(p) = &mut self.project {
+                        p.autosave = AutosaveState::Pending;
+                    }
+                    self.prune_selection();
+                }
+                true
+            }
+            Err(e) => {
+                self.toasts.error("The edit was not made", e.to_string());
+                false
+            }
+        }
+    }
+
+    /// Applies an edit as its own undo step. Errors become a toast; returns whether it applied.
+    pub fn apply(&mut self, command: &EditCommand) -> bool {
+        let Some(p) = &mut self.project else {
+            return false;
+        };
+        let result = p.session.apply(command);
+        self.after_edit(result)
+    }
+
+    /// Applies an edit that merges with the previous one of the same gesture (`key`).
+    pub fn apply_coalescing(&mut self, command: &EditCommand, key: &str) -> bool {
+        let Some(p) = &mut self.project else {
+            return false;
+        };
+        let result = p.session.apply_coalescing(command, key);
+        self.after_edit(result)
+    }
+
+    /// Ends the current typing or dragging gesture.
+    pub fn seal(&mut self) {
+        if let Some(p) = &mut self.project {
+            p.session.seal();
+        }
+    }
+
+    /// Starts a gesture whose edits make one undo step (a drag).
+    pub fn begin_gesture(&mut self, label: &str) {
+        if let Some(p) = &mut self.project {
+            p.session.begin_group(label);
+        }
+    }
+
+    pub fn end_gesture(&mut self) {
+        if let Some(p) = &mut self.project {
+            p.session.end_group();
+        }
+    }
+
+    /// Abandons the gesture in progress, putting everything back (Escape during a drag).
+    pub fn cancel_gesture(&mut self) {
+        let Some(p) = &mut self.project else {
+            return;
+        };
+        let result = p.session.cancel_group();
+        self.after_edit(result);
+    }
+
+    pub fn undo(&mut self) {
+        let Some(p) = &mut self.project else {
+            return;
+        };
+        let result = p.session.undo();
+        self.after_edit(result);
+    }
+
+    pub fn redo(&mut self) {
+        let Some(p) = &mut self.project else {
+            return;
+        };
+        let result = p.session.redo();
+        self.after_edit(result);
+    }
+
+    #[must_use]
+    pub fn undo_label(&self) -> Option<String> {
+        self.project
+            .as_ref()
+            .and_then(|p| p.session.history().undo_label().map(str::to_owned))
+    }
+
+    #[must_use]
+    pub fn redo_label(&self) -> Option<String> {
+        self.project
+            .as_ref()
+            .and_then(|p| p.session.history().redo_label().map(str::to_owned))
+    }
+
+    /// Drops selected things that no longer exist (after an undo, a revision...).
+    fn prune_selection(&mut self) {
+        let Some(doc) = self.project.as_ref().map(|p| p.session.project()) else {
+            self.selection = Selection::default();
+            return;
+        };
+        if let Some(scene) = self.selection.scene
+            && doc.script.scene(scene).is_none()
+        {
+            self.selection.scene = None;
+        }
+        self.selection.shots.retain(|s| doc.shot(*s).is_some());
+        self.selection
+            .clips
+            .retain(|c| doc.timeline.find_item(*c).is_some());
+    }
+
+    /// Selects a scene and its shots.
+    pub fn select_scene(&mut self, scene: SceneId) {
+        self.selection.scene = Some(scene);
+        self.selection.shots = self
+            .doc()
+            .map(|d| d.shots_in_scene(scene).map(|s| s.id).collect())
+            .unwrap_or_default();
+    }
+
+    /// Selects a shot (and its scene).
+    pub fn select_shot(&mut self, shot: ShotId) {
+        let scene = self.doc().and_then(|d| d.shot(shot)).map(|s| s.scene);
+        if scene.is_some() {
+            self.selection.scene = scene;
+        }
+        self.selection.shots = BTreeSet::from([shot]);
+    }
+
+    /// The frame-generation state of a shot.
+    #[must_use]
+    pub fn shot_status(&self, shot: ShotId) -> ShotStatus {
+        if let Some(job) = self.shot_jobs.get(&shot).and_then(|id| self.jobs.job(*id)) {
+            match job.state {
+                JobState::Queued => return ShotStatus::Queued,
+                JobState::Running => return ShotStatus::Generating,
+                JobState::Failed { .. } => return ShotStatus::Failed,
+                JobState::Succeeded | JobState::Cancelled => {}
+            }
+        }
+        match self.doc().and_then(|d| d.shot(shot)) {
+            Some(s) if s.active().is_some() => ShotStatus::Done,
+            _ => ShotStatus::NoFrame,
+        }
+    }
+
+    /// Opens a project in the background (reading a large project from a share takes time).
+    pub fn open_project(&mut self, dir: PathBuf, mode: OpenMode) {
+        let name = format!("Open {}", dir.display());
+        let spec = JobSpec::new(JobKind::Import, name).with_priority(Priority::Interactive);
+        self.opening = Some(self.jobs.submit(spec, move |ctx| {
+            ctx.progress(0.1, "reading the project");
+            let (session, report) =
+                Session::open(&dir, mode).map_err(|e| JobError::from_error(&e))?;
+            ctx.progress(1.0, "opened");
+            Ok(JobOutput::new(format!("opened {}", dir.display()))
+                .with_data(OpenedSession { session, report }))
+        }));
+    }
+
+    /// Creates a project from a screenplay in the background: parse, build, rough cut, save.
+    pub fn new_project_from_screenplay(&mut self, script: PathBuf, dir: PathBuf) {
+        let name = format!("Import {}", script.display());
+        let spec = JobSpec::new(JobKind::Import, name).with_priority(Priority::Interactive);
+        self.opening = Some(self.jobs.submit(spec, move |ctx| {
+            ctx.progress(0.05, "reading the screenplay");
+            let project = crate::import::project_from_screenplay(&script, ctx)?;
+            ctx.check()?;
+            ctx.progress(0.8, "saving the project");
+            let session = Session::create(&dir, project).map_err(|e| JobError::from_error(&e))?;
+            ctx.progress(1.0, "done");
+            Ok(
+                JobOutput::new(format!("created {}", dir.display())).with_data(OpenedSession {
+                    session,
+                    report: OpenReport::default(),
+                }),
+            )
+        }));
+    }
+
+    /// Creates an empty project in the background.
+    pub fn new_empty_project(&mut self, dir: PathBuf, title: String) {
+        let spec = JobSpec::new(JobKind::Import, format!("Create {}", dir.display()))
+            .with_priority(Priority::Interactive);
+        self.opening = Some(self.jobs.submit(spec, move |_ctx| {
+            let session =
+                Session::create(&dir, Project::new(title)).map_err(|e| JobError::from_error(&e))?;
+            Ok(
+                JobOutput::new(format!("created {}", dir.display())).with_data(OpenedSession {
+                    session,
+                    report: OpenReport::default(),
+                }),
+            )
+        }));
+    }
+
+    /// Brings a revised screenplay into the open project (parsed in the background; the
+    /// revision lands as one undo step).
+    pub fn import_revision(&mut self, script: PathBuf) {
+        let Some(doc) = self.doc() else {
+            return;
+        };
+        let current = doc.clone();
+        let spec = JobSpec::new(JobKind::Import, format!("Revise from {}", script.display()));
+        self.jobs.submit(spec, move |ctx| {
+            let draft = crate::import::script_from_file(&script, ctx)?;
+            ctx.check()?;
+            let (command, report) = previz_core::revision::revise(&current, draft);
+            let summary = format!(
+                "{} scenes changed, {} added, {} removed",
+                report.scenes_changed.len(),
+                report.scenes_added.len(),
+                report.scenes_removed.len()
+            );
+            Ok(JobOutput::new(summary).with_commands(vec![command]))
+        });
+    }
+
+    fn install(&mut self, opened: OpenedSession) {
+        let dir = opened.session.dir().to_path_buf();
+        self.settings.remember_recent(&dir);
+        let messages = opened.report.messages();
+        for m in &messages {
+            self.toasts.info(m.clone());
+        }
+        if opened.session.read_only() {
+            self.toasts.info(format!(
+                "{} is open read-only: {}",
+                dir.display(),
+                opened.session.read_only_reason().unwrap_or("")
+            ));
+        }
+        let autosave = if opened.session.is_dirty() {
+            AutosaveState::Journaled
+        } else {
+            AutosaveState::Saved { at: None }
+        };
+        self.project = Some(OpenProject {
+            session: opened.session,
+            open_messages: messages,
+            autosave,
+        });
+        self.selection = Selection::default();
+        self.transport = Transport::default();
+        self.revision += 1;
+        if let Some(first) = self
+            .doc()
+            .and_then(|d| d.script.scenes.first())
+            .map(|s| s.id)
+        {
+            self.select_scene(first);
+        }
+    }
+
+    /// Saves the open project.
+    pub fn save(&mut self) {
+        let Some(p) = &mut self.project else {
+            return;
+        };
+        match p.session.save() {
+            Ok(report) => {
+                p.autosave = AutosaveState::Saved {
+                    at: Some(jiff::Timestamp::now()),
+                };
+                for w in report.warnings {
+                    self.toasts.info(w);
+                }
+            }
+            Err(e) => self
+                .toasts
+                .error("The project was not saved", e.to_string()),
+        }
+    }
+
+    /// Closes the project; unsaved edits stay in its journal and come back on the next open.
+    pub fn close_project(&mut self) {
+        if let Some(p) = self.project.take()
+            && let Err(e) = p.session.close()
+        {
+            self.toasts
+                .error("Closing the project had a problem", e.to_string());
+        }
+        self.selection = Selection::default();
+        self.transport = Transport::default();
+        self.revision += 1;
+    }
+
+    /// Once per frame: autosave when due, take finished jobs' results.
+    pub fn tick(&mut self, now: jiff::Timestamp) {
+        if let Some(p) = &mut self.project {
+            match p.session.tick(now) {
+                Ok(report) => {
+                    if report.journal_flushed > 0 {
+                        p.autosave = AutosaveState::Journaled;
+                    }
+                    if let Some(holder) = report.lost_lock {
+                        self.toasts.error(
+                            "Someone took this project over",
+                            format!("{holder} now edits it; this window is read-only. Use Save As to keep your edits."),
+                        );
+                    }
+                    for w in report.warnings {
+                        self.toasts.info(w);
+                    }
+                }
+                Err(e) => {
+                    let message = e.to_string();
+                    if p.autosave != AutosaveState::Failed(message.clone()) {
+                        self.toasts.error("Autosave failed", message.clone());
+                    }
+                    p.autosave = AutosaveState::Failed(message);
+                }
+            }
+        }
+        for finished in self.jobs.drain_finished() {
+            self.deliver(finished);
+        }
+    }
+
+    fn deliver(&mut self, mut finished: Finished) {
+        if self.media.deliver(&mut finished) {
+            return;
+        }
+        let is_opening = self.opening == Some(finished.id);
+        if is_opening {
+            self.opening = None;
+        }
+        let edit = finished.take_edit();
+        match &mut finished.result {
+            Ok(output) => {
+                if let Some(opened) = output.take_data::<OpenedSession>() {
+                    if self.project.is_some() {
+                        self.close_project();
+                    }
+                    self.install(opened);
+                }
+                if let Some(edit) = edit
+                    && self.apply(&edit)
+                {
+                    self.toasts
+                        .info(format!("{}: {}", finished.name, output.summary));
+                }
+            }
+            Err(JobError::Cancelled) => {
+                self.toasts.info(format!("{} was cancelled", finished.name));
+            }
+            Err(JobError::Failed { message, detail }) => {
+                self.toasts.error(
+                    format!("{} failed", finished.name),
+                    match detail {
+                        Some(d) => format!("{message}\n\n{d}"),
+                        None => message.clone(),
+                    },
+                );
+            }
+        }
+    }
+
+    /// Waits (up to `timeout`) for running jobs and delivers their results: for tests and for
+    /// headless use, never called from a UI frame.
+    pub fn settle(&mut self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            let idle = self.jobs.wait_idle(Duration::from_millis(20));
+            self.tick(jiff::Timestamp::now());
+            if idle && self.jobs.stats().running == 0 && self.jobs.stats().queued == 0 {
+                break;
+            }
+        }
+    }
+
+    /// The project folder, when one is open.
+    #[must_use]
+    pub fn project_dir(&self) -> Option<&Path> {
+        self.project.as_ref().map(|p| p.session.dir())
+    }
+}
