@@ -22,18 +22,25 @@ use crate::wake::{Signal, Waker};
 
 type Work = Box<dyn FnOnce(&JobContext) -> Result<JobOutput, JobError> + Send>;
 
+/// More threads than this per kind is a misconfiguration (a config file saying `workers =
+/// 1e9`), not a wish; the queue caps it rather than exhausting the system.
+const MAX_WORKERS: usize = 256;
+/// Waking the UI less often than this would make progress look frozen.
+const MAX_WAKE_INTERVAL: Duration = Duration::from_secs(1);
+
 /// How to build a [`JobQueue`].
 #[derive(Clone)]
 pub struct QueueConfig {
     /// General workers, which take any job, highest priority first. Default: one less than the
-    /// machine's cores (the UI thread needs one), at least 1. 0 is taken as 1.
+    /// machine's cores (the UI thread needs one), at least 1. 0 is taken as 1, and more than
+    /// 256 as 256.
     pub workers: usize,
     /// Extra workers that take only [`Priority::Interactive`] jobs, so a thumbnail never waits
-    /// for a running minute-long diffusion job to end. Default 1.
+    /// for a running minute-long diffusion job to end. Default 1; at most 256.
     pub interactive_workers: usize,
     /// Called when anything a job panel shows changes (see [`Waker`]).
     pub wake: Option<Waker>,
-    /// The least time between two waker calls. Default 16 ms (~60 Hz).
+    /// The least time between two waker calls. Default 16 ms (~60 Hz); at most 1 s.
     pub wake_interval: Duration,
     /// How long dropping the queue waits for running jobs to notice cancellation before it
     /// gives up on them. Default 5 s.
@@ -331,7 +338,8 @@ impl JobQueue {
     /// every worker thread, the queue still exists and fails each job at submission.
     #[must_use]
     pub fn new(config: QueueConfig) -> Self {
-        let signal = Arc::new(Signal::new(config.wake, config.wake_interval));
+        let interval = config.wake_interval.min(MAX_WAKE_INTERVAL);
+        let signal = Arc::new(Signal::new(config.wake, interval));
         let shared = Arc::new(Shared {
             state: Mutex::new(State::default()),
             work: Condvar::new(),
@@ -343,10 +351,10 @@ impl JobQueue {
         {
             // Held while spawning so that each thread is registered before it can exit.
             let mut state = shared.state();
-            let lanes = (0..config.workers.max(1))
+            let lanes = (0..config.workers.clamp(1, MAX_WORKERS))
                 .map(|i| (format!("previz-job-{i}"), Lane::Any))
                 .chain(
-                    (0..config.interactive_workers)
+                    (0..config.interactive_workers.min(MAX_WORKERS))
                         .map(|i| (format!("previz-job-i{i}"), Lane::InteractiveOnly)),
                 );
             let mut spawn_error = None;
@@ -451,7 +459,8 @@ impl JobQueue {
 
     /// Cancels a job: a queued one ends `Cancelled` at once without running; a running one is
     /// asked to stop (its [`JobContext::is_cancelled`] turns true) and ends when it next
-    /// checks. Returns false if the job is unknown or already finished.
+    /// checks (a job that completes its work without checking again still succeeds, and its
+    /// result is delivered). Returns false if the job is unknown or already finished.
     pub fn cancel(&self, id: JobId) -> bool {
         let shared = &self.inner.shared;
         let dropped;
