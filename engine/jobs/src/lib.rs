@@ -79,11 +79,14 @@
 mod context;
 mod queue;
 mod record;
+mod shutdown;
 mod types;
 mod wake;
+mod worker;
 
 pub use context::{CancelToken, JobContext};
-pub use queue::{AbandonedJob, JobQueue, QueueConfig, QueueStats, ShutdownReport};
+pub use queue::{JobQueue, QueueConfig, QueueStats};
+pub use shutdown::{AbandonedJob, ShutdownReport};
 pub use types::{
     Finished, JobError, JobId, JobKind, JobOutput, JobSnapshot, JobSpec, JobState, Priority,
 };
