@@ -11,7 +11,7 @@ use previz_core::{EditCommand, ItemId, Project, SceneId, ShotId};
 use previz_jobs::{
     Finished, JobError, JobId, JobKind, JobOutput, JobQueue, JobSpec, JobState, Priority,
 };
-use previz_storage::{OpenMode, OpenReport, Session, StorageError};
+use previz_storage::{OpenMode, OpenReport, SaveWritten, Session, StorageError};
 
 use crate::media::Media;
 use crate::playback::Transport;
@@ -107,7 +107,12 @@ pub struct Studio {
     pub opening: Option<JobId>,
     /// A project that could not be opened because it is locked, waiting for the user's choice.
     pub locked: Option<LockedProject>,
+    /// The save job in flight.
+    pub saving: Option<JobId>,
 }
+
+/// What a save job hands back to the session that started it.
+struct SaveDone(Result<SaveWritten, StorageError>);
 
 impl std::fmt::Debug for Studio {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -137,6 +142,7 @@ impl Studio {
             shot_jobs: HashMap::new(),
             opening: None,
             locked: None,
+            saving: None,
         }
     }
 
@@ -425,15 +431,44 @@ impl Studio {
         }
     }
 
-    /// Saves the open project.
+    /// Saves the open project: the document is serialized now, the disk work runs as a job
+    /// (a share can be slow), and editing goes on meanwhile; edits made during the save stay
+    /// journaled and unsaved.
     pub fn save(&mut self) {
         let Some(p) = &mut self.project else {
             return;
         };
-        match p.session.save() {
+        if p.session.save_in_progress() {
+            self.toasts.info("A save is already running");
+            return;
+        }
+        match p.session.begin_save() {
+            Ok(job) => {
+                let spec = JobSpec::new(JobKind::Other, "Save project")
+                    .with_priority(Priority::Interactive);
+                self.saving = Some(self.jobs.submit(spec, move |ctx| {
+                    ctx.progress(0.1, format!("writing {} bytes", job.len()));
+                    Ok(JobOutput::new("saved").with_data(SaveDone(job.run())))
+                }));
+            }
+            Err(e) => self
+                .toasts
+                .error("The project was not saved", e.to_string()),
+        }
+    }
+
+    fn finish_save(&mut self, result: Result<SaveWritten, StorageError>) {
+        let Some(p) = &mut self.project else {
+            return;
+        };
+        match p.session.finish_save(result) {
             Ok(report) => {
-                p.autosave = AutosaveState::Saved {
-                    at: Some(jiff::Timestamp::now()),
+                p.autosave = if p.session.is_dirty() {
+                    AutosaveState::Journaled
+                } else {
+                    AutosaveState::Saved {
+                        at: Some(jiff::Timestamp::now()),
+                    }
                 };
                 for w in report.warnings {
                     self.toasts.info(w);
@@ -445,8 +480,33 @@ impl Studio {
         }
     }
 
+    /// Waits (bounded) for a save in flight: before closing, so the session that started it
+    /// is the one that finishes it.
+    fn wait_for_save(&mut self) {
+        let Some(id) = self.saving else {
+            return;
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.saving == Some(id) && Instant::now() < deadline {
+            self.jobs.wait_idle(Duration::from_millis(50));
+            for finished in self.jobs.drain_finished() {
+                self.deliver(finished);
+            }
+        }
+        if self.saving.take().is_some()
+            && let Some(p) = &mut self.project
+        {
+            p.session.abandon_save();
+            self.toasts.error(
+                "The save did not finish",
+                "the disk did not answer in 30 seconds; the edits are still in the journal",
+            );
+        }
+    }
+
     /// Closes the project; unsaved edits stay in its journal and come back on the next open.
     pub fn close_project(&mut self) {
+        self.wait_for_save();
         if let Some(p) = self.project.take()
             && let Err(e) = p.session.close()
         {
@@ -497,6 +557,24 @@ impl Studio {
         let is_opening = self.opening == Some(finished.id);
         if is_opening {
             self.opening = None;
+        }
+        if self.saving == Some(finished.id) {
+            self.saving = None;
+            match &mut finished.result {
+                Ok(output) => {
+                    if let Some(SaveDone(result)) = output.take_data::<SaveDone>() {
+                        self.finish_save(result);
+                    }
+                }
+                Err(e) => {
+                    if let Some(p) = &mut self.project {
+                        p.session.abandon_save();
+                    }
+                    self.toasts
+                        .error("The project was not saved", e.to_string());
+                }
+            }
+            return;
         }
         let edit = finished.take_edit();
         match &mut finished.result {
@@ -624,5 +702,38 @@ mod tests {
         assert_eq!(s.undo_label().as_deref(), Some("Add two slugs"));
         s.undo();
         assert!(s.doc().unwrap().timeline.tracks[0].items.is_empty());
+    }
+
+    #[test]
+    fn saving_runs_in_the_background_and_edits_go_on() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("film.previz");
+        let mut s = studio();
+        s.new_empty_project(dir.clone(), "Film".into());
+        s.settle(Duration::from_secs(10));
+        assert!(s.apply(&EditCommand::RenameTimeline {
+            name: "Cut 1".into()
+        }));
+        s.save();
+        assert!(s.saving.is_some());
+        // Editing during the save is allowed; that edit stays unsaved (journaled).
+        assert!(s.apply(&EditCommand::RenameTimeline {
+            name: "Cut 2".into()
+        }));
+        s.settle(Duration::from_secs(10));
+        assert!(s.saving.is_none());
+        let on_disk =
+            previz_core::format::from_json(&std::fs::read(dir.join("project.json")).unwrap())
+                .unwrap();
+        assert_eq!(on_disk.timeline.name, "Cut 1");
+        assert!(s.project.as_ref().unwrap().session.is_dirty());
+        s.close_project();
+        s.open_project(dir, OpenMode::ReadWrite);
+        s.settle(Duration::from_secs(10));
+        assert_eq!(
+            s.doc().unwrap().timeline.name,
+            "Cut 2",
+            "the edit made during the save came back"
+        );
     }
 }

@@ -55,6 +55,8 @@ pub enum StorageError {
     NotAProject { path: PathBuf, detail: String },
     #[error("the edit was refused: {0}")]
     Edit(#[from] EditError),
+    #[error("a save of {} is already running; wait for it to finish", project.display())]
+    SaveInProgress { project: PathBuf },
 }
 
 impl StorageError {

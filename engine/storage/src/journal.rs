@@ -248,6 +248,9 @@ pub(crate) struct JournalWriter {
     next_seq: u64,
     /// Identity of the open file, to notice when the journal at `path` is no longer it.
     file_id: Option<FileId>,
+    /// While a background save runs: the last sequence number its snapshot holds, and every
+    /// record pushed since (they go into the journal that follows the save).
+    tail: Option<(u64, Vec<JournalRecord>)>,
 }
 
 /// (device, inode) of a file on Unix; nothing elsewhere.
@@ -282,6 +285,7 @@ impl JournalWriter {
             pending_records: 0,
             next_seq: 1,
             file_id: None,
+            tail: None,
         };
         for record in records {
             writer
@@ -311,6 +315,7 @@ impl JournalWriter {
             pending_records: 0,
             next_seq: records + 1,
             file_id,
+            tail: None,
         })
     }
 
@@ -347,6 +352,9 @@ impl JournalWriter {
             changes,
         };
         self.pending.extend_from_slice(&encode_record(&record)?);
+        if let Some((_, tail)) = &mut self.tail {
+            tail.push(record);
+        }
         self.next_seq += 1;
         self.pending_records += 1;
         Ok(())
@@ -396,10 +404,55 @@ impl JournalWriter {
         Ok(count)
     }
 
+    /// Marks where a background save's snapshot ends: returns the sequence number of the last
+    /// record it holds and starts keeping the records that follow.
+    pub(crate) fn begin_tail(&mut self) -> u64 {
+        let through = self.next_seq - 1;
+        self.tail = Some((through, Vec::new()));
+        through
+    }
+
+    /// Stops keeping records for a background save; returns the ones kept.
+    pub(crate) fn end_tail(&mut self) -> Vec<JournalRecord> {
+        self.tail
+            .take()
+            .map(|(_, records)| records)
+            .unwrap_or_default()
+    }
+
+    /// Starts the journal that follows a background save: a header naming the new `base`, then
+    /// the records made while the save ran (renumbered from 1). If it cannot be written, the
+    /// records stay buffered and the next flush creates the file.
+    pub(crate) fn restart_with(
+        &mut self,
+        base: &str,
+        now: Timestamp,
+        records: &[JournalRecord],
+    ) -> io::Result<()> {
+        self.base = base.to_owned();
+        self.pending.clear();
+        self.pending_records = 0;
+        self.next_seq = 1;
+        self.file = None;
+        self.tail = None;
+        for record in records {
+            self.push(
+                record.kind,
+                record.label.clone(),
+                record.at,
+                record.merge,
+                record.changes.clone(),
+            )
+            .map_err(io::Error::other)?;
+        }
+        self.recreate(now)
+    }
+
     /// Starts a fresh, empty journal for a newly saved `base`, dropping buffered records (the
     /// save holds them). If writing it fails, the writer remembers to create it on the next
     /// flush, so edits made after the save are journaled against the right base.
     pub(crate) fn restart(&mut self, base: &str, now: Timestamp) -> io::Result<()> {
+        self.tail = None;
         self.base = base.to_owned();
         self.pending.clear();
         self.pending_records = 0;

@@ -12,6 +12,8 @@ pub const LOCK_FILE: &str = "project.lock";
 pub const BACKUP_DIR: &str = "backups";
 /// Content-addressed media.
 pub const ASSET_DIR: &str = "assets";
+/// Written while a background save is committing (see `session::background`).
+pub const SAVE_MARKER: &str = "save.marker";
 
 /// The paths of one project folder.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -53,5 +55,10 @@ impl ProjectPaths {
     #[must_use]
     pub fn assets(&self) -> PathBuf {
         self.root.join(ASSET_DIR)
+    }
+
+    #[must_use]
+    pub fn save_marker(&self) -> PathBuf {
+        self.root.join(SAVE_MARKER)
     }
 }

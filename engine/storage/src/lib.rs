@@ -86,5 +86,6 @@ pub use layout::ProjectPaths;
 pub use lock::{LockInfo, Staleness};
 pub use replay::ReplayFailure;
 pub use report::{AsideReason, OpenReport, Recovered, SaveReport, SetAside, TickReport};
+pub use session::background::{SaveJob, SaveWritten};
 pub use session::saving::CloseError;
 pub use session::{OpenMode, Session, SessionOptions};

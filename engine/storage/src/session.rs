@@ -53,6 +53,7 @@ use crate::layout::ProjectPaths;
 use crate::lock::{self, Acquire, LockInfo, LockRead, Ownership};
 use crate::report::SaveReport;
 
+pub mod background;
 mod open;
 pub mod saving;
 
@@ -164,6 +165,8 @@ pub struct Session {
     steps: StepTracker,
     autosave_problem: Option<String>,
     closed: bool,
+    /// A background save in flight: the hash it commits (see [`background`]).
+    saving: Option<String>,
 }
 
 /// Releases a freshly taken lock if opening fails after taking it.
@@ -400,6 +403,7 @@ impl Session {
             steps: StepTracker::default(),
             autosave_problem: None,
             closed: false,
+            saving: None,
         }
     }
 

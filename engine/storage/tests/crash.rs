@@ -92,15 +92,39 @@ fn child_loop(dir: &Path, start: u64) -> Result<(), StorageError> {
         let _ = writeln!(out, "{line}");
         let _ = out.flush();
     };
+    // Every other save runs in the background (as the studio saves) while edits go on.
+    let mut background: Option<
+        std::thread::JoinHandle<Result<previz_storage::SaveWritten, StorageError>>,
+    > = None;
     for n in start + 1.. {
         say(format!("started {n}"));
         child_edit(&mut session, ids, n)?;
         if session.tick(Timestamp::now())?.journal_flushed > 0 {
             say(format!("durable {n}"));
         }
-        if n % 7 == 0 {
-            session.save()?;
-            say(format!("durable {n}"));
+        if n % 7 == 0 && background.is_none() {
+            if n % 14 == 0 {
+                let job = session.begin_save()?;
+                background = Some(std::thread::spawn(move || job.run()));
+            } else {
+                session.save()?;
+                say(format!("durable {n}"));
+            }
+        }
+        if background
+            .as_ref()
+            .is_some_and(std::thread::JoinHandle::is_finished)
+            && let Some(handle) = background.take()
+        {
+            let written = handle.join().unwrap_or_else(|_| {
+                Err(StorageError::SaveInProgress {
+                    project: dir.to_path_buf(),
+                })
+            });
+            // The journal that follows the save holds every edit made since: all durable.
+            if session.finish_save(written)?.warnings.is_empty() {
+                say(format!("durable {n}"));
+            }
         }
         // A safety net: the parent kills long before this.
         if began.elapsed() > Duration::from_secs(30) {

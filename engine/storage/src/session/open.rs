@@ -155,6 +155,10 @@ impl Session {
         } else {
             None
         };
+        if writable {
+            // Used or stale, the marker has served once the journal names the right file.
+            let _ = fs::remove_file(paths.save_marker());
+        }
         let lock = guard.and_then(LockGuard::disarm);
         let dirty = !carried.is_empty();
         let session = Self::assemble(paths, project, history, options, lock, journal, base, dirty);
@@ -256,12 +260,27 @@ impl Session {
                 return Ok((JournalPlan::Rewrite, Vec::new()));
             }
         };
-        if read.header.base != base {
+        // A background save that committed before its journal restart left a marker: the
+        // journal still names the old file, and only its records after the snapshot are new.
+        let marker = super::background::read_marker(paths);
+        let after_save = marker
+            .as_ref()
+            .filter(|m| m.to == base && m.from == read.header.base)
+            .map(|m| m.through);
+        if read.header.base != base && after_save.is_none() {
             aside(ASIDE_STALE, AsideReason::Stale, report)?;
             return Ok((JournalPlan::Rewrite, Vec::new()));
         }
         let good_len = read.good_len as u64;
-        let replayed = replay::replay(project, history, read.records);
+        let records = match after_save {
+            Some(through) => read
+                .records
+                .into_iter()
+                .filter(|r| r.seq > through)
+                .collect(),
+            None => read.records,
+        };
+        let replayed = replay::replay(project, history, records);
         if let (Some(first), Some(last)) = (replayed.applied.first(), replayed.applied.last()) {
             report.recovered = Some(Recovered {
                 edits: replayed.applied.len(),
@@ -280,6 +299,9 @@ impl Session {
                 // needs keeping.
                 report.warnings.push(tail.to_string());
             }
+            JournalPlan::Rewrite
+        } else if after_save.is_some() {
+            // The journal must name the new file from now on.
             JournalPlan::Rewrite
         } else if mode == OpenMode::TakeOver {
             // A fresh file (new inode): a previous holder that is still alive after all keeps

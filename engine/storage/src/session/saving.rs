@@ -105,6 +105,11 @@ impl Session {
     pub fn save(&mut self) -> Result<SaveReport, StorageError> {
         self.ensure_writable()
             .map_err(|e| self.with_save_as_hint(e))?;
+        if self.saving.is_some() {
+            return Err(StorageError::SaveInProgress {
+                project: self.paths.root().to_path_buf(),
+            });
+        }
         self.ensure_lock_is_ours()?;
         let now = self.now();
         let mut warnings = Vec::new();
