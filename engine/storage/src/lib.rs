@@ -13,7 +13,8 @@
 //!   journal.jsonl     autosave journal: edits since the last save, replayed on open
 //!   project.lock      who has the project open for writing
 //!   backups/          project-YYYYMMDDTHHMMSSZ-<hash8>.json, one per save, thinned out
-//!   assets/           content-addressed media
+//!   assets/           content-addressed media (blake3, two-level fan-out)
+//!   save.marker       only while a background save commits (see session::background)
 //!   journal.stale-*.jsonl, journal.failed-*.jsonl, …   journals set aside (see below)
 //! ```
 //!
@@ -34,6 +35,9 @@
 //!   `tests/crash.rs` kills a writer at random hundreds of times to check it).
 //! * Each save is also hard-linked into `backups/` ([`backup`]); a damaged `project.json`
 //!   produces an error that points there.
+//! * [`Session::begin_save`] / [`SaveJob::run`] / [`Session::finish_save`] do the same on a
+//!   worker thread while editing goes on; a `save.marker` tells open which journal records the
+//!   new file already holds if the process dies between the rename and the journal restart.
 //! * An I/O error never costs the in-memory document: the session stays usable, and
 //!   [`Session::save_as`] saves elsewhere when the share is gone.
 //!
