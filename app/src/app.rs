@@ -497,7 +497,7 @@ impl StudioApp {
                                 Level::Error => ui.label(title.color(ui.visuals().error_fg_color)),
                                 Level::Info => ui.label(title),
                             };
-                            if ui.small_button("✕").on_hover_text("Dismiss").clicked() {
+                            if ui.small_button("×").on_hover_text("Dismiss").clicked() {
                                 dismiss = Some(i);
                             }
                         });

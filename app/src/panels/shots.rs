@@ -315,7 +315,7 @@ pub fn ui(ui: &mut egui::Ui, studio: &mut Studio, view: &mut ShotsView) {
             });
     });
     if shots.is_empty() && scene.is_some() {
-        ui.label("No shots in this scene yet. Add one, or run Edit → Rough cut from script.");
+        ui.label("No shots in this scene yet. Add one, or run Edit › Rough cut from script.");
     }
     for p in pending {
         match p {
@@ -335,17 +335,17 @@ pub fn ui(ui: &mut egui::Ui, studio: &mut Studio, view: &mut ShotsView) {
 pub fn generation_menu(ui: &mut egui::Ui, studio: &mut Studio) {
     let open = studio.project.is_some();
     let frames_why = if studio.settings.diffusion_model.is_none() {
-        "Needs a diffusion model: none is chosen. Pick one in File → Settings → Models (models are added with `previz models add`)."
+        "Needs a diffusion model: none is chosen. Pick one in File › Settings › Models (models are added with `previz models add`)."
     } else {
         "Frame generation is not built into this version yet."
     };
     let voices_why = if studio.settings.voice_model.is_none() {
-        "Needs a voice model: none is chosen. Pick a Piper voice in File → Settings → Models."
+        "Needs a voice model: none is chosen. Pick a Piper voice in File › Settings › Models."
     } else {
         "Voice generation is not built into this version yet."
     };
     let breakdown_why = if studio.settings.llm_model.is_none() {
-        "Needs a language model: none is chosen. Pick a GGUF model in File → Settings → Models."
+        "Needs a language model: none is chosen. Pick a GGUF model in File › Settings › Models."
     } else {
         "Script breakdown is not built into this version yet."
     };
