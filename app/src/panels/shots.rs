@@ -23,15 +23,18 @@ enum Pending {
     Select(ShotId),
 }
 
+/// A vocabulary field's menu. `name` is its accessible name ("Size of shot 1.1"): the table's
+/// header names the column only visually, and screen readers and tests find widgets by name.
 fn combo<T: Copy + PartialEq + std::fmt::Display>(
     ui: &mut egui::Ui,
     id: impl std::hash::Hash + std::fmt::Debug,
+    name: String,
     value: Option<T>,
     all: &[T],
 ) -> Option<Option<T>> {
     let mut chosen = None;
     let text = value.map_or_else(|| "—".to_owned(), |v| v.to_string().replace('_', " "));
-    egui::ComboBox::from_id_salt(id)
+    let menu = egui::ComboBox::from_id_salt(id)
         .selected_text(text)
         .width(110.0)
         .show_ui(ui, |ui| {
@@ -47,19 +50,24 @@ fn combo<T: Copy + PartialEq + std::fmt::Display>(
                 }
             }
         });
+    let _ = menu.response.accessible_name(name);
     chosen
 }
 
+/// A text field of a shot; `name` is its accessible name ("Subject of shot 1.1").
 fn text_cell(
     ui: &mut egui::Ui,
     value: &str,
     shot: ShotId,
+    name: String,
     field: &str,
     make: fn(String) -> ShotField,
     out: &mut Vec<Pending>,
 ) {
     let mut text = value.to_owned();
-    let response = ui.add(egui::TextEdit::singleline(&mut text).desired_width(f32::INFINITY));
+    let response = ui
+        .add(egui::TextEdit::singleline(&mut text).desired_width(f32::INFINITY))
+        .accessible_name(name);
     if response.changed() {
         out.push(Pending::Edit(
             EditCommand::EditShot {
@@ -170,6 +178,8 @@ pub fn ui(ui: &mut egui::Ui, studio: &mut Studio, view: &mut ShotsView) {
             .body(|mut body| {
                 for (position, shot) in shots.iter().enumerate() {
                     let id = shot.id;
+                    let number = numbers.get(&id).cloned().unwrap_or_default();
+                    let name = |field: &str| format!("{field} of shot {number}");
                     body.row(24.0, |mut row| {
                         row.set_selected(selected.contains(&id));
                         row.col(|ui| {
@@ -181,10 +191,7 @@ pub fn ui(ui: &mut egui::Ui, studio: &mut Studio, view: &mut ShotsView) {
                         });
                         row.col(|ui| {
                             if ui
-                                .selectable_label(
-                                    selected.contains(&id),
-                                    numbers.get(&id).cloned().unwrap_or_default(),
-                                )
+                                .selectable_label(selected.contains(&id), number.clone())
                                 .clicked()
                             {
                                 pending.push(Pending::Select(id));
@@ -195,7 +202,9 @@ pub fn ui(ui: &mut egui::Ui, studio: &mut Studio, view: &mut ShotsView) {
                             ui.colored_label(status_color(ui, status), status.label());
                         });
                         row.col(|ui| {
-                            if let Some(v) = combo(ui, ("size", id), shot.size, ShotSize::ALL) {
+                            if let Some(v) =
+                                combo(ui, ("size", id), name("Size"), shot.size, ShotSize::ALL)
+                            {
                                 pending.push(Pending::Now(EditCommand::EditShot {
                                     shot: id,
                                     field: ShotField::Size(v),
@@ -203,8 +212,13 @@ pub fn ui(ui: &mut egui::Ui, studio: &mut Studio, view: &mut ShotsView) {
                             }
                         });
                         row.col(|ui| {
-                            if let Some(v) = combo(ui, ("angle", id), shot.angle, CameraAngle::ALL)
-                            {
+                            if let Some(v) = combo(
+                                ui,
+                                ("angle", id),
+                                name("Angle"),
+                                shot.angle,
+                                CameraAngle::ALL,
+                            ) {
                                 pending.push(Pending::Now(EditCommand::EditShot {
                                     shot: id,
                                     field: ShotField::Angle(v),
@@ -212,9 +226,13 @@ pub fn ui(ui: &mut egui::Ui, studio: &mut Studio, view: &mut ShotsView) {
                             }
                         });
                         row.col(|ui| {
-                            if let Some(v) =
-                                combo(ui, ("movement", id), shot.movement, CameraMovement::ALL)
-                            {
+                            if let Some(v) = combo(
+                                ui,
+                                ("movement", id),
+                                name("Movement"),
+                                shot.movement,
+                                CameraMovement::ALL,
+                            ) {
                                 pending.push(Pending::Now(EditCommand::EditShot {
                                     shot: id,
                                     field: ShotField::Movement(v),
@@ -248,6 +266,7 @@ pub fn ui(ui: &mut egui::Ui, studio: &mut Studio, view: &mut ShotsView) {
                                 ui,
                                 &shot.subject,
                                 id,
+                                name("Subject"),
                                 "subject",
                                 ShotField::Subject,
                                 &mut pending,
@@ -258,6 +277,7 @@ pub fn ui(ui: &mut egui::Ui, studio: &mut Studio, view: &mut ShotsView) {
                                 ui,
                                 &shot.action,
                                 id,
+                                name("Action"),
                                 "action",
                                 ShotField::Action,
                                 &mut pending,
@@ -292,6 +312,7 @@ pub fn ui(ui: &mut egui::Ui, studio: &mut Studio, view: &mut ShotsView) {
                                 ui,
                                 &shot.prompt,
                                 id,
+                                name("Prompt"),
                                 "prompt",
                                 ShotField::Prompt,
                                 &mut pending,
