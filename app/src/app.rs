@@ -173,6 +173,7 @@ impl StudioApp {
             }
         });
         self.dialog_ui(ui);
+        self.locked_ui(ui.ctx());
         if self.views.settings_open {
             let before = self.studio.settings.clone();
             panels::settings::window(ui.ctx(), &mut self.studio, &mut self.views.settings_open);
@@ -487,6 +488,44 @@ impl StudioApp {
                     FilePurpose::ReviseScreenplay => self.studio.import_revision(path),
                 }
             }
+        }
+    }
+
+    /// Asks what to do about a project someone else holds: open it read-only, or take it over.
+    fn locked_ui(&mut self, ctx: &egui::Context) {
+        let Some(locked) = self.studio.locked.clone() else {
+            return;
+        };
+        let mut choice = None;
+        egui::Window::new("Project in use")
+            .collapsible(false)
+            .resizable(false)
+            .anchor(egui::Align2::CENTER_CENTER, egui::Vec2::ZERO)
+            .show(ctx, |ui| {
+                ui.label(format!("{} is open for writing by {}.", locked.dir.display(), locked.holder));
+                if locked.stale {
+                    ui.label(format!("That session looks gone: {}.", locked.why));
+                } else {
+                    ui.colored_label(
+                        ui.visuals().warn_fg_color,
+                        format!("That session looks alive: {}. Taking over would make their window read-only.", locked.why),
+                    );
+                }
+                ui.horizontal(|ui| {
+                    if ui.button("Open read-only").clicked() {
+                        choice = Some(OpenMode::ReadOnly);
+                    }
+                    if ui.button("Take over").on_hover_text("Replace their lock with yours; they can still Save As").clicked() {
+                        choice = Some(OpenMode::TakeOver);
+                    }
+                    if ui.button("Cancel").clicked() {
+                        self.studio.locked = None;
+                    }
+                });
+            });
+        if let Some(mode) = choice {
+            self.studio.locked = None;
+            self.studio.open_project(locked.dir, mode);
         }
     }
 

@@ -40,7 +40,7 @@ impl Transport {
             self.stop();
         } else {
             let (_, stop) = self.range(end);
-            if self.playhead >= stop {
+            if self.playhead >= stop - 1 {
                 self.playhead = self.in_point.unwrap_or(0);
             }
             self.set_speed(1.0, now);

@@ -55,6 +55,17 @@ pub struct OpenedSession {
     pub report: OpenReport,
 }
 
+/// A project someone else has open for writing: the studio asks whether to open it read-only
+/// or take it over.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LockedProject {
+    pub dir: PathBuf,
+    pub holder: String,
+    /// Whether the holder looks gone (dead process, old heartbeat).
+    pub stale: bool,
+    pub why: String,
+}
+
 /// How a shot stands in frame generation (for the shot list's status column).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ShotStatus {
@@ -94,6 +105,8 @@ pub struct Studio {
     pub shot_jobs: HashMap<ShotId, JobId>,
     /// Opening or creating a project is a job; this is the one in flight.
     pub opening: Option<JobId>,
+    /// A project that could not be opened because it is locked, waiting for the user's choice.
+    pub locked: Option<LockedProject>,
 }
 
 impl std::fmt::Debug for Studio {
@@ -123,6 +136,7 @@ impl Studio {
             revision: 0,
             shot_jobs: HashMap::new(),
             opening: None,
+            locked: None,
         }
     }
 
@@ -291,8 +305,26 @@ impl Studio {
         let spec = JobSpec::new(JobKind::Import, name).with_priority(Priority::Interactive);
         self.opening = Some(self.jobs.submit(spec, move |ctx| {
             ctx.progress(0.1, "reading the project");
-            let (session, report) =
-                Session::open(&dir, mode).map_err(|e| JobError::from_error(&e))?;
+            let (session, report) = match Session::open(&dir, mode) {
+                Ok(opened) => opened,
+                // Someone holds it: not a failure, a question for the user.
+                Err(StorageError::Locked {
+                    holder, staleness, ..
+                }) => {
+                    return Ok(
+                        JobOutput::new("the project is locked").with_data(LockedProject {
+                            dir,
+                            holder: holder.map_or_else(
+                                || "someone (unreadable lock file)".to_owned(),
+                                |h| h.to_string(),
+                            ),
+                            stale: staleness.stale,
+                            why: staleness.reason,
+                        }),
+                    );
+                }
+                Err(e) => return Err(JobError::from_error(&e)),
+            };
             ctx.progress(1.0, "opened");
             Ok(JobOutput::new(format!("opened {}", dir.display()))
                 .with_data(OpenedSession { session, report }))
@@ -469,6 +501,9 @@ impl Studio {
         let edit = finished.take_edit();
         match &mut finished.result {
             Ok(output) => {
+                if let Some(locked) = output.take_data::<LockedProject>() {
+                    self.locked = Some(locked);
+                }
                 if let Some(opened) = output.take_data::<OpenedSession>() {
                     if self.project.is_some() {
                         self.close_project();
@@ -514,5 +549,80 @@ impl Studio {
     #[must_use]
     pub fn project_dir(&self) -> Option<&Path> {
         self.project.as_ref().map(|p| p.session.dir())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use previz_jobs::QueueConfig;
+
+    fn studio() -> Studio {
+        Studio::new(
+            JobQueue::new(QueueConfig::default()),
+            StudioSettings::default(),
+        )
+    }
+
+    #[test]
+    fn a_locked_project_asks_then_opens_read_only() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("film.previz");
+        let holder = Session::create(&dir, Project::new("Film")).unwrap();
+        let mut s = studio();
+        s.open_project(dir.clone(), OpenMode::ReadWrite);
+        s.settle(Duration::from_secs(10));
+        assert!(s.project.is_none());
+        let locked = s.locked.clone().expect("the studio asks what to do");
+        assert_eq!(locked.dir, dir);
+        assert!(!locked.stale, "the holder is this live process");
+        s.locked = None;
+        s.open_project(dir, OpenMode::ReadOnly);
+        s.settle(Duration::from_secs(10));
+        assert!(s.read_only());
+        let before = s.doc().unwrap().clone();
+        assert!(!s.apply(&EditCommand::RenameTimeline {
+            name: "Cut 2".into()
+        }));
+        assert!(s.toasts.last_error().is_some(), "a refused edit says why");
+        assert_eq!(*s.doc().unwrap(), before);
+        drop(holder);
+    }
+
+    #[test]
+    fn a_job_result_is_one_undo_step() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("film.previz");
+        let mut s = studio();
+        s.new_empty_project(dir, "Film".into());
+        s.settle(Duration::from_secs(10));
+        let v1 = s.doc().unwrap().timeline.tracks[0].id;
+        let spec = JobSpec::new(JobKind::Other, "Add two slugs");
+        s.jobs.submit(spec, move |_| {
+            let slug = |name: &str| {
+                previz_core::Clip::new(
+                    name,
+                    previz_core::ClipSource::Slug { text: name.into() },
+                    24,
+                )
+            };
+            Ok(JobOutput::new("two slugs").with_commands(vec![
+                EditCommand::InsertClip {
+                    track: v1,
+                    frame: 0,
+                    clip: slug("A"),
+                },
+                EditCommand::InsertClip {
+                    track: v1,
+                    frame: 24,
+                    clip: slug("B"),
+                },
+            ]))
+        });
+        s.settle(Duration::from_secs(10));
+        assert_eq!(s.doc().unwrap().timeline.tracks[0].items.len(), 2);
+        assert_eq!(s.undo_label().as_deref(), Some("Add two slugs"));
+        s.undo();
+        assert!(s.doc().unwrap().timeline.tracks[0].items.is_empty());
     }
 }

@@ -79,12 +79,33 @@
 mod context;
 mod queue;
 mod record;
+mod shutdown;
 mod types;
 mod wake;
+mod worker;
 
 pub use context::{CancelToken, JobContext};
-pub use queue::{AbandonedJob, JobQueue, QueueConfig, QueueStats, ShutdownReport};
+pub use queue::{JobQueue, QueueConfig, QueueStats};
+pub use shutdown::{AbandonedJob, ShutdownReport};
 pub use types::{
     Finished, JobError, JobId, JobKind, JobOutput, JobSnapshot, JobSpec, JobState, Priority,
 };
 pub use wake::Waker;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shared_across_threads<T: Send + Sync>() {}
+    fn sent_across_threads<T: Send>() {}
+
+    #[test]
+    fn handles_cross_threads() {
+        shared_across_threads::<JobQueue>();
+        shared_across_threads::<JobContext>();
+        shared_across_threads::<CancelToken>();
+        shared_across_threads::<JobSnapshot>();
+        sent_across_threads::<Finished>();
+        sent_across_threads::<JobOutput>();
+    }
+}

@@ -1,5 +1,5 @@
 //! The queue itself: pending jobs by priority, the records the job panel shows, the outbox of
-//! finished results, the worker threads, and shutting them down.
+//! finished results; the worker threads live in `worker`, stopping them in `shutdown`.
 //!
 //! Locks: `Shared::state` (the queue) and each job's `JobCell::live` (its progress). When both
 //! are held, `state` is taken first. A worker takes `state` only to pick a job and to hand in
@@ -8,32 +8,40 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::{self, JoinHandle, ThreadId};
 use std::time::{Duration, Instant};
 
 use crate::context::{CancelToken, JobContext};
 use crate::record::{JobCell, lock};
+use crate::shutdown::{ShutdownReport, shutdown};
 use crate::types::{
-    Finished, JobError, JobId, JobKind, JobOutput, JobSnapshot, JobSpec, JobState, Priority,
+    Finished, JobError, JobId, JobOutput, JobSnapshot, JobSpec, JobState, Priority,
 };
 use crate::wake::{Signal, Waker};
+use crate::worker::{ExitGuard, Lane, worker_loop};
 
 type Work = Box<dyn FnOnce(&JobContext) -> Result<JobOutput, JobError> + Send>;
+
+/// More threads than this per kind is a misconfiguration (a config file saying `workers =
+/// 1e9`), not a wish; the queue caps it rather than exhausting the system.
+const MAX_WORKERS: usize = 256;
+/// Waking the UI less often than this would make progress look frozen.
+const MAX_WAKE_INTERVAL: Duration = Duration::from_secs(1);
 
 /// How to build a [`JobQueue`].
 #[derive(Clone)]
 pub struct QueueConfig {
     /// General workers, which take any job, highest priority first. Default: one less than the
-    /// machine's cores (the UI thread needs one), at least 1. 0 is taken as 1.
+    /// machine's cores (the UI thread needs one), at least 1. 0 is taken as 1, and more than
+    /// 256 as 256.
     pub workers: usize,
     /// Extra workers that take only [`Priority::Interactive`] jobs, so a thumbnail never waits
-    /// for a running minute-long diffusion job to end. Default 1.
+    /// for a running minute-long diffusion job to end. Default 1; at most 256.
     pub interactive_workers: usize,
     /// Called when anything a job panel shows changes (see [`Waker`]).
     pub wake: Option<Waker>,
-    /// The least time between two waker calls. Default 16 ms (~60 Hz).
+    /// The least time between two waker calls. Default 16 ms (~60 Hz); at most 1 s.
     pub wake_interval: Duration,
     /// How long dropping the queue waits for running jobs to notice cancellation before it
     /// gives up on them. Default 5 s.
@@ -78,110 +86,43 @@ pub struct QueueStats {
     pub undrained: usize,
 }
 
-/// A running job that [`JobQueue::shutdown`] gave up waiting for.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AbandonedJob {
-    pub id: JobId,
-    pub name: String,
-    pub kind: JobKind,
-}
-
-/// What [`JobQueue::shutdown`] did.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ShutdownReport {
-    /// Queued jobs cancelled before they ran.
-    pub cancelled_queued: usize,
-    /// Running jobs asked to cancel.
-    pub cancelled_running: usize,
-    /// Threads that ended and were joined.
-    pub joined_threads: usize,
-    /// Jobs still running when the grace period ran out; their threads were left to finish
-    /// on their own (detached).
-    pub abandoned: Vec<AbandonedJob>,
-    /// Threads still alive when the grace period ran out (the workers of `abandoned`, and the
-    /// waker thread if the app's waker blocked).
-    pub stuck_threads: usize,
-    /// The grace period.
-    pub grace: Duration,
-}
-
-impl ShutdownReport {
-    /// Every thread ended within the grace period.
-    #[must_use]
-    pub fn is_clean(&self) -> bool {
-        self.stuck_threads == 0 && self.abandoned.is_empty()
-    }
-}
-
-impl fmt::Display for ShutdownReport {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.is_clean() {
-            return write!(
-                f,
-                "job queue shut down; {} threads joined",
-                self.joined_threads
-            );
-        }
-        write!(
-            f,
-            "job queue gave up after {:?} on {} thread(s) that did not stop",
-            self.grace, self.stuck_threads
-        )?;
-        if !self.abandoned.is_empty() {
-            f.write_str("; jobs that ignored cancellation:")?;
-            for (i, job) in self.abandoned.iter().enumerate() {
-                let sep = if i == 0 { " " } else { ", " };
-                write!(f, "{sep}{} '{}' ({})", job.id, job.name, job.kind)?;
-            }
-        }
-        Ok(())
-    }
-}
-
-struct Pending {
-    cell: Arc<JobCell>,
-    work: Work,
-}
-
-/// Which jobs a worker takes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Lane {
-    Any,
-    InteractiveOnly,
+pub(crate) struct Pending {
+    pub(crate) cell: Arc<JobCell>,
+    pub(crate) work: Work,
 }
 
 #[derive(Default)]
-struct State {
-    next_id: u64,
+pub(crate) struct State {
+    pub(crate) next_id: u64,
     /// Pending jobs, one FIFO per priority (index = `Priority::rank`).
-    queues: [VecDeque<Pending>; 3],
+    pub(crate) queues: [VecDeque<Pending>; 3],
     /// Every job the panel shows, in submission order: the queued, the running, and the last
     /// `keep_finished` finished.
-    records: BTreeMap<JobId, Arc<JobCell>>,
+    pub(crate) records: BTreeMap<JobId, Arc<JobCell>>,
     /// Finished jobs in the order they finished, for trimming `records`.
-    finished_order: VecDeque<JobId>,
+    pub(crate) finished_order: VecDeque<JobId>,
     /// Dedup keys of queued and running jobs not asked to cancel.
-    keys: HashMap<String, JobId>,
-    outbox: Vec<Finished>,
-    running: usize,
+    pub(crate) keys: HashMap<String, JobId>,
+    pub(crate) outbox: Vec<Finished>,
+    pub(crate) running: usize,
     /// Threads (workers and the waker thread) that have not exited yet.
-    live_threads: Vec<ThreadId>,
-    worker_threads: Vec<ThreadId>,
-    shutting_down: bool,
+    pub(crate) live_threads: Vec<ThreadId>,
+    pub(crate) worker_threads: Vec<ThreadId>,
+    pub(crate) shutting_down: bool,
     /// Set when no general worker could be started: submissions fail at once.
-    broken: Option<String>,
+    pub(crate) broken: Option<String>,
 }
 
 impl State {
-    fn queued(&self) -> usize {
+    pub(crate) fn queued(&self) -> usize {
         self.queues.iter().map(VecDeque::len).sum()
     }
 
-    fn is_idle(&self) -> bool {
+    pub(crate) fn is_idle(&self) -> bool {
         self.running == 0 && self.queues.iter().all(VecDeque::is_empty)
     }
 
-    fn pop(&mut self, lane: Lane) -> Option<Pending> {
+    pub(crate) fn pop(&mut self, lane: Lane) -> Option<Pending> {
         match lane {
             Lane::Any => self.queues.iter_mut().find_map(VecDeque::pop_front),
             Lane::InteractiveOnly => self.queues[Priority::Interactive.rank()].pop_front(),
@@ -195,7 +136,7 @@ impl State {
         })
     }
 
-    fn forget_key(&mut self, cell: &JobCell) {
+    pub(crate) fn forget_key(&mut self, cell: &JobCell) {
         if let Some(key) = &cell.key
             && self.keys.get(key) == Some(&cell.id)
         {
@@ -205,7 +146,7 @@ impl State {
 
     /// Hands in a finished job: its key is free again, its result goes to the outbox, and the
     /// oldest finished records beyond `keep` leave the panel.
-    fn retire(&mut self, cell: &JobCell, finished: Finished, keep: usize) {
+    pub(crate) fn retire(&mut self, cell: &JobCell, finished: Finished, keep: usize) {
         self.forget_key(cell);
         self.outbox.push(finished);
         self.finished_order.push_back(cell.id);
@@ -245,27 +186,27 @@ impl State {
     }
 }
 
-struct Shared {
-    state: Mutex<State>,
+pub(crate) struct Shared {
+    pub(crate) state: Mutex<State>,
     /// Workers wait here for jobs.
-    work: Condvar,
+    pub(crate) work: Condvar,
     /// `wait_idle` and `shutdown` wait here; notified when a job ends or a thread exits.
-    idle: Condvar,
-    signal: Arc<Signal>,
-    keep_finished: usize,
+    pub(crate) idle: Condvar,
+    pub(crate) signal: Arc<Signal>,
+    pub(crate) keep_finished: usize,
 }
 
 impl Shared {
-    fn state(&self) -> MutexGuard<'_, State> {
+    pub(crate) fn state(&self) -> MutexGuard<'_, State> {
         lock(&self.state)
     }
 }
 
-fn wait<'a, T>(condvar: &Condvar, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
+pub(crate) fn wait<'a, T>(condvar: &Condvar, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
     condvar.wait(guard).unwrap_or_else(PoisonError::into_inner)
 }
 
-fn wait_until<'a, T>(
+pub(crate) fn wait_until<'a, T>(
     condvar: &Condvar,
     guard: MutexGuard<'a, T>,
     deadline: Option<Instant>,
@@ -331,7 +272,8 @@ impl JobQueue {
     /// every worker thread, the queue still exists and fails each job at submission.
     #[must_use]
     pub fn new(config: QueueConfig) -> Self {
-        let signal = Arc::new(Signal::new(config.wake, config.wake_interval));
+        let interval = config.wake_interval.min(MAX_WAKE_INTERVAL);
+        let signal = Arc::new(Signal::new(config.wake, interval));
         let shared = Arc::new(Shared {
             state: Mutex::new(State::default()),
             work: Condvar::new(),
@@ -343,10 +285,10 @@ impl JobQueue {
         {
             // Held while spawning so that each thread is registered before it can exit.
             let mut state = shared.state();
-            let lanes = (0..config.workers.max(1))
+            let lanes = (0..config.workers.clamp(1, MAX_WORKERS))
                 .map(|i| (format!("previz-job-{i}"), Lane::Any))
                 .chain(
-                    (0..config.interactive_workers)
+                    (0..config.interactive_workers.min(MAX_WORKERS))
                         .map(|i| (format!("previz-job-i{i}"), Lane::InteractiveOnly)),
                 );
             let mut spawn_error = None;
@@ -451,7 +393,8 @@ impl JobQueue {
 
     /// Cancels a job: a queued one ends `Cancelled` at once without running; a running one is
     /// asked to stop (its [`JobContext::is_cancelled`] turns true) and ends when it next
-    /// checks. Returns false if the job is unknown or already finished.
+    /// checks (a job that completes its work without checking again still succeeds, and its
+    /// result is delivered). Returns false if the job is unknown or already finished.
     pub fn cancel(&self, id: JobId) -> bool {
         let shared = &self.inner.shared;
         let dropped;
@@ -602,7 +545,7 @@ fn raise_priority(state: &mut State, id: JobId, priority: Priority) {
 
 /// Cancels all queued jobs (returned, to be dropped outside the lock) and asks running ones to
 /// stop; returns how many were running.
-fn cancel_everything(shared: &Shared) -> (Vec<Pending>, usize) {
+pub(crate) fn cancel_everything(shared: &Shared) -> (Vec<Pending>, usize) {
     let mut dropped = Vec::new();
     let mut running = 0;
     {
@@ -627,168 +570,4 @@ fn cancel_everything(shared: &Shared) -> (Vec<Pending>, usize) {
     shared.signal.notify();
     shared.idle.notify_all();
     (dropped, running)
-}
-
-fn shutdown(
-    shared: &Shared,
-    threads: &Mutex<Vec<JoinHandle<()>>>,
-    grace: Duration,
-) -> ShutdownReport {
-    shared.state().shutting_down = true;
-    let (dropped, cancelled_running) = cancel_everything(shared);
-    let cancelled_queued = dropped.len();
-    drop(dropped);
-    shared.work.notify_all();
-    shared.signal.stop();
-
-    // Wait for every thread but this one: the last handle may be dropped by a job on a
-    // worker, which cannot wait for itself (it exits once its job returns).
-    let me = thread::current().id();
-    let deadline = Instant::now().checked_add(grace);
-    let mut state = shared.state();
-    loop {
-        let others_alive = state.live_threads.iter().any(|t| *t != me);
-        if !others_alive || deadline.is_some_and(|deadline| Instant::now() >= deadline) {
-            break;
-        }
-        state = wait_until(&shared.idle, state, deadline);
-    }
-    let stuck: Vec<ThreadId> = state
-        .live_threads
-        .iter()
-        .copied()
-        .filter(|t| *t != me)
-        .collect();
-    // A job running on this very thread (it dropped the last handle) is not abandoned: it
-    // ends when this drop returns to it.
-    let abandoned = state
-        .records
-        .values()
-        .filter(|cell| {
-            let live = lock(&cell.live);
-            live.state == JobState::Running && live.thread != Some(me)
-        })
-        .map(|cell| AbandonedJob {
-            id: cell.id,
-            name: cell.name.clone(),
-            kind: cell.kind,
-        })
-        .collect();
-    drop(state);
-
-    // Join the threads that have exited (or are past their last lock and about to); leave
-    // the stuck ones, and this one, in the list, detached when the queue is dropped.
-    let mut handles = lock(threads);
-    let mut joined_threads = 0;
-    let mut kept = Vec::new();
-    for handle in handles.drain(..) {
-        let id = handle.thread().id();
-        if id == me || stuck.contains(&id) {
-            kept.push(handle);
-        } else if handle.join().is_ok() {
-            joined_threads += 1;
-        }
-    }
-    *handles = kept;
-
-    ShutdownReport {
-        cancelled_queued,
-        cancelled_running,
-        joined_threads,
-        abandoned,
-        stuck_threads: stuck.len(),
-        grace,
-    }
-}
-
-/// Removes its thread from the live list when the thread's loop ends, however it ends.
-struct ExitGuard<'a>(&'a Shared);
-
-impl Drop for ExitGuard<'_> {
-    fn drop(&mut self) {
-        let me = thread::current().id();
-        self.0.state().live_threads.retain(|t| *t != me);
-        self.0.idle.notify_all();
-    }
-}
-
-fn worker_loop(shared: &Shared, lane: Lane) {
-    let _exit = ExitGuard(shared);
-    while let Some(pending) = next_job(shared, lane) {
-        run_job(shared, pending);
-    }
-}
-
-/// Waits for a job this worker may take; `None` once the queue shuts down.
-fn next_job(shared: &Shared, lane: Lane) -> Option<Pending> {
-    let mut state = shared.state();
-    loop {
-        if state.shutting_down {
-            return None;
-        }
-        if let Some(pending) = state.pop(lane) {
-            state.running += 1;
-            let mut live = lock(&pending.cell.live);
-            live.state = JobState::Running;
-            live.started_at = Some(Instant::now());
-            live.thread = Some(thread::current().id());
-            drop(live);
-            return Some(pending);
-        }
-        state = wait(&shared.work, state);
-    }
-}
-
-fn run_job(shared: &Shared, pending: Pending) {
-    shared.signal.notify();
-    let Pending { cell, work } = pending;
-    let ctx = JobContext::new(Arc::clone(&cell), Arc::clone(&shared.signal));
-    // `work` and everything it captured are consumed and dropped inside the guarded call.
-    let result = match catch_unwind(AssertUnwindSafe(|| work(&ctx))) {
-        Ok(result) => result,
-        Err(payload) => {
-            let message = panic_message(payload.as_ref());
-            // Even a panic payload's Drop is the job's code.
-            let _ = catch_unwind(AssertUnwindSafe(move || drop(payload)));
-            Err(JobError::failed(format!("the job crashed: {message}")))
-        }
-    };
-    drop(ctx);
-
-    let now = Instant::now();
-    let finished = {
-        let mut live = lock(&cell.live);
-        live.state = JobState::of_result(&result);
-        live.finished_at = Some(now);
-        if result.is_ok() {
-            live.progress = 1.0;
-        }
-        Finished {
-            id: cell.id,
-            name: cell.name.clone(),
-            kind: cell.kind,
-            result,
-            elapsed: live.elapsed(now),
-            log: live.log.iter().cloned().collect(),
-            log_dropped: live.log_dropped,
-        }
-    };
-    let mut state = shared.state();
-    state.running = state.running.saturating_sub(1);
-    state.retire(&cell, finished, shared.keep_finished);
-    // Raised before the lock is released, so that once `wait_idle` sees this job gone, a
-    // waker call for it is already due.
-    shared.signal.notify();
-    drop(state);
-    shared.idle.notify_all();
-}
-
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(message) = payload.downcast_ref::<&str>() {
-        (*message).to_owned()
-    } else if let Some(message) = payload.downcast_ref::<String>() {
-        message.clone()
-    } else {
-        "a panic without a message".to_owned()
-    }
 }

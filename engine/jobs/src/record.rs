@@ -117,8 +117,10 @@ impl Live {
         }
     }
 
-    /// Appends lines, dropping the oldest beyond [`LOG_CAPACITY`].
-    pub(crate) fn push_log(&mut self, lines: Vec<String>) {
+    /// Appends lines, dropping the oldest beyond [`LOG_CAPACITY`] (`skipped` lines were
+    /// dropped before they got here).
+    pub(crate) fn push_log(&mut self, LogLines { lines, skipped }: LogLines) {
+        self.log_dropped = self.log_dropped.saturating_add(skipped);
         for line in lines {
             if self.log.len() == LOG_CAPACITY {
                 self.log.pop_front();
@@ -154,14 +156,30 @@ pub(crate) fn bounded(mut text: String) -> String {
     text
 }
 
+/// A log message split into lines, of which only the last [`LOG_CAPACITY`] are kept.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct LogLines {
+    pub(crate) lines: Vec<String>,
+    pub(crate) skipped: usize,
+}
+
 /// Splits a log message into lines (a multi-line message is several log lines), each bounded.
-pub(crate) fn log_lines(text: String) -> Vec<String> {
+/// Only the lines the log could keep are copied: logging a whole file costs one pass over it.
+pub(crate) fn log_lines(text: String) -> LogLines {
     if !text.contains('\n') {
-        return vec![bounded(text)];
+        return LogLines {
+            lines: vec![bounded(text)],
+            skipped: 0,
+        };
     }
-    text.lines()
+    let total = text.lines().count();
+    let skipped = total.saturating_sub(LOG_CAPACITY);
+    let lines = text
+        .lines()
+        .skip(skipped)
         .map(|line| bounded(line.trim_end_matches('\r').to_owned()))
-        .collect()
+        .collect();
+    LogLines { lines, skipped }
 }
 
 #[cfg(test)]
@@ -193,9 +211,17 @@ mod tests {
 
     #[test]
     fn multi_line_messages_become_several_lines() {
-        assert_eq!(log_lines("one".into()), vec!["one"]);
-        assert_eq!(log_lines("a\r\nb\n".into()), vec!["a", "b"]);
-        assert_eq!(log_lines(String::new()), vec![""]);
+        let lines = |text: &str| log_lines(text.to_owned()).lines;
+        assert_eq!(lines("one"), vec!["one"]);
+        assert_eq!(lines("a\r\nb\n"), vec!["a", "b"]);
+        assert_eq!(lines(""), vec![""]);
+        let many = (0..LOG_CAPACITY + 3)
+            .map(|i| format!("{i}\n"))
+            .collect::<String>();
+        let kept = log_lines(many);
+        assert_eq!(kept.skipped, 3);
+        assert_eq!(kept.lines.len(), LOG_CAPACITY);
+        assert_eq!(kept.lines[0], "3");
     }
 
     #[test]
@@ -203,9 +229,12 @@ mod tests {
         let spec = JobSpec::new(JobKind::Other, "log");
         let cell = JobCell::new(JobId::new(1), spec, CancelToken::new(), Instant::now());
         let mut live = lock(&cell.live);
-        live.push_log((0..LOG_CAPACITY + 7).map(|i| i.to_string()).collect());
+        live.push_log(LogLines {
+            lines: (0..LOG_CAPACITY + 7).map(|i| i.to_string()).collect(),
+            skipped: 2,
+        });
         assert_eq!(live.log.len(), LOG_CAPACITY);
-        assert_eq!(live.log_dropped, 7);
+        assert_eq!(live.log_dropped, 9);
         assert_eq!(live.log.front().map(String::as_str), Some("7"));
     }
 }

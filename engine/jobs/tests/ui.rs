@@ -165,3 +165,28 @@ fn frames_keep_coming_while_jobs_run() {
     assert!(matches!(result_of(busy), Some(Err(JobError::Cancelled))));
     assert!(matches!(result_of(blocked), Some(Ok(_))));
 }
+
+#[test]
+fn a_panicking_waker_does_not_stop_the_wakes() {
+    let queue = queue(1);
+    let calls = Arc::new(AtomicUsize::new(0));
+    let (woken_tx, woken) = channel();
+    let counted = Arc::clone(&calls);
+    queue.set_waker(Arc::new(move || {
+        let n = counted.fetch_add(1, Ordering::SeqCst);
+        woken_tx.send(n).ok();
+        if n == 0 {
+            panic!("the app's waker has a bug");
+        }
+    }));
+    let (open, wait) = gate();
+    queue.submit(JobSpec::new(JobKind::Other, "job"), move |_| {
+        wait.recv().ok();
+        Ok(JobOutput::default())
+    });
+    assert_eq!(recv(&woken), 0);
+    open.send(()).ok();
+    assert!(queue.wait_idle(HANG));
+    assert!(recv(&woken) >= 1, "woken again after the panic");
+    assert_eq!(queue.drain_finished().len(), 1);
+}
