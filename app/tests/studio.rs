@@ -447,6 +447,23 @@ fn space_plays_and_stops_and_jkl_shuttle() {
     h.key_press(Key::K);
     h.step();
     assert!(!h.state().studio.transport.is_playing());
+
+    // Parked on the last frame (End), Space plays again from the top.
+    let end = doc(&h).timeline.duration_frames();
+    h.key_press(Key::End);
+    h.step();
+    h.step();
+    assert_eq!(h.state().studio.transport.playhead, end - 1);
+    h.key_press(Key::Space);
+    h.step();
+    h.step();
+    let transport = &h.state().studio.transport;
+    assert!(transport.is_playing());
+    assert!(
+        transport.playhead < end / 2,
+        "Space at the end restarts from the top (playhead {} of {end})",
+        transport.playhead
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
