@@ -112,12 +112,13 @@ fn storyboard_clips(doc: &Project) -> usize {
         .count()
 }
 
-/// A heading shows twice, in the scene navigator and on the script page; the navigator is the
-/// one on the left.
-fn navigator_entry<'h>(h: &'h Harness<'_, StudioApp>, label: &'h str) -> Node<'h> {
+/// The left-most widget with this label. A scene heading shows twice, in the scene navigator
+/// and on the script page (the navigator is on the left); an action line shows on the page and
+/// as a storyboard card's caption (the page is on the left).
+fn leftmost<'h>(h: &'h Harness<'_, StudioApp>, label: &'h str) -> Node<'h> {
     h.query_all_by_label(label)
         .min_by(|a, b| a.rect().left().total_cmp(&b.rect().left()))
-        .unwrap_or_else(|| panic!("no scene labelled {label:?} in the script panel"))
+        .unwrap_or_else(|| panic!("nothing labelled {label:?}"))
 }
 
 /// The shot table is wider than the Shots tab in the default layout: scrolls it sideways with
@@ -203,9 +204,21 @@ fn clicking_a_scene_in_the_navigator_selects_it_and_its_shots() {
         "the navigator's label for scene 1"
     );
 
+    // The script page wraps inside its tab (a third of the window) rather than running under
+    // the storyboard next to it.
+    let edge = h.get_by_label("Storyboard").rect().left();
+    let action =
+        "Rain hammers a narrow road carved into the cliffs. Headlights swing around a bend.";
+    let page_text = leftmost(&h, action).rect();
+    assert!(
+        page_text.right() <= edge,
+        "the script's text ends at x = {}, past the tab's edge at {edge}",
+        page_text.right()
+    );
+
     for index in [2, 0, 1] {
         let label = scene_label(doc(&h), index);
-        navigator_entry(&h, &label).click();
+        leftmost(&h, &label).click();
         h.run();
         let studio = &h.state().studio;
         let expected: BTreeSet<ShotId> = doc(&h)
