@@ -4,6 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Debian packages: ALSA headers to build the studio's audio, Mesa's Vulkan drivers for the
+# studio's snapshot tests (wgpu without a GPU), Xvfb and friends for scripts/studio-smoke.sh.
+./scripts/setup-apt.sh
+
 # Independent Fountain parsers the differential tests compare our parses with.
 ./tests/differential/setup.sh
 

@@ -83,6 +83,18 @@ fn default_tree() -> egui_tiles::Tree<Pane> {
     egui_tiles::Tree::new(egui::Id::unique("previz_layout"), root, tiles)
 }
 
+/// What a panel shows inside its tab.
+fn pane_contents_ui(ui: &mut egui::Ui, studio: &mut Studio, views: &mut Views, pane: Pane) {
+    match pane {
+        Pane::Script => panels::script::ui(ui, studio, &mut views.script),
+        Pane::Shots => panels::shots::ui(ui, studio, &mut views.shots),
+        Pane::Storyboard => panels::storyboard::ui(ui, studio),
+        Pane::Viewer => panels::viewer::ui(ui, studio, &mut views.viewer),
+        Pane::Timeline => panels::timeline::ui(ui, studio, &mut views.timeline),
+        Pane::Jobs => panels::jobs::ui(ui, studio),
+    }
+}
+
 struct Behavior<'a> {
     studio: &'a mut Studio,
     views: &'a mut Views,
@@ -99,14 +111,7 @@ impl egui_tiles::Behavior<Pane> for Behavior<'_> {
         _tile: egui_tiles::TileId,
         pane: &mut Pane,
     ) -> egui_tiles::UiResponse {
-        match pane {
-            Pane::Script => panels::script::ui(ui, self.studio, &mut self.views.script),
-            Pane::Shots => panels::shots::ui(ui, self.studio, &mut self.views.shots),
-            Pane::Storyboard => panels::storyboard::ui(ui, self.studio),
-            Pane::Viewer => panels::viewer::ui(ui, self.studio, &mut self.views.viewer),
-            Pane::Timeline => panels::timeline::ui(ui, self.studio, &mut self.views.timeline),
-            Pane::Jobs => panels::jobs::ui(ui, self.studio),
-        }
+        pane_contents_ui(ui, self.studio, self.views, *pane);
         egui_tiles::UiResponse::None
     }
 
@@ -177,6 +182,12 @@ impl StudioApp {
             }
         }
         self.toasts_ui(ui.ctx());
+    }
+
+    /// Draws one panel alone, filling `ui`, without the menu, the status bar or the other
+    /// panels. Tests snapshot each panel this way, so a change to one panel changes one image.
+    pub fn pane_ui(&mut self, ui: &mut egui::Ui, pane: Pane) {
+        pane_contents_ui(ui, &mut self.studio, &mut self.views, pane);
     }
 
     fn save_settings(&mut self) {
@@ -536,7 +547,7 @@ impl StudioApp {
                                 Level::Error => ui.label(title.color(ui.visuals().error_fg_color)),
                                 Level::Info => ui.label(title),
                             };
-                            if ui.small_button("✕").on_hover_text("Dismiss").clicked() {
+                            if ui.small_button("×").on_hover_text("Dismiss").clicked() {
                                 dismiss = Some(i);
                             }
                         });

@@ -79,7 +79,9 @@ pub fn ui(ui: &mut egui::Ui, studio: &mut Studio, view: &mut ScriptView) {
     egui::ScrollArea::vertical()
         .id_salt("script_page")
         .show(ui, |ui| {
-            ui.set_max_width(PAGE_WIDTH);
+            // A page narrower than PAGE_WIDTH when the tab is: with a fixed width the text ran
+            // past the tab's edge, under the next panel, instead of wrapping.
+            ui.set_max_width(PAGE_WIDTH.min(ui.available_width()));
             let mono = egui::TextStyle::Monospace;
             for (scene, number) in doc.script.scenes.iter().zip(doc.script.display_numbers()) {
                 if scene.omitted {
@@ -133,7 +135,9 @@ fn element_ui(ui: &mut egui::Ui, element: &ScriptElement) {
             ui.horizontal(|ui| {
                 ui.add_space(100.0);
                 ui.vertical(|ui| {
-                    ui.set_max_width(PAGE_WIDTH - 200.0);
+                    ui.set_max_width(
+                        (PAGE_WIDTH - 200.0).min((ui.available_width() - 100.0).max(120.0)),
+                    );
                     for part in &block.parts {
                         match part {
                             DialoguePart::Parenthetical(t) => {

@@ -23,15 +23,18 @@ enum Pending {
     Select(ShotId),
 }
 
+/// A vocabulary field's menu. `name` is its accessible name ("Size of shot 1.1"): the table's
+/// header names the column only visually, and screen readers and tests find widgets by name.
 fn combo<T: Copy + PartialEq + std::fmt::Display>(
     ui: &mut egui::Ui,
     id: impl std::hash::Hash + std::fmt::Debug,
+    name: String,
     value: Option<T>,
     all: &[T],
 ) -> Option<Option<T>> {
     let mut chosen = None;
     let text = value.map_or_else(|| "—".to_owned(), |v| v.to_string().replace('_', " "));
-    egui::ComboBox::from_id_salt(id)
+    let menu = egui::ComboBox::from_id_salt(id)
         .selected_text(text)
         .width(110.0)
         .show_ui(ui, |ui| {
@@ -47,19 +50,24 @@ fn combo<T: Copy + PartialEq + std::fmt::Display>(
                 }
             }
         });
+    let _ = menu.response.accessible_name(name);
     chosen
 }
 
+/// A text field of a shot; `name` is its accessible name ("Subject of shot 1.1").
 fn text_cell(
     ui: &mut egui::Ui,
     value: &str,
     shot: ShotId,
+    name: String,
     field: &str,
     make: fn(String) -> ShotField,
     out: &mut Vec<Pending>,
 ) {
     let mut text = value.to_owned();
-    let response = ui.add(egui::TextEdit::singleline(&mut text).desired_width(f32::INFINITY));
+    let response = ui
+        .add(egui::TextEdit::singleline(&mut text).desired_width(f32::INFINITY))
+        .accessible_name(name);
     if response.changed() {
         out.push(Pending::Edit(
             EditCommand::EditShot {
@@ -144,178 +152,209 @@ pub fn ui(ui: &mut egui::Ui, studio: &mut Studio, view: &mut ShotsView) {
         }
     });
     let selected = studio.selection.shots.clone();
-    ui.add_enabled_ui(!read_only, |ui| {
-        TableBuilder::new(ui)
-            .striped(true)
-            .resizable(true)
-            .column(Column::exact(18.0))
-            .column(Column::auto().at_least(44.0))
-            .column(Column::auto().at_least(70.0))
-            .columns(Column::auto().at_least(110.0), 3)
-            .column(Column::auto().at_least(56.0))
-            .column(Column::initial(130.0).at_least(60.0))
-            .column(Column::initial(180.0).at_least(60.0))
-            .column(Column::auto().at_least(64.0))
-            .column(Column::remainder().at_least(120.0))
-            .header(20.0, |mut header| {
-                for title in [
-                    "", "Shot", "Status", "Size", "Angle", "Movement", "Lens", "Subject", "Action",
-                    "Duration", "Prompt",
-                ] {
-                    header.col(|ui| {
-                        ui.strong(title);
-                    });
-                }
-            })
-            .body(|mut body| {
-                for (position, shot) in shots.iter().enumerate() {
-                    let id = shot.id;
-                    body.row(24.0, |mut row| {
-                        row.set_selected(selected.contains(&id));
-                        row.col(|ui| {
-                            let handle =
-                                ui.dnd_drag_source(egui::Id::unique(("shot_drag", id)), id, |ui| {
-                                    ui.label("☰");
+    // The table is wider than its tab in the default layout; without a horizontal scroll the
+    // columns past the tab's edge (subject, action, prompt) were drawn under the next panel
+    // and could not be clicked.
+    egui::ScrollArea::horizontal()
+        .id_salt("shot_table")
+        .show(ui, |ui| {
+            ui.add_enabled_ui(!read_only, |ui| {
+                TableBuilder::new(ui)
+                    .striped(true)
+                    .resizable(true)
+                    .column(Column::exact(18.0))
+                    .column(Column::auto().at_least(44.0))
+                    .column(Column::auto().at_least(70.0))
+                    .columns(Column::auto().at_least(110.0), 3)
+                    .column(Column::auto().at_least(56.0))
+                    .column(Column::initial(130.0).at_least(60.0))
+                    .column(Column::initial(180.0).at_least(60.0))
+                    .column(Column::auto().at_least(64.0))
+                    .column(Column::remainder().at_least(120.0))
+                    .header(20.0, |mut header| {
+                        for title in [
+                            "", "Shot", "Status", "Size", "Angle", "Movement", "Lens", "Subject",
+                            "Action", "Duration", "Prompt",
+                        ] {
+                            header.col(|ui| {
+                                ui.strong(title);
+                            });
+                        }
+                    })
+                    .body(|mut body| {
+                        for (position, shot) in shots.iter().enumerate() {
+                            let id = shot.id;
+                            let number = numbers.get(&id).cloned().unwrap_or_default();
+                            let name = |field: &str| format!("{field} of shot {number}");
+                            body.row(24.0, |mut row| {
+                                row.set_selected(selected.contains(&id));
+                                row.col(|ui| {
+                                    let handle = ui.dnd_drag_source(
+                                        egui::Id::unique(("shot_drag", id)),
+                                        id,
+                                        |ui| {
+                                            ui.label("☰");
+                                        },
+                                    );
+                                    handle.response.on_hover_text("Drag to reorder");
                                 });
-                            handle.response.on_hover_text("Drag to reorder");
-                        });
-                        row.col(|ui| {
-                            if ui
-                                .selectable_label(
-                                    selected.contains(&id),
-                                    numbers.get(&id).cloned().unwrap_or_default(),
-                                )
-                                .clicked()
-                            {
-                                pending.push(Pending::Select(id));
-                            }
-                        });
-                        row.col(|ui| {
-                            let status = studio.shot_status(id);
-                            ui.colored_label(status_color(ui, status), status.label());
-                        });
-                        row.col(|ui| {
-                            if let Some(v) = combo(ui, ("size", id), shot.size, ShotSize::ALL) {
-                                pending.push(Pending::Now(EditCommand::EditShot {
-                                    shot: id,
-                                    field: ShotField::Size(v),
-                                }));
-                            }
-                        });
-                        row.col(|ui| {
-                            if let Some(v) = combo(ui, ("angle", id), shot.angle, CameraAngle::ALL)
-                            {
-                                pending.push(Pending::Now(EditCommand::EditShot {
-                                    shot: id,
-                                    field: ShotField::Angle(v),
-                                }));
-                            }
-                        });
-                        row.col(|ui| {
-                            if let Some(v) =
-                                combo(ui, ("movement", id), shot.movement, CameraMovement::ALL)
-                            {
-                                pending.push(Pending::Now(EditCommand::EditShot {
-                                    shot: id,
-                                    field: ShotField::Movement(v),
-                                }));
-                            }
-                        });
-                        row.col(|ui| {
-                            let mut mm = shot.lens_mm.unwrap_or(0.0);
-                            let r = ui.add(
-                                egui::DragValue::new(&mut mm)
-                                    .range(0.0..=2000.0)
-                                    .suffix(" mm")
-                                    .speed(1.0),
-                            );
-                            if r.changed() {
-                                let value = (mm > 0.0).then_some(mm);
-                                pending.push(Pending::Edit(
-                                    EditCommand::EditShot {
-                                        shot: id,
-                                        field: ShotField::LensMm(value),
-                                    },
-                                    format!("shot:{id}:lens"),
-                                ));
-                            }
-                            if r.drag_stopped() || r.lost_focus() {
-                                pending.push(Pending::Seal);
-                            }
-                        });
-                        row.col(|ui| {
-                            text_cell(
-                                ui,
-                                &shot.subject,
-                                id,
-                                "subject",
-                                ShotField::Subject,
-                                &mut pending,
-                            );
-                        });
-                        row.col(|ui| {
-                            text_cell(
-                                ui,
-                                &shot.action,
-                                id,
-                                "action",
-                                ShotField::Action,
-                                &mut pending,
-                            );
-                        });
-                        row.col(|ui| {
-                            let mut seconds = shot.duration.seconds_f64();
-                            let r = ui.add(
-                                egui::DragValue::new(&mut seconds)
-                                    .range(0.05..=3600.0)
-                                    .speed(0.05)
-                                    .suffix(" s")
-                                    .max_decimals(2),
-                            );
-                            if r.changed() {
-                                let frames =
-                                    RationalTime::new(seconds_to_frames(seconds, rate), rate);
-                                pending.push(Pending::Edit(
-                                    EditCommand::EditShot {
-                                        shot: id,
-                                        field: ShotField::Duration(frames),
-                                    },
-                                    format!("shot:{id}:duration"),
-                                ));
-                            }
-                            if r.drag_stopped() || r.lost_focus() {
-                                pending.push(Pending::Seal);
-                            }
-                        });
-                        row.col(|ui| {
-                            text_cell(
-                                ui,
-                                &shot.prompt,
-                                id,
-                                "prompt",
-                                ShotField::Prompt,
-                                &mut pending,
-                            );
-                        });
-                        if let Some(dragged) = row.response().dnd_release_payload::<ShotId>() {
-                            let target = if view.all_scenes {
-                                doc.shots_in_scene(shot.scene)
-                                    .position(|s| s.id == id)
-                                    .unwrap_or(position)
-                            } else {
-                                position
-                            };
-                            pending.push(Pending::Now(EditCommand::ReorderShot {
-                                shot: *dragged,
-                                position: target,
-                            }));
+                                row.col(|ui| {
+                                    if ui
+                                        .selectable_label(selected.contains(&id), number.clone())
+                                        .clicked()
+                                    {
+                                        pending.push(Pending::Select(id));
+                                    }
+                                });
+                                row.col(|ui| {
+                                    let status = studio.shot_status(id);
+                                    ui.colored_label(status_color(ui, status), status.label());
+                                });
+                                row.col(|ui| {
+                                    if let Some(v) = combo(
+                                        ui,
+                                        ("size", id),
+                                        name("Size"),
+                                        shot.size,
+                                        ShotSize::ALL,
+                                    ) {
+                                        pending.push(Pending::Now(EditCommand::EditShot {
+                                            shot: id,
+                                            field: ShotField::Size(v),
+                                        }));
+                                    }
+                                });
+                                row.col(|ui| {
+                                    if let Some(v) = combo(
+                                        ui,
+                                        ("angle", id),
+                                        name("Angle"),
+                                        shot.angle,
+                                        CameraAngle::ALL,
+                                    ) {
+                                        pending.push(Pending::Now(EditCommand::EditShot {
+                                            shot: id,
+                                            field: ShotField::Angle(v),
+                                        }));
+                                    }
+                                });
+                                row.col(|ui| {
+                                    if let Some(v) = combo(
+                                        ui,
+                                        ("movement", id),
+                                        name("Movement"),
+                                        shot.movement,
+                                        CameraMovement::ALL,
+                                    ) {
+                                        pending.push(Pending::Now(EditCommand::EditShot {
+                                            shot: id,
+                                            field: ShotField::Movement(v),
+                                        }));
+                                    }
+                                });
+                                row.col(|ui| {
+                                    let mut mm = shot.lens_mm.unwrap_or(0.0);
+                                    let r = ui.add(
+                                        egui::DragValue::new(&mut mm)
+                                            .range(0.0..=2000.0)
+                                            .suffix(" mm")
+                                            .speed(1.0),
+                                    );
+                                    if r.changed() {
+                                        let value = (mm > 0.0).then_some(mm);
+                                        pending.push(Pending::Edit(
+                                            EditCommand::EditShot {
+                                                shot: id,
+                                                field: ShotField::LensMm(value),
+                                            },
+                                            format!("shot:{id}:lens"),
+                                        ));
+                                    }
+                                    if r.drag_stopped() || r.lost_focus() {
+                                        pending.push(Pending::Seal);
+                                    }
+                                });
+                                row.col(|ui| {
+                                    text_cell(
+                                        ui,
+                                        &shot.subject,
+                                        id,
+                                        name("Subject"),
+                                        "subject",
+                                        ShotField::Subject,
+                                        &mut pending,
+                                    );
+                                });
+                                row.col(|ui| {
+                                    text_cell(
+                                        ui,
+                                        &shot.action,
+                                        id,
+                                        name("Action"),
+                                        "action",
+                                        ShotField::Action,
+                                        &mut pending,
+                                    );
+                                });
+                                row.col(|ui| {
+                                    let mut seconds = shot.duration.seconds_f64();
+                                    let r = ui.add(
+                                        egui::DragValue::new(&mut seconds)
+                                            .range(0.05..=3600.0)
+                                            .speed(0.05)
+                                            .suffix(" s")
+                                            .max_decimals(2),
+                                    );
+                                    if r.changed() {
+                                        let frames = RationalTime::new(
+                                            seconds_to_frames(seconds, rate),
+                                            rate,
+                                        );
+                                        pending.push(Pending::Edit(
+                                            EditCommand::EditShot {
+                                                shot: id,
+                                                field: ShotField::Duration(frames),
+                                            },
+                                            format!("shot:{id}:duration"),
+                                        ));
+                                    }
+                                    if r.drag_stopped() || r.lost_focus() {
+                                        pending.push(Pending::Seal);
+                                    }
+                                });
+                                row.col(|ui| {
+                                    text_cell(
+                                        ui,
+                                        &shot.prompt,
+                                        id,
+                                        name("Prompt"),
+                                        "prompt",
+                                        ShotField::Prompt,
+                                        &mut pending,
+                                    );
+                                });
+                                if let Some(dragged) =
+                                    row.response().dnd_release_payload::<ShotId>()
+                                {
+                                    let target = if view.all_scenes {
+                                        doc.shots_in_scene(shot.scene)
+                                            .position(|s| s.id == id)
+                                            .unwrap_or(position)
+                                    } else {
+                                        position
+                                    };
+                                    pending.push(Pending::Now(EditCommand::ReorderShot {
+                                        shot: *dragged,
+                                        position: target,
+                                    }));
+                                }
+                            });
                         }
                     });
-                }
             });
-    });
+        });
     if shots.is_empty() && scene.is_some() {
-        ui.label("No shots in this scene yet. Add one, or run Edit → Rough cut from script.");
+        ui.label("No shots in this scene yet. Add one, or run Edit › Rough cut from script.");
     }
     for p in pending {
         match p {
@@ -335,17 +374,17 @@ pub fn ui(ui: &mut egui::Ui, studio: &mut Studio, view: &mut ShotsView) {
 pub fn generation_menu(ui: &mut egui::Ui, studio: &mut Studio) {
     let open = studio.project.is_some();
     let frames_why = if studio.settings.diffusion_model.is_none() {
-        "Needs a diffusion model: none is chosen. Pick one in File → Settings → Models (models are added with `previz models add`)."
+        "Needs a diffusion model: none is chosen. Pick one in File › Settings › Models (models are added with `previz models add`)."
     } else {
         "Frame generation is not built into this version yet."
     };
     let voices_why = if studio.settings.voice_model.is_none() {
-        "Needs a voice model: none is chosen. Pick a Piper voice in File → Settings → Models."
+        "Needs a voice model: none is chosen. Pick a Piper voice in File › Settings › Models."
     } else {
         "Voice generation is not built into this version yet."
     };
     let breakdown_why = if studio.settings.llm_model.is_none() {
-        "Needs a language model: none is chosen. Pick a GGUF model in File → Settings → Models."
+        "Needs a language model: none is chosen. Pick a GGUF model in File › Settings › Models."
     } else {
         "Script breakdown is not built into this version yet."
     };

@@ -48,7 +48,7 @@ pub fn ui(ui: &mut egui::Ui, studio: &mut Studio) {
     let mut select: Option<ShotId> = None;
     let mut activate: Option<(ShotId, TakeId)> = None;
     if doc.shots.is_empty() {
-        ui.label("No shots yet: run Edit → Rough cut from script, or add shots in the shot list.");
+        ui.label("No shots yet: run Edit › Rough cut from script, or add shots in the shot list.");
         return;
     }
     egui::ScrollArea::vertical()

@@ -1,0 +1,781 @@
+//! The studio driven the way a person drives it: the real [`StudioApp`] on a project made from
+//! a sample screenplay through the app's own import, found by the labels on screen, clicked and
+//! typed at with egui_kittest, and the document checked afterwards.
+//!
+//! No display is needed. Only `panel_snapshots` renders (wgpu; lavapipe where there is no GPU);
+//! the other tests never touch a GPU. Time is simulated: every harness step is a frame 0.25 s
+//! after the last, so playback is deterministic.
+//!
+//! Update the images with `UPDATE_SNAPSHOTS=1 cargo test -p previz-studio --test studio`.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use egui::{Key, Modifiers};
+use egui_kittest::kittest::Queryable;
+use egui_kittest::wgpu::WgpuTestRenderer;
+use egui_kittest::{Harness, Node};
+use previz_core::{EditCommand, Item, Project, SceneId, ShotField, ShotId, ShotSize};
+use previz_jobs::{JobError, JobId, JobKind, JobOutput, JobQueue, JobSpec, JobState, QueueConfig};
+use previz_storage::OpenMode;
+use previz_studio::settings::StudioSettings;
+use previz_studio::{Pane, Studio, StudioApp};
+
+/// The window size the app is designed for (main.rs opens it at this size).
+const WINDOW: egui::Vec2 = egui::vec2(1600.0, 900.0);
+/// Long enough for a debug build on a busy 2-core machine; a stuck job fails, it does not hang.
+const JOB_DEADLINE: Duration = Duration::from_secs(60);
+
+// ---------------------------------------------------------------------------------------------
+// Fixture
+
+const PROJECT_FOLDER: &str = "short-action.previz";
+
+/// A studio with a project created from `short-action.fountain` the way File → New project
+/// from screenplay creates one: a job that parses, builds the rough cut (a master shot per
+/// scene, a storyboard track, dialogue tracks) and saves, then delivered to the studio.
+struct Sample {
+    studio: Studio,
+    /// Holds the screenplay and the project folder (fields drop in order: this one last).
+    dir: tempfile::TempDir,
+}
+
+impl Sample {
+    fn project_dir(&self) -> PathBuf {
+        self.dir.path().join(PROJECT_FOLDER)
+    }
+}
+
+fn sample() -> Sample {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let script = dir.path().join("short-action.fountain");
+    let source =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets/screenplays/short-action.fountain");
+    std::fs::copy(&source, &script).expect("copy the sample screenplay");
+    let mut studio = Studio::new(
+        JobQueue::new(QueueConfig::default()),
+        StudioSettings::default(),
+    );
+    studio.new_project_from_screenplay(script, dir.path().join(PROJECT_FOLDER));
+    studio.settle(JOB_DEADLINE);
+    assert!(
+        studio.project.is_some(),
+        "the import opened no project; notifications: {:?}",
+        studio.toasts.log
+    );
+    Sample { studio, dir }
+}
+
+/// The whole window, as main.rs shows it. `None` settings path: tests never write the user's
+/// settings file.
+fn window(studio: Studio) -> Harness<'static, StudioApp> {
+    Harness::builder()
+        .with_size(WINDOW)
+        .with_pixels_per_point(1.0)
+        .with_theme(egui::Theme::Dark)
+        .build_ui_state(
+            |ui, app: &mut StudioApp| app.frame_ui(ui),
+            StudioApp::new(studio, None),
+        )
+}
+
+fn doc<'h>(h: &'h Harness<'_, StudioApp>) -> &'h Project {
+    h.state().studio.doc().expect("a project is open")
+}
+
+fn scene_ids(doc: &Project) -> Vec<SceneId> {
+    doc.script.scenes.iter().map(|s| s.id).collect()
+}
+
+/// The navigator's entry for the `index`th scene: "2  INT. DELIVERY VAN - CONTINUOUS".
+fn scene_label(doc: &Project, index: usize) -> String {
+    let scene = &doc.script.scenes[index];
+    let number = doc.script.display_numbers()[index]
+        .clone()
+        .expect("the sample's scenes are numbered");
+    format!("{number}  {}", scene.heading.text)
+}
+
+/// The storyboard track's clips.
+fn storyboard_clips(doc: &Project) -> usize {
+    let track = doc
+        .timeline
+        .tracks
+        .iter()
+        .find(|t| t.name == "Storyboard")
+        .expect("the rough cut made a storyboard track");
+    track
+        .items
+        .iter()
+        .filter(|i| matches!(i, Item::Clip(_)))
+        .count()
+}
+
+/// The left-most widget with this label. A scene heading shows twice, in the scene navigator
+/// and on the script page (the navigator is on the left); an action line shows on the page and
+/// as a storyboard card's caption (the page is on the left).
+fn leftmost<'h>(h: &'h Harness<'_, StudioApp>, label: &'h str) -> Node<'h> {
+    h.query_all_by_label(label)
+        .min_by(|a, b| a.rect().left().total_cmp(&b.rect().left()))
+        .unwrap_or_else(|| panic!("nothing labelled {label:?}"))
+}
+
+/// The shot table is wider than the Shots tab in the default layout: scrolls it sideways with
+/// the mouse wheel, as a person would, until `field` is clear of the next panel (a click on a
+/// field drawn past the tab's edge would land on the storyboard instead).
+fn scroll_shot_table_to(h: &mut Harness<'_, StudioApp>, field: &str) {
+    let edge = h.get_by_label("Storyboard").rect().left();
+    let over_table = egui::pos2(
+        h.get_by_label("Shots").rect().left() + 40.0,
+        h.get_by_label(field).rect().center().y,
+    );
+    for _ in 0..20 {
+        if h.get_by_label(field).rect().right() < edge {
+            return;
+        }
+        h.hover_at(over_table);
+        h.event(egui::Event::MouseWheel {
+            unit: egui::MouseWheelUnit::Point,
+            delta: egui::vec2(-100.0, 0.0),
+            phase: egui::TouchPhase::Move,
+            source: egui::MouseWheelSource::Unknown,
+            modifiers: Modifiers::NONE,
+        });
+        h.run();
+    }
+    panic!("scrolling the shot table did not bring {field:?} into view");
+}
+
+fn click_menu_item(h: &mut Harness<'_, StudioApp>, menu: &str, item: &str) {
+    h.get_by_label(menu).click();
+    h.run();
+    h.get_by_label(item).click();
+    h.run();
+}
+
+/// Steps frames until `done` holds, failing after `JOB_DEADLINE`. For waits on job threads,
+/// where `Harness::run` would not settle (the app repaints while a job runs).
+fn step_until(
+    h: &mut Harness<'_, StudioApp>,
+    what: &str,
+    mut done: impl FnMut(&Harness<'_, StudioApp>) -> bool,
+) {
+    let deadline = Instant::now() + JOB_DEADLINE;
+    while !done(h) {
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}; jobs: {:#?}",
+            h.state().studio.jobs.snapshot()
+        );
+        h.step();
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// A job that runs until cancelled (giving up, as failed, after `JOB_DEADLINE`).
+fn submit_endless_job(jobs: &JobQueue, name: &str) -> JobId {
+    jobs.submit(JobSpec::new(JobKind::Frames, name), |ctx| {
+        let started = Instant::now();
+        let mut step = 0_u32;
+        while started.elapsed() < JOB_DEADLINE {
+            ctx.check()?;
+            step += 1;
+            ctx.progress(0.5, format!("denoising step {step}"));
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        Err(JobError::failed("nobody cancelled this job"))
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Script navigator
+
+#[test]
+fn clicking_a_scene_in_the_navigator_selects_it_and_its_shots() {
+    let sample = sample();
+    let mut h = window(sample.studio);
+    h.run();
+    let scenes = scene_ids(doc(&h));
+    assert_eq!(scenes.len(), 4, "short-action.fountain has four scenes");
+    assert_eq!(
+        scene_label(doc(&h), 0),
+        "1  EXT. COASTAL ROAD - NIGHT",
+        "the navigator's label for scene 1"
+    );
+
+    // The script page wraps inside its tab (a third of the window) rather than running under
+    // the storyboard next to it.
+    let edge = h.get_by_label("Storyboard").rect().left();
+    let action =
+        "Rain hammers a narrow road carved into the cliffs. Headlights swing around a bend.";
+    let page_text = leftmost(&h, action).rect();
+    assert!(
+        page_text.right() <= edge,
+        "the script's text ends at x = {}, past the tab's edge at {edge}",
+        page_text.right()
+    );
+
+    for index in [2, 0, 1] {
+        let label = scene_label(doc(&h), index);
+        leftmost(&h, &label).click();
+        h.run();
+        let studio = &h.state().studio;
+        let expected: BTreeSet<ShotId> = doc(&h)
+            .shots_in_scene(scenes[index])
+            .map(|s| s.id)
+            .collect();
+        assert!(!expected.is_empty(), "the rough cut gave {label} a shot");
+        assert_eq!(studio.selection.scene, Some(scenes[index]), "{label}");
+        assert_eq!(studio.selection.shots, expected, "{label}");
+    }
+
+    // The shot list follows: scene 2's shot is there, scene 1's is not.
+    h.get_by_label("Shots").click();
+    h.run();
+    assert!(h.query_by_label("Subject of shot 2.1").is_some());
+    assert!(h.query_by_label("Subject of shot 1.1").is_none());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shot list
+
+#[test]
+fn typing_a_subject_is_one_undo_step_and_a_size_comes_from_its_menu() {
+    let sample = sample();
+    let mut h = window(sample.studio);
+    h.run();
+    h.get_by_label("Shots").click();
+    h.run();
+    let scene = h
+        .state()
+        .studio
+        .selection
+        .scene
+        .expect("scene 1 is selected");
+    let shot = doc(&h)
+        .shots_in_scene(scene)
+        .next()
+        .expect("scene 1 has a shot")
+        .clone();
+    assert_eq!(shot.subject, "COASTAL ROAD");
+    assert!(
+        h.state().studio.undo_label().is_none(),
+        "a new project has nothing to undo"
+    );
+
+    // Type a new subject, one key at a time, as a person does.
+    let field = "Subject of shot 1.1";
+    scroll_shot_table_to(&mut h, field);
+    h.get_by_label(field).click();
+    h.run();
+    assert!(
+        h.get_by_label(field).is_focused(),
+        "a click puts the cursor in the field"
+    );
+    h.key_press_modifiers(Modifiers::COMMAND, Key::A);
+    h.run();
+    let typed = "VAN ON THE CLIFF ROAD";
+    for c in typed.chars() {
+        h.get_by_label(field).type_text(&c.to_string());
+        h.run();
+    }
+    assert_eq!(
+        doc(&h).shot(shot.id).map(|s| s.subject.as_str()),
+        Some(typed)
+    );
+    assert_eq!(h.get_by_label(field).value().as_deref(), Some(typed));
+    h.key_press(Key::Enter); // leaves the field: the end of the typing gesture
+    h.run();
+
+    // One Ctrl+Z puts back the whole word, and nothing else was on the stack.
+    h.key_press_modifiers(Modifiers::COMMAND, Key::Z);
+    h.run();
+    assert_eq!(
+        doc(&h).shot(shot.id).map(|s| s.subject.as_str()),
+        Some("COASTAL ROAD")
+    );
+    assert_eq!(
+        h.state().studio.undo_label(),
+        None,
+        "typing {} characters made more than one undo step",
+        typed.len()
+    );
+    assert_eq!(
+        h.get_by_label(field).value().as_deref(),
+        Some("COASTAL ROAD")
+    );
+    h.key_press_modifiers(Modifiers::COMMAND | Modifiers::SHIFT, Key::Z);
+    h.run();
+    assert_eq!(
+        doc(&h).shot(shot.id).map(|s| s.subject.as_str()),
+        Some(typed)
+    );
+
+    // Size: open the shot's menu and pick "close up".
+    assert_eq!(
+        shot.size,
+        Some(ShotSize::Wide),
+        "the rough cut's master shot"
+    );
+    h.get_by_label("Size of shot 1.1").click();
+    h.run();
+    h.get_by_label("close up").click();
+    h.run();
+    let edited = doc(&h).shot(shot.id).expect("the shot").clone();
+    assert_eq!(edited.size, Some(ShotSize::CloseUp));
+    assert_eq!(
+        edited.subject, typed,
+        "the size edit left the subject alone"
+    );
+    assert_eq!(
+        h.get_by_label("Size of shot 1.1").value().as_deref(),
+        Some("close up")
+    );
+    h.key_press_modifiers(Modifiers::COMMAND, Key::Z);
+    h.run();
+    let undone = doc(&h).shot(shot.id).expect("the shot").clone();
+    assert_eq!(undone.size, Some(ShotSize::Wide));
+    assert_eq!(undone.subject, typed, "one undo takes back one step");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Timeline edits from the menu and the keyboard
+
+#[test]
+fn split_at_playhead_from_the_edit_menu_and_the_s_key_then_undo_and_redo_from_the_menu() {
+    let sample = sample();
+    let mut h = window(sample.studio);
+    h.run();
+    let clips = storyboard_clips(doc(&h));
+    assert_eq!(clips, 4, "the rough cut has a storyboard clip per scene");
+    let original = doc(&h).clone();
+
+    // Playhead 10 frames into the first clip (→ ten times).
+    for _ in 0..10 {
+        h.key_press(Key::ArrowRight);
+    }
+    h.run();
+    assert_eq!(h.state().studio.transport.playhead, 10);
+
+    click_menu_item(&mut h, "Edit", "Split at playhead  (S)");
+    assert_eq!(storyboard_clips(doc(&h)), clips + 1);
+    let track = &doc(&h).timeline.tracks[0];
+    assert_eq!(
+        track.items.first().map(Item::duration_frames),
+        Some(10),
+        "the first clip now ends at the playhead"
+    );
+    let split = doc(&h).clone();
+
+    click_menu_item(&mut h, "Edit", "Undo Split at playhead");
+    assert_eq!(storyboard_clips(doc(&h)), clips);
+    assert_eq!(*doc(&h), original, "undo restores the document exactly");
+
+    click_menu_item(&mut h, "Edit", "Redo Split at playhead");
+    assert_eq!(storyboard_clips(doc(&h)), clips + 1);
+    assert_eq!(*doc(&h), split, "redo makes the same split (same ids)");
+
+    // The S key splits too: five frames later, the second half splits again.
+    for _ in 0..5 {
+        h.key_press(Key::ArrowRight);
+    }
+    h.key_press(Key::S);
+    h.run();
+    assert_eq!(storyboard_clips(doc(&h)), clips + 2);
+    assert_eq!(
+        doc(&h).timeline.tracks[0]
+            .items
+            .get(1)
+            .map(Item::duration_frames),
+        Some(5)
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Playback
+
+#[test]
+fn space_plays_and_stops_and_jkl_shuttle() {
+    let sample = sample();
+    let mut h = window(sample.studio);
+    h.run();
+    assert!(!h.state().studio.transport.is_playing());
+    assert_eq!(h.state().studio.transport.playhead, 0);
+
+    // Space: plays at 1×, and the playhead moves with every frame (0.25 s of simulated time each).
+    h.key_press(Key::Space);
+    h.step();
+    h.step();
+    assert!(h.state().studio.transport.is_playing());
+    assert_eq!(h.state().studio.transport.speed, 1.0);
+    let mut last = h.state().studio.transport.playhead;
+    for _ in 0..4 {
+        h.step();
+        let now = h.state().studio.transport.playhead;
+        assert!(now > last, "the playhead stood still while playing ({now})");
+        last = now;
+    }
+    assert!(
+        h.query_by_label("▶ 1×").is_some(),
+        "the status bar shows playback"
+    );
+
+    // Space again stops, and the playhead stays put.
+    h.key_press(Key::Space);
+    h.step();
+    h.step();
+    assert!(!h.state().studio.transport.is_playing());
+    let stopped = h.state().studio.transport.playhead;
+    h.run_steps(4);
+    assert_eq!(h.state().studio.transport.playhead, stopped);
+    assert!(stopped > 0);
+
+    // L plays forward, faster each press; K stops; J plays backward.
+    h.key_press(Key::L);
+    h.key_press(Key::L);
+    h.step();
+    assert_eq!(h.state().studio.transport.speed, 2.0);
+    let before = h.state().studio.transport.playhead;
+    h.run_steps(2);
+    let after_l = h.state().studio.transport.playhead;
+    assert!(after_l > before, "L L moves forward ({before} → {after_l})");
+
+    h.key_press(Key::K);
+    h.step();
+    assert!(!h.state().studio.transport.is_playing());
+    let after_k = h.state().studio.transport.playhead;
+    h.run_steps(3);
+    assert_eq!(h.state().studio.transport.playhead, after_k, "K stops");
+
+    h.key_press(Key::J);
+    h.step();
+    assert_eq!(h.state().studio.transport.speed, -1.0);
+    h.run_steps(2);
+    let after_j = h.state().studio.transport.playhead;
+    assert!(
+        after_j < after_k,
+        "J moves backward ({after_k} → {after_j})"
+    );
+    h.key_press(Key::K);
+    h.step();
+    assert!(!h.state().studio.transport.is_playing());
+
+    // Parked on the last frame (End), Space plays again from the top.
+    let end = doc(&h).timeline.duration_frames();
+    h.key_press(Key::End);
+    h.step();
+    h.step();
+    assert_eq!(h.state().studio.transport.playhead, end - 1);
+    h.key_press(Key::Space);
+    h.step();
+    h.step();
+    let transport = &h.state().studio.transport;
+    assert!(transport.is_playing());
+    assert!(
+        transport.playhead < end / 2,
+        "Space at the end restarts from the top (playhead {} of {end})",
+        transport.playhead
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Jobs
+
+#[test]
+fn the_jobs_panel_cancels_a_running_job() {
+    let sample = sample();
+    let mut h = window(sample.studio);
+    h.run();
+    let id = submit_endless_job(&h.state().studio.jobs, "Frames for scene 2");
+    step_until(&mut h, "the job to start", |h| {
+        h.state()
+            .studio
+            .jobs
+            .job(id)
+            .is_some_and(|j| j.state == JobState::Running)
+    });
+
+    h.get_by_label("Jobs").click();
+    h.run_steps(2);
+    assert!(h.query_by_label("Frames for scene 2").is_some());
+    // The import that made the project is finished: its row has no Cancel button, ours does.
+    assert_eq!(h.query_all_by_label("Cancel").count(), 1);
+    h.get_by_label("Cancel").click();
+    step_until(&mut h, "the job to end", |h| {
+        h.state()
+            .studio
+            .jobs
+            .job(id)
+            .is_some_and(|j| j.state.is_finished())
+    });
+    assert_eq!(
+        h.state().studio.jobs.job(id).map(|j| j.state),
+        Some(JobState::Cancelled)
+    );
+    h.run_steps(2);
+    assert!(h.query_by_label("Cancel").is_none());
+    assert!(
+        h.state()
+            .studio
+            .toasts
+            .log
+            .iter()
+            .any(|t| t.title == "Frames for scene 2 was cancelled"),
+        "the studio says the job was cancelled"
+    );
+}
+
+#[test]
+fn a_long_job_does_not_stall_frames_and_its_result_is_one_undo_step() {
+    let sample = sample();
+    let mut h = window(sample.studio);
+    h.run();
+    let before = doc(&h).clone();
+    // What a script breakdown would return: a subject for every shot, and a new cut name.
+    let mut commands: Vec<EditCommand> = before
+        .shots
+        .iter()
+        .enumerate()
+        .map(|(i, shot)| EditCommand::EditShot {
+            shot: shot.id,
+            field: ShotField::Subject(format!("subject from the breakdown {}", i + 1)),
+        })
+        .collect();
+    commands.push(EditCommand::RenameTimeline {
+        name: "Breakdown cut".to_owned(),
+    });
+    let edits = commands.len();
+
+    // The job busy-runs for 1.5 s (no sleeping: a worker thread kept fully busy).
+    let name = "Breakdown of the script";
+    let busy = Duration::from_millis(1500);
+    let id = h
+        .state()
+        .studio
+        .jobs
+        .submit(JobSpec::new(JobKind::Breakdown, name), move |ctx| {
+            let started = Instant::now();
+            while started.elapsed() < busy {
+                ctx.check()?;
+                ctx.progress(
+                    started.elapsed().as_secs_f32() / busy.as_secs_f32(),
+                    "reading the script",
+                );
+                std::hint::black_box((0..10_000_u64).sum::<u64>());
+            }
+            Ok(JobOutput::new(format!("{edits} edits")).with_commands(commands))
+        });
+
+    // Keep drawing frames until the result has landed, timing each one.
+    let started = Instant::now();
+    let mut frames_while_running = 0_u32;
+    let mut slowest = Duration::ZERO;
+    let mut saw_running_in_status_bar = false;
+    while h.state().studio.undo_label().as_deref() != Some(name) {
+        assert!(
+            started.elapsed() < JOB_DEADLINE,
+            "the job's result never landed; jobs: {:#?}",
+            h.state().studio.jobs.snapshot()
+        );
+        let running = h
+            .state()
+            .studio
+            .jobs
+            .job(id)
+            .is_some_and(|j| !j.state.is_finished());
+        let frame = Instant::now();
+        h.step();
+        slowest = slowest.max(frame.elapsed());
+        if running {
+            frames_while_running += 1;
+            saw_running_in_status_bar |= h.query_by_label("1 running, 0 queued").is_some();
+        }
+    }
+    assert!(
+        frames_while_running >= 10,
+        "only {frames_while_running} frames were drawn during a {busy:?} job"
+    );
+    assert!(
+        slowest < busy / 2,
+        "a frame took {slowest:?} while the job ran: the UI waited for the job"
+    );
+    assert!(
+        saw_running_in_status_bar,
+        "the status bar showed the running job"
+    );
+
+    // Every edit landed...
+    let after = doc(&h).clone();
+    assert_eq!(after.timeline.name, "Breakdown cut");
+    for (i, shot) in after.shots.iter().enumerate() {
+        assert_eq!(
+            shot.subject,
+            format!("subject from the breakdown {}", i + 1)
+        );
+    }
+    // ...as one step named after the job, which one Ctrl+Z takes back whole.
+    h.run_steps(2);
+    h.key_press_modifiers(Modifiers::COMMAND, Key::Z);
+    h.run_steps(2);
+    assert_eq!(*doc(&h), before, "one undo removed every edit of the job");
+    assert_eq!(h.state().studio.undo_label(), None);
+    assert_eq!(h.state().studio.redo_label().as_deref(), Some(name));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Read-only
+
+#[test]
+fn a_read_only_project_says_so_and_refuses_edits() {
+    let mut sample = sample();
+    let dir = sample.project_dir();
+    sample.studio.close_project();
+    sample.studio.open_project(dir, OpenMode::ReadOnly);
+    sample.studio.settle(JOB_DEADLINE);
+    assert!(sample.studio.read_only(), "opened read-only");
+    let mut h = window(sample.studio);
+    h.run();
+    let before = doc(&h).clone();
+    let revision = h.state().studio.revision;
+    assert!(
+        h.query_by_label("Read-only").is_some(),
+        "the status bar says Read-only"
+    );
+
+    // Split from the keyboard and from the menu.
+    for _ in 0..10 {
+        h.key_press(Key::ArrowRight);
+    }
+    h.key_press(Key::S);
+    h.run();
+    click_menu_item(&mut h, "Edit", "Split at playhead  (S)");
+    assert_eq!(
+        h.state()
+            .studio
+            .toasts
+            .last_error()
+            .map(|t| t.title.as_str()),
+        Some("The edit was not made")
+    );
+
+    // Type into a shot's subject: the table is disabled.
+    h.get_by_label("Shots").click();
+    h.run();
+    h.get_by_label("Subject of shot 1.1").click();
+    h.run();
+    h.get_by_label("Subject of shot 1.1").type_text("X");
+    h.run();
+
+    assert_eq!(*doc(&h), before, "a read-only project did not change");
+    assert_eq!(h.state().studio.revision, revision);
+    assert_eq!(h.state().studio.undo_label(), None);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Snapshots
+
+/// Creating the wgpu device is where a machine with no usable adapter fails. It runs on a
+/// helper thread with a deadline, so such a machine fails with a message saying what to
+/// install, instead of a panic deep inside wgpu, or a wait that never ends.
+fn snapshot_renderer() -> WgpuTestRenderer {
+    const SETUP_DEADLINE: Duration = Duration::from_secs(120);
+    const HELP: &str = "the panel snapshots render with wgpu and found no usable adapter. On a \
+        machine without a GPU install Mesa's Vulkan drivers (lavapipe), e.g. `apt-get install \
+        mesa-vulkan-drivers libvulkan1` (scripts/test.sh does)";
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("wgpu-setup".to_owned())
+        .spawn(move || {
+            let _ = sender.send(std::panic::catch_unwind(WgpuTestRenderer::new));
+        })
+        .expect("spawn a thread");
+    match receiver.recv_timeout(SETUP_DEADLINE) {
+        Ok(Ok(renderer)) => renderer,
+        Ok(Err(panic)) => {
+            let why = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                .unwrap_or_default();
+            panic!("{HELP}. wgpu said: {why}")
+        }
+        Err(_) => panic!("{HELP}. Creating the wgpu device took longer than {SETUP_DEADLINE:?}"),
+    }
+}
+
+/// One panel alone at a fixed size: each image changes only when its panel does.
+#[test]
+fn panel_snapshots() {
+    let mut sample = sample();
+    let studio = &mut sample.studio;
+    // The jobs panel: finished jobs with fixed names (the import's name holds the temporary
+    // folder, so it goes), one of each ending; finished rows show no elapsed time.
+    studio.jobs.clear_finished();
+    studio.jobs.submit(
+        JobSpec::new(JobKind::Export, "Export animatic.mp4"),
+        |ctx| {
+            ctx.log("encoding 412 frames");
+            ctx.log("wrote animatic.mp4");
+            Ok(JobOutput::new("412 frames"))
+        },
+    );
+    studio.jobs.submit(
+        JobSpec::new(JobKind::Voices, "Voices for scene 2"),
+        |_ctx| Err(JobError::failed("no voice model is chosen")),
+    );
+    let cancelled = submit_endless_job(&studio.jobs, "Frames for scene 3");
+    studio.jobs.cancel(cancelled);
+    assert!(studio.jobs.wait_idle(JOB_DEADLINE), "the jobs ended");
+    assert!(studio.jobs.snapshot().iter().all(|j| j.state.is_finished()));
+
+    let first_shot = studio.doc().expect("a project").shots[0].id;
+    let mut app = StudioApp::new(sample.studio, None);
+    app.views.shots.all_scenes = true;
+
+    let mut h = Harness::builder()
+        .with_size(WINDOW)
+        .with_pixels_per_point(1.0)
+        .with_theme(egui::Theme::Dark)
+        .renderer(snapshot_renderer())
+        .build_ui_state(
+            |ui, (app, pane): &mut (StudioApp, Pane)| {
+                egui::CentralPanel::default().show(ui, |ui| app.pane_ui(ui, *pane));
+            },
+            (app, Pane::Script),
+        );
+
+    let panes = [
+        (Pane::Script, "script", egui::vec2(900.0, 560.0)),
+        (Pane::Shots, "shots", egui::vec2(1300.0, 200.0)),
+        (Pane::Storyboard, "storyboard", egui::vec2(960.0, 520.0)),
+        (Pane::Viewer, "viewer", egui::vec2(800.0, 480.0)),
+        (Pane::Timeline, "timeline", egui::vec2(1300.0, 260.0)),
+        (Pane::Jobs, "jobs", egui::vec2(800.0, 320.0)),
+    ];
+    let mut failures = Vec::new();
+    for (pane, name, size) in panes {
+        {
+            let (app, shown) = h.state_mut();
+            *shown = pane;
+            let studio = &mut app.studio;
+            match pane {
+                // The storyboard shows every scene's cards, with shot 1.1 selected.
+                Pane::Storyboard => {
+                    studio.selection.scene = None;
+                    studio.selection.shots = BTreeSet::from([first_shot]);
+                }
+                _ => studio.select_shot(first_shot),
+            }
+            // Over a second into shot 1.1: the viewer's frame counter and the timeline's
+            // playhead have something to show.
+            studio.transport.seek(30, 0.0);
+        }
+        h.set_size(size);
+        h.run();
+        if let Err(e) = h.try_snapshot(name) {
+            failures.push(e.to_string());
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
