@@ -288,10 +288,20 @@ pub fn hit_test(
     None
 }
 
-/// Frames a dragged edge can snap to, sorted; the widget collects them when a drag starts.
+/// What a dragged edge can snap to: every item boundary of every track as the tracks were when
+/// the drag started (their prefix sums, copied, so a clip never snaps to an edge its own move
+/// made), minus the dragged clip's own edges, plus loose points (playhead, markers, in / out).
+///
+/// Taking it costs a copy of the prefix sums; each query is a binary search per track, so a
+/// drag never visits every clip, not even when it starts.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SnapTargets {
-    frames: Vec<i64>,
+    /// Each track's boundaries (`starts` of its items, then its end), ascending.
+    tracks: Vec<Vec<i64>>,
+    /// Boundaries that belong to the dragged clip alone: (track, boundary index).
+    excluded: Vec<(usize, usize)>,
+    /// Other frames, ascending.
+    points: Vec<i64>,
 }
 
 /// The result of snapping: move the dragged thing by `shift` frames to sit on `target`.
@@ -301,38 +311,62 @@ pub struct Snap {
     pub target: i64,
 }
 
+/// The value in an ascending slice nearest to `frame`, skipping the indices `skip` says to.
+fn nearest_in(sorted: &[i64], frame: f64, skip: impl Fn(usize) -> bool) -> Option<i64> {
+    let split = sorted.partition_point(|f| (*f as f64) < frame);
+    let left = (0..split).rev().find(|i| !skip(*i)).map(|i| sorted[i]);
+    let right = (split..sorted.len()).find(|i| !skip(*i)).map(|i| sorted[i]);
+    match (left, right) {
+        (Some(l), Some(r)) => Some(if frame - l as f64 <= r as f64 - frame {
+            l
+        } else {
+            r
+        }),
+        (l, r) => l.or(r),
+    }
+}
+
 impl SnapTargets {
+    /// Targets from the tracks' layouts. `dragged` is the clip being dragged as (track, item
+    /// index, whether the item before it is a clip, whether the item after it is a clip): its
+    /// edges are left out unless a neighbouring clip shares them.
     #[must_use]
-    pub fn new(mut frames: Vec<i64>) -> Self {
-        frames.sort_unstable();
-        frames.dedup();
-        Self { frames }
-    }
-
-    #[must_use]
-    pub fn len(&self) -> usize {
-        self.frames.len()
-    }
-
-    #[must_use]
-    pub fn is_empty(&self) -> bool {
-        self.frames.is_empty()
+    pub fn new(
+        layouts: &[TrackLayout],
+        dragged: Option<(usize, usize, bool, bool)>,
+        mut points: Vec<i64>,
+    ) -> Self {
+        points.sort_unstable();
+        points.dedup();
+        let mut excluded = Vec::new();
+        if let Some((track, index, clip_before, clip_after)) = dragged {
+            if !clip_before {
+                excluded.push((track, index));
+            }
+            if !clip_after {
+                excluded.push((track, index + 1));
+            }
+        }
+        Self {
+            tracks: layouts.iter().map(|l| l.starts.clone()).collect(),
+            excluded,
+            points,
+        }
     }
 
     /// The target nearest to `frame`.
     #[must_use]
     pub fn nearest(&self, frame: f64) -> Option<i64> {
-        let i = self.frames.partition_point(|f| (*f as f64) < frame);
-        let right = self.frames.get(i).copied();
-        let left = i.checked_sub(1).and_then(|i| self.frames.get(i)).copied();
-        match (left, right) {
-            (Some(l), Some(r)) => Some(if frame - l as f64 <= r as f64 - frame {
-                l
-            } else {
-                r
-            }),
-            (l, r) => l.or(r),
-        }
+        let on_tracks = self.tracks.iter().enumerate().filter_map(|(t, starts)| {
+            // The loop runs at most a few steps: the dragged clip has two edges.
+            nearest_in(starts, frame, |i| self.excluded.contains(&(t, i)))
+        });
+        let points = nearest_in(&self.points, frame, |_| false);
+        on_tracks.chain(points).min_by(|a, b| {
+            (*a as f64 - frame)
+                .abs()
+                .total_cmp(&(*b as f64 - frame).abs())
+        })
     }
 
     /// Snaps whichever of `edges` (the dragged thing's edges, in frames) is nearest to a target
@@ -478,10 +512,13 @@ mod tests {
 
     #[test]
     fn snapping_picks_the_nearest_edge_within_reach() {
-        let targets = SnapTargets::new(vec![100, 0, 48, 48, 200]);
-        assert_eq!(targets.len(), 4);
+        // Cuts at 0, 48, 100 on one track, 0 and 200 on another; the playhead at 150.
+        let a = TrackLayout::new(&track(&[(true, 48), (true, 52)]));
+        let b = TrackLayout::new(&track(&[(true, 200)]));
+        let targets = SnapTargets::new(&[a.clone(), b.clone()], None, vec![150, 150]);
         assert_eq!(targets.nearest(60.0), Some(48));
         assert_eq!(targets.nearest(80.0), Some(100));
+        assert_eq!(targets.nearest(140.0), Some(150));
         assert_eq!(targets.nearest(-5.0), Some(0));
         assert_eq!(targets.nearest(500.0), Some(200));
         // A clip from 52 to 97: its head is 4 from 48, its tail 3 from 100: the tail wins.
@@ -490,5 +527,12 @@ mod tests {
         assert!((snap.shift - 3.0).abs() < 1e-9);
         assert!(targets.snap(&[60.0, 75.0], 5.0).is_none());
         assert!(SnapTargets::default().snap(&[1.0], 5.0).is_none());
+
+        // Dragging the second clip of track a (48..100, a clip before it, nothing after): its
+        // tail is not a target, its head is (the first clip ends there).
+        let dragging = SnapTargets::new(&[a, b], Some((0, 1, true, false)), vec![]);
+        assert_eq!(dragging.nearest(95.0), Some(48));
+        assert_eq!(dragging.nearest(50.0), Some(48));
+        assert_eq!(dragging.nearest(180.0), Some(200));
     }
 }

@@ -276,38 +276,30 @@ fn marker_at(doc: &Project, viewport: &Viewport, x: f32) -> Option<Marker> {
         .map(|(_, m)| m.clone())
 }
 
-/// Frames a drag can snap to: every clip edge on every track (but `except`'s own), the
-/// playhead, the markers and the in / out points. Collected once, when the drag starts, from
-/// the document as it was, so the dragged clip never snaps to an edge it made itself.
-fn snap_targets(studio: &Studio, view: &TimelineView, except: Option<ItemId>) -> SnapTargets {
+/// What a drag can snap to: every clip edge on every track (but the dragged clip's own), the
+/// playhead, the markers and the in / out points, taken when the drag starts from the document
+/// as it was (see [`SnapTargets`]). `dragged` is the clip's (track, item index).
+fn snap_targets(
+    studio: &Studio,
+    view: &TimelineView,
+    dragged: Option<(usize, usize)>,
+) -> SnapTargets {
     let Some(doc) = studio.doc() else {
         return SnapTargets::default();
     };
-    let mut frames = Vec::with_capacity(
-        view.layout
-            .tracks
-            .iter()
-            .map(|t| t.len() * 2)
-            .sum::<usize>()
-            + doc.timeline.markers.len()
-            + 3,
-    );
-    for (track, layout) in doc.timeline.tracks.iter().zip(&view.layout.tracks) {
-        for (i, item) in track.items.iter().enumerate() {
-            if let Item::Clip(c) = item
-                && Some(c.id) != except
-            {
-                frames.push(layout.start(i));
-                frames.push(layout.start(i + 1));
-            }
-        }
-    }
+    let dragged = dragged.map(|(t, i)| {
+        let items = doc.timeline.tracks.get(t).map_or(&[][..], |t| &t.items[..]);
+        let is_clip =
+            |k: Option<usize>| k.and_then(|k| items.get(k)).is_some_and(|it| !it.is_gap());
+        (t, i, is_clip(i.checked_sub(1)), is_clip(Some(i + 1)))
+    });
     let t = &studio.transport;
-    frames.push(t.playhead);
-    frames.extend(t.in_point);
-    frames.extend(t.out_point.map(|o| o + 1));
-    frames.extend(doc.timeline.markers.iter().map(|m| m.frame));
-    SnapTargets::new(frames)
+    let mut points = Vec::with_capacity(doc.timeline.markers.len() + 3);
+    points.push(t.playhead);
+    points.extend(t.in_point);
+    points.extend(t.out_point.map(|o| o + 1));
+    points.extend(doc.timeline.markers.iter().map(|m| m.frame));
+    SnapTargets::new(&view.layout.tracks, dragged, points)
 }
 
 /// Snaps `edges` (frames) when snapping is on; returns the shift and records the snap line.
@@ -646,7 +638,7 @@ fn start_clip_drag(
             grab: pressed - start as f64,
             target_track: track.id,
             applied: None,
-            snaps: snap_targets(studio, view, Some(clip)),
+            snaps: snap_targets(studio, view, Some((t, index))),
         }),
         Zone::Head | Zone::Tail => {
             let edge = if zone == Zone::Head {
@@ -685,7 +677,7 @@ fn start_clip_drag(
                 grow_room,
                 grow_room_ripple,
                 ripple: false,
-                snaps: snap_targets(studio, view, Some(clip)),
+                snaps: snap_targets(studio, view, Some((t, index))),
             })
         }
     };
