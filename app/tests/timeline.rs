@@ -38,8 +38,8 @@ fn open(project: Project) -> Fixture {
     open_with(project, false)
 }
 
-/// `tofu`: draw missing glyphs as boxes instead of failing (the window's notifications use a
-/// close glyph the test fonts lack).
+/// `tofu`: draw missing glyphs as boxes instead of failing (the window's notifications and
+/// status bar use glyphs the test fonts lack).
 fn open_with(project: Project, tofu: bool) -> Fixture {
     let dir = tempfile::tempdir().expect("a temp dir");
     let session = Session::create(dir.path().join("test.previz"), project).expect("a session");
@@ -577,4 +577,133 @@ fn the_layout_is_rebuilt_per_revision_not_per_frame() {
     assert_eq!(f.view().layout_rebuilds(), rebuilds);
     f.key(Key::M);
     assert!(f.view().layout_rebuilds() > rebuilds);
+}
+
+#[test]
+fn a_clip_dragged_down_lands_on_a_track_of_its_kind_only() {
+    let mut f = open(rough_cut());
+    let tracks = &f.doc().timeline.tracks;
+    let dialogue = tracks
+        .iter()
+        .position(|t| t.name.starts_with("Dialogue"))
+        .expect("a dialogue track");
+    let music = tracks.len() - 1;
+    let line = tracks[dialogue]
+        .items
+        .iter()
+        .find(|i| !i.is_gap())
+        .expect("a speech")
+        .id();
+    let (start, duration) = f.placed(line);
+    let from = f.clip_rect(line).center();
+
+    // Up onto the storyboard (picture): it stays on its own track.
+    let storyboard_y = f.view().track_row(0).expect("drawn").center().y;
+    f.drag(from, pos2(from.x, storyboard_y), true);
+    assert_eq!(
+        f.doc().timeline.find_item(line).map(|(t, _)| t),
+        Some(dialogue)
+    );
+    assert_eq!(f.placed(line), (start, duration));
+
+    // Down onto music / SFX (sound): it moves there, same frame.
+    let music_y = f.view().track_row(music).expect("drawn").center().y;
+    f.drag(from, pos2(from.x, music_y), true);
+    assert_eq!(
+        f.doc().timeline.find_item(line).map(|(t, _)| t),
+        Some(music)
+    );
+    assert_eq!(f.placed(line), (start, duration));
+    assert_eq!(f.undo_label().as_deref(), Some("Move clip"));
+}
+
+#[test]
+fn double_clicking_a_track_name_renames_it() {
+    let mut f = open(rough_cut());
+    let lanes = f.view().lanes_rect().expect("drawn");
+    let row = f.view().track_row(0).expect("drawn");
+    f.double_click(pos2(lanes.left() - 120.0, row.top() + 12.0));
+    f.harness.step();
+    f.key_with(Modifiers::COMMAND, Key::A);
+    f.harness.event(Event::Text("Animatic".to_owned()));
+    f.harness.step();
+    f.key(Key::Enter);
+    f.harness.step();
+    assert_eq!(f.doc().timeline.tracks[0].name, "Animatic");
+    assert_eq!(f.undo_label().as_deref(), Some("Rename track"));
+}
+
+#[test]
+fn right_clicking_a_marker_offers_to_delete_it() {
+    let mut f = open(rough_cut());
+    f.studio().transport.seek(60, 0.0);
+    f.harness.step();
+    f.key(Key::M);
+    assert_eq!(f.doc().timeline.markers.len(), 1);
+    let ruler = f.view().ruler_rect().expect("drawn");
+    let flag = pos2(f.x_of(60.0) + 4.0, ruler.top() + 5.0);
+    f.harness.event(Event::PointerMoved(flag));
+    for pressed in [true, false] {
+        f.harness.event(Event::PointerButton {
+            pos: flag,
+            button: PointerButton::Secondary,
+            pressed,
+            modifiers: Modifiers::NONE,
+        });
+    }
+    f.harness.step();
+    f.harness.step();
+    f.harness.get_by_label("Delete marker").click();
+    f.harness.step();
+    f.harness.step();
+    assert!(f.doc().timeline.markers.is_empty());
+    assert_eq!(f.undo_label().as_deref(), Some("Remove marker"));
+}
+
+#[test]
+fn the_view_follows_the_playhead_while_playing() {
+    // The status bar shows a play glyph the test fonts lack.
+    let mut f = open_with(rough_cut(), true);
+    f.view_mut().show_frames(0.0, 120.0);
+    f.harness.step();
+    let end = f.doc().timeline.duration_frames();
+    f.studio().transport.seek(400, 0.0);
+    f.studio().transport.toggle(0.0, end);
+    f.harness.run_steps(3);
+    let playhead = f.app().studio.transport.playhead as f64;
+    let lanes = f.view().lanes_rect().expect("drawn");
+    assert!(
+        lanes.x_range().contains(f.x_of(playhead)),
+        "the playhead is in view"
+    );
+    f.studio().transport.stop();
+}
+
+#[test]
+fn the_wheel_over_the_headers_scrolls_many_tracks() {
+    let mut project = rough_cut();
+    for n in 0..16 {
+        project.timeline.tracks.push(previz_core::Track::new(
+            format!("SFX {n}"),
+            previz_core::TrackKind::Audio,
+        ));
+    }
+    let mut f = open(project);
+    let lanes = f.view().lanes_rect().expect("drawn");
+    let top = f.view().track_row(0).expect("drawn").top();
+    f.harness.event(Event::PointerMoved(pos2(
+        lanes.left() - 80.0,
+        lanes.center().y,
+    )));
+    f.harness.event(Event::MouseWheel {
+        unit: egui::MouseWheelUnit::Line,
+        delta: vec2(0.0, -3.0),
+        phase: egui::TouchPhase::Move,
+        source: egui::MouseWheelSource::Wheel,
+        modifiers: Modifiers::NONE,
+    });
+    f.harness.step();
+    f.harness.run_steps(30);
+    assert!(f.view().scroll_y > 0.0, "scrolled down");
+    assert!(f.view().track_row(0).expect("drawn").top() < top);
 }
