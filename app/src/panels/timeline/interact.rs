@@ -542,12 +542,40 @@ pub(super) fn lanes(
     if view.drag.is_some() && !ui.input(|i| i.pointer.any_down()) && !response.drag_stopped() {
         finish_drag(studio, view);
     }
+    cursor_ui(ui, studio, view, areas, &viewport, response.hovered());
     if response.clicked()
         && let Some(p) = pointer
     {
         let add = modifiers.shift || modifiers.command;
         let hit = clip_at(studio, view, areas, &viewport, p).map(|(_, _, clip)| clip);
         select(studio, hit, add);
+    }
+}
+
+/// The pointer says what a press would do: resize at an edge, grab on a body.
+fn cursor_ui(
+    ui: &egui::Ui,
+    studio: &Studio,
+    view: &TimelineView,
+    areas: &Areas,
+    viewport: &Viewport,
+    hovered: bool,
+) {
+    let icon = match &view.drag {
+        Some(Drag::Move(_)) => Some(egui::CursorIcon::Grabbing),
+        Some(Drag::Trim(_)) => Some(egui::CursorIcon::ResizeHorizontal),
+        Some(_) => None,
+        None if hovered => ui
+            .input(|i| i.pointer.hover_pos())
+            .and_then(|p| clip_at(studio, view, areas, viewport, p))
+            .map(|(_, zone, _)| match zone {
+                Zone::Head | Zone::Tail => egui::CursorIcon::ResizeHorizontal,
+                Zone::Body => egui::CursorIcon::Grab,
+            }),
+        None => None,
+    };
+    if let Some(icon) = icon {
+        ui.ctx().set_cursor_icon(icon);
     }
 }
 
