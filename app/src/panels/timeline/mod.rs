@@ -9,11 +9,13 @@
 //! as one bar, so a 10,000-clip edit seen whole costs about what the screen is wide.
 //!
 //! Files: [`geometry`] is the pure math (frame ↔ x, ruler spacing, prefix sums, hit-testing,
-//! snapping); `layout` the per-revision cache; `interact` turns input into commands; `draw`
-//! paints.
+//! snapping); `layout` the per-revision cache; `interact` turns input into view changes and
+//! commands, with `drag` for moves and trims and `headers` for the track headers; `draw` paints.
 
+mod drag;
 mod draw;
 pub mod geometry;
+mod headers;
 mod interact;
 mod layout;
 
@@ -54,14 +56,14 @@ pub struct TimelineView {
     /// Whether the view pages along with the playhead while playing.
     pub follow_playhead: bool,
     layout: Layout,
-    drag: Option<interact::Drag>,
+    drag: Option<drag::Drag>,
     /// The frame a drag has snapped to, drawn as a line.
     snap_line: Option<i64>,
     /// Last frame's screen areas.
     areas: Option<Areas>,
     /// A zoom asked for before the lanes' width was known: (first frame, frames to show).
     pending_show: Option<(f64, f64)>,
-    renaming: Option<interact::Renaming>,
+    renaming: Option<headers::Renaming>,
     /// The marker whose context menu is open, and its name being edited.
     menu_marker: Option<MarkerId>,
     marker_name: String,
@@ -272,7 +274,7 @@ pub fn ui(ui: &mut egui::Ui, studio: &mut Studio, view: &mut TimelineView) {
     let tracks = studio.doc().map_or(0, |d| d.timeline.tracks.len());
     view.clamp(&areas, tracks);
     draw::timeline(ui, studio, view, &areas);
-    interact::headers(ui, studio, view, &areas);
+    headers::headers(ui, studio, view, &areas);
     if view.drag.is_some() || studio.transport.is_playing() {
         ui.ctx().request_repaint();
     }
