@@ -41,8 +41,19 @@ fn open(project: Project) -> Fixture {
 /// `tofu`: draw missing glyphs as boxes instead of failing (the window's notifications and
 /// status bar use glyphs the test fonts lack).
 fn open_with(project: Project, tofu: bool) -> Fixture {
+    open_session(project, tofu, false)
+}
+
+fn open_session(project: Project, tofu: bool, read_only: bool) -> Fixture {
     let dir = tempfile::tempdir().expect("a temp dir");
-    let session = Session::create(dir.path().join("test.previz"), project).expect("a session");
+    let path = dir.path().join("test.previz");
+    let mut session = Session::create(&path, project).expect("a session");
+    if read_only {
+        session.close().expect("closed");
+        session = Session::open(&path, previz_storage::OpenMode::ReadOnly)
+            .expect("opened read-only")
+            .0;
+    }
     let mut studio = Studio::new(
         JobQueue::new(QueueConfig::default()),
         StudioSettings::default(),
@@ -706,4 +717,17 @@ fn the_wheel_over_the_headers_scrolls_many_tracks() {
     f.harness.run_steps(30);
     assert!(f.view().scroll_y > 0.0, "scrolled down");
     assert!(f.view().track_row(0).expect("drawn").top() < top);
+}
+
+#[test]
+fn a_read_only_project_refuses_a_drag_once() {
+    let mut f = open_session(rough_cut(), true, true);
+    let before = f.timeline();
+    let clip = f.storyboard(1);
+    let from = f.clip_rect(clip).center();
+    f.drag(from, from + vec2(60.0, 0.0), true);
+    assert_eq!(f.timeline(), before);
+    let toasts = &f.app().studio.toasts.visible;
+    assert_eq!(toasts.len(), 1, "{toasts:?}");
+    assert!(toasts[0].title.contains("read-only"));
 }

@@ -149,6 +149,10 @@ pub(super) fn start_marker_drag(
     marker: Marker,
     grab: f64,
 ) {
+    if studio.read_only() {
+        view.drag = Some(Drag::Cancelled);
+        return;
+    }
     studio.begin_gesture(MARKER_LABEL);
     view.drag = Some(Drag::Marker(MarkerDrag {
         applied_frame: marker.frame,
@@ -192,6 +196,14 @@ pub(super) fn start_clip_drag(
     let Some((t, zone, clip)) = clip_at(studio, view, areas, viewport, origin) else {
         return;
     };
+    if studio.read_only() {
+        // Say it once, rather than have every pointer move refused.
+        studio
+            .toasts
+            .info("This project is open read-only; clips cannot be moved or trimmed");
+        view.drag = Some(Drag::Cancelled);
+        return;
+    }
     let Some(doc) = studio.doc() else {
         return;
     };
