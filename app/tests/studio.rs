@@ -117,6 +117,13 @@ fn storyboard_clips(doc: &Project) -> usize {
 /// The left-most widget with this label. A scene heading shows twice, in the scene navigator
 /// and on the script page (the navigator is on the left); an action line shows on the page and
 /// as a storyboard card's caption (the page is on the left).
+/// The top-most node with this label: the tab, not a timeline track of the same name.
+fn topmost<'h>(h: &'h Harness<'_, StudioApp>, label: &'h str) -> Node<'h> {
+    h.query_all_by_label(label)
+        .min_by(|a, b| a.rect().top().total_cmp(&b.rect().top()))
+        .unwrap_or_else(|| panic!("nothing labelled {label:?}"))
+}
+
 fn leftmost<'h>(h: &'h Harness<'_, StudioApp>, label: &'h str) -> Node<'h> {
     h.query_all_by_label(label)
         .min_by(|a, b| a.rect().left().total_cmp(&b.rect().left()))
@@ -127,7 +134,7 @@ fn leftmost<'h>(h: &'h Harness<'_, StudioApp>, label: &'h str) -> Node<'h> {
 /// the mouse wheel, as a person would, until `field` is clear of the next panel (a click on a
 /// field drawn past the tab's edge would land on the storyboard instead).
 fn scroll_shot_table_to(h: &mut Harness<'_, StudioApp>, field: &str) {
-    let edge = h.get_by_label("Storyboard").rect().left();
+    let edge = topmost(h, "Storyboard").rect().left();
     let over_table = egui::pos2(
         h.get_by_label("Shots").rect().left() + 40.0,
         h.get_by_label(field).rect().center().y,
@@ -208,7 +215,7 @@ fn clicking_a_scene_in_the_navigator_selects_it_and_its_shots() {
 
     // The script page wraps inside its tab (a third of the window) rather than running under
     // the storyboard next to it.
-    let edge = h.get_by_label("Storyboard").rect().left();
+    let edge = topmost(&h, "Storyboard").rect().left();
     let action =
         "Rain hammers a narrow road carved into the cliffs. Headlights swing around a bend.";
     let page_text = leftmost(&h, action).rect();
