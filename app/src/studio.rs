@@ -109,6 +109,10 @@ pub struct Studio {
     pub locked: Option<LockedProject>,
     /// The save job in flight.
     pub saving: Option<JobId>,
+    /// Depth of the open gesture (a drag): job results wait until it ends, so Escape never
+    /// undoes a job's work along with the drag.
+    gesture_depth: usize,
+    deferred: Vec<Finished>,
 }
 
 /// What a save job hands back to the session that started it.
@@ -143,6 +147,8 @@ impl Studio {
             opening: None,
             locked: None,
             saving: None,
+            gesture_depth: 0,
+            deferred: Vec::new(),
         }
     }
 
@@ -205,6 +211,7 @@ impl Studio {
     pub fn begin_gesture(&mut self, label: &str) {
         if let Some(p) = &mut self.project {
             p.session.begin_group(label);
+            self.gesture_depth += 1;
         }
     }
 
@@ -212,10 +219,12 @@ impl Studio {
         if let Some(p) = &mut self.project {
             p.session.end_group();
         }
+        self.gesture_depth = self.gesture_depth.saturating_sub(1);
     }
 
     /// Abandons the gesture in progress, putting everything back (Escape during a drag).
     pub fn cancel_gesture(&mut self) {
+        self.gesture_depth = 0;
         let Some(p) = &mut self.project else {
             return;
         };
@@ -396,6 +405,7 @@ impl Studio {
     }
 
     fn install(&mut self, opened: OpenedSession) {
+        self.gesture_depth = 0;
         let dir = opened.session.dir().to_path_buf();
         self.settings.remember_recent(&dir);
         let messages = opened.report.messages();
@@ -507,6 +517,7 @@ impl Studio {
     /// Closes the project; unsaved edits stay in its journal and come back on the next open.
     pub fn close_project(&mut self) {
         self.wait_for_save();
+        self.gesture_depth = 0;
         if let Some(p) = self.project.take()
             && let Err(e) = p.session.close()
         {
@@ -545,8 +556,11 @@ impl Studio {
                 }
             }
         }
-        for finished in self.jobs.drain_finished() {
-            self.deliver(finished);
+        self.deferred.extend(self.jobs.drain_finished());
+        if self.gesture_depth == 0 {
+            for finished in std::mem::take(&mut self.deferred) {
+                self.deliver(finished);
+            }
         }
     }
 
@@ -735,5 +749,39 @@ mod tests {
             "Cut 2",
             "the edit made during the save came back"
         );
+    }
+
+    #[test]
+    fn a_job_finishing_during_a_drag_lands_after_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut s = studio();
+        s.new_empty_project(tmp.path().join("film.previz"), "Film".into());
+        s.settle(Duration::from_secs(10));
+        s.begin_gesture("Drag");
+        assert!(s.apply(&EditCommand::RenameTimeline {
+            name: "dragging".into()
+        }));
+        s.jobs.submit(JobSpec::new(JobKind::Other, "Rename"), |_| {
+            Ok(
+                JobOutput::new("renamed").with_commands(vec![EditCommand::RenameTimeline {
+                    name: "from the job".into(),
+                }]),
+            )
+        });
+        s.jobs.wait_idle(Duration::from_secs(10));
+        s.tick(jiff::Timestamp::now());
+        assert_eq!(
+            s.doc().unwrap().timeline.name,
+            "dragging",
+            "held back during the gesture"
+        );
+        s.cancel_gesture();
+        s.tick(jiff::Timestamp::now());
+        assert_eq!(
+            s.doc().unwrap().timeline.name,
+            "from the job",
+            "Escape did not undo the job"
+        );
+        assert_eq!(s.undo_label().as_deref(), Some("Rename"));
     }
 }
