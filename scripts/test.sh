@@ -16,3 +16,6 @@ cargo test --workspace --locked
 
 # The save/open benchmark prints its figures against `cp` (no assertions).
 cargo bench --locked -p previz-storage --bench save_open --profile dev
+
+# The timeline's CPU time per frame with 10,000 clips at several zooms (target <= 4 ms).
+cargo bench --locked -p previz-studio --bench timeline --profile dev
