@@ -354,7 +354,8 @@ impl Media {
 
     /// Once per frame: keeps the audio output in step with the transport (see
     /// [`audio`] for the strategy). Opens the device the first time the document has audio
-    /// clips or the transport plays; never blocks on decoding.
+    /// clips to play (and decodes them ahead of the playhead from then on); never blocks on
+    /// decoding.
     pub fn sync_audio(&mut self, transport: &Transport, doc: &Project, store: &AssetStore) {
         let now = Instant::now();
         let since_last_sync = self.audio.last_sync.map(|t| now.duration_since(t));
@@ -369,7 +370,8 @@ impl Media {
         let wants_sound = transport.is_playing() && transport.speed == 1.0;
 
         if matches!(self.audio.device, DeviceState::Unopened) {
-            if !wants_sound && audio::placements(doc, 48_000).is_empty() {
+            // Nothing to hear yet: leave the device (and the status bar) alone.
+            if audio::placements(doc, 48_000).is_empty() {
                 return;
             }
             self.audio.device = match Device::open_default() {
