@@ -424,6 +424,7 @@ impl Studio {
         }
         self.selection = Selection::default();
         self.transport = Transport::default();
+        self.media.stop_audio();
         self.revision += 1;
     }
 

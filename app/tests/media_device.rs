@@ -216,7 +216,12 @@ fn check_recording(bytes: &[u8]) {
         .iter()
         .position(|s| s.abs() > 0.01)
         .expect("the tone is in the recording");
-    assert!(onset >= 24_000 - 2_000, "0.5 s of silence first: {onset}");
+    // Less up to a frame (the picture moved on since it was anchored) and a device buffer
+    // (the mix renders for when it is heard).
+    assert!(
+        onset >= 24_000 - 2_000 - 4_096,
+        "0.5 s of silence first: {onset}"
+    );
     let tone = &left[onset..onset + 48_000];
     let crossings = tone
         .windows(2)

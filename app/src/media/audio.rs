@@ -15,6 +15,9 @@
 //!    Floor)`, plus the fraction of a frame the picture has moved since it was anchored at the
 //!    previous UI frame (frames and samples are integers; no float time is accumulated). Every
 //!    clip boundary is computed the same way, so adjacent clips tile sample-exactly.
+//!    The mix is rendered one device buffer ahead (rodio asks for about 43 ms of buffer): the
+//!    first sample handed over is heard that much later, so it is the one the picture will
+//!    be at by then.
 //! 2. **Only at 1×.** Reverse, 2× and 4× shuttle are silent; pausing stops the mix (what the
 //!    device has already buffered, about 50 ms, still plays out).
 //! 3. **Late clips join.** A clip whose audio is still decoding is silent when the play starts
@@ -348,6 +351,9 @@ pub struct Device {
     sink: rodio::MixerDeviceSink,
     pub sample_rate_hz: u32,
     pub channels: u16,
+    /// Frames the device buffers between the mix and the speaker (the requested buffer size;
+    /// 0 when the driver chose).
+    pub latency_frames: u32,
 }
 
 impl std::fmt::Debug for Device {
@@ -355,6 +361,7 @@ impl std::fmt::Debug for Device {
         f.debug_struct("Device")
             .field("sample_rate_hz", &self.sample_rate_hz)
             .field("channels", &self.channels)
+            .field("latency_frames", &self.latency_frames)
             .finish_non_exhaustive()
     }
 }
@@ -370,10 +377,15 @@ impl Device {
             Ok(Ok(mut sink)) => {
                 sink.log_on_drop(false);
                 let config = *sink.config();
+                let latency_frames = match config.buffer_size() {
+                    rodio::cpal::BufferSize::Fixed(frames) => *frames,
+                    rodio::cpal::BufferSize::Default => 0,
+                };
                 return Ok(Self {
                     sink,
                     sample_rate_hz: config.sample_rate().get(),
                     channels: config.channel_count().get(),
+                    latency_frames,
                 });
             }
             Ok(Err(e)) => error_chain(&e),

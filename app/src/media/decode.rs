@@ -464,7 +464,43 @@ pub fn resample<E>(
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+
+    proptest! {
+        #[test]
+        fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = decode_wav(&bytes);
+            let mut riff = b"RIFF\0\0\0\0WAVE".to_vec();
+            riff.extend_from_slice(&bytes);
+            let _ = decode_wav(&riff);
+        }
+
+        #[test]
+        fn damaged_wavs_never_panic(
+            edits in proptest::collection::vec((0usize..120, any::<u8>()), 1..8),
+            cut in 0usize..140,
+            float in any::<bool>(),
+        ) {
+            let mut bytes = if float {
+                encode_wav_f32(48_000, 2, &[0.5; 24])
+            } else {
+                encode_wav_i16(48_000, 2, &[1_000; 48])
+            };
+            for (at, value) in edits {
+                if let Some(b) = bytes.get_mut(at) {
+                    *b = value;
+                }
+            }
+            bytes.truncate(cut);
+            if let Ok(pcm) = decode_wav(&bytes) {
+                prop_assert!(pcm.channels > 0 && pcm.sample_rate_hz > 0);
+                prop_assert_eq!(pcm.samples.len() % usize::from(pcm.channels), 0);
+                prop_assert!(pcm.samples.iter().all(|s| s.is_finite()));
+            }
+        }
+    }
 
     fn never() -> Result<(), ()> {
         Ok(())

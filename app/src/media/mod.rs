@@ -96,6 +96,8 @@ struct Playing {
     control: Arc<MixControl>,
     sender: mpsc::Sender<MixClip>,
     started: Instant,
+    /// The picture's sample when the mix started (the mix itself renders one device buffer
+    /// ahead of it).
     start_sample: i64,
     /// The clips this mix was built from (a change restarts it).
     placements: Vec<Placement>,
@@ -474,7 +476,14 @@ impl Media {
         self.audio_status = self.describe_audio(&placements, transport);
     }
 
-    /// Stops any mix and starts one at `start_sample` with the clips decoded so far.
+    /// Stops the sound now (the studio closing its project: no more `sync_audio` calls).
+    pub fn stop_audio(&mut self) {
+        self.audio.playing = None;
+        self.audio.last_transport = None;
+    }
+
+    /// Stops any mix and starts one for the picture at `start_sample`, with the clips decoded
+    /// so far.
     fn start_mix(
         &mut self,
         transport: &Transport,
@@ -512,11 +521,13 @@ impl Media {
             }
         }
         let control = Arc::new(MixControl::default());
+        // What the device takes now is heard one buffer later: render for then.
+        let heard_from = start_sample.saturating_add(i64::from(device.latency_frames));
         let (source, sender) = MixSource::new(
             clips,
             channels,
             rate_hz,
-            start_sample,
+            heard_from,
             end_sample,
             Arc::clone(&control),
         );

@@ -177,7 +177,39 @@ impl TextureCache {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+
+    fn small_png() -> Vec<u8> {
+        let mut png = Vec::new();
+        image::RgbImage::from_fn(24, 16, |x, y| image::Rgb([x as u8 * 10, y as u8 * 15, 99]))
+            .write_to(&mut Cursor::new(&mut png), image::ImageFormat::Png)
+            .unwrap();
+        png
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+
+        #[test]
+        fn damaged_pngs_are_errors_not_panics(
+            edits in proptest::collection::vec((0usize..400, any::<u8>()), 1..6),
+            cut in 0usize..400,
+        ) {
+            let mut bytes = small_png();
+            for (at, value) in edits {
+                if let Some(b) = bytes.get_mut(at) {
+                    *b = value;
+                }
+            }
+            bytes.truncate(cut.max(8));
+            if let Ok(image) = decode_image(&bytes, 8) {
+                prop_assert_eq!(image.pixels.len(), image.size[0] * image.size[1]);
+                prop_assert!(image.size[0] <= 8 && image.size[1] <= 8);
+            }
+        }
+    }
 
     #[test]
     fn fit_keeps_aspect_and_never_upscales() {
