@@ -362,12 +362,13 @@ impl Media {
         let now = Instant::now();
         let since_last_sync = self.audio.last_sync.map(|t| now.duration_since(t));
         self.audio.last_sync = Some(now);
-        let reanchored = self.audio.last_transport.as_ref().is_none_or(|last| {
-            // Everything but the playhead equal: the same anchor, playback just moved on.
-            let mut probe = transport.clone();
-            probe.playhead = last.playhead;
-            probe != *last
-        });
+        let change = self
+            .audio
+            .last_transport
+            .as_ref()
+            .map_or(TransportChange::Reanchored, |last| {
+                TransportChange::between(last, transport)
+            });
         self.audio.last_transport = Some(transport.clone());
         let wants_sound = transport.is_playing() && transport.speed == 1.0;
 
@@ -420,7 +421,7 @@ impl Media {
         }
         let samples_per_frame = f64::from(rate_hz) / timeline_rate.as_f64();
         let restart_at = match &mut self.audio.playing {
-            _ if reanchored => {
+            _ if change == TransportChange::Reanchored => {
                 // The transport was anchored at the previous UI frame: the picture has moved
                 // on by that frame's length since (less than a frame at any usual rate).
                 let moved = since_last_sync
@@ -431,13 +432,18 @@ impl Media {
                 Some(playhead_sample + sub)
             }
             None => Some(playhead_sample),
-            Some(playing) if playing.placements != placements => Some(picture_sample(
-                playing,
-                now,
-                rate_hz,
-                playhead_sample,
-                samples_per_frame,
-            )),
+            // New clips, or a new out point to stop at: same picture clock, new mix.
+            Some(playing)
+                if playing.placements != placements || change == TransportChange::Marks =>
+            {
+                Some(picture_sample(
+                    playing,
+                    now,
+                    rate_hz,
+                    playhead_sample,
+                    samples_per_frame,
+                ))
+            }
             Some(playing) => {
                 let elapsed = now.duration_since(playing.started).as_secs_f64();
                 let consumed = playing
@@ -617,6 +623,36 @@ impl Media {
     }
 }
 
+/// How the transport changed since the last sync.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum TransportChange {
+    /// The playhead moved on (or nothing changed).
+    Same,
+    /// In or out point set or cleared.
+    Marks,
+    /// Played, paused, sought, or changed speed: the transport took a new anchor.
+    Reanchored,
+}
+
+impl TransportChange {
+    /// The transport's anchor is private; two transports that are equal once their playheads
+    /// and marks are made equal have the same anchor and speed.
+    fn between(last: &Transport, now: &Transport) -> Self {
+        let mut probe = now.clone();
+        probe.playhead = last.playhead;
+        if probe == *last {
+            return Self::Same;
+        }
+        probe.in_point = last.in_point;
+        probe.out_point = last.out_point;
+        if probe == *last {
+            Self::Marks
+        } else {
+            Self::Reanchored
+        }
+    }
+}
+
 /// Where the picture is, by the running mix's own clock: its start plus the wall time since,
 /// unless the transport says otherwise by more than a frame (then the playhead wins).
 fn picture_sample(
@@ -685,4 +721,40 @@ fn pcm_job(ctx: &JobContext, store: &AssetStore, key: PcmKey) -> Result<JobOutpu
         pcm.sample_rate_hz
     );
     Ok(JobOutput::new(summary).with_data(pcm))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_transport_is_reanchored_by_play_seek_speed_and_stop_not_by_moving_on() {
+        let rate = Rate::FPS_24;
+        let mut t = Transport::default();
+        let step = |last: &mut Transport, now: &Transport| {
+            let change = TransportChange::between(last, now);
+            *last = now.clone();
+            change
+        };
+        let mut last = t.clone();
+        t.toggle(1.0, 100);
+        assert_eq!(step(&mut last, &t), TransportChange::Reanchored);
+        t.advance(1.5, rate, 100);
+        assert_eq!(t.playhead, 12);
+        assert_eq!(step(&mut last, &t), TransportChange::Same);
+        t.mark_out();
+        assert_eq!(step(&mut last, &t), TransportChange::Marks);
+        t.seek(40, 2.0);
+        assert_eq!(step(&mut last, &t), TransportChange::Reanchored);
+        t.shuttle_forward(2.5);
+        assert_eq!(step(&mut last, &t), TransportChange::Reanchored);
+        t.stop();
+        assert_eq!(step(&mut last, &t), TransportChange::Reanchored);
+        t.seek(10, 3.0);
+        assert_eq!(
+            step(&mut last, &t),
+            TransportChange::Same,
+            "scrubbing while paused"
+        );
+    }
 }
