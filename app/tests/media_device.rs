@@ -130,39 +130,29 @@ fn with_no_audio_device_the_status_says_why_and_nothing_panics() {
     assert_eq!(media.audio_status(), status);
 }
 
-#[test]
-#[ignore = "needs alsa-lib's file plugin: PREVIZ_AUDIO_TEST=1 ... -- --include-ignored"]
-fn the_mix_reaches_a_real_device() {
-    let in_child_process = std::env::var_os(CHILD).is_some();
-    if !in_child_process && std::env::var("PREVIZ_AUDIO_TEST").as_deref() != Ok("1") {
-        return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let recording = dir.path().join("out.wav");
-    // `plug` converts whatever the studio opens to 16-bit stereo 48 kHz, which the file
-    // plugin writes with a correct WAV header (given floats it labels them integer PCM).
-    let conf = format!(
+/// Whether the real-device tests should run: in their child, or when asked for.
+fn audio_tests_wanted() -> bool {
+    std::env::var_os(CHILD).is_some() || std::env::var("PREVIZ_AUDIO_TEST").as_deref() == Ok("1")
+}
+
+/// An ALSA configuration whose default device records to `recording`. `plug` converts
+/// whatever the studio opens to 16-bit stereo 48 kHz, which the file plugin writes with a
+/// correct WAV header (given floats, it labels them integer PCM).
+fn recording_conf(recording: &Path) -> String {
+    format!(
         "</usr/share/alsa/alsa.conf>\n\
          pcm.previz_record {{ type file; slave.pcm \"null\"; file \"{}\"; format \"wav\" }}\n\
          pcm.!default {{ type plug; slave {{ pcm \"previz_record\"; format S16_LE; rate 48000; channels 2 }} }}\n",
         recording.display()
-    );
-    if !in_child("the_mix_reaches_a_real_device", dir.path(), &conf) {
-        let bytes = std::fs::read(&recording).unwrap();
-        check_recording(&bytes);
-        return;
-    }
-    let dir = child_dir();
-    let store = AssetStore::new(dir.join("assets"));
-    let asset = store.put(&tone_wav()).unwrap();
-    let doc = doc_with_tone(asset);
-    let end = doc.timeline.duration_frames();
+    )
+}
+
+/// Opens the device on `doc` and lets the prefetch decode its clips, as the studio does
+/// before anyone presses play.
+fn ready(doc: &Project, store: &AssetStore) -> Media {
     let jobs = JobQueue::new(QueueConfig::default());
     let mut media = Media::with_jobs(jobs.clone());
-    let mut transport = Transport::default();
-
-    // The document has audio: the device opens and the clip is decoded before play.
-    media.sync_audio(&transport, &doc, &store);
+    media.sync_audio(&Transport::default(), doc, store);
     assert!(
         media.audio_status().starts_with("Audio: "),
         "{}",
@@ -174,13 +164,28 @@ fn the_mix_reaches_a_real_device() {
         assert!(media.deliver(&mut finished));
         assert!(finished.succeeded(), "{:?}", finished.result.err());
     }
+    media
+}
 
+/// Plays `transport` for `wall` of real time, syncing every 16 ms like the UI.
+fn play_for(
+    media: &mut Media,
+    transport: &mut Transport,
+    doc: &Project,
+    store: &AssetStore,
+    from_s: f64,
+    wall: Duration,
+) {
     let started = Instant::now();
-    transport.toggle(0.0, end);
-    while started.elapsed() < Duration::from_millis(400) {
+    let end = doc.timeline.duration_frames();
+    while started.elapsed() < wall {
         std::thread::sleep(Duration::from_millis(16));
-        transport.advance(started.elapsed().as_secs_f64(), doc.timeline.rate, end);
-        media.sync_audio(&transport, &doc, &store);
+        transport.advance(
+            from_s + started.elapsed().as_secs_f64(),
+            doc.timeline.rate,
+            end,
+        );
+        media.sync_audio(transport, doc, store);
         if transport.is_playing() {
             assert!(media.is_sounding());
         }
@@ -190,6 +195,42 @@ fn the_mix_reaches_a_real_device() {
             media.audio_status()
         );
     }
+}
+
+#[test]
+#[ignore = "needs alsa-lib's file plugin: PREVIZ_AUDIO_TEST=1 ... -- --include-ignored"]
+fn the_mix_reaches_a_real_device() {
+    if !audio_tests_wanted() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let recording = dir.path().join("out.wav");
+    if !in_child(
+        "the_mix_reaches_a_real_device",
+        dir.path(),
+        &recording_conf(&recording),
+    ) {
+        let bytes = std::fs::read(&recording).unwrap();
+        check_recording(&bytes);
+        return;
+    }
+    let dir = child_dir();
+    let store = AssetStore::new(dir.join("assets"));
+    let asset = store.put(&tone_wav()).unwrap();
+    let doc = doc_with_tone(asset);
+    let end = doc.timeline.duration_frames();
+    let mut media = ready(&doc, &store);
+    let mut transport = Transport::default();
+
+    transport.toggle(0.0, end);
+    play_for(
+        &mut media,
+        &mut transport,
+        &doc,
+        &store,
+        0.0,
+        Duration::from_millis(400),
+    );
     // The null device runs far faster than real time: no drift correction there.
     assert!(
         media.audio_status().contains("not real-time"),
@@ -238,4 +279,118 @@ fn check_recording(bytes: &[u8]) {
         after.iter().all(|s| s.abs() < 0.01),
         "silence after the clip (played once)"
     );
+}
+
+/// Noise (a fixed LCG) so that any stretch of it is found at exactly one place.
+fn noise(frames: usize) -> Vec<i16> {
+    let mut state = 0x2545_F491_u32;
+    (0..frames)
+        .map(|_| {
+            state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            let [_, _, hi, lo] = state.to_be_bytes();
+            i16::from_be_bytes([hi, lo]) / 4
+        })
+        .collect()
+}
+
+#[test]
+#[ignore = "needs alsa-lib's file plugin: PREVIZ_AUDIO_TEST=1 ... -- --include-ignored"]
+fn a_seek_while_playing_restarts_the_sound_at_the_new_sample() {
+    if !audio_tests_wanted() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let recording = dir.path().join("out.wav");
+    let samples = noise(48_000);
+    if !in_child(
+        "a_seek_while_playing_restarts_the_sound_at_the_new_sample",
+        dir.path(),
+        &recording_conf(&recording),
+    ) {
+        let pcm = decode_wav(&std::fs::read(&recording).unwrap()).unwrap();
+        let left: Vec<i16> = pcm
+            .samples
+            .chunks_exact(2)
+            .map(|f| {
+                #[allow(clippy::cast_possible_truncation)]
+                let s = (f[0] * 32_768.0).round() as i16;
+                s
+            })
+            .collect();
+        // The first play starts with the clip's first sample; after the seek to frame 24
+        // (half a second into the clip) the noise starts over from about sample 24,000 of
+        // the asset: where exactly says where the restarted mix began.
+        let runs = find_runs(&left, &samples);
+        assert_eq!(runs.len(), 2, "one run per play: {runs:?}");
+        assert_eq!(
+            runs[0].1, 0,
+            "the first play starts at the clip's first sample"
+        );
+        let offset = runs[1].1;
+        // The new mix starts at the seek frame's sample (24,000 into the asset), plus under
+        // a frame (2,000 samples) the picture moved since, plus the device buffer rendered
+        // ahead (a power of two up to 4,096).
+        assert!(
+            (24_000..24_000 + 2_000 + 4_096).contains(&offset),
+            "the second play started at sample {offset} of the clip"
+        );
+        return;
+    }
+    let dir = child_dir();
+    let store = AssetStore::new(dir.join("assets"));
+    let asset = store.put(&encode_wav_i16(48_000, 1, &samples)).unwrap();
+    let doc = doc_with_tone(asset);
+    let end = doc.timeline.duration_frames();
+    let mut media = ready(&doc, &store);
+    let mut transport = Transport::default();
+    transport.toggle(0.0, end);
+    play_for(
+        &mut media,
+        &mut transport,
+        &doc,
+        &store,
+        0.0,
+        Duration::from_millis(200),
+    );
+    transport.seek(24, 1.0);
+    assert!(transport.is_playing());
+    play_for(
+        &mut media,
+        &mut transport,
+        &doc,
+        &store,
+        1.0,
+        Duration::from_millis(200),
+    );
+    transport.stop();
+    media.sync_audio(&transport, &doc, &store);
+    drop(media);
+}
+
+/// Runs of the recording that match the asset sample for sample: (where in the recording,
+/// which asset sample it starts at, how long).
+fn find_runs(recording: &[i16], asset: &[i16]) -> Vec<(usize, usize, usize)> {
+    // Index the asset by windows of 4 samples (noise: unique).
+    let mut index = std::collections::HashMap::new();
+    for (at, w) in asset.windows(4).enumerate() {
+        index.entry(w.to_vec()).or_insert(at);
+    }
+    let mut runs = Vec::new();
+    let mut i = 0;
+    while i + 4 <= recording.len() {
+        let Some(&start) = index.get(&recording[i..i + 4]) else {
+            i += 1;
+            continue;
+        };
+        let length = recording[i..]
+            .iter()
+            .zip(&asset[start..])
+            .take_while(|(a, b)| a == b)
+            .count();
+        if length >= 1_000 {
+            runs.push((i, start, length));
+        }
+        i += length.max(1);
+    }
+    runs
 }
