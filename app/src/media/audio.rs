@@ -104,22 +104,21 @@ pub fn mix_into(clips: &[MixClip], channels: u16, first_sample: i64, out: &mut [
     let frames = i64::try_from(out.len() / ch).unwrap_or(i64::MAX);
     let last = first_sample.saturating_add(frames);
     for clip in clips {
-        let p = &clip.placement;
         if clip.pcm.channels != channels {
             continue;
         }
-        // The part of the clip inside the buffer, also inside the asset.
-        let from = p.start_sample.max(first_sample);
-        let to = p.end_sample.min(last);
-        let offset = p.source_in_sample - p.start_sample; // asset sample = timeline sample + offset
-        let asset_frames = i64::try_from(clip.pcm.frames()).unwrap_or(i64::MAX);
-        let from = from.max(offset.saturating_neg());
-        let to = to.min(asset_frames.saturating_sub(offset));
+        // The part of the clip inside the buffer and inside the asset, in i128 so no value a
+        // damaged project file holds can overflow.
+        let p = &clip.placement;
+        let offset = i128::from(p.source_in_sample) - i128::from(p.start_sample);
+        let asset_frames = i128::try_from(clip.pcm.frames()).unwrap_or(i128::MAX);
+        let from = i128::from(p.start_sample.max(first_sample)).max(-offset);
+        let to = i128::from(p.end_sample.min(last)).min(asset_frames - offset);
         if from >= to {
             continue;
         }
         let (Ok(out_at), Ok(src_at), Ok(count)) = (
-            usize::try_from(from - first_sample),
+            usize::try_from(from - i128::from(first_sample)),
             usize::try_from(from + offset),
             usize::try_from(to - from),
         ) else {
@@ -473,6 +472,36 @@ mod tests {
         let mut monitor = DriftMonitor::new(48_000, 2_000.0);
         assert_eq!(monitor.observe(0.3, 48_000 * 60), SyncCheck::NotRealTime);
         assert_eq!(monitor.observe(0.4, 0), SyncCheck::NotRealTime);
+    }
+
+    #[test]
+    fn placements_from_a_damaged_project_cannot_overflow_the_mixer() {
+        let pcm = Arc::new(Pcm {
+            sample_rate_hz: 8_000,
+            channels: 1,
+            samples: vec![0.5; 10],
+        });
+        let mut out = vec![0.0f32; 64];
+        for (start, end, source_in) in [
+            (0, i64::MAX, i64::MIN),
+            (i64::MIN, i64::MAX, i64::MAX),
+            (-5, 5, 0),
+            (i64::MAX - 1, i64::MAX, 0),
+        ] {
+            let clip = MixClip {
+                placement: Placement {
+                    asset: ContentHash([0; 32]),
+                    start_sample: start,
+                    end_sample: end,
+                    source_in_sample: source_in,
+                },
+                pcm: Arc::clone(&pcm),
+            };
+            mix_into(&[clip], 1, 0, &mut out);
+            mix_into(&[], 1, i64::MAX - 3, &mut out);
+        }
+        // Only (-5, 5, 0) sounds: asset samples 5..10 at timeline samples 0..5.
+        assert_eq!(&out[..6], &[0.5, 0.5, 0.5, 0.5, 0.5, 0.0]);
     }
 
     #[test]

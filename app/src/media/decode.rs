@@ -93,6 +93,11 @@ const FORMAT_FLOAT: u16 = 0x0003;
 const FORMAT_EXTENSIBLE: u16 = 0xFFFE;
 /// A sanity bound: WAV allows 65535 channels, nothing we play has more than this.
 const MAX_CHANNELS: u16 = 64;
+/// Sample rates outside this range are refused: a damaged header saying 1 Hz would otherwise
+/// make resampling to the device's rate ask for tens of gigabytes.
+const SAMPLE_RATES_HZ: std::ops::RangeInclusive<u32> = 1_000..=768_000;
+/// At most this many decoded samples (4 GiB of `f32`: over three hours of 48 kHz stereo).
+pub const MAX_SAMPLES: usize = 1 << 30;
 
 fn u16_at(bytes: &[u8], at: usize) -> Option<u16> {
     let b = bytes.get(at..at.checked_add(2)?)?;
@@ -199,6 +204,11 @@ fn parse_fmt(chunk: &[u8]) -> Result<Format, AudioDecodeError> {
     if sample_rate_hz == 0 {
         return Err(damaged("the fmt chunk says a sample rate of 0 Hz"));
     }
+    if !SAMPLE_RATES_HZ.contains(&sample_rate_hz) {
+        return Err(unsupported(format!(
+            "WAV at {sample_rate_hz} Hz (1 kHz to 768 kHz are read)"
+        )));
+    }
     let frame_bytes = usize::from(channels) * encoding.bytes();
     if usize::from(block_align) != frame_bytes {
         return Err(damaged(format!(
@@ -271,6 +281,9 @@ pub fn decode_wav(bytes: &[u8]) -> Result<Pcm, AudioDecodeError> {
     let width = format.encoding.bytes();
     let frame_bytes = width * usize::from(format.channels);
     let whole = data.len() - data.len() % frame_bytes;
+    if whole / width > MAX_SAMPLES {
+        return Err(unsupported("WAV longer than three hours at 48 kHz stereo"));
+    }
     let samples = data[..whole]
         .chunks_exact(width)
         .map(|b| format.encoding.read(b))
@@ -379,6 +392,19 @@ fn gcd(mut a: u64, mut b: u64) -> u64 {
 const KERNEL_HALF_WIDTH: usize = 16;
 /// At most this many kernel phases are tabulated; ratios needing more round the phase.
 const MAX_PHASES: u64 = 2048;
+
+/// How many samples [`resample`] would make of `pcm` at `to_hz` (to refuse absurd requests
+/// before allocating them).
+#[must_use]
+pub fn resampled_len(pcm: &Pcm, to_hz: u32) -> u64 {
+    if pcm.sample_rate_hz == 0 {
+        return 0;
+    }
+    (pcm.frames() as u64)
+        .saturating_mul(u64::from(to_hz))
+        .div_ceil(u64::from(pcm.sample_rate_hz))
+        .saturating_mul(u64::from(pcm.channels.max(1)))
+}
 
 /// The same audio at `to_hz`, by band-limited (windowed-sinc) interpolation: a Blackman-windowed
 /// sinc with 16 zero crossings a side, its cut-off lowered when downsampling so nothing aliases.
@@ -574,6 +600,13 @@ mod tests {
             decode_wav(b""),
             Err(AudioDecodeError::Unsupported(_))
         ));
+        let err = decode_wav(&encode_wav_i16(1, 1, &[0; 4]))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "unsupported audio format: WAV at 1 Hz (1 kHz to 768 kHz are read)"
+        );
         let truncated = &encode_wav_i16(8_000, 1, &[0; 4])[..30];
         assert!(matches!(
             decode_wav(truncated),

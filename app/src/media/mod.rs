@@ -714,6 +714,13 @@ fn pcm_job(ctx: &JobContext, store: &AssetStore, key: PcmKey) -> Result<JobOutpu
     ctx.check()?;
     ctx.progress(0.5, "converting");
     let pcm = decode::remix(&pcm, key.channels);
+    if decode::resampled_len(&pcm, key.sample_rate_hz) > decode::MAX_SAMPLES as u64 {
+        return Err(JobError::failed(format!(
+            "audio {}: too long to play at {} Hz",
+            short(&key.asset),
+            key.sample_rate_hz
+        )));
+    }
     let pcm = decode::resample(&pcm, key.sample_rate_hz, || ctx.check())?;
     let summary = format!(
         "{:.1} s at {} Hz",
