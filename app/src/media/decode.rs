@@ -393,6 +393,28 @@ const KERNEL_HALF_WIDTH: usize = 16;
 /// At most this many kernel phases are tabulated; ratios needing more round the phase.
 const MAX_PHASES: u64 = 2048;
 
+/// The dot product of two equally long slices, written as a plain loop over pairs of four:
+/// the app crate is built without optimisation in dev builds, where iterator chains cost a
+/// call per element.
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let mut sums = [0.0f32; 4];
+    let mut k = 0;
+    while k + 4 <= n {
+        sums[0] += a[k] * b[k];
+        sums[1] += a[k + 1] * b[k + 1];
+        sums[2] += a[k + 2] * b[k + 2];
+        sums[3] += a[k + 3] * b[k + 3];
+        k += 4;
+    }
+    while k < n {
+        sums[0] += a[k] * b[k];
+        k += 1;
+    }
+    (sums[0] + sums[1]) + (sums[2] + sums[3])
+}
+
 /// How many samples [`resample`] would make of `pcm` at `to_hz` (to refuse absurd requests
 /// before allocating them).
 #[must_use]
@@ -457,8 +479,18 @@ pub fn resample<E>(
         .collect();
     let out_frames_u64 = (in_frames as u64).saturating_mul(up).div_ceil(step);
     let out_frames = usize::try_from(out_frames_u64).unwrap_or(usize::MAX);
+    // Each channel on its own, zero-padded so every output's window of taps is in range:
+    // input sample i sits at padded[half - 1 + i], so the window of output frame n starts
+    // at its i0.
+    let planar: Vec<Vec<f32>> = (0..channels)
+        .map(|c| {
+            let mut padded = vec![0.0f32; half.saturating_sub(1)];
+            padded.extend(pcm.samples.iter().skip(c).step_by(channels));
+            padded.resize(padded.len() + taps + 1, 0.0);
+            padded
+        })
+        .collect();
     let mut samples = vec![0.0f32; out_frames.saturating_mul(channels)];
-    let mut acc = vec![0.0f32; channels];
     for (n, frame) in samples.chunks_exact_mut(channels).enumerate() {
         if n % 65_536 == 0 {
             check()?;
@@ -467,19 +499,10 @@ pub fn resample<E>(
         let i0 = usize::try_from(position / up).unwrap_or(usize::MAX);
         let p = usize::try_from((position % up) * phases / up).unwrap_or(0);
         let kernel = table.get(p * taps..(p + 1) * taps).unwrap_or(&[]);
-        acc.fill(0.0);
-        // Input index of tap j is i0 + 1 - half + j; skip taps before the start.
-        let first_j = half.saturating_sub(i0 + 1);
-        for (j, weight) in kernel.iter().enumerate().skip(first_j) {
-            let i = i0 + 1 + j - half;
-            let Some(input) = pcm.samples.get(i * channels..(i + 1) * channels) else {
-                break;
-            };
-            for (a, s) in acc.iter_mut().zip(input) {
-                *a += weight * s;
-            }
+        for (out, input) in frame.iter_mut().zip(&planar) {
+            let window = input.get(i0..i0.saturating_add(taps)).unwrap_or(&[]);
+            *out = dot(window, kernel);
         }
-        frame.copy_from_slice(&acc);
     }
     Ok(Pcm {
         sample_rate_hz: to_hz,
