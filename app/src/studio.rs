@@ -134,12 +134,13 @@ impl std::fmt::Debug for Studio {
 impl Studio {
     #[must_use]
     pub fn new(jobs: JobQueue, settings: StudioSettings) -> Self {
+        let media = Media::with_jobs(jobs.clone());
         Self {
             project: None,
             selection: Selection::default(),
             transport: Transport::default(),
             jobs,
-            media: Media::default(),
+            media,
             toasts: Toasts::default(),
             settings,
             revision: 0,
@@ -526,6 +527,7 @@ impl Studio {
         }
         self.selection = Selection::default();
         self.transport = Transport::default();
+        self.media.stop_audio();
         self.revision += 1;
     }
 

@@ -1,5 +1,6 @@
 //! The storyboard grid: a card per shot with its active take (or a placeholder until a frame
-//! is generated), shot number and caption, and a strip of takes to pick the active one.
+//! is generated or decoded), shot number and caption, and a strip of takes to pick the active
+//! one.
 
 use previz_core::{EditCommand, ShotId, TakeId};
 
@@ -37,14 +38,52 @@ pub fn placeholder(ui: &mut egui::Ui, size: egui::Vec2, label: &str) -> egui::Re
     response
 }
 
+/// Draws an image letterboxed in a box of `size` (the project's aspect), with `label` in a
+/// corner badge.
+pub fn image_card(
+    ui: &mut egui::Ui,
+    size: egui::Vec2,
+    texture: &egui::TextureHandle,
+    label: &str,
+) -> egui::Response {
+    let (rect, response) = ui.allocate_exact_size(size, egui::Sense::click());
+    let painter = ui.painter_at(rect);
+    painter.rect_filled(rect, 2.0, egui::Color32::BLACK);
+    let [w, h] = texture.size();
+    #[allow(clippy::cast_precision_loss)] // texture sides are at most a few thousand
+    let aspect = w.max(1) as f32 / h.max(1) as f32;
+    let picture = super::viewer::fit(rect, aspect);
+    let uv = egui::Rect::from_min_max(egui::pos2(0.0, 0.0), egui::pos2(1.0, 1.0));
+    painter.image(texture.id(), picture, uv, egui::Color32::WHITE);
+    let font = egui::FontId::proportional(13.0);
+    let galley = painter.layout_no_wrap(label.to_owned(), font, egui::Color32::WHITE);
+    let badge = egui::Rect::from_min_size(rect.left_top(), galley.size() + egui::vec2(8.0, 4.0));
+    painter.rect_filled(badge, 2.0, egui::Color32::from_black_alpha(160));
+    painter.galley(
+        badge.min + egui::vec2(4.0, 2.0),
+        galley,
+        egui::Color32::WHITE,
+    );
+    response
+}
+
 /// Draws the panel.
 pub fn ui(ui: &mut egui::Ui, studio: &mut Studio) {
-    let Some(doc) = studio.doc() else {
+    let Studio {
+        project,
+        media,
+        jobs,
+        selection,
+        ..
+    } = studio;
+    let Some(session) = project.as_ref().map(|p| &p.session) else {
         return;
     };
+    let doc = session.project();
+    let store = session.assets();
     let numbers = doc.shot_numbers();
     let aspect = doc.settings.aspect_ratio().max(0.1) as f32;
-    let scene = studio.selection.scene;
+    let scene = selection.scene;
     let mut select: Option<ShotId> = None;
     let mut activate: Option<(ShotId, TakeId)> = None;
     if doc.shots.is_empty() {
@@ -61,7 +100,7 @@ pub fn ui(ui: &mut egui::Ui, studio: &mut Studio) {
                     .filter(|s| scene.is_none_or(|sc| s.scene == sc))
                 {
                     let number = numbers.get(&shot.id).cloned().unwrap_or_default();
-                    let selected = studio.selection.shots.contains(&shot.id);
+                    let selected = selection.shots.contains(&shot.id);
                     let frame = egui::Frame::group(ui.style()).stroke(if selected {
                         ui.visuals().selection.stroke
                     } else {
@@ -71,15 +110,26 @@ pub fn ui(ui: &mut egui::Ui, studio: &mut Studio) {
                         ui.set_width(CARD_WIDTH);
                         ui.vertical(|ui| {
                             let size = egui::vec2(CARD_WIDTH, CARD_WIDTH / aspect);
-                            let label = if shot.active().is_some() {
-                                format!("{number} ✔")
-                            } else {
-                                number.clone()
+                            let take = shot.active();
+                            let texture =
+                                take.and_then(|t| media.thumbnail(ui.ctx(), &store, t.asset, jobs));
+                            let failure = take.and_then(|t| media.failure(&t.asset));
+                            // Plain text: the default fonts have no check mark or warning
+                            // sign (and egui refuses to draw a missing glyph in tests).
+                            let card = match (&texture, failure) {
+                                (Some(texture), _) => image_card(ui, size, texture, &number),
+                                (None, Some(error)) => {
+                                    placeholder(ui, size, &format!("{number}: image unreadable"))
+                                        .on_hover_text(format!(
+                                            "The take's image could not be shown: {error}"
+                                        ))
+                                }
+                                (None, None) if take.is_some() => {
+                                    placeholder(ui, size, &format!("{number}: loading"))
+                                }
+                                (None, None) => placeholder(ui, size, &number),
                             };
-                            if placeholder(ui, size, &label)
-                                .on_hover_text(&shot.prompt)
-                                .clicked()
-                            {
+                            if card.on_hover_text(&shot.prompt).clicked() {
                                 select = Some(shot.id);
                             }
                             ui.label(egui::RichText::new(&number).strong());

@@ -1,8 +1,28 @@
 //! The viewer: the frame under the playhead, framing guides and a shot-info overlay.
 
-use previz_core::{ClipSource, Item, TrackKind};
+use previz_core::{AssetKind, Clip, ClipSource, ContentHash, Item, Project, TrackKind};
 
 use crate::studio::Studio;
+
+/// The image a video clip shows: its shot's active take, its pinned take, or an image asset.
+#[must_use]
+pub fn clip_image(doc: &Project, clip: &Clip) -> Option<ContentHash> {
+    match &clip.source {
+        ClipSource::Shot { shot } => doc.shot(*shot)?.active().map(|t| t.asset),
+        ClipSource::Take { shot, take } => doc
+            .shot(*shot)?
+            .takes
+            .iter()
+            .find(|t| t.id == *take)
+            .map(|t| t.asset),
+        ClipSource::Asset { asset } => doc
+            .assets
+            .get(asset)
+            .is_some_and(|a| a.kind == AssetKind::Image)
+            .then_some(*asset),
+        ClipSource::Dialogue { .. } | ClipSource::Slug { .. } => None,
+    }
+}
 
 /// Which guides are drawn.
 #[derive(Debug)]
@@ -49,22 +69,48 @@ pub fn ui(ui: &mut egui::Ui, studio: &mut Studio, view: &mut ViewerView) {
         ui.toggle_value(&mut view.safe_areas, "Safe");
         ui.toggle_value(&mut view.info, "Info");
     });
-    let Some(doc) = studio.doc() else {
+    let Studio {
+        project,
+        media,
+        jobs,
+        transport,
+        ..
+    } = studio;
+    let Some(session) = project.as_ref().map(|p| &p.session) else {
         return;
     };
-    let playhead = studio.transport.playhead;
-    // The top-most video clip under the playhead.
+    let doc = session.project();
+    let store = session.assets();
+    let playhead = transport.playhead;
+    // The top-most video clip under the playhead, and the one after it on its track.
     let under = doc
         .timeline
         .tracks
         .iter()
         .rev()
         .filter(|t| t.kind == TrackKind::Video && !t.muted)
-        .find_map(|t| t.item_at(playhead))
-        .and_then(|(_, start, item)| match item {
-            Item::Clip(c) => Some((start, c)),
+        .find_map(|t| t.item_at(playhead).map(|found| (t, found)))
+        .and_then(|(track, (_, start, item))| match item {
+            Item::Clip(c) => Some((track, start, c)),
             Item::Gap(_) => None,
         });
+    let picture = under.and_then(|(_, _, clip)| {
+        let hash = clip_image(doc, clip)?;
+        // The thumbnail (often decoded already for the storyboard) stands in until the full
+        // frame is ready.
+        media
+            .frame(ui.ctx(), &store, hash, jobs)
+            .or_else(|| media.thumbnail(ui.ctx(), &store, hash, jobs))
+    });
+    if transport.is_playing()
+        && let Some((track, start, clip)) = under
+        && let Some((_, _, Item::Clip(next))) = track.item_at(start + clip.duration_frames)
+        && let Some(hash) = clip_image(doc, next)
+    {
+        // Decode the next shot's frame before the playhead gets there.
+        let _ = media.frame(ui.ctx(), &store, hash, jobs);
+    }
+    let under = under.map(|(_, start, clip)| (start, clip));
     let aspect = doc.settings.aspect_ratio().max(0.1) as f32;
     let available = ui.available_rect_before_wrap();
     let (_, _) = ui.allocate_exact_size(available.size(), egui::Sense::hover());
@@ -72,6 +118,18 @@ pub fn ui(ui: &mut egui::Ui, studio: &mut Studio, view: &mut ViewerView) {
     painter.rect_filled(available, 0.0, egui::Color32::from_gray(12));
     let frame = fit(available.shrink(8.0), aspect);
     painter.rect_filled(frame, 0.0, egui::Color32::from_gray(34));
+    if let Some(texture) = &picture {
+        let [w, h] = texture.size();
+        #[allow(clippy::cast_precision_loss)] // texture sides are at most a few thousand
+        let image_aspect = w.max(1) as f32 / h.max(1) as f32;
+        let uv = egui::Rect::from_min_max(egui::pos2(0.0, 0.0), egui::pos2(1.0, 1.0));
+        painter.image(
+            texture.id(),
+            fit(frame, image_aspect),
+            uv,
+            egui::Color32::WHITE,
+        );
+    }
     let guide = egui::Stroke::new(1.0, egui::Color32::from_rgba_unmultiplied(255, 210, 0, 160));
     let (title, detail) = match under {
         Some((start, clip)) => {
@@ -102,13 +160,15 @@ pub fn ui(ui: &mut egui::Ui, studio: &mut Studio, view: &mut ViewerView) {
         }
         None => ("—".to_owned(), "No picture at the playhead".to_owned()),
     };
-    painter.text(
-        frame.center(),
-        egui::Align2::CENTER_CENTER,
-        &title,
-        egui::FontId::proportional(32.0),
-        egui::Color32::from_gray(200),
-    );
+    if picture.is_none() {
+        painter.text(
+            frame.center(),
+            egui::Align2::CENTER_CENTER,
+            &title,
+            egui::FontId::proportional(32.0),
+            egui::Color32::from_gray(200),
+        );
+    }
     for (on, ratio) in [
         (view.guide_239, 2.39),
         (view.guide_185, 1.85),
