@@ -12,6 +12,8 @@ cd "$(dirname "$0")/.."
 ./tests/differential/setup.sh
 
 export PREVIZ_DIFFERENTIAL=1
+# The audio tests that record the studio's output through ALSA's file plugin (a real device).
+export PREVIZ_AUDIO_TEST=1
 cargo test --workspace --locked
 
 # The save/open benchmark prints its figures against `cp` (no assertions).
