@@ -12,9 +12,10 @@ cd "$(dirname "$0")/.."
 ./tests/differential/setup.sh
 
 export PREVIZ_DIFFERENTIAL=1
-# The audio tests that record the studio's output through ALSA's file plugin (a real device).
-export PREVIZ_AUDIO_TEST=1
 cargo test --workspace --locked
+
+# The studio's audio reaching a real ALSA device (the file plugin records what it plays).
+PREVIZ_AUDIO_TEST=1 cargo test --locked -p previz-studio --test media_device -- --include-ignored
 
 # The save/open benchmark prints its figures against `cp` (no assertions).
 cargo bench --locked -p previz-storage --bench save_open --profile dev
