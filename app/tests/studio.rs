@@ -249,6 +249,99 @@ fn clicking_a_scene_in_the_navigator_selects_it_and_its_shots() {
 // ---------------------------------------------------------------------------------------------
 // Shot list
 
+/// Presses at `from`, moves to `to` over several frames, releases there.
+fn drag(h: &mut Harness<'_, StudioApp>, from: egui::Pos2, to: egui::Pos2) {
+    let button = |pos, pressed| egui::Event::PointerButton {
+        pos,
+        button: egui::PointerButton::Primary,
+        pressed,
+        modifiers: Modifiers::NONE,
+    };
+    h.event(egui::Event::PointerMoved(from));
+    h.step();
+    h.event(button(from, true));
+    h.step();
+    for k in 1..=10 {
+        h.event(egui::Event::PointerMoved(
+            from + (to - from) * (k as f32 / 10.0),
+        ));
+        h.step();
+    }
+    h.event(button(to, false));
+    h.step();
+    h.run();
+}
+
+#[test]
+fn shots_are_added_reordered_by_dragging_and_removed() {
+    let sample = sample();
+    let mut h = window(sample.studio);
+    h.run();
+    let first_scene = scene_label(doc(&h), 0);
+    leftmost(&h, &first_scene).click();
+    h.run();
+    h.get_by_label("Shots").click();
+    h.run();
+    let scene = h
+        .state()
+        .studio
+        .selection
+        .scene
+        .expect("a scene is selected");
+    let order = |h: &Harness<'_, StudioApp>| -> Vec<ShotId> {
+        doc(h).shots_in_scene(scene).map(|s| s.id).collect()
+    };
+    let master = order(&h);
+    assert_eq!(
+        master.len(),
+        1,
+        "the rough cut gave the scene one master shot"
+    );
+
+    // Add: a second shot after the first, selected.
+    h.get_by_label("➕ Add shot").click();
+    h.run();
+    let added = order(&h);
+    assert_eq!(added.len(), 2);
+    assert_eq!(added[0], master[0]);
+    let new_shot = added[1];
+    assert_eq!(h.state().studio.selection.shots, BTreeSet::from([new_shot]));
+
+    // Reorder: drag the new shot's handle onto the first row.
+    let handles: Vec<egui::Rect> = h.query_all_by_label("☰").map(|n| n.rect()).collect();
+    assert_eq!(handles.len(), 2, "a drag handle per row");
+    let (top, bottom) = if handles[0].top() < handles[1].top() {
+        (handles[0], handles[1])
+    } else {
+        (handles[1], handles[0])
+    };
+    drag(&mut h, bottom.center(), top.center());
+    assert_eq!(
+        order(&h),
+        vec![new_shot, master[0]],
+        "the dragged shot is now first"
+    );
+    assert_eq!(
+        h.state().studio.undo_label().as_deref(),
+        Some("Reorder shot")
+    );
+
+    // Remove the selected (new) shot.
+    h.get_by_label("🗑 Remove").click();
+    h.run();
+    assert_eq!(order(&h), master);
+    // Undo brings it back where it was.
+    h.event(egui::Event::Key {
+        key: Key::Z,
+        physical_key: None,
+        pressed: true,
+        repeat: false,
+        modifiers: Modifiers::COMMAND,
+    });
+    h.run();
+    assert_eq!(order(&h), vec![new_shot, master[0]]);
+}
+
 #[test]
 fn typing_a_subject_is_one_undo_step_and_a_size_comes_from_its_menu() {
     let sample = sample();
