@@ -10,28 +10,19 @@ pub fn script_from_file(path: &Path, ctx: &JobContext) -> Result<Script, JobErro
     let bytes = std::fs::read(path)
         .map_err(|e| JobError::failed(format!("could not read {}: {e}", path.display())))?;
     ctx.check()?;
-    let is_fdx = path
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("fdx"))
-        || bytes.trim_ascii_start().starts_with(b"<?xml")
-        || bytes.trim_ascii_start().starts_with(b"<FinalDraft");
-    let parsed = if is_fdx {
-        previz_screenplay::parse_fdx(&bytes)
-    } else {
-        previz_screenplay::parse_fountain_bytes(&bytes)
-    }
-    .map_err(|e| JobError::failed(e.with_path(path).to_string()))?;
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+    let format = previz_screenplay::Format::detect(name.as_deref(), &bytes);
+    let parsed = format
+        .parse(&bytes)
+        .map_err(|e| JobError::failed(e.with_path(path).to_string()))?;
     for w in &parsed.warnings {
         ctx.log(format!("{}:{w}", path.display()));
     }
     ctx.progress(0.4, "building the script");
     let mut script = previz_screenplay::convert::to_script(&parsed.screenplay);
     script.source = Some(ScriptSource {
-        file_name: path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default(),
-        format: if is_fdx { "fdx" } else { "fountain" }.to_owned(),
+        file_name: name.unwrap_or_default(),
+        format: format.name().to_owned(),
         content_hash: previz_storage::hash_bytes(&bytes).to_string(),
         imported_at: jiff::Timestamp::now(),
         extra: previz_core::Extra::new(),
@@ -42,22 +33,12 @@ pub fn script_from_file(path: &Path, ctx: &JobContext) -> Result<Script, JobErro
 /// A new project from a screenplay, with a rough cut so there is something to play at once.
 pub fn project_from_screenplay(path: &Path, ctx: &JobContext) -> Result<Project, JobError> {
     let script = script_from_file(path, ctx)?;
-    let title = script
-        .title()
-        .map(|t| {
-            t.lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty())
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
-        .filter(|t| !t.is_empty())
-        .unwrap_or_else(|| {
-            path.file_stem().map_or_else(
-                || "Untitled".to_owned(),
-                |s| s.to_string_lossy().into_owned(),
-            )
-        });
+    let title = script.title_line().unwrap_or_else(|| {
+        path.file_stem().map_or_else(
+            || "Untitled".to_owned(),
+            |s| s.to_string_lossy().into_owned(),
+        )
+    });
     let mut project = Project::new(title);
     project.script = script;
     ctx.progress(0.6, "rough cut");

@@ -473,6 +473,20 @@ impl Script {
             .map(|f| f.value.as_str())
     }
 
+    /// The title on one line (a title page may break it over several), for window titles and
+    /// project names.
+    #[must_use]
+    pub fn title_line(&self) -> Option<String> {
+        let line = self
+            .title()?
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ");
+        (!line.is_empty()).then_some(line)
+    }
+
     #[must_use]
     pub fn scene(&self, id: SceneId) -> Option<&Scene> {
         self.scenes.iter().find(|s| s.id == id)

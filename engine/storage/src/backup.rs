@@ -229,6 +229,44 @@ pub(crate) fn back_up(
     }
 }
 
+/// After a save: backs the new file up and prunes old backups. Failures here cost history, not
+/// work, so they come back as warnings. Returns (the backup, the names pruned, warnings).
+pub(crate) fn after_save(
+    paths: &ProjectPaths,
+    now: Timestamp,
+    bytes: &[u8],
+    hash_hex: &str,
+    policy: RetentionPolicy,
+) -> (Option<BackedUp>, Vec<String>, Vec<String>) {
+    let mut warnings = Vec::new();
+    let backup = match back_up(paths, now, bytes, hash_hex) {
+        Ok(b) => Some(b),
+        Err(e) => {
+            warnings.push(format!(
+                "the project was saved, but no backup was made in {}: {}",
+                paths.backups().display(),
+                crate::error::describe_io(&e)
+            ));
+            None
+        }
+    };
+    let pruned = match prune(paths, now, policy) {
+        Ok((deleted, failed)) => {
+            warnings.extend(failed);
+            deleted
+        }
+        Err(e) => {
+            warnings.push(format!(
+                "old backups in {} could not be pruned: {}",
+                paths.backups().display(),
+                crate::error::describe_io(&e)
+            ));
+            Vec::new()
+        }
+    };
+    (backup, pruned, warnings)
+}
+
 /// Deletes the backups `policy` does not keep. Returns the names deleted and a message for
 /// each one that could not be.
 pub(crate) fn prune(

@@ -92,33 +92,9 @@ impl SaveJob {
                 Access::Write,
             )(e));
         }
-        let mut warnings = Vec::new();
         let hex = self.marker.to.trim_start_matches("blake3:").to_owned();
-        let backup = match backup::back_up(&self.paths, self.now, &self.bytes, &hex) {
-            Ok(b) => Some(b),
-            Err(e) => {
-                warnings.push(format!(
-                    "the project was saved, but no backup was made in {}: {}",
-                    self.paths.backups().display(),
-                    describe_io(&e)
-                ));
-                None
-            }
-        };
-        let pruned = match backup::prune(&self.paths, self.now, self.retention) {
-            Ok((deleted, failed)) => {
-                warnings.extend(failed);
-                deleted
-            }
-            Err(e) => {
-                warnings.push(format!(
-                    "old backups in {} could not be pruned: {}",
-                    self.paths.backups().display(),
-                    describe_io(&e)
-                ));
-                Vec::new()
-            }
-        };
+        let (backup, pruned, warnings) =
+            backup::after_save(&self.paths, self.now, &self.bytes, &hex, self.retention);
         Ok(SaveWritten {
             hash: self.marker.to,
             bytes: self.bytes.len(),

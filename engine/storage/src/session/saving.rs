@@ -132,32 +132,14 @@ impl Session {
         self.dirty = false;
         self.autosave_problem = None;
         // 4. Backups: failures here cost history, not work, so they are warnings.
-        let backup =
-            match backup::back_up(&self.paths, now, &bytes, hash.trim_start_matches("blake3:")) {
-                Ok(b) => Some(b),
-                Err(e) => {
-                    warnings.push(format!(
-                        "the project was saved, but no backup was made in {}: {}",
-                        self.paths.backups().display(),
-                        describe_io(&e)
-                    ));
-                    None
-                }
-            };
-        let pruned = match backup::prune(&self.paths, now, self.options.retention) {
-            Ok((deleted, failed)) => {
-                warnings.extend(failed);
-                deleted
-            }
-            Err(e) => {
-                warnings.push(format!(
-                    "old backups in {} could not be pruned: {}",
-                    self.paths.backups().display(),
-                    describe_io(&e)
-                ));
-                Vec::new()
-            }
-        };
+        let (backup, pruned, backup_warnings) = backup::after_save(
+            &self.paths,
+            now,
+            &bytes,
+            hash.trim_start_matches("blake3:"),
+            self.options.retention,
+        );
+        warnings.extend(backup_warnings);
         // 5. A fresh journal for the new base.
         if let Some(writer) = &mut self.journal
             && let Err(e) = writer.restart(&hash, now)
