@@ -2,7 +2,8 @@
 """Checks the crate layering of the workspace over `cargo metadata` (as rerun does).
 
 Rules (ARCHITECTURE.md):
-  * core <- {screenplay, storage, jobs} <- {models, render, script} <- {cli, app}: a crate may
+  * core <- {screenplay, storage, jobs, grammar} <- {models, render, script} <- breakdown
+    <- {cli, app}: a crate may
     depend only on workspace crates of a lower layer;
   * no engine crate depends on egui, eframe or winit, directly or through any other crate;
   * core depends only on the small allow-list below (no I/O, no threads, no candle, no UI).
@@ -18,9 +19,12 @@ LAYERS = {
     "previz-screenplay": 1,
     "previz-storage": 1,
     "previz-jobs": 1,
+    "previz-grammar": 1,
     "previz-models": 2,
     "previz-render": 2,
     "previz-script": 2,
+    # Pipelines that drive models over the document (breakdown; later voices, frames).
+    "previz-breakdown": 2.5,
     "previz-cli": 3,
     "previz-studio": 3,
 }

@@ -1,0 +1,11 @@
+//! Model runtimes on candle, behind small traits so no candle type leaks into the app.
+//!
+//! * [`llm`]: quantized GGUF chat models (llama family on our own fast CPU path; Qwen2/Qwen3/Phi-3
+//!   through candle-transformers), the GGUF's own tokenizer and chat template, sampling,
+//!   constrained generation with streaming, cancellation and KV-cache prefix reuse.
+//! * [`device`]: CPU / CUDA selection and the VRAM budget.
+//! * [`registry`]: model manifests (`models/*.toml`) and the GGUF files a user drops in.
+
+pub mod device;
+pub mod llm;
+pub mod registry;

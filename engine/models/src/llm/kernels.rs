@@ -1,0 +1,1 @@
+//! Quantized matrix kernels for the CPU path. (In progress.)
