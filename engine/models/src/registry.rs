@@ -1,1 +1,326 @@
-//! (in progress)
+//! The model registry: which models exist, which are installed, and where.
+//!
+//! Two sources: manifests (`models/*.toml`: id, kind, files with size and sha256, licence,
+//! source; the repository's are embedded in the binary, and any `*.toml` in a models directory
+//! adds to them) and GGUF files a user drops into a models directory, which are picked up under
+//! their file stem as id. Models directories, first match wins: `$PREVIZ_MODELS_DIR` (a
+//! `:`-separated list), `./models/cache`, `./models`, `~/.local/share/previz/models`.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// The manifests shipped with the source tree.
+const EMBEDDED: &[(&str, &str)] = &[(
+    "smollm2-135m-instruct.toml",
+    include_str!("../../../models/smollm2-135m-instruct.toml"),
+)];
+
+/// What a model does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelKind {
+    Llm,
+    Tts,
+    Diffusion,
+}
+
+/// Where a model's files come from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Source {
+    #[serde(default)]
+    pub pypi: Option<String>,
+    #[serde(default)]
+    pub version: Option<String>,
+}
+
+/// One file of a model.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestFile {
+    /// Path inside a models directory.
+    pub path: PathBuf,
+    #[serde(default)]
+    pub member: Option<String>,
+    pub sha256: String,
+    pub size: u64,
+}
+
+/// A model manifest (`models/<id>.toml`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub id: String,
+    pub kind: ModelKind,
+    pub name: String,
+    pub licence: String,
+    #[serde(default)]
+    pub homepage: Option<String>,
+    #[serde(default)]
+    pub memory_mib: Option<u64>,
+    #[serde(default)]
+    pub source: Option<Source>,
+    pub files: Vec<ManifestFile>,
+}
+
+/// A known model and whether it is installed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ModelEntry {
+    pub id: String,
+    pub kind: ModelKind,
+    pub name: String,
+    /// The main file (the GGUF for an LLM) when installed.
+    pub path: Option<PathBuf>,
+    pub manifest: Option<Manifest>,
+}
+
+/// Registry failures, each saying what to do.
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("{file}: not a valid model manifest: {detail}")]
+    BadManifest { file: String, detail: String },
+    #[error(
+        "model '{id}' is not installed; run `python3 models/fetch.py {id}` or put its files under one of: {roots}"
+    )]
+    NotInstalled { id: String, roots: String },
+    #[error("no model '{id}'; known: {known}")]
+    Unknown { id: String, known: String },
+}
+
+/// Every model known on this machine.
+#[derive(Clone, Debug, Default)]
+pub struct Registry {
+    pub entries: Vec<ModelEntry>,
+    pub roots: Vec<PathBuf>,
+    /// Manifests in models directories that did not parse (shown, not fatal).
+    pub problems: Vec<RegistryError>,
+}
+
+impl Registry {
+    /// The models directories searched by default.
+    #[must_use]
+    pub fn default_roots() -> Vec<PathBuf> {
+        let mut roots = Vec::new();
+        if let Some(dirs) = std::env::var_os("PREVIZ_MODELS_DIR") {
+            roots.extend(std::env::split_paths(&dirs).filter(|p| !p.as_os_str().is_empty()));
+        }
+        roots.push(PathBuf::from("models/cache"));
+        roots.push(PathBuf::from("models"));
+        if let Some(home) = std::env::var_os("HOME") {
+            roots.push(Path::new(&home).join(".local/share/previz/models"));
+        }
+        roots
+    }
+
+    /// Discovers models under the default roots.
+    #[must_use]
+    pub fn discover_default() -> Self {
+        Self::discover(&Self::default_roots())
+    }
+
+    /// Discovers models under `roots`.
+    #[must_use]
+    pub fn discover(roots: &[PathBuf]) -> Self {
+        let mut registry = Registry {
+            roots: roots.to_vec(),
+            ..Registry::default()
+        };
+        let mut manifests: Vec<Manifest> = Vec::new();
+        for (name, text) in EMBEDDED {
+            match parse_manifest(name, text) {
+                Ok(m) => manifests.push(m),
+                Err(e) => registry.problems.push(e),
+            }
+        }
+        for root in roots {
+            for path in files_with_extension(root, "toml") {
+                let name = path.display().to_string();
+                let Ok(text) = std::fs::read_to_string(&path) else {
+                    continue;
+                };
+                match parse_manifest(&name, &text) {
+                    Ok(m) if !manifests.iter().any(|x| x.id == m.id) => manifests.push(m),
+                    Ok(_) => {}
+                    Err(e) => registry.problems.push(e),
+                }
+            }
+        }
+        let mut claimed: Vec<PathBuf> = Vec::new();
+        for m in manifests {
+            let path = m.files.first().and_then(|f| {
+                roots.iter().map(|r| r.join(&f.path)).find(|p| {
+                    std::fs::metadata(p).is_ok_and(|md| md.is_file() && md.len() == f.size)
+                })
+            });
+            if let Some(p) = &path {
+                claimed.push(canonical(p));
+            }
+            registry.entries.push(ModelEntry {
+                id: m.id.clone(),
+                kind: m.kind,
+                name: m.name.clone(),
+                path,
+                manifest: Some(m),
+            });
+        }
+        for root in roots {
+            let mut found = files_with_extension(root, "gguf");
+            for sub in subdirectories(root) {
+                found.extend(files_with_extension(&sub, "gguf"));
+            }
+            for path in found {
+                if claimed.contains(&canonical(&path)) {
+                    continue;
+                }
+                let id = path
+                    .file_stem()
+                    .map_or_else(String::new, |s| s.to_string_lossy().to_lowercase());
+                if id.is_empty() || registry.entries.iter().any(|e| e.id == id) {
+                    continue;
+                }
+                claimed.push(canonical(&path));
+                registry.entries.push(ModelEntry {
+                    id: id.clone(),
+                    kind: ModelKind::Llm,
+                    name: id,
+                    path: Some(path),
+                    manifest: None,
+                });
+            }
+        }
+        registry
+    }
+
+    /// The installed model `id_or_path` names: a registry id, or a path to a GGUF file.
+    pub fn resolve(&self, id_or_path: &str) -> Result<ModelEntry, RegistryError> {
+        let as_path = Path::new(id_or_path);
+        if as_path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("gguf"))
+            && as_path.is_file()
+        {
+            let id = as_path
+                .file_stem()
+                .map_or_else(String::new, |s| s.to_string_lossy().to_lowercase());
+            return Ok(ModelEntry {
+                id: id.clone(),
+                kind: ModelKind::Llm,
+                name: id,
+                path: Some(as_path.to_owned()),
+                manifest: None,
+            });
+        }
+        let key = id_or_path.to_lowercase();
+        let entry =
+            self.entries
+                .iter()
+                .find(|e| e.id == key)
+                .ok_or_else(|| RegistryError::Unknown {
+                    id: id_or_path.to_owned(),
+                    known: self
+                        .entries
+                        .iter()
+                        .map(|e| e.id.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                })?;
+        if entry.path.is_none() {
+            return Err(RegistryError::NotInstalled {
+                id: entry.id.clone(),
+                roots: self
+                    .roots
+                    .iter()
+                    .map(|r| r.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            });
+        }
+        Ok(entry.clone())
+    }
+
+    /// Installed models of a kind.
+    pub fn installed(&self, kind: ModelKind) -> impl Iterator<Item = &ModelEntry> {
+        self.entries
+            .iter()
+            .filter(move |e| e.kind == kind && e.path.is_some())
+    }
+}
+
+fn parse_manifest(name: &str, text: &str) -> Result<Manifest, RegistryError> {
+    let m: Manifest = toml::from_str(text).map_err(|e| RegistryError::BadManifest {
+        file: name.to_owned(),
+        detail: e.to_string(),
+    })?;
+    if m.files.is_empty() {
+        return Err(RegistryError::BadManifest {
+            file: name.to_owned(),
+            detail: "it lists no [[files]]".into(),
+        });
+    }
+    Ok(m)
+}
+
+fn canonical(p: &Path) -> PathBuf {
+    p.canonicalize().unwrap_or_else(|_| p.to_owned())
+}
+
+fn files_with_extension(dir: &Path, ext: &str) -> Vec<PathBuf> {
+    let Ok(read) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut out: Vec<PathBuf> = read
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.is_file() && p.extension().is_some_and(|e| e.eq_ignore_ascii_case(ext)))
+        .collect();
+    out.sort();
+    out
+}
+
+fn subdirectories(dir: &Path) -> Vec<PathBuf> {
+    let Ok(read) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut out: Vec<PathBuf> = read
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
+    out.sort();
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_manifests_parse() {
+        let r = Registry::discover(&[]);
+        assert!(r.problems.is_empty(), "{:?}", r.problems);
+        let smol = r
+            .entries
+            .iter()
+            .find(|e| e.id == "smollm2-135m-instruct")
+            .unwrap();
+        assert_eq!(smol.kind, ModelKind::Llm);
+        assert!(smol.path.is_none());
+        let e = r.resolve("smollm2-135m-instruct").unwrap_err();
+        assert!(e.to_string().contains("models/fetch.py"), "{e}");
+    }
+
+    #[test]
+    fn dropped_gguf_files_are_picked_up_and_bad_manifests_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("mine")).unwrap();
+        std::fs::write(dir.path().join("mine/Llama-3.2-1B.Q4_0.gguf"), b"GGUF").unwrap();
+        std::fs::write(dir.path().join("broken.toml"), "id = 3").unwrap();
+        let r = Registry::discover(&[dir.path().to_owned()]);
+        let e = r.resolve("llama-3.2-1b.q4_0").unwrap();
+        assert!(e.path.unwrap().ends_with("mine/Llama-3.2-1B.Q4_0.gguf"));
+        assert_eq!(r.problems.len(), 1);
+        assert!(r.problems[0].to_string().contains("broken.toml"));
+        assert!(matches!(
+            r.resolve("nope"),
+            Err(RegistryError::Unknown { .. })
+        ));
+    }
+}

@@ -11,7 +11,9 @@ pub enum LlmError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{path}: not a usable GGUF model: {detail}. Re-fetch it (models/fetch.py) or pick another file.")]
+    #[error(
+        "{path}: not a usable GGUF model: {detail}. Re-fetch it (models/fetch.py) or pick another file."
+    )]
     BadModel { path: PathBuf, detail: String },
     #[error("{path}: architecture '{arch}' is not supported; supported: {supported}.")]
     UnsupportedArchitecture {
@@ -23,7 +25,9 @@ pub enum LlmError {
     Tokenizer(String),
     #[error("chat template: {0}")]
     Template(String),
-    #[error("the prompt needs {needed} positions but the model's context holds {limit}; shorten the scene or raise the context")]
+    #[error(
+        "the prompt needs {needed} positions but the model's context holds {limit}; shorten the scene or raise the context"
+    )]
     ContextFull { needed: usize, limit: usize },
     #[error("constrained decoding: {0}")]
     Constraint(String),

@@ -6,8 +6,8 @@
 //! [`generate`] runs prompts through it with [`sampler`] and an optional grammar constraint.
 
 pub mod error;
-pub mod gguf;
 pub mod generate;
+pub mod gguf;
 pub mod kernels;
 pub mod llama;
 pub mod others;
