@@ -141,7 +141,10 @@ impl Grammar {
                 let n = *max as usize;
                 let item = self.node_max_len(*item);
                 // `[` + n items + (n - 1) commas + `]`
-                2usize.saturating_add(n.saturating_mul(item.saturating_add(1)))
+                let commas = n.saturating_sub(1);
+                2usize
+                    .saturating_add(n.saturating_mul(item))
+                    .saturating_add(commas)
             }
             // Each character is at most 4 bytes (UTF-8) or 2 (an escape).
             Node::String { max, .. } => 2usize.saturating_add((*max as usize).saturating_mul(4)),
