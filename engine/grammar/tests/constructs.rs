@@ -29,7 +29,10 @@ fn allowed_bytes(m: &Matcher) -> Vec<u8> {
 }
 
 fn token_id(text: &[u8]) -> u32 {
-    toy_tokens().iter().position(|t| t == text).expect("token in the toy vocabulary") as u32
+    toy_tokens()
+        .iter()
+        .position(|t| t == text)
+        .expect("token in the toy vocabulary") as u32
 }
 
 // ---- Numbers: the accepted prefixes are exactly the prefixes of the valid texts. ----
@@ -48,7 +51,11 @@ fn valid_number_texts(min: i64, max: i64, frac: u32) -> BTreeSet<String> {
         for d in 1..=frac {
             let unit = 10i64.pow(frac - d);
             if f % unit == 0 {
-                out.insert(format!("{sign}{int}.{:0width$}", f / unit, width = d as usize));
+                out.insert(format!(
+                    "{sign}{int}.{:0width$}",
+                    f / unit,
+                    width = d as usize
+                ));
             }
         }
     }
@@ -57,13 +64,13 @@ fn valid_number_texts(min: i64, max: i64, frac: u32) -> BTreeSet<String> {
 
 /// Explores every text the matcher accepts (over digits, `-` and `.`) and checks it against
 /// the valid set: accepted ⇔ a prefix of a valid text; complete ⇔ valid.
-fn check_number_grammar(schema: Value, min: i64, max: i64, frac: u32) {
+fn check_number_grammar(schema: &Value, min: i64, max: i64, frac: u32) {
     let valid = valid_number_texts(min, max, frac);
     let prefixes: BTreeSet<String> = valid
         .iter()
         .flat_map(|s| (1..=s.len()).map(move |n| s[..n].to_owned()))
         .collect();
-    let g = grammar(&schema);
+    let g = grammar(schema);
     let mut todo = vec![(String::new(), Matcher::new(Arc::clone(&g), toy_vocab()))];
     let mut seen = BTreeSet::new();
     while let Some((text, m)) = todo.pop() {
@@ -79,7 +86,7 @@ fn check_number_grammar(schema: Value, min: i64, max: i64, frac: u32) {
         for c in "-.0123456789".chars() {
             let next = format!("{text}{c}");
             let mut m2 = m.clone();
-            let ok = m2.accept_bytes(next[text.len()..].as_bytes()).is_ok();
+            let ok = m2.accept_bytes(&next.as_bytes()[text.len()..]).is_ok();
             assert_eq!(ok, prefixes.contains(&next), "{schema}: accepts {next:?}");
             if ok {
                 todo.push((next.clone(), m2));
@@ -87,39 +94,60 @@ fn check_number_grammar(schema: Value, min: i64, max: i64, frac: u32) {
         }
         seen.insert(text);
     }
-    assert!(valid.is_subset(&seen), "{schema}: some valid text never reached");
+    assert!(
+        valid.is_subset(&seen),
+        "{schema}: some valid text never reached"
+    );
 }
 
 #[test]
 fn integers_accept_exactly_the_prefixes_of_numbers_in_range() {
-    for (a, b) in [(12, 200), (-15, 7), (-200, -12), (0, 0), (1, 99), (-1, -1), (95, 1005)] {
-        check_number_grammar(json!({"type":"integer","minimum":a,"maximum":b}), a, b, 0);
+    for (a, b) in [
+        (12, 200),
+        (-15, 7),
+        (-200, -12),
+        (0, 0),
+        (1, 99),
+        (-1, -1),
+        (95, 1005),
+    ] {
+        check_number_grammar(&json!({"type":"integer","minimum":a,"maximum":b}), a, b, 0);
     }
 }
 
 #[test]
 fn numbers_accept_exactly_the_prefixes_of_numbers_in_range() {
     check_number_grammar(
-        json!({"type":"number","minimum":0.5,"maximum":60,"multipleOf":0.1}),
+        &json!({"type":"number","minimum":0.5,"maximum":60,"multipleOf":0.1}),
         5,
         600,
         1,
     );
     check_number_grammar(
-        json!({"type":"number","minimum":-1.25,"maximum":3,"multipleOf":0.01}),
+        &json!({"type":"number","minimum":-1.25,"maximum":3,"multipleOf":0.01}),
         -125,
         300,
         2,
     );
-    check_number_grammar(json!({"type":"number","minimum":-3,"maximum":-0.5}), -30, -5, 1);
     check_number_grammar(
-        json!({"type":"number","minimum":-7,"maximum":7,"multipleOf":1}),
+        &json!({"type":"number","minimum":-3,"maximum":-0.5}),
+        -30,
+        -5,
+        1,
+    );
+    check_number_grammar(
+        &json!({"type":"number","minimum":-7,"maximum":7,"multipleOf":1}),
         -7,
         7,
         0,
     );
     // Bounds between representable values round inwards.
-    check_number_grammar(json!({"type":"number","minimum":0.15,"maximum":0.99}), 2, 9, 1);
+    check_number_grammar(
+        &json!({"type":"number","minimum":0.15,"maximum":0.99}),
+        2,
+        9,
+        1,
+    );
 }
 
 #[test]
@@ -133,8 +161,15 @@ fn a_number_ends_at_the_next_structural_byte() {
     let m = after(&schema, b"[60.");
     assert_eq!(allowed_bytes(&m), b"0".to_vec());
     let m = after(&schema, b"[0");
-    assert_eq!(allowed_bytes(&m), b".".to_vec(), "0 itself is below the minimum");
-    assert!(!accepts(&matcher(&schema), b"[1.25"), "one fraction digit only");
+    assert_eq!(
+        allowed_bytes(&m),
+        b".".to_vec(),
+        "0 itself is below the minimum"
+    );
+    assert!(
+        !accepts(&matcher(&schema), b"[1.25"),
+        "one fraction digit only"
+    );
 }
 
 // ---- Strings ----
@@ -149,9 +184,16 @@ fn a_string_at_max_length_only_closes() {
     let m = after(&schema, "\"a€".as_bytes());
     assert!(m.allows_byte(b'x'), "€ counts as one character");
     assert!(accepts(&after(&schema, b"\"ab"), b"\\n"));
-    assert!(!accepts(&after(&schema, b"\"abc"), b"\\"), "no escape past maxLength");
+    assert!(
+        !accepts(&after(&schema, b"\"abc"), b"\\"),
+        "no escape past maxLength"
+    );
     let m = after(&schema, b"\"ab\\n");
-    assert_eq!(allowed_bytes(&m), b"\"".to_vec(), "an escape is one character");
+    assert_eq!(
+        allowed_bytes(&m),
+        b"\"".to_vec(),
+        "an escape is one character"
+    );
 }
 
 #[test]
@@ -166,18 +208,46 @@ fn a_string_below_min_length_cannot_close() {
 fn strings_take_four_escapes_and_no_control_characters() {
     let schema = json!({"type":"string","maxLength":10});
     for ok in [&b"\"\\\"\""[..], b"\"\\\\\"", b"\"\\n\"", b"\"\\/\""] {
-        assert!(accepts(&matcher(&schema), ok), "{:?}", String::from_utf8_lossy(ok));
+        assert!(
+            accepts(&matcher(&schema), ok),
+            "{:?}",
+            String::from_utf8_lossy(ok)
+        );
     }
-    for bad in [&b"\"\\t"[..], b"\"\\u", b"\"\\x", b"\"\n", b"\"\t", b"\"\x00", b"\"\x1f"] {
-        assert!(!accepts(&matcher(&schema), bad), "{:?}", String::from_utf8_lossy(bad));
+    for bad in [
+        &b"\"\\t"[..],
+        b"\"\\u",
+        b"\"\\x",
+        b"\"\n",
+        b"\"\t",
+        b"\"\x00",
+        b"\"\x1f",
+    ] {
+        assert!(
+            !accepts(&matcher(&schema), bad),
+            "{:?}",
+            String::from_utf8_lossy(bad)
+        );
     }
-    assert!(accepts(&matcher(&schema), b"\"\x7f\""), "DEL is not a control character in JSON");
+    assert!(
+        accepts(&matcher(&schema), b"\"\x7f\""),
+        "DEL is not a control character in JSON"
+    );
 }
 
 #[test]
 fn strings_take_only_well_formed_utf8() {
     let schema = json!({"type":"string","maxLength":10});
-    for ok in ["é", "€", "😀", "\u{10FFFF}", "\u{FFFF}", "\u{D7FF}", "\u{E000}", "\u{80}"] {
+    for ok in [
+        "é",
+        "€",
+        "😀",
+        "\u{10FFFF}",
+        "\u{FFFF}",
+        "\u{D7FF}",
+        "\u{E000}",
+        "\u{80}",
+    ] {
         let text = format!("\"{ok}\"");
         assert!(accepts(&matcher(&schema), text.as_bytes()), "{ok:?}");
     }
@@ -210,7 +280,10 @@ fn strings_take_only_well_formed_utf8() {
     let mut set = TokenSet::new(m.vocab().len());
     m.fill_allowed(&mut set);
     assert!(set.contains(token_id(&euro[2..])));
-    assert!(!set.contains(token_id(b"\"")), "no closing quote mid-character");
+    assert!(
+        !set.contains(token_id(b"\"")),
+        "no closing quote mid-character"
+    );
     assert!(!set.contains(token_id(b"a")));
     m.accept_token(token_id(&euro[2..])).unwrap();
     m.accept_token(token_id(b"\"")).unwrap();
@@ -246,7 +319,10 @@ fn booleans_null_and_const() {
     assert!(accepts(&matcher(&json!({"type":"boolean"})), b"false"));
     assert!(accepts(&matcher(&json!({"type":"boolean"})), b"true"));
     assert!(!accepts(&matcher(&json!({"type":"boolean"})), b"null"));
-    assert_eq!(matcher(&json!({"type":"null"})).forced_bytes(), b"null".to_vec());
+    assert_eq!(
+        matcher(&json!({"type":"null"})).forced_bytes(),
+        b"null".to_vec()
+    );
     let c = matcher(&json!({"const":"a\"b\\c"}));
     assert_eq!(c.forced_bytes(), br#""a\"b\\c""#.to_vec());
 }
@@ -260,8 +336,14 @@ fn arrays_respect_min_and_max_items() {
     let m = after(&schema, b"[1,2,3");
     assert_eq!(allowed_bytes(&m), b"]".to_vec());
     assert_eq!(m.forced_bytes(), b"]".to_vec());
-    assert_eq!(matcher(&json!({"type":"array","maxItems":0,"items":{"type":"null"}})).forced_bytes(), b"[]".to_vec());
-    assert!(accepts(&matcher(&json!({"type":"array","maxItems":2,"items":{"type":"null"}})), b"[]"));
+    assert_eq!(
+        matcher(&json!({"type":"array","maxItems":0,"items":{"type":"null"}})).forced_bytes(),
+        b"[]".to_vec()
+    );
+    assert!(accepts(
+        &matcher(&json!({"type":"array","maxItems":2,"items":{"type":"null"}})),
+        b"[]"
+    ));
 }
 
 #[test]
@@ -273,7 +355,10 @@ fn objects_follow_the_required_order_compactly() {
     assert_eq!(m.forced_bytes(), br#","a":null}"#.to_vec());
     assert!(!accepts(&matcher(&schema), br#"{"a":"#));
     assert!(!accepts(&matcher(&schema), br#"{ "b":"#), "no whitespace");
-    assert_eq!(matcher(&json!({"type":"object"})).forced_bytes(), b"{}".to_vec());
+    assert_eq!(
+        matcher(&json!({"type":"object"})).forced_bytes(),
+        b"{}".to_vec()
+    );
 }
 
 // ---- The shot-list schema ----
@@ -286,10 +371,12 @@ fn the_shot_schema_forces_its_structure() {
     assert_eq!(m.forced_bytes(), br#"{"shots":[{"size":""#.to_vec());
     m.accept_bytes(br#"{"shots":[{"size":"wide""#).unwrap();
     assert_eq!(m.forced_bytes(), br#","angle":""#.to_vec());
-    m.accept_bytes(br#","angle":"low","movement":"pan","lens_mm":"#).unwrap();
+    m.accept_bytes(br#","angle":"low","movement":"pan","lens_mm":"#)
+        .unwrap();
     assert_eq!(m.forced_bytes(), Vec::<u8>::new(), "digits are chosen");
     assert!(!m.allows_byte(b'0') && !m.allows_byte(b'-'));
-    m.accept_bytes(br#"35,"subject":"Ann","action":"","lines":[],"duration_s":4.5,"prompt":"x"#).unwrap();
+    m.accept_bytes(br#"35,"subject":"Ann","action":"","lines":[],"duration_s":4.5,"prompt":"x"#)
+        .unwrap();
     assert_eq!(m.forced_bytes(), Vec::<u8>::new());
     m.accept_bytes(b"\"}").unwrap();
     assert_eq!(allowed_bytes(&m), b",]".to_vec());
@@ -304,7 +391,7 @@ fn the_shot_schema_forces_its_structure() {
 fn the_shot_schema_stops_at_twelve_shots() {
     let schema = shot_schema();
     let shot = r#"{"size":"wide","angle":"low","movement":"pan","lens_mm":35,"subject":"","action":"","lines":[1],"duration_s":1,"prompt":""}"#;
-    let shots = vec![shot; 12].join(",");
+    let shots = [shot; 12].join(",");
     let m = after(&schema, format!("{{\"shots\":[{shots}").as_bytes());
     assert_eq!(allowed_bytes(&m), b"]".to_vec());
 }
@@ -312,9 +399,15 @@ fn the_shot_schema_stops_at_twelve_shots() {
 #[test]
 fn max_len_bytes_is_reachable_and_an_upper_bound() {
     // Strings count 4 bytes per character (the worst case), arrays their maximum items.
-    let g = Grammar::from_json_schema(&json!({"type":"array","maxItems":2,"items":{"type":"string","maxLength":1}})).unwrap();
+    let g = Grammar::from_json_schema(
+        &json!({"type":"array","maxItems":2,"items":{"type":"string","maxLength":1}}),
+    )
+    .unwrap();
     assert_eq!(g.max_len_bytes(), r#"["😀","😀"]"#.len());
-    let g = Grammar::from_json_schema(&json!({"type":"number","minimum":-60,"maximum":5,"multipleOf":0.01})).unwrap();
+    let g = Grammar::from_json_schema(
+        &json!({"type":"number","minimum":-60,"maximum":5,"multipleOf":0.01}),
+    )
+    .unwrap();
     assert_eq!(g.max_len_bytes(), "-60.00".len());
     assert!(grammar(&shot_schema()).max_len_bytes() > 12 * 460);
 }
@@ -347,12 +440,21 @@ fn special_and_empty_tokens_are_never_allowed() {
     m.fill_allowed(&mut set);
     // `<|im_start|>` would be fine string content as bytes, but it is special.
     assert!(!set.contains(1) && !set.contains(0) && !set.contains(EOS));
-    assert!(set.contains(token_id(b"<|im_end|>x")), "a normal token with such bytes is fine");
+    assert!(
+        set.contains(token_id(b"<|im_end|>x")),
+        "a normal token with such bytes is fine"
+    );
     let empty = (vocab.len() - 1) as u32;
     assert!(!set.contains(empty));
     let mut m2 = m.clone();
-    assert_eq!(m2.accept_token(1), Err(ConstraintError::NeverAllowed { id: 1 }));
-    assert_eq!(m2.accept_token(empty), Err(ConstraintError::NeverAllowed { id: empty }));
+    assert_eq!(
+        m2.accept_token(1),
+        Err(ConstraintError::NeverAllowed { id: 1 })
+    );
+    assert_eq!(
+        m2.accept_token(empty),
+        Err(ConstraintError::NeverAllowed { id: empty })
+    );
     assert_eq!(
         m2.accept_token(99_999),
         Err(ConstraintError::UnknownToken { id: 99_999 })
@@ -363,7 +465,10 @@ fn special_and_empty_tokens_are_never_allowed() {
 #[test]
 fn tokens_may_straddle_values_and_refusals_change_nothing() {
     let schema = shot_schema();
-    let mut m = after(&schema, br#"{"shots":[{"size":"wide","angle":"low","movement":"pan","lens_mm":3"#);
+    let mut m = after(
+        &schema,
+        br#"{"shots":[{"size":"wide","angle":"low","movement":"pan","lens_mm":3"#,
+    );
     let snapshot = m.clone();
     // `5,"` ends the number and opens the next key.
     m.accept_token(token_id(b"5,\"")).unwrap();
@@ -371,7 +476,10 @@ fn tokens_may_straddle_values_and_refusals_change_nothing() {
     let mut m = snapshot.clone();
     assert_eq!(
         m.accept_token(token_id(b"00")),
-        Err(ConstraintError::TokenRejected { id: token_id(b"00"), offset: 1 })
+        Err(ConstraintError::TokenRejected {
+            id: token_id(b"00"),
+            offset: 1
+        })
     );
     assert_eq!(m, snapshot);
     assert!(m.accept_bytes(b"5x").is_err());
@@ -411,7 +519,11 @@ fn the_mask_matches_token_by_token_acceptance_on_a_bigger_vocabulary() {
     // Every token made of 1..=3 bytes from an alphabet covering structure, digits, escapes,
     // UTF-8 pieces: the trie walk (and its shortcut for plain tokens in strings) must agree
     // with feeding each token on its own, at many states of a shot list.
-    let alphabet: Vec<u8> = b"{}[],:\"\\n0159.-a_ \x7f\n".iter().copied().chain([0xC3, 0xA9, 0xE2, 0x82, 0xAC, 0xF0, 0x9F]).collect();
+    let alphabet: Vec<u8> = b"{}[],:\"\\n0159.-a_ \x7f\n"
+        .iter()
+        .copied()
+        .chain([0xC3, 0xA9, 0xE2, 0x82, 0xAC, 0xF0, 0x9F])
+        .collect();
     let mut tokens = vec![b"<|im_end|>".to_vec()];
     for &a in &alphabet {
         tokens.push(vec![a]);
@@ -445,15 +557,15 @@ fn the_mask_matches_token_by_token_acceptance_on_a_bigger_vocabulary() {
 
 // ---- Schema errors ----
 
-fn err(schema: Value) -> SchemaError {
-    Grammar::from_json_schema(&schema).expect_err("schema must be refused")
+fn err(schema: &Value) -> SchemaError {
+    Grammar::from_json_schema(schema).expect_err("schema must be refused")
 }
 
 #[test]
 fn unsupported_keywords_are_named_with_their_pointer() {
     let mut schema = shot_schema();
     schema["properties"]["shots"]["items"]["properties"]["subject"]["pattern"] = json!("^A");
-    let e = err(schema);
+    let e = err(&schema);
     assert_eq!(
         e,
         SchemaError::Unsupported {
@@ -463,47 +575,136 @@ fn unsupported_keywords_are_named_with_their_pointer() {
         }
     );
     let msg = e.to_string();
-    assert!(msg.contains("pattern") && msg.contains("/properties/shots/items/properties/subject") && msg.contains("maxLength"), "{msg}");
-    assert!(matches!(err(json!({"$ref":"#/$defs/x"})), SchemaError::Unsupported { keyword, .. } if keyword == "$ref"));
-    assert!(matches!(err(json!({"anyOf":[]})), SchemaError::Unsupported { keyword, .. } if keyword == "anyOf"));
-    assert!(matches!(err(json!({"type":"integer","minimum":0,"maximum":3,"exclusiveMaximum":3})), SchemaError::Unsupported { keyword, .. } if keyword == "exclusiveMaximum"));
-    assert!(matches!(err(json!({"type":"object","properties":{"a/b":{"type":"string","format":"date","maxLength":3}},"required":["a/b"]})), SchemaError::Unsupported { pointer, .. } if pointer == "/properties/a~1b"));
+    assert!(
+        msg.contains("pattern")
+            && msg.contains("/properties/shots/items/properties/subject")
+            && msg.contains("maxLength"),
+        "{msg}"
+    );
+    assert!(
+        matches!(err(&json!({"$ref":"#/$defs/x"})), SchemaError::Unsupported { keyword, .. } if keyword == "$ref")
+    );
+    assert!(
+        matches!(err(&json!({"anyOf":[]})), SchemaError::Unsupported { keyword, .. } if keyword == "anyOf")
+    );
+    assert!(
+        matches!(err(&json!({"type":"integer","minimum":0,"maximum":3,"exclusiveMaximum":3})), SchemaError::Unsupported { keyword, .. } if keyword == "exclusiveMaximum")
+    );
+    assert!(
+        matches!(err(&json!({"type":"object","properties":{"a/b":{"type":"string","format":"date","maxLength":3}},"required":["a/b"]})), SchemaError::Unsupported { pointer, .. } if pointer == "/properties/a~1b")
+    );
 }
 
 #[test]
 fn unbounded_values_are_refused() {
-    assert!(matches!(err(json!({"type":"string"})), SchemaError::Missing { keyword: "maxLength", .. }));
-    assert!(matches!(err(json!({"type":"array","items":{"type":"null"}})), SchemaError::Missing { keyword: "maxItems", .. }));
-    assert!(matches!(err(json!({"type":"integer","minimum":0})), SchemaError::Missing { keyword: "maximum", .. }));
-    assert!(matches!(err(json!({"type":"number","maximum":0})), SchemaError::Missing { keyword: "minimum", .. }));
-    assert!(matches!(err(json!({"type":"array","maxItems":2})), SchemaError::Missing { keyword: "items", .. }));
-    assert!(matches!(err(json!({"minLength":2})), SchemaError::Unsupported { .. }));
-    assert!(matches!(err(json!({})), SchemaError::Missing { keyword: "type", .. }));
+    assert!(matches!(
+        err(&json!({"type":"string"})),
+        SchemaError::Missing {
+            keyword: "maxLength",
+            ..
+        }
+    ));
+    assert!(matches!(
+        err(&json!({"type":"array","items":{"type":"null"}})),
+        SchemaError::Missing {
+            keyword: "maxItems",
+            ..
+        }
+    ));
+    assert!(matches!(
+        err(&json!({"type":"integer","minimum":0})),
+        SchemaError::Missing {
+            keyword: "maximum",
+            ..
+        }
+    ));
+    assert!(matches!(
+        err(&json!({"type":"number","maximum":0})),
+        SchemaError::Missing {
+            keyword: "minimum",
+            ..
+        }
+    ));
+    assert!(matches!(
+        err(&json!({"type":"array","maxItems":2})),
+        SchemaError::Missing {
+            keyword: "items",
+            ..
+        }
+    ));
+    assert!(matches!(
+        err(&json!({"minLength":2})),
+        SchemaError::Unsupported { .. }
+    ));
+    assert!(matches!(
+        err(&json!({})),
+        SchemaError::Missing {
+            keyword: "type",
+            ..
+        }
+    ));
 }
 
 #[test]
 fn inconsistent_schemas_are_refused() {
-    let invalid = |schema: Value, kw: &str| match err(schema.clone()) {
+    let invalid = |schema: Value, kw: &str| match err(&schema) {
         SchemaError::Invalid { keyword, .. } => assert_eq!(keyword, kw, "{schema}"),
         other => panic!("{schema}: {other:?}"),
     };
     let props = json!({"a":{"type":"null"},"b":{"type":"null"}});
-    invalid(json!({"type":"object","properties":props,"required":["a"]}), "required");
-    invalid(json!({"type":"object","properties":props,"required":["a","b","a"]}), "required");
-    invalid(json!({"type":"object","properties":props,"required":["a","b","c"]}), "required");
-    invalid(json!({"type":"object","properties":props,"required":["a","b"],"additionalProperties":true}), "additionalProperties");
-    invalid(json!({"type":"number","minimum":0,"maximum":1,"multipleOf":0.25}), "multipleOf");
-    invalid(json!({"type":"integer","minimum":0,"maximum":10,"multipleOf":0.1}), "multipleOf");
+    invalid(
+        json!({"type":"object","properties":props,"required":["a"]}),
+        "required",
+    );
+    invalid(
+        json!({"type":"object","properties":props,"required":["a","b","a"]}),
+        "required",
+    );
+    invalid(
+        json!({"type":"object","properties":props,"required":["a","b","c"]}),
+        "required",
+    );
+    invalid(
+        json!({"type":"object","properties":props,"required":["a","b"],"additionalProperties":true}),
+        "additionalProperties",
+    );
+    invalid(
+        json!({"type":"number","minimum":0,"maximum":1,"multipleOf":0.25}),
+        "multipleOf",
+    );
+    invalid(
+        json!({"type":"integer","minimum":0,"maximum":10,"multipleOf":0.1}),
+        "multipleOf",
+    );
     invalid(json!({"type":"integer","minimum":5,"maximum":4}), "minimum");
-    invalid(json!({"type":"number","minimum":0.11,"maximum":0.19}), "minimum");
-    invalid(json!({"type":"string","minLength":5,"maxLength":4}), "minLength");
-    invalid(json!({"type":"array","items":{"type":"null"},"minItems":3,"maxItems":2}), "minItems");
-    invalid(json!({"type":"array","items":{"type":"null"},"maxItems":-1}), "maxItems");
+    invalid(
+        json!({"type":"number","minimum":0.11,"maximum":0.19}),
+        "minimum",
+    );
+    invalid(
+        json!({"type":"string","minLength":5,"maxLength":4}),
+        "minLength",
+    );
+    invalid(
+        json!({"type":"array","items":{"type":"null"},"minItems":3,"maxItems":2}),
+        "minItems",
+    );
+    invalid(
+        json!({"type":"array","items":{"type":"null"},"maxItems":-1}),
+        "maxItems",
+    );
     invalid(json!({"type":["string","null"]}), "type");
     invalid(json!({"type":"date"}), "type");
     invalid(json!({"enum":[]}), "enum");
     invalid(json!({"type":"string","enum":["a",1]}), "enum");
-    invalid(json!({"type":"number","minimum":-1e300,"maximum":0}), "minimum");
-    assert!(matches!(err(json!(true)), SchemaError::NotAnObject { pointer } if pointer.is_empty()));
-    assert!(matches!(err(json!({"type":"array","maxItems":1,"items":[]})), SchemaError::NotAnObject { pointer } if pointer == "/items"));
+    invalid(
+        json!({"type":"number","minimum":-1e300,"maximum":0}),
+        "minimum",
+    );
+    assert!(
+        matches!(err(&json!(true)), SchemaError::NotAnObject { pointer } if pointer.is_empty())
+    );
+    assert!(
+        matches!(err(&json!({"type":"array","maxItems":1,"items":[]})), SchemaError::NotAnObject { pointer } if pointer == "/items")
+    );
 }

@@ -32,12 +32,67 @@ pub fn toy_tokens() -> Vec<Vec<u8>> {
     t.push(b"\xC0\x80".to_vec()); // overlong NUL: never valid
     t.push(b"\xED\xA0\x80".to_vec()); // a surrogate: never valid
     for s in [
-        "{\"", "\":\"", "\"},{\"", "\":", "\",\"", "\",", "\"}", "\"}]}", "\"]", "],\"", "\":[",
-        "[{\"", "}]}", "}]", "},{", ",\"", "ab", "wide", "medium", "_close", "\"medium", "_up",
-        "close_up\"", "12", "123", "0.", ".5", "-1", "00", "99", "100", "1,", ",2", "[1", "],",
-        "true", "false", "null", " the", "hello", " world", "é", "😀", "€", "€\"", "\\n",
-        "\\\"", "\\u", "\\t", "\n\n", "  ", "\"size\":\"", "pan\",\"", "35,\"", "5,\"", "5,", "4.5",
-        "60.0", "0.5,\"", "\"\"", "<|im_end|>x",
+        "{\"",
+        "\":\"",
+        "\"},{\"",
+        "\":",
+        "\",\"",
+        "\",",
+        "\"}",
+        "\"}]}",
+        "\"]",
+        "],\"",
+        "\":[",
+        "[{\"",
+        "}]}",
+        "}]",
+        "},{",
+        ",\"",
+        "ab",
+        "wide",
+        "medium",
+        "_close",
+        "\"medium",
+        "_up",
+        "close_up\"",
+        "12",
+        "123",
+        "0.",
+        ".5",
+        "-1",
+        "00",
+        "99",
+        "100",
+        "1,",
+        ",2",
+        "[1",
+        "],",
+        "true",
+        "false",
+        "null",
+        " the",
+        "hello",
+        " world",
+        "é",
+        "😀",
+        "€",
+        "€\"",
+        "\\n",
+        "\\\"",
+        "\\u",
+        "\\t",
+        "\n\n",
+        "  ",
+        "\"size\":\"",
+        "pan\",\"",
+        "35,\"",
+        "5,\"",
+        "5,",
+        "4.5",
+        "60.0",
+        "0.5,\"",
+        "\"\"",
+        "<|im_end|>x",
     ] {
         t.push(s.as_bytes().to_vec());
     }
@@ -109,7 +164,9 @@ pub fn validate(v: &Value, s: &Value, path: &str) -> Result<(), String> {
             Ok(())
         }
         "integer" => match v.as_i64() {
-            Some(i) if i >= s["minimum"].as_i64().unwrap() && i <= s["maximum"].as_i64().unwrap() => {
+            Some(i)
+                if i >= s["minimum"].as_i64().unwrap() && i <= s["maximum"].as_i64().unwrap() =>
+            {
                 Ok(())
             }
             _ => err("not an integer in range"),
@@ -118,7 +175,10 @@ pub fn validate(v: &Value, s: &Value, path: &str) -> Result<(), String> {
             let Some(x) = v.as_f64() else {
                 return err("not a number");
             };
-            let (min, max) = (s["minimum"].as_f64().unwrap(), s["maximum"].as_f64().unwrap());
+            let (min, max) = (
+                s["minimum"].as_f64().unwrap(),
+                s["maximum"].as_f64().unwrap(),
+            );
             if x < min - 1e-9 || x > max + 1e-9 {
                 return err("out of range");
             }
@@ -177,12 +237,18 @@ pub fn random_walk(
     let max = grammar.max_len_bytes();
     for step in 0.. {
         if step > max + 1 || text.len() > max {
-            return Err(format!("{step} tokens / {} bytes exceed the bound {max}", text.len()));
+            return Err(format!(
+                "{step} tokens / {} bytes exceed the bound {max}",
+                text.len()
+            ));
         }
         m.fill_allowed(&mut set);
         let allowed: Vec<u32> = set.iter().collect();
         if allowed.is_empty() {
-            return Err(format!("dead end after {:?}", String::from_utf8_lossy(&text)));
+            return Err(format!(
+                "dead end after {:?}",
+                String::from_utf8_lossy(&text)
+            ));
         }
         if set.contains(EOS) != m.is_complete() {
             return Err("EOS allowed iff complete is broken".into());
