@@ -1,5 +1,8 @@
 //! `cargo bench -p previz-grammar --bench mask`: µs per `fill_allowed` over a synthetic
 //! 49,152-token byte-level vocabulary, at the states a shot-list generation goes through.
+//!
+//! With `PREVIZ_GGUF=path/to/model.gguf` it also runs over that model's real vocabulary
+//! (e.g. SmolLM2's, from the file `models/fetch.py` downloads), read from the GGUF metadata.
 #![allow(clippy::print_stdout, reason = "a benchmark reports on stdout")]
 
 use std::hint::black_box;
@@ -102,14 +105,118 @@ fn synthetic_vocab() -> Vocab {
 
 const SHOT_SCHEMA: &str = r#"{"type":"object","required":["shots"],"properties":{"shots":{"type":"array","minItems":1,"maxItems":12,"items":{"type":"object","required":["size","angle","movement","lens_mm","subject","action","lines","duration_s","prompt"],"properties":{"size":{"enum":["extreme_wide","wide","full","medium_wide","medium","medium_close_up","close_up","extreme_close_up","insert"]},"angle":{"enum":["eye_level","high","low","overhead","worms_eye","dutch","over_the_shoulder","pov"]},"movement":{"enum":["static","pan","tilt","zoom","dolly_in","dolly_out","tracking","truck","pedestal","crane","handheld","steadicam","drone"]},"lens_mm":{"type":"integer","minimum":12,"maximum":200},"subject":{"type":"string","maxLength":60},"action":{"type":"string","maxLength":160},"lines":{"type":"array","maxItems":20,"items":{"type":"integer","minimum":1,"maximum":99}},"duration_s":{"type":"number","minimum":0.5,"maximum":60,"multipleOf":0.1},"prompt":{"type":"string","maxLength":240}},"additionalProperties":false}}},"additionalProperties":false}"#;
 
+/// Reads `tokenizer.ggml.tokens` (GPT-2 byte-to-unicode strings) and `token_type` from a GGUF
+/// file; tokens not of type 1 (normal) are special. Only as much as a benchmark needs.
+fn gguf_vocab(path: &str) -> std::io::Result<Vocab> {
+    use std::io::{Error, Read};
+    fn take<const N: usize>(r: &mut impl Read) -> std::io::Result<[u8; N]> {
+        let mut b = [0u8; N];
+        r.read_exact(&mut b)?;
+        Ok(b)
+    }
+    fn u32_(r: &mut impl Read) -> std::io::Result<u32> {
+        Ok(u32::from_le_bytes(take::<4>(r)?))
+    }
+    fn u64_(r: &mut impl Read) -> std::io::Result<u64> {
+        Ok(u64::from_le_bytes(take::<8>(r)?))
+    }
+    fn string(r: &mut impl Read) -> std::io::Result<String> {
+        let n = u64_(r)? as usize;
+        let mut b = vec![0u8; n];
+        r.read_exact(&mut b)?;
+        String::from_utf8(b).map_err(Error::other)
+    }
+    /// Reads one value of type `t`: strings and integers are kept, the rest skipped.
+    fn value(
+        r: &mut impl Read,
+        t: u32,
+        out: &mut Vec<String>,
+        ints: &mut Vec<i64>,
+    ) -> std::io::Result<()> {
+        match t {
+            0 | 1 | 7 => ints.push(i64::from(take::<1>(r)?[0])),
+            2 | 3 => ints.push(i64::from(u16::from_le_bytes(take::<2>(r)?))),
+            4 | 5 => ints.push(i64::from(i32::from_le_bytes(take::<4>(r)?))),
+            6 => drop(take::<4>(r)?),
+            8 => out.push(string(r)?),
+            9 => {
+                let inner = u32_(r)?;
+                for _ in 0..u64_(r)? {
+                    value(r, inner, out, ints)?;
+                }
+            }
+            10..=12 => ints.push(i64::from_le_bytes(take::<8>(r)?)),
+            _ => return Err(Error::other(format!("GGUF value type {t}"))),
+        }
+        Ok(())
+    }
+    let mut r = std::io::BufReader::new(std::fs::File::open(path)?);
+    if &take::<4>(&mut r)? != b"GGUF" {
+        return Err(Error::other("not a GGUF file"));
+    }
+    let _version = u32_(&mut r)?;
+    let _tensors = u64_(&mut r)?;
+    let (mut tokens, mut types) = (Vec::new(), Vec::new());
+    for _ in 0..u64_(&mut r)? {
+        let key = string(&mut r)?;
+        let t = u32_(&mut r)?;
+        let (mut strs, mut ints) = (Vec::new(), Vec::new());
+        value(&mut r, t, &mut strs, &mut ints)?;
+        match key.as_str() {
+            "tokenizer.ggml.tokens" => tokens = strs,
+            "tokenizer.ggml.token_type" => types = ints,
+            _ => {}
+        }
+        if !tokens.is_empty() && !types.is_empty() {
+            break;
+        }
+    }
+    // GPT-2's byte-to-unicode table, inverted.
+    let mut unbyte = std::collections::HashMap::new();
+    let mut extra = 0u32;
+    for b in 0..=255u8 {
+        let printable = matches!(b, 33..=126 | 161..=172 | 174..=255);
+        let c = if printable {
+            char::from(b)
+        } else {
+            extra += 1;
+            char::from_u32(255 + extra).expect("valid char")
+        };
+        unbyte.insert(c, b);
+    }
+    let bytes: Vec<Vec<u8>> = tokens
+        .iter()
+        .map(|t| {
+            t.chars()
+                .map(|c| unbyte.get(&c).copied().unwrap_or(b'?'))
+                .collect()
+        })
+        .collect();
+    let special = types
+        .iter()
+        .enumerate()
+        .filter(|&(_, &t)| t != 1)
+        .map(|(id, _)| id as u32);
+    Ok(Vocab::new(bytes, special, 2))
+}
+
 fn main() {
     let t0 = Instant::now();
     let vocab = Arc::new(synthetic_vocab());
     let build = t0.elapsed();
+    bench(&vocab, build, "synthetic");
+    if let Ok(path) = std::env::var("PREVIZ_GGUF") {
+        let t0 = Instant::now();
+        let vocab = Arc::new(gguf_vocab(&path).expect("GGUF vocabulary"));
+        bench(&vocab, t0.elapsed(), &path);
+    }
+}
+
+fn bench(vocab: &Arc<Vocab>, build: std::time::Duration, what: &str) {
     let schema: serde_json::Value = serde_json::from_str(SHOT_SCHEMA).expect("schema parses");
     let grammar = Arc::new(Grammar::from_json_schema(&schema).expect("schema compiles"));
     println!(
-        "vocabulary: {} tokens, trie built in {:.1} ms; grammar max_len_bytes = {}",
+        "{what}: {} tokens, read and trie built in {:.1} ms; grammar max_len_bytes = {}",
         vocab.len(),
         build.as_secs_f64() * 1e3,
         grammar.max_len_bytes()
@@ -138,7 +245,7 @@ fn main() {
     ];
     let mut set = TokenSet::new(vocab.len());
     for (name, prefix) in states {
-        let mut m = Matcher::new(Arc::clone(&grammar), Arc::clone(&vocab));
+        let mut m = Matcher::new(Arc::clone(&grammar), Arc::clone(vocab));
         m.accept_bytes(prefix).expect("prefix is valid");
         m.fill_allowed(&mut set);
         let iters = 200;
@@ -149,8 +256,21 @@ fn main() {
         let per = t.elapsed().as_secs_f64() * 1e6 / f64::from(iters);
         println!("{name:<28} {per:>9.1} µs/fill   {:>6} allowed", set.len());
     }
+    let mut m = Matcher::new(Arc::clone(&grammar), Arc::clone(vocab));
+    m.accept_bytes(br#"{"shots":[{"size":"wide""#)
+        .expect("prefix is valid");
+    let t = Instant::now();
+    let forced = m.forced_bytes();
+    for _ in 0..99 {
+        black_box(m.forced_bytes());
+    }
+    println!(
+        "forced_bytes {:?}: {:.1} µs",
+        String::from_utf8_lossy(&forced),
+        t.elapsed().as_secs_f64() * 1e6 / 100.0
+    );
     // A whole generation: walk the schema greedily (first allowed token) to completion.
-    let mut m = Matcher::new(Arc::clone(&grammar), Arc::clone(&vocab));
+    let mut m = Matcher::new(Arc::clone(&grammar), Arc::clone(vocab));
     let t = Instant::now();
     let mut steps = 0u32;
     while !m.is_complete() {
