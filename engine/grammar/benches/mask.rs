@@ -171,26 +171,9 @@ fn gguf_vocab(path: &str) -> std::io::Result<Vocab> {
             break;
         }
     }
-    // GPT-2's byte-to-unicode table, inverted.
-    let mut unbyte = std::collections::HashMap::new();
-    let mut extra = 0u32;
-    for b in 0..=255u8 {
-        let printable = matches!(b, 33..=126 | 161..=172 | 174..=255);
-        let c = if printable {
-            char::from(b)
-        } else {
-            extra += 1;
-            char::from_u32(255 + extra).expect("valid char")
-        };
-        unbyte.insert(c, b);
-    }
     let bytes: Vec<Vec<u8>> = tokens
         .iter()
-        .map(|t| {
-            t.chars()
-                .map(|c| unbyte.get(&c).copied().unwrap_or(b'?'))
-                .collect()
-        })
+        .map(|t| previz_grammar::byte_level_token_bytes(t).unwrap_or_default())
         .collect();
     let special = types
         .iter()

@@ -101,6 +101,36 @@ impl Vocab {
     }
 }
 
+/// The bytes a GPT-2-style *byte-level* BPE token string stands for (as in `tokenizer.json`'s
+/// vocabulary or a GGUF's `tokenizer.ggml.tokens`: each byte is shown as one printable
+/// character, e.g. `Ġ` for a space). `None` if a character is not in that byte alphabet.
+///
+/// ```
+/// assert_eq!(previz_grammar::byte_level_token_bytes("Ġthe").unwrap(), b" the");
+/// assert_eq!(previz_grammar::byte_level_token_bytes("âĤ").unwrap(), &"€".as_bytes()[..2]);
+/// ```
+pub fn byte_level_token_bytes(token: &str) -> Option<Vec<u8>> {
+    token
+        .chars()
+        .map(|c| {
+            let c = u32::from(c);
+            match c {
+                // Printable bytes stand for themselves.
+                33..=126 | 161..=172 | 174..=255 => Some(c as u8),
+                // The others (0..=32, 127..=160, 173) follow from U+0100, in byte order.
+                256..=323 => {
+                    let n = c - 256;
+                    let b = (0u8..=255)
+                        .filter(|b| !matches!(b, 33..=126 | 161..=172 | 174..=255))
+                        .nth(n as usize)?;
+                    Some(b)
+                }
+                _ => None,
+            }
+        })
+        .collect()
+}
+
 /// A byte trie over the non-special tokens, flattened in depth-first order.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Trie {
