@@ -708,3 +708,12 @@ fn inconsistent_schemas_are_refused() {
         matches!(err(&json!({"type":"array","maxItems":1,"items":[]})), SchemaError::NotAnObject { pointer } if pointer == "/items")
     );
 }
+
+#[test]
+fn the_types_can_cross_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<Matcher>();
+    send_sync::<Grammar>();
+    send_sync::<Vocab>();
+    send_sync::<TokenSet>();
+}
