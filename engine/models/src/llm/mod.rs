@@ -5,6 +5,7 @@
 //! architecture picks a [`CausalLm`] (ours for llama, candle-transformers' for the others) →
 //! [`generate`] runs prompts through it with [`sampler`] and an optional grammar constraint.
 
+pub mod constrained;
 pub mod error;
 pub mod generate;
 pub mod gguf;
