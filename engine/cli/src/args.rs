@@ -33,6 +33,17 @@ pub enum Command {
     /// Write a project out in another format.
     #[command(subcommand)]
     Export(ExportCommand),
+    /// List the models this machine knows: manifests (models/*.toml) and GGUF files found in
+    /// the models folders, installed or not.
+    Models(ModelsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ModelsArgs {
+    /// Also read each installed model's header (architecture, context, tokenizer) to check it
+    /// loads.
+    #[arg(long)]
+    pub check: bool,
 }
 
 #[derive(Debug, Args)]

@@ -3,6 +3,7 @@
 mod export;
 mod import;
 mod info;
+mod models;
 mod new;
 mod validate;
 
@@ -21,6 +22,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Info(args) => info::run(&args, json),
         Command::Validate(args) => validate::run(&args, json),
         Command::Export(ExportCommand::Fountain(args)) => export::fountain(&args, json),
+        Command::Models(args) => models::run(&args, json),
     }
 }
 
