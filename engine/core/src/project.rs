@@ -23,6 +23,10 @@ pub struct Settings {
     pub frame_height: u32,
     /// Length of a new shot when nothing better is known.
     pub default_shot_duration: RationalTime,
+    /// The look of storyboard frames: a preset name (`pencil storyboard`, `noir`...) or free
+    /// text; appended to every image prompt. Empty: the default preset.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub style: String,
     #[serde(flatten)]
     pub extra: Extra,
 }
@@ -37,6 +41,7 @@ impl Settings {
             frame_width: 2048,
             frame_height: 858,
             default_shot_duration: RationalTime::new(72, Rate::FPS_24),
+            style: String::new(),
             extra: Extra::new(),
         }
     }

@@ -398,6 +398,14 @@ pub struct Character {
     pub extensions_seen: Vec<String>,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub description: String,
+    /// The character bible (what every image prompt of them says): looks, apparent age and
+    /// what they wear. Filled by the breakdown, edited by hand.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub appearance: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub age: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub wardrobe: String,
     #[serde(flatten)]
     pub extra: Extra,
 }
@@ -411,6 +419,9 @@ impl Character {
             aliases: Vec::new(),
             extensions_seen: Vec::new(),
             description: String::new(),
+            appearance: String::new(),
+            age: String::new(),
+            wardrobe: String::new(),
             extra: Extra::new(),
         }
     }

@@ -1,0 +1,206 @@
+//! The LLM engine: a local chat model under a grammar, one scene at a time.
+//!
+//! Per scene: the few-shot prompt ([`crate::prompt`]) → generation constrained by the plan
+//! schema fitted to the scene ([`crate::plan::json_schema_for`]: `lines` can only name speeches
+//! that exist) → the JSON read into a [`ShotPlan`]. The shared prompt prefix (system prompt and
+//! examples) stays in the model's KV cache from scene to scene. Validation against the scene and
+//! repair happen in the driver, as for any engine.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use previz_grammar::Vocab;
+use previz_jobs::JobContext;
+use previz_models::llm::LlmError;
+use previz_models::llm::constrained::{JsonConstraint, compile_schema, grammar_vocab};
+use previz_models::llm::generate::{GenerateRequest, Generation, Llm, LoadOptions, StopReason};
+use previz_models::llm::sampler::Sampling;
+
+use crate::BreakdownError;
+use crate::plan::{ShotPlan, json_schema_for};
+use crate::prompt::{PromptScene, messages};
+use crate::run::{EngineKey, SceneEngine};
+use crate::scene::{Beat, SceneInput};
+
+/// Token budget per scene. A complete plan of 12 shots takes well under it; a plan still open
+/// here is cut off and the scene falls back to the rules.
+const MAX_TOKENS: usize = 1800;
+
+/// Breaks scenes down with a local chat model.
+pub struct LlmEngine {
+    llm: Llm,
+    vocab: Arc<Vocab>,
+    model_id: String,
+    sampling: Sampling,
+    /// The last generation, for logs and tests.
+    pub last: Option<Generation>,
+}
+
+impl std::fmt::Debug for LlmEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LlmEngine")
+            .field("model", &self.model_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LlmEngine {
+    /// Loads the model at `path` (registry id `model_id`) to break down with `seed`.
+    pub fn load(
+        model_id: &str,
+        path: &Path,
+        options: &LoadOptions,
+        seed: u64,
+    ) -> Result<Self, LlmError> {
+        let llm = Llm::load(path, options)?;
+        Ok(Self::new(llm, model_id, seed))
+    }
+
+    /// Wraps a loaded model.
+    #[must_use]
+    pub fn new(llm: Llm, model_id: &str, seed: u64) -> Self {
+        let vocab = grammar_vocab(llm.tokenizer());
+        Self {
+            llm,
+            vocab,
+            model_id: model_id.to_owned(),
+            // Warm enough to vary with the seed, cool enough to stay on task; a mild repeat
+            // penalty (the forced JSON structure is not sampled, so it is not penalised).
+            sampling: Sampling {
+                temperature: 0.6,
+                top_p: 0.9,
+                repeat_penalty: 1.05,
+                repeat_last_n: 64,
+                seed,
+            },
+            last: None,
+        }
+    }
+
+    #[must_use]
+    pub fn llm(&self) -> &Llm {
+        &self.llm
+    }
+
+    /// The model's raw answer for a scene: the JSON text, valid against the scene's schema by
+    /// construction when `stop` is `Complete`.
+    pub fn generate_plan_text(
+        &mut self,
+        scene: &SceneInput,
+        ctx: &JobContext,
+    ) -> Result<Generation, BreakdownError> {
+        let prompt_scene = to_prompt(scene);
+        let prompt = self.llm.render_chat(&messages(&prompt_scene))?;
+        let grammar = compile_schema(&json_schema_for(scene.lines.len())).map_err(|e| {
+            BreakdownError::BadPlan {
+                detail: format!("schema: {e}"),
+                text: String::new(),
+            }
+        })?;
+        let mut constraint = JsonConstraint::new(grammar, self.vocab.clone());
+        let request = GenerateRequest {
+            prompt,
+            max_tokens: MAX_TOKENS,
+            sampling: self.sampling.clone(),
+        };
+        let label = format!("scene {}", scene.number);
+        let mut last_report = Instant::now();
+        let mut tail = String::new();
+        let generation = self
+            .llm
+            .generate(
+                &request,
+                Some(&mut constraint),
+                &|| ctx.is_cancelled(),
+                &mut |text| {
+                    tail.push_str(text);
+                    if last_report.elapsed().as_millis() >= 200 {
+                        let shown: String = tail
+                            .chars()
+                            .rev()
+                            .take(60)
+                            .collect::<Vec<_>>()
+                            .into_iter()
+                            .rev()
+                            .collect();
+                        ctx.progress(f32::NAN, format!("{label}: …{shown}"));
+                        last_report = Instant::now();
+                    }
+                },
+            )
+            .map_err(|e| match e {
+                LlmError::Cancelled => BreakdownError::Cancelled,
+                other => BreakdownError::Model(other),
+            })?;
+        ctx.log(format!(
+            "{label}: {} prompt tokens ({} from cache), {} generated ({} forced) in {:.1} s",
+            generation.prompt_tokens,
+            generation.reused_tokens,
+            generation.tokens.len(),
+            generation.forced_tokens,
+            generation.prompt_seconds + generation.generate_seconds
+        ));
+        Ok(generation)
+    }
+}
+
+impl SceneEngine for LlmEngine {
+    fn key(&self) -> EngineKey {
+        EngineKey {
+            engine: "llm".into(),
+            model: Some(self.model_id.clone()),
+            model_hash: Some(self.llm.info().file_hash.clone()),
+            seed: Some(self.sampling.seed),
+        }
+    }
+
+    fn plan_scene(
+        &mut self,
+        scene: &SceneInput,
+        ctx: &JobContext,
+    ) -> Result<ShotPlan, BreakdownError> {
+        let generation = self.generate_plan_text(scene, ctx)?;
+        let text = generation.text.clone();
+        let complete = generation.stop == StopReason::Complete;
+        self.last = Some(generation);
+        if !complete {
+            return Err(BreakdownError::BadPlan {
+                detail: format!("the answer was cut off at {MAX_TOKENS} tokens"),
+                text,
+            });
+        }
+        serde_json::from_str(&text).map_err(|e| BreakdownError::BadPlan {
+            detail: e.to_string(),
+            text,
+        })
+    }
+}
+
+/// The scene as the prompt shows it.
+#[must_use]
+pub fn to_prompt(scene: &SceneInput) -> PromptScene {
+    PromptScene {
+        heading: scene.heading.clone(),
+        characters: scene.characters.iter().map(|c| c.name.clone()).collect(),
+        action: scene
+            .beats
+            .iter()
+            .filter_map(|b| match b {
+                Beat::Action(t) => Some(t.clone()),
+                Beat::Speech(_) => None,
+            })
+            .collect(),
+        lines: scene
+            .lines
+            .iter()
+            .enumerate()
+            .map(|(i, l)| {
+                (
+                    scene.speaker(i).unwrap_or(&l.cue).to_owned(),
+                    l.text.clone(),
+                )
+            })
+            .collect(),
+    }
+}
