@@ -1,0 +1,250 @@
+//! AVX-512 (F, BW, VL, VNNI) versions of the kernels in [`super`]; same arithmetic, SIMD order.
+//!
+//! Every function here is `unsafe` only because it is compiled for CPU features the caller must
+//! have checked ([`super::simd_level`]). Loads stay inside the slices: full-width loads cover
+//! whole block pairs the slice holds, partial ones are masked.
+
+use super::{Acts, BLOCK, QMatrix, ROW_TILE, WeightData};
+use half::f16;
+use std::arch::x86_64::*;
+use std::ops::Range;
+
+/// See [`super::matmul_rows`].
+///
+/// # Safety
+/// The CPU must support avx512f, avx512bw, avx512vl, avx512vnni, f16c and fma.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,f16c,fma")]
+pub(super) unsafe fn matmul_rows(w: &QMatrix, x: Acts<'_>, rows: Range<usize>, out: &mut [f32]) {
+    let n = x.f32.len() / w.cols;
+    for tile in rows.clone().step_by(ROW_TILE) {
+        let tile_end = (tile + ROW_TILE).min(rows.end);
+        for t in 0..n {
+            for r in tile..tile_end {
+                // SAFETY: same features as this function.
+                out[(r - rows.start) * n + t] = unsafe { dot(w, r, x, t) };
+            }
+        }
+    }
+}
+
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,f16c,fma")]
+unsafe fn dot(w: &QMatrix, r: usize, x: Acts<'_>, t: usize) -> f32 {
+    let k = w.cols;
+    let nb = k / BLOCK;
+    let blocks = r * nb..(r + 1) * nb;
+    match &w.data {
+        WeightData::Q4 { qs, d, m } => {
+            let xr = x.q8.row(t);
+            let (wc, xs) = if m.is_empty() {
+                (&d[blocks.clone()], xr.s0)
+            } else {
+                (&m[blocks.clone()], xr.s1)
+            };
+            let row = &qs[r * k / 2..(r + 1) * k / 2];
+            // SAFETY: same features as this function.
+            unsafe { dot_q4(row, &d[blocks], wc, xr.qs, xr.d, xs) }
+        }
+        WeightData::Q8_0 { qs, d } => {
+            let xr = x.q8.row(t);
+            // SAFETY: same features as this function.
+            unsafe { dot_q8_0(&qs[r * k..(r + 1) * k], &d[blocks], xr.qs, xr.d) }
+        }
+        WeightData::F32(wf) => {
+            // SAFETY: same features as this function.
+            unsafe { dot_f32(&wf[r * k..(r + 1) * k], &x.f32[t * k..(t + 1) * k]) }
+        }
+    }
+}
+
+/// Per-lane block index for the two blocks of a pair: lanes 0..8 block 0, lanes 8..16 block 1.
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn pair_index() -> __m512i {
+    _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0)
+}
+
+/// Loads up to 16 f16 scales (masked) as f32.
+///
+/// # Safety
+/// `src.len() >= start + n`, `n <= 16`.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,f16c")]
+unsafe fn load_f16x16(src: &[f16], start: usize, mask: __mmask16) -> __m512 {
+    // SAFETY: masked lanes are not read; the unmasked ones are inside `src` (caller).
+    unsafe {
+        let h = _mm256_maskz_loadu_epi16(mask, src.as_ptr().add(start).cast::<i16>());
+        _mm512_cvtph_ps(h)
+    }
+}
+
+/// Sum of `d·d_x·Σq·x_q + c·s_x` over the blocks of a repacked Q4 row (see the module docs).
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,f16c,fma")]
+unsafe fn dot_q4(row: &[u8], wd: &[f16], wc: &[f16], xq: &[i8], xd: &[f32], xs: &[f32]) -> f32 {
+    let nb = wd.len();
+    debug_assert!(row.len() == nb * 16 && xq.len() == nb * BLOCK && wc.len() == nb);
+    let nibble = _mm512_set1_epi8(0x0F);
+    let two = _mm512_set1_epi32(2);
+    let mut acc = _mm512_setzero_ps();
+    let mut macc = _mm512_setzero_ps();
+    let mut tail = 0f32;
+    for c in (0..nb).step_by(16) {
+        let nblk = (nb - c).min(16);
+        let mask: __mmask16 = if nblk == 16 { 0xFFFF } else { (1 << nblk) - 1 };
+        // SAFETY: the masked loads read blocks c..c + nblk, all inside the slices; each pair's
+        // 32 weight bytes and 64 activation bytes are inside the row (p < nblk / 2).
+        unsafe {
+            let sc = _mm512_mul_ps(
+                load_f16x16(wd, c, mask),
+                _mm512_maskz_loadu_ps(mask, xd.as_ptr().add(c)),
+            );
+            let xsv = _mm512_maskz_loadu_ps(mask, xs.as_ptr().add(c));
+            macc = _mm512_fmadd_ps(load_f16x16(wc, c, mask), xsv, macc);
+            let mut idx = pair_index();
+            for p in 0..nblk / 2 {
+                let b = c + 2 * p;
+                let wb = _mm256_loadu_si256(row.as_ptr().add(16 * b).cast());
+                let wz =
+                    _mm512_inserti64x4::<1>(_mm512_castsi256_si512(wb), _mm256_srli_epi16::<4>(wb));
+                let wz = _mm512_and_si512(wz, nibble);
+                let xz = _mm512_loadu_si512(xq.as_ptr().add(BLOCK * b).cast());
+                let isum = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wz, xz);
+                let s = _mm512_permutexvar_ps(idx, sc);
+                acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), s, acc);
+                idx = _mm512_add_epi32(idx, two);
+            }
+        }
+        if nblk % 2 == 1 {
+            // The odd last block keeps the GGUF nibble layout; rare (odd block counts), scalar.
+            let b = nb - 1;
+            let isum: i32 = (0..BLOCK)
+                .map(|j| i32::from(super::q4_at(row, nb, b, j)) * i32::from(xq[b * BLOCK + j]))
+                .sum();
+            tail += wd[b].to_f32() * xd[b] * isum as f32;
+        }
+    }
+    _mm512_reduce_add_ps(_mm512_add_ps(acc, macc)) + tail
+}
+
+/// `Σ_b d·d_x·Σ w·x_q` over a Q8_0 row; `vpdpbusd` needs one unsigned operand, so the weight's
+/// sign moves onto the activation (|w|·(±x), as llama.cpp does with `sign_epi8`).
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,f16c,fma")]
+unsafe fn dot_q8_0(row: &[i8], wd: &[f16], xq: &[i8], xd: &[f32]) -> f32 {
+    let nb = wd.len();
+    debug_assert!(row.len() == nb * BLOCK && xq.len() == nb * BLOCK);
+    let two = _mm512_set1_epi32(2);
+    let zero = _mm512_setzero_si512();
+    let mut acc = _mm512_setzero_ps();
+    let mut tail = 0f32;
+    for c in (0..nb).step_by(16) {
+        let nblk = (nb - c).min(16);
+        let mask: __mmask16 = if nblk == 16 { 0xFFFF } else { (1 << nblk) - 1 };
+        // SAFETY: as in `dot_q4`: masked scale loads, full loads only of whole pairs in the row.
+        unsafe {
+            let sc = _mm512_mul_ps(
+                load_f16x16(wd, c, mask),
+                _mm512_maskz_loadu_ps(mask, xd.as_ptr().add(c)),
+            );
+            let mut idx = pair_index();
+            for p in 0..nblk / 2 {
+                let b = c + 2 * p;
+                let wz = _mm512_loadu_si512(row.as_ptr().add(BLOCK * b).cast());
+                let xz = _mm512_loadu_si512(xq.as_ptr().add(BLOCK * b).cast());
+                let negative = _mm512_movepi8_mask(wz);
+                let signed_x = _mm512_mask_sub_epi8(xz, negative, zero, xz);
+                let isum = _mm512_dpbusd_epi32(zero, _mm512_abs_epi8(wz), signed_x);
+                let s = _mm512_permutexvar_ps(idx, sc);
+                acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), s, acc);
+                idx = _mm512_add_epi32(idx, two);
+            }
+        }
+        if nblk % 2 == 1 {
+            let b = nb - 1;
+            let isum: i32 = (b * BLOCK..(b + 1) * BLOCK)
+                .map(|j| i32::from(row[j]) * i32::from(xq[j]))
+                .sum();
+            tail += wd[b].to_f32() * xd[b] * isum as f32;
+        }
+    }
+    _mm512_reduce_add_ps(acc) + tail
+}
+
+/// f32 dot product, 16 lanes × 4 accumulators, masked tail.
+#[inline]
+#[target_feature(enable = "avx512f,fma")]
+unsafe fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
+    let n = a.len().min(b.len());
+    let mut acc = [_mm512_setzero_ps(); 4];
+    let mut i = 0;
+    // SAFETY: every full load covers i..i + 16 <= n; the tail load is masked to i..n.
+    unsafe {
+        while i + 64 <= n {
+            for (j, s) in acc.iter_mut().enumerate() {
+                let o = i + 16 * j;
+                *s = _mm512_fmadd_ps(
+                    _mm512_loadu_ps(a.as_ptr().add(o)),
+                    _mm512_loadu_ps(b.as_ptr().add(o)),
+                    *s,
+                );
+            }
+            i += 64;
+        }
+        while i + 16 <= n {
+            acc[0] = _mm512_fmadd_ps(
+                _mm512_loadu_ps(a.as_ptr().add(i)),
+                _mm512_loadu_ps(b.as_ptr().add(i)),
+                acc[0],
+            );
+            i += 16;
+        }
+        if i < n {
+            let mask: __mmask16 = (1 << (n - i)) - 1;
+            acc[1] = _mm512_fmadd_ps(
+                _mm512_maskz_loadu_ps(mask, a.as_ptr().add(i)),
+                _mm512_maskz_loadu_ps(mask, b.as_ptr().add(i)),
+                acc[1],
+            );
+        }
+    }
+    let s = _mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3]));
+    _mm512_reduce_add_ps(s)
+}
+
+/// See [`super::attn_scores`].
+///
+/// # Safety
+/// The CPU must support avx512f and fma.
+#[target_feature(enable = "avx512f,fma")]
+pub(super) unsafe fn attn_scores(q: &[f32], keys: &[f32], scale: f32, out: &mut [f32]) {
+    for (o, k) in out.iter_mut().zip(keys.chunks_exact(q.len())) {
+        // SAFETY: same features as this function.
+        *o = scale * unsafe { dot_f32(q, k) };
+    }
+}
+
+/// See [`super::attn_mix`].
+///
+/// # Safety
+/// The CPU must support avx512f and fma.
+#[target_feature(enable = "avx512f,fma")]
+pub(super) unsafe fn attn_mix(p: &[f32], values: &[f32], out: &mut [f32]) {
+    let hd = out.len();
+    for c in (0..hd).step_by(16) {
+        let mask: __mmask16 = if hd - c >= 16 {
+            0xFFFF
+        } else {
+            (1 << (hd - c)) - 1
+        };
+        let mut acc = _mm512_setzero_ps();
+        // SAFETY: lanes c..min(c + 16, hd) of each value row (and of `out`), masked.
+        unsafe {
+            for (&pj, v) in p.iter().zip(values.chunks_exact(hd)) {
+                let vv = _mm512_maskz_loadu_ps(mask, v.as_ptr().add(c));
+                acc = _mm512_fmadd_ps(_mm512_set1_ps(pj), vv, acc);
+            }
+            _mm512_mask_storeu_ps(out.as_mut_ptr().add(c), mask, acc);
+        }
+    }
+}
