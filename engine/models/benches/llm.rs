@@ -104,20 +104,31 @@ fn read_bandwidth(threads: usize) -> f64 {
     (data.len() * 8) as f64 / best
 }
 
-/// Cost of splitting one tiny job across the threads, the way each matrix product does: a
-/// join inside the running pool, against spawning scoped threads.
+/// What splitting a job across the threads costs, the way each matrix product does (a decoded
+/// token runs ~210 of them): `threads` shares of ~20 µs of work each, run as a join inside the
+/// running pool and by spawning scoped threads; the overhead is the time beyond one share.
 fn split_overhead(threads: usize) -> (Duration, Duration) {
     const CALLS: u32 = 2000;
+    fn share(seed: u64) -> u64 {
+        (0..20_000u64).fold(seed, |a, i| {
+            std::hint::black_box(a.wrapping_mul(31).wrapping_add(i))
+        })
+    }
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
         .expect("thread pool");
     let mut sink = vec![0u64; threads];
+    let t = Instant::now();
+    for _ in 0..CALLS {
+        sink[0] = share(sink[0]);
+    }
+    let one = t.elapsed() / CALLS;
     let rayon_t = pool.install(|| {
         use rayon::prelude::*;
         let t = Instant::now();
         for _ in 0..CALLS {
-            sink.par_iter_mut().for_each(|s| *s += 1);
+            sink.par_iter_mut().for_each(|s| *s = share(*s));
         }
         t.elapsed() / CALLS
     });
@@ -125,11 +136,12 @@ fn split_overhead(threads: usize) -> (Duration, Duration) {
     for _ in 0..CALLS {
         std::thread::scope(|scope| {
             for s in &mut sink {
-                scope.spawn(move || *s += 1);
+                scope.spawn(move || *s = share(*s));
             }
         });
     }
-    (rayon_t, t.elapsed() / CALLS)
+    let scope_t = t.elapsed() / CALLS;
+    (rayon_t.saturating_sub(one), scope_t.saturating_sub(one))
 }
 
 fn main() {
@@ -222,7 +234,7 @@ fn main() {
         100.0 * ours_speed.gen_tok_s / bound
     );
     println!(
-        "split of one job across {threads} threads: rayon join in pool {:.1} µs, std::thread::scope spawn {:.1} µs",
+        "overhead of splitting one job across {threads} threads: rayon join inside the pool {:.1} µs, std::thread::scope spawns {:.1} µs",
         rayon_split.as_secs_f64() * 1e6,
         scope_split.as_secs_f64() * 1e6
     );

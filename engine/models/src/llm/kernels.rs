@@ -305,6 +305,7 @@ impl Q8Acts {
             let id = if d != 0.0 { 1.0 / d } else { 0.0 };
             let mut sum = 0i32;
             for (q, &v) in qb.iter_mut().zip(xb) {
+                // Ties away from zero, as llama.cpp's reference quantizer and candle do.
                 *q = (v * id).round() as i8;
                 sum += i32::from(*q);
             }
@@ -325,6 +326,7 @@ impl Q8Acts {
         self.n == 0
     }
 
+    #[inline]
     fn row(&self, t: usize) -> Q8Row<'_> {
         let nb = self.k / BLOCK;
         Q8Row {
