@@ -202,6 +202,63 @@ impl QMatrix {
         })
     }
 
+    /// Stacks matrices with the same input size and storage type into one (their rows one
+    /// after the other), so several projections of one input are a single matrix product;
+    /// `None` when they differ in type or columns.
+    pub fn stack(parts: &[QMatrix]) -> Option<QMatrix> {
+        let first = parts.first()?;
+        let cols = first.cols;
+        if parts.iter().any(|p| p.cols != cols) {
+            return None;
+        }
+        let rows = parts.iter().map(|p| p.rows).sum();
+        let data = match &first.data {
+            WeightData::Q4 { m, .. } => {
+                let has_min = !m.is_empty();
+                let (mut qs, mut d, mut mins) = (Vec::new(), Vec::new(), Vec::new());
+                for p in parts {
+                    match &p.data {
+                        WeightData::Q4 {
+                            qs: pq,
+                            d: pd,
+                            m: pm,
+                        } if pm.is_empty() != has_min => {
+                            qs.extend_from_slice(pq);
+                            d.extend_from_slice(pd);
+                            mins.extend_from_slice(pm);
+                        }
+                        _ => return None,
+                    }
+                }
+                WeightData::Q4 { qs, d, m: mins }
+            }
+            WeightData::Q8_0 { .. } => {
+                let (mut qs, mut d) = (Vec::new(), Vec::new());
+                for p in parts {
+                    match &p.data {
+                        WeightData::Q8_0 { qs: pq, d: pd } => {
+                            qs.extend_from_slice(pq);
+                            d.extend_from_slice(pd);
+                        }
+                        _ => return None,
+                    }
+                }
+                WeightData::Q8_0 { qs, d }
+            }
+            WeightData::F32(_) => {
+                let mut w = Vec::new();
+                for p in parts {
+                    match &p.data {
+                        WeightData::F32(pw) => w.extend_from_slice(pw),
+                        _ => return None,
+                    }
+                }
+                WeightData::F32(w)
+            }
+        };
+        Some(QMatrix { rows, cols, data })
+    }
+
     /// Row `r` as f32 (embedding lookup): exactly the GGUF dequantization.
     pub fn dequantize_row(&self, r: usize, out: &mut [f32]) {
         let k = self.cols;
@@ -639,6 +696,30 @@ mod tests {
                 prop_assert!(close(*a, *b, mag, 1e-4));
             }
         }
+    }
+
+    #[test]
+    fn stacking_keeps_every_row() {
+        let seed = [7u8, 1, 250];
+        let (a, b) = (all_types(3, 64, &seed), all_types(2, 64, &seed));
+        for ((wa, ..), (wb, ..)) in a.iter().zip(&b) {
+            let stacked = QMatrix::stack(&[wa.clone(), wb.clone()]).unwrap();
+            assert_eq!((stacked.rows(), stacked.cols()), (5, 64));
+            let (mut got, mut want) = (vec![0f32; 64], vec![0f32; 64]);
+            for r in 0..5 {
+                stacked.dequantize_row(r, &mut got);
+                if r < 3 {
+                    wa.dequantize_row(r, &mut want);
+                } else {
+                    wb.dequantize_row(r - 3, &mut want);
+                }
+                assert_eq!(got, want);
+            }
+        }
+        // Q4_0 with Q4_1, or different widths, do not stack.
+        assert!(QMatrix::stack(&[a[0].0.clone(), a[1].0.clone()]).is_none());
+        let narrow = all_types(1, 32, &seed);
+        assert!(QMatrix::stack(&[a[2].0.clone(), narrow[2].0.clone()]).is_none());
     }
 
     #[test]

@@ -49,14 +49,58 @@ pub struct LlamaConfig {
 
 struct Layer {
     attn_norm: Vec<f32>,
-    wq: QMatrix,
-    wk: QMatrix,
-    wv: QMatrix,
+    /// Q, K and V projections: `[n × (q | k | v)]`.
+    qkv: Projection,
     wo: QMatrix,
     ffn_norm: Vec<f32>,
-    gate: QMatrix,
-    up: QMatrix,
+    /// Gate and up projections: `[n × (gate | up)]`.
+    gate_up: Projection,
     down: QMatrix,
+}
+
+/// Several projections of one input. Stacked into one matrix when their types allow, so a
+/// decoded token splits work across threads once instead of once per matrix (each split costs
+/// microseconds, and a token makes ~200 of them); otherwise run apart into the same layout.
+enum Projection {
+    Stacked(QMatrix),
+    Apart(Vec<QMatrix>),
+}
+
+impl Projection {
+    fn new(parts: Vec<QMatrix>) -> Projection {
+        match QMatrix::stack(&parts) {
+            Some(m) => Projection::Stacked(m),
+            None => Projection::Apart(parts),
+        }
+    }
+
+    fn bytes(&self) -> usize {
+        match self {
+            Projection::Stacked(m) => m.bytes(),
+            Projection::Apart(parts) => parts.iter().map(QMatrix::bytes).sum(),
+        }
+    }
+
+    /// `out[t × (all parts' rows)]`; `part` is scratch for the apart case.
+    fn forward(&self, x: Acts<'_>, out: &mut Vec<f32>, by_row: &mut Vec<f32>, part: &mut Vec<f32>) {
+        match self {
+            Projection::Stacked(w) => matmul(w, x, out, by_row),
+            Projection::Apart(parts) => {
+                let n = x.f32.len() / parts[0].cols();
+                let total: usize = parts.iter().map(QMatrix::rows).sum();
+                out.resize(n * total, 0.0);
+                let mut offset = 0;
+                for w in parts {
+                    let rows = w.rows();
+                    matmul(w, x, part, by_row);
+                    for (t, src) in part.chunks_exact(rows).enumerate() {
+                        out[t * total + offset..t * total + offset + rows].copy_from_slice(src);
+                    }
+                    offset += rows;
+                }
+            }
+        }
+    }
 }
 
 /// Keys and values of one layer: `[kv_head][position · head_dim]`.
@@ -71,16 +115,18 @@ struct LayerCache {
 struct Scratch {
     x: Vec<f32>,
     xn: Vec<f32>,
-    q: Vec<f32>,
-    k: Vec<f32>,
-    v: Vec<f32>,
+    /// `[token × (q | k | v)]`.
+    qkv: Vec<f32>,
     att: Vec<f32>,
     /// Attention output head-major, `[head][token · head_dim]`, so heads run in parallel.
     heads: Vec<f32>,
     /// Attention probabilities, one row per head.
     scores: Vec<Vec<f32>>,
-    gate: Vec<f32>,
-    up: Vec<f32>,
+    /// `[token × (gate | up)]`.
+    gate_up: Vec<f32>,
+    hidden: Vec<f32>,
+    /// One projection's output when a [`Projection`] runs apart.
+    part: Vec<f32>,
     /// A matrix product's output transposed, `[row × tokens]`, before it is laid out by token.
     by_row: Vec<f32>,
     q8: Q8Acts,
@@ -150,13 +196,17 @@ impl Llama {
             let name = |t: &str| format!("blk.{i}.{t}.weight");
             layers.push(Layer {
                 attn_norm: loader.vector(&name("attn_norm"), d)?,
-                wq: loader.matrix(&name("attn_q"), cfg.n_head * hd, d)?,
-                wk: loader.matrix(&name("attn_k"), kvd, d)?,
-                wv: loader.matrix(&name("attn_v"), kvd, d)?,
+                qkv: Projection::new(vec![
+                    loader.matrix(&name("attn_q"), cfg.n_head * hd, d)?,
+                    loader.matrix(&name("attn_k"), kvd, d)?,
+                    loader.matrix(&name("attn_v"), kvd, d)?,
+                ]),
                 wo: loader.matrix(&name("attn_output"), d, cfg.n_head * hd)?,
                 ffn_norm: loader.vector(&name("ffn_norm"), d)?,
-                gate: loader.matrix(&name("ffn_gate"), cfg.n_ff, d)?,
-                up: loader.matrix(&name("ffn_up"), cfg.n_ff, d)?,
+                gate_up: Projection::new(vec![
+                    loader.matrix(&name("ffn_gate"), cfg.n_ff, d)?,
+                    loader.matrix(&name("ffn_up"), cfg.n_ff, d)?,
+                ]),
                 down: loader.matrix(&name("ffn_down"), d, cfg.n_ff)?,
             });
         }
@@ -200,12 +250,7 @@ impl Llama {
         let layers: usize = self
             .layers
             .iter()
-            .map(|l| {
-                [&l.wq, &l.wk, &l.wv, &l.wo, &l.gate, &l.up, &l.down]
-                    .iter()
-                    .map(|m| m.bytes())
-                    .sum::<usize>()
-            })
+            .map(|l| l.qkv.bytes() + l.wo.bytes() + l.gate_up.bytes() + l.down.bytes())
             .sum();
         layers + self.output.as_ref().unwrap_or(&self.tok_embd).bytes()
     }
@@ -216,6 +261,7 @@ impl Llama {
         let cfg = &self.cfg;
         let (n, d, hd) = (tokens.len(), cfg.n_embd, cfg.head_dim);
         let (qd, kvd) = (cfg.n_head * hd, cfg.n_kv_head * hd);
+        let (qkv_width, ff) = (qd + 2 * kvd, cfg.n_ff);
         let pos0 = self.len;
         let s = &mut self.scratch;
         s.x.resize(n * d, 0.0);
@@ -227,19 +273,35 @@ impl Llama {
             // Attention block.
             rms_norm(&s.x, &layer.attn_norm, cfg.rms_eps, &mut s.xn);
             let xn = quantized(&s.xn, d, &mut s.q8);
-            matmul(&layer.wq, xn, &mut s.q, &mut s.by_row);
-            matmul(&layer.wk, xn, &mut s.k, &mut s.by_row);
-            matmul(&layer.wv, xn, &mut s.v, &mut s.by_row);
-            rope(&mut s.q, hd, cfg.rope_dim, &s.cos, &s.sin);
-            rope(&mut s.k, hd, cfg.rope_dim, &s.cos, &s.sin);
-            for (i, (k, v)) in s.k.chunks_exact(kvd).zip(s.v.chunks_exact(kvd)).enumerate() {
-                debug_assert_eq!(cache.k[0].len(), (pos0 + i) * hd);
+            layer
+                .qkv
+                .forward(xn, &mut s.qkv, &mut s.by_row, &mut s.part);
+            for (t, row) in s.qkv.chunks_exact_mut(qkv_width).enumerate() {
+                // Q and K heads are adjacent: rotate both in one go.
+                let (c, sn) = (
+                    &s.cos[t * cfg.rope_dim / 2..],
+                    &s.sin[t * cfg.rope_dim / 2..],
+                );
+                for head in row[..qd + kvd].chunks_exact_mut(hd) {
+                    rope(head, cfg.rope_dim, c, sn);
+                }
+                let (k, v) = row[qd..].split_at(kvd);
+                debug_assert_eq!(cache.k[0].len(), (pos0 + t) * hd);
                 for g in 0..cfg.n_kv_head {
                     cache.k[g].extend_from_slice(&k[g * hd..(g + 1) * hd]);
                     cache.v[g].extend_from_slice(&v[g * hd..(g + 1) * hd]);
                 }
             }
-            attention(cfg, pos0, n, &s.q, cache, &mut s.heads, &mut s.scores);
+            attention(
+                cfg,
+                pos0,
+                n,
+                &s.qkv,
+                qkv_width,
+                cache,
+                &mut s.heads,
+                &mut s.scores,
+            );
             s.att.resize(n * qd, 0.0);
             for (h, head) in s.heads.chunks_exact(n * hd).enumerate() {
                 for (i, o) in head.chunks_exact(hd).enumerate() {
@@ -253,12 +315,21 @@ impl Llama {
             // Feed-forward block (SwiGLU).
             rms_norm(&s.x, &layer.ffn_norm, cfg.rms_eps, &mut s.xn);
             let xn = quantized(&s.xn, d, &mut s.q8);
-            matmul(&layer.gate, xn, &mut s.gate, &mut s.by_row);
-            matmul(&layer.up, xn, &mut s.up, &mut s.by_row);
-            for (g, u) in s.gate.iter_mut().zip(&s.up) {
-                *g = *g / (1.0 + (-*g).exp()) * u;
+            layer
+                .gate_up
+                .forward(xn, &mut s.gate_up, &mut s.by_row, &mut s.part);
+            s.hidden.resize(n * ff, 0.0);
+            for (h, gu) in s
+                .hidden
+                .chunks_exact_mut(ff)
+                .zip(s.gate_up.chunks_exact(2 * ff))
+            {
+                let (gate, up) = gu.split_at(ff);
+                for ((h, &g), &u) in h.iter_mut().zip(gate).zip(up) {
+                    *h = g / (1.0 + (-g).exp()) * u; // SiLU(gate) · up
+                }
             }
-            let hidden = quantized(&s.gate, cfg.n_ff, &mut s.q8);
+            let hidden = quantized(&s.hidden, ff, &mut s.q8);
             matmul(&layer.down, hidden, &mut s.xn, &mut s.by_row);
             add_into(&mut s.x, &s.xn);
         }
@@ -368,17 +439,19 @@ fn matmul(w: &QMatrix, x: Acts<'_>, out: &mut Vec<f32>, by_row: &mut Vec<f32>) {
 }
 
 /// Causal attention of `n` queries at positions `pos0..` over the cache, heads in parallel.
-/// Writes `heads` head-major: `[head][query · head_dim]`.
+/// Query `i` starts at `q[i · q_stride]`. Writes `heads` head-major: `[head][query · head_dim]`.
+#[allow(clippy::too_many_arguments)]
 fn attention(
     cfg: &LlamaConfig,
     pos0: usize,
     n: usize,
     q: &[f32],
+    q_stride: usize,
     cache: &LayerCache,
     heads: &mut Vec<f32>,
     scores: &mut [Vec<f32>],
 ) {
-    let (hd, qd) = (cfg.head_dim, cfg.n_head * cfg.head_dim);
+    let hd = cfg.head_dim;
     let group = cfg.n_head / cfg.n_kv_head;
     let scale = 1.0 / (hd as f32).sqrt();
     heads.resize(cfg.n_head * n * hd, 0.0);
@@ -391,7 +464,7 @@ fn attention(
             for (i, o) in out.chunks_exact_mut(hd).enumerate() {
                 let seen = pos0 + i + 1;
                 p.resize(seen, 0.0);
-                let qi = &q[i * qd + h * hd..i * qd + (h + 1) * hd];
+                let qi = &q[i * q_stride + h * hd..i * q_stride + (h + 1) * hd];
                 kernels::attn_scores(qi, &keys[..seen * hd], scale, p);
                 softmax(p);
                 kernels::attn_mix(p, &values[..seen * hd], o);
@@ -447,23 +520,13 @@ fn rope_tables(cfg: &LlamaConfig, pos0: usize, n: usize, cos: &mut Vec<f32>, sin
     }
 }
 
-/// Rotates adjacent pairs of the first `rope_dim` dimensions of every head of every token.
-fn rope(x: &mut [f32], hd: usize, rope_dim: usize, cos: &[f32], sin: &[f32]) {
-    let half = rope_dim / 2;
-    let n = cos.len() / half;
-    let per_token = x.len() / n;
-    for (t, xt) in x.chunks_exact_mut(per_token).enumerate() {
-        let (c, s) = (
-            &cos[t * half..(t + 1) * half],
-            &sin[t * half..(t + 1) * half],
-        );
-        for head in xt.chunks_exact_mut(hd) {
-            for i in 0..half {
-                let (a, b) = (head[2 * i], head[2 * i + 1]);
-                head[2 * i] = a * c[i] - b * s[i];
-                head[2 * i + 1] = a * s[i] + b * c[i];
-            }
-        }
+/// Rotates adjacent pairs of the first `rope_dim` dimensions of one head by one position's
+/// angles.
+fn rope(head: &mut [f32], rope_dim: usize, cos: &[f32], sin: &[f32]) {
+    for i in 0..rope_dim / 2 {
+        let (a, b) = (head[2 * i], head[2 * i + 1]);
+        head[2 * i] = a * cos[i] - b * sin[i];
+        head[2 * i + 1] = a * sin[i] + b * cos[i];
     }
 }
 
