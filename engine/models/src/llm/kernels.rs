@@ -16,15 +16,18 @@
 //! `2p + 1` in the high nibble of byte `32p + j`, so 32 bytes widen to 64 weights in natural order
 //! with one shift and one mask. An odd last block keeps the GGUF layout.
 //!
-//! Every kernel has a portable scalar version and, on x86-64 with AVX-512 (F, BW, VL, VNNI), a
-//! SIMD one chosen at run time ([`simd_level`]). They compute the same integer sums; only the
-//! order of the float accumulation differs (tests bound the difference).
+//! Every kernel has a portable scalar version and, on x86-64, an AVX-512 (F, BW, VL, VNNI) and an
+//! AVX2 (+FMA, F16C) one, chosen at run time ([`simd_level`]; `PREVIZ_LLM_SIMD=scalar|avx2`
+//! forces a lower one). They compute the same integer sums; only the order of the float
+//! accumulation differs (tests bound the difference).
 
 // `unsafe_code` is denied workspace-wide. This module needs it for `core::arch` intrinsics and
 // `#[target_feature]` functions only; every unsafe block says why it is sound, and the only way in
 // is through safe functions that check the CPU's features first.
 #![allow(unsafe_code)]
 
+#[cfg(target_arch = "x86_64")]
+mod avx2;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
 
@@ -39,6 +42,8 @@ pub const BLOCK: usize = 32;
 pub enum SimdLevel {
     /// Portable Rust, any target.
     Scalar,
+    /// x86-64 AVX2 + FMA + F16C.
+    Avx2,
     /// x86-64 AVX-512 F/BW/VL + VNNI (`vpdpbusd`) + F16C/FMA.
     Avx512Vnni,
 }
@@ -50,22 +55,38 @@ pub fn simd_level() -> SimdLevel {
 }
 
 fn detect() -> SimdLevel {
-    if std::env::var_os("PREVIZ_LLM_SCALAR").is_some() {
-        return SimdLevel::Scalar;
+    let best = [SimdLevel::Avx512Vnni, SimdLevel::Avx2]
+        .into_iter()
+        .find(|&l| supported(l))
+        .unwrap_or(SimdLevel::Scalar);
+    match std::env::var("PREVIZ_LLM_SIMD").as_deref() {
+        Ok("scalar") => SimdLevel::Scalar,
+        Ok("avx2") if supported(SimdLevel::Avx2) => SimdLevel::Avx2,
+        _ => best,
     }
+}
+
+/// Whether this CPU can run `level`'s kernels.
+pub fn supported(level: SimdLevel) -> bool {
     #[cfg(target_arch = "x86_64")]
     {
-        if std::arch::is_x86_feature_detected!("avx512f")
-            && std::arch::is_x86_feature_detected!("avx512bw")
-            && std::arch::is_x86_feature_detected!("avx512vl")
-            && std::arch::is_x86_feature_detected!("avx512vnni")
-            && std::arch::is_x86_feature_detected!("f16c")
-            && std::arch::is_x86_feature_detected!("fma")
-        {
-            return SimdLevel::Avx512Vnni;
+        use std::arch::is_x86_feature_detected as has;
+        let avx2 = has!("avx2") && has!("fma") && has!("f16c");
+        match level {
+            SimdLevel::Scalar => true,
+            SimdLevel::Avx2 => avx2,
+            SimdLevel::Avx512Vnni => {
+                avx2 && has!("avx512f")
+                    && has!("avx512bw")
+                    && has!("avx512vl")
+                    && has!("avx512vnni")
+            }
         }
     }
-    SimdLevel::Scalar
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        level == SimdLevel::Scalar
+    }
 }
 
 /// A weight matrix of `rows` outputs × `cols` inputs, row-major, in a kernel-ready layout.
@@ -414,16 +435,51 @@ pub struct Acts<'a> {
 /// `out[(r − rows.start)·n + t] = W[r] · x_t` for `r` in `rows` and every token `t` of `x`
 /// (output transposed: row-major by weight row, so row ranges are disjoint slices for threads).
 pub fn matmul_rows(w: &QMatrix, x: Acts<'_>, rows: std::ops::Range<usize>, out: &mut [f32]) {
+    matmul_rows_at(simd_level(), w, x, rows, out);
+}
+
+/// [`matmul_rows`] with `level`'s kernels (scalar when this CPU lacks them).
+pub fn matmul_rows_at(
+    level: SimdLevel,
+    w: &QMatrix,
+    x: Acts<'_>,
+    rows: std::ops::Range<usize>,
+    out: &mut [f32],
+) {
     let n = x.f32.len() / w.cols;
-    debug_assert_eq!(out.len(), rows.len() * n);
-    match simd_level() {
+    assert_eq!(out.len(), rows.len() * n, "output size");
+    // The SIMD kernels' raw loads rely on these sizes.
+    assert!(
+        rows.end <= w.rows && x.f32.len() == n * w.cols,
+        "matrix/activation shapes"
+    );
+    if w.wants_q8() {
+        assert!(
+            x.q8.k == w.cols && x.q8.n == n,
+            "activations not quantized for this matrix"
+        );
+    }
+    match checked(level) {
         #[cfg(target_arch = "x86_64")]
         SimdLevel::Avx512Vnni => {
-            // SAFETY: `simd_level` returned Avx512Vnni only after checking every feature the
-            // function enables on this CPU.
+            // SAFETY: `checked` confirmed every feature the function enables on this CPU.
             unsafe { avx512::matmul_rows(w, x, rows, out) }
         }
+        #[cfg(target_arch = "x86_64")]
+        SimdLevel::Avx2 => {
+            // SAFETY: as above.
+            unsafe { avx2::matmul_rows(w, x, rows, out) }
+        }
         _ => matmul_rows_scalar(w, x, rows, out),
+    }
+}
+
+/// `level` if this CPU supports it, else scalar.
+fn checked(level: SimdLevel) -> SimdLevel {
+    if supported(level) {
+        level
+    } else {
+        SimdLevel::Scalar
     }
 }
 
@@ -505,11 +561,21 @@ fn dot_f32_scalar(a: &[f32], b: &[f32]) -> f32 {
 
 /// Attention scores of one query against `keys` (`n × q.len()`, row-major): `out[j] = scale·q·k_j`.
 pub fn attn_scores(q: &[f32], keys: &[f32], scale: f32, out: &mut [f32]) {
-    match simd_level() {
+    attn_scores_at(simd_level(), q, keys, scale, out);
+}
+
+/// [`attn_scores`] with `level`'s kernels (scalar when this CPU lacks them).
+pub fn attn_scores_at(level: SimdLevel, q: &[f32], keys: &[f32], scale: f32, out: &mut [f32]) {
+    match checked(level) {
         #[cfg(target_arch = "x86_64")]
         SimdLevel::Avx512Vnni => {
-            // SAFETY: the features were checked by `simd_level`.
+            // SAFETY: `checked` confirmed the features.
             unsafe { avx512::attn_scores(q, keys, scale, out) }
+        }
+        #[cfg(target_arch = "x86_64")]
+        SimdLevel::Avx2 => {
+            // SAFETY: `checked` confirmed the features.
+            unsafe { avx2::attn_scores(q, keys, scale, out) }
         }
         _ => {
             for (o, k) in out.iter_mut().zip(keys.chunks_exact(q.len())) {
@@ -521,11 +587,21 @@ pub fn attn_scores(q: &[f32], keys: &[f32], scale: f32, out: &mut [f32]) {
 
 /// `out = Σ_j p[j]·values_j` over `values` (`p.len() × out.len()`, row-major).
 pub fn attn_mix(p: &[f32], values: &[f32], out: &mut [f32]) {
-    match simd_level() {
+    attn_mix_at(simd_level(), p, values, out);
+}
+
+/// [`attn_mix`] with `level`'s kernels (scalar when this CPU lacks them).
+pub fn attn_mix_at(level: SimdLevel, p: &[f32], values: &[f32], out: &mut [f32]) {
+    match checked(level) {
         #[cfg(target_arch = "x86_64")]
         SimdLevel::Avx512Vnni => {
-            // SAFETY: the features were checked by `simd_level`.
+            // SAFETY: `checked` confirmed the features.
             unsafe { avx512::attn_mix(p, values, out) }
+        }
+        #[cfg(target_arch = "x86_64")]
+        SimdLevel::Avx2 => {
+            // SAFETY: `checked` confirmed the features.
+            unsafe { avx2::attn_mix(p, values, out) }
         }
         _ => {
             out.fill(0.0);
@@ -611,6 +687,14 @@ mod tests {
             .unwrap()
     }
 
+    /// The SIMD kernel families this CPU can run (each is tested against scalar).
+    fn simd_levels() -> Vec<SimdLevel> {
+        [SimdLevel::Avx2, SimdLevel::Avx512Vnni]
+            .into_iter()
+            .filter(|&l| supported(l))
+            .collect()
+    }
+
     fn close(a: f32, b: f32, scale: f32, tol: f32) -> bool {
         (a - b).abs() <= tol * scale.max(1e-6)
     }
@@ -662,22 +746,23 @@ mod tests {
             let mut mats = all_types(rows, cols, &seed);
             let f32m = QMatrix::from_f32(rows, cols, dense).unwrap();
             mats.push((f32m, candle_core::quantized::GgmlDType::F32, vec![]));
+            for level in simd_levels() {
             for (w, dtype, _) in &mats {
                 let a = Acts { f32: x, q8: &q };
                 let mut want = vec![0f32; rows * tokens];
                 matmul_rows_scalar(w, a, 0..rows, &mut want);
                 let mut got = vec![0f32; rows * tokens];
-                matmul_rows(w, a, 0..rows, &mut got);
+                matmul_rows_at(level, w, a, 0..rows, &mut got);
                 let mag = want.iter().fold(1f32, |m, v| m.max(v.abs()));
                 for (g, w) in got.iter().zip(&want) {
-                    prop_assert!(close(*g, *w, mag, 1e-5), "{dtype:?} {g} vs {w}");
+                    prop_assert!(close(*g, *w, mag, 1e-5), "{level:?} {dtype:?} {g} vs {w}");
                 }
             }
             let keys: Vec<f32> = x.iter().map(|v| v * 0.5).collect();
             let qv = &x[..BLOCK];
             let n = keys.len() / BLOCK;
             let (mut s_simd, mut s_ref) = (vec![0f32; n], vec![0f32; n]);
-            attn_scores(qv, &keys, 0.125, &mut s_simd);
+            attn_scores_at(level, qv, &keys, 0.125, &mut s_simd);
             for (o, k) in s_ref.iter_mut().zip(keys.chunks_exact(BLOCK)) {
                 *o = 0.125 * dot_f32_scalar(qv, k);
             }
@@ -685,7 +770,7 @@ mod tests {
                 prop_assert!(close(*a, *b, 8.0, 1e-5));
             }
             let (mut m_simd, mut m_ref) = (vec![0f32; BLOCK], vec![0f32; BLOCK]);
-            attn_mix(&s_ref, &keys, &mut m_simd);
+            attn_mix_at(level, &s_ref, &keys, &mut m_simd);
             for (&pj, v) in s_ref.iter().zip(keys.chunks_exact(BLOCK)) {
                 for (o, &vi) in m_ref.iter_mut().zip(v) {
                     *o += pj * vi;
@@ -694,6 +779,7 @@ mod tests {
             let mag = m_ref.iter().fold(1f32, |m, v| m.max(v.abs()));
             for (a, b) in m_simd.iter().zip(&m_ref) {
                 prop_assert!(close(*a, *b, mag, 1e-4));
+            }
             }
         }
     }

@@ -325,20 +325,32 @@ pub(super) unsafe fn attn_scores(q: &[f32], keys: &[f32], scale: f32, out: &mut 
 #[target_feature(enable = "avx512f,fma")]
 pub(super) unsafe fn attn_mix(p: &[f32], values: &[f32], out: &mut [f32]) {
     let hd = out.len();
-    for c in (0..hd).step_by(16) {
-        let mask: __mmask16 = if hd - c >= 16 {
-            0xFFFF
-        } else {
-            (1 << (hd - c)) - 1
+    // Up to 64 output lanes per pass over `p` (a whole 64-wide head in one pass).
+    for c in (0..hd).step_by(64) {
+        let lane_mask = |j: usize| -> __mmask16 {
+            let start = c + 16 * j;
+            match hd.saturating_sub(start) {
+                0 => 0,
+                left if left >= 16 => 0xFFFF,
+                left => (1 << left) - 1,
+            }
         };
-        let mut acc = _mm512_setzero_ps();
-        // SAFETY: lanes c..min(c + 16, hd) of each value row (and of `out`), masked.
+        let masks: [__mmask16; 4] = std::array::from_fn(lane_mask);
+        let mut acc = [_mm512_setzero_ps(); 4];
+        // SAFETY: lanes c..min(c + 64, hd) of each value row (and of `out`), masked; a group
+        // wholly past the end has an empty mask and touches no memory (its pointer is only
+        // formed, with `wrapping_add`).
         unsafe {
             for (&pj, v) in p.iter().zip(values.chunks_exact(hd)) {
-                let vv = _mm512_maskz_loadu_ps(mask, v.as_ptr().add(c));
-                acc = _mm512_fmadd_ps(_mm512_set1_ps(pj), vv, acc);
+                let pv = _mm512_set1_ps(pj);
+                for (j, a) in acc.iter_mut().enumerate() {
+                    let vv = _mm512_maskz_loadu_ps(masks[j], v.as_ptr().wrapping_add(c + 16 * j));
+                    *a = _mm512_fmadd_ps(pv, vv, *a);
+                }
             }
-            _mm512_mask_storeu_ps(out.as_mut_ptr().add(c), mask, acc);
+            for (j, a) in acc.iter().enumerate() {
+                _mm512_mask_storeu_ps(out.as_mut_ptr().wrapping_add(c + 16 * j), masks[j], *a);
+            }
         }
     }
 }
