@@ -32,6 +32,7 @@ mod avx2;
 mod avx512;
 
 use half::f16;
+use std::ops::Range;
 use std::sync::OnceLock;
 
 /// Elements per quantization block (all types handled here).
@@ -432,25 +433,33 @@ pub struct Acts<'a> {
     pub q8: &'a Q8Acts,
 }
 
-/// `out[(r − rows.start)·n + t] = W[r] · x_t` for `r` in `rows` and every token `t` of `x`
-/// (output transposed: row-major by weight row, so row ranges are disjoint slices for threads).
-pub fn matmul_rows(w: &QMatrix, x: Acts<'_>, rows: std::ops::Range<usize>, out: &mut [f32]) {
-    matmul_rows_at(simd_level(), w, x, rows, out);
+/// `out[(t − tokens.start)·rows.len() + (r − rows.start)] = W[r] · x_t` for weight rows `rows`
+/// and tokens `tokens` of `x`: a block of the token-major output. Threads split a single token
+/// by rows and a prompt by tokens, so each writes one contiguous slice.
+pub fn matmul_block(
+    w: &QMatrix,
+    x: Acts<'_>,
+    rows: Range<usize>,
+    tokens: Range<usize>,
+    out: &mut [f32],
+) {
+    matmul_block_at(simd_level(), w, x, rows, tokens, out);
 }
 
-/// [`matmul_rows`] with `level`'s kernels (scalar when this CPU lacks them).
-pub fn matmul_rows_at(
+/// [`matmul_block`] with `level`'s kernels (scalar when this CPU lacks them).
+pub fn matmul_block_at(
     level: SimdLevel,
     w: &QMatrix,
     x: Acts<'_>,
-    rows: std::ops::Range<usize>,
+    rows: Range<usize>,
+    tokens: Range<usize>,
     out: &mut [f32],
 ) {
     let n = x.f32.len() / w.cols;
-    assert_eq!(out.len(), rows.len() * n, "output size");
+    assert_eq!(out.len(), rows.len() * tokens.len(), "output size");
     // The SIMD kernels' raw loads rely on these sizes.
     assert!(
-        rows.end <= w.rows && x.f32.len() == n * w.cols,
+        rows.end <= w.rows && tokens.end <= n && x.f32.len() == n * w.cols,
         "matrix/activation shapes"
     );
     if w.wants_q8() {
@@ -463,14 +472,14 @@ pub fn matmul_rows_at(
         #[cfg(target_arch = "x86_64")]
         SimdLevel::Avx512Vnni => {
             // SAFETY: `checked` confirmed every feature the function enables on this CPU.
-            unsafe { avx512::matmul_rows(w, x, rows, out) }
+            unsafe { avx512::matmul_block(w, x, rows, tokens, out) }
         }
         #[cfg(target_arch = "x86_64")]
         SimdLevel::Avx2 => {
             // SAFETY: as above.
-            unsafe { avx2::matmul_rows(w, x, rows, out) }
+            unsafe { avx2::matmul_block(w, x, rows, tokens, out) }
         }
-        _ => matmul_rows_scalar(w, x, rows, out),
+        _ => matmul_block_scalar(w, x, rows, tokens, out),
     }
 }
 
@@ -487,13 +496,19 @@ fn checked(level: SimdLevel) -> SimdLevel {
 /// while every token of a prompt streams past, so the weights are read from memory once.
 pub const ROW_TILE: usize = 16;
 
-fn matmul_rows_scalar(w: &QMatrix, x: Acts<'_>, rows: std::ops::Range<usize>, out: &mut [f32]) {
-    let n = x.f32.len() / w.cols;
+fn matmul_block_scalar(
+    w: &QMatrix,
+    x: Acts<'_>,
+    rows: Range<usize>,
+    tokens: Range<usize>,
+    out: &mut [f32],
+) {
+    let nr = rows.len();
     for tile in rows.clone().step_by(ROW_TILE) {
         let tile_end = (tile + ROW_TILE).min(rows.end);
-        for t in 0..n {
+        for t in tokens.clone() {
             for r in tile..tile_end {
-                out[(r - rows.start) * n + t] = dot_scalar(w, r, x, t);
+                out[(t - tokens.start) * nr + r - rows.start] = dot_scalar(w, r, x, t);
             }
         }
     }
@@ -750,9 +765,18 @@ mod tests {
             for (w, dtype, _) in &mats {
                 let a = Acts { f32: x, q8: &q };
                 let mut want = vec![0f32; rows * tokens];
-                matmul_rows_scalar(w, a, 0..rows, &mut want);
+                matmul_block_scalar(w, a, 0..rows, 0..tokens, &mut want);
                 let mut got = vec![0f32; rows * tokens];
-                matmul_rows_at(level, w, a, 0..rows, &mut got);
+                matmul_block_at(level, w, a, 0..rows, 0..tokens, &mut got);
+                // A sub-block (later rows, later tokens) holds the same numbers.
+                let (r0, t0) = (rows / 3, tokens / 2);
+                let mut part = vec![0f32; (rows - r0) * (tokens - t0)];
+                matmul_block_at(level, w, a, r0..rows, t0..tokens, &mut part);
+                for t in t0..tokens {
+                    for r in r0..rows {
+                        prop_assert_eq!(part[(t - t0) * (rows - r0) + r - r0], got[t * rows + r]);
+                    }
+                }
                 let mag = want.iter().fold(1f32, |m, v| m.max(v.abs()));
                 for (g, w) in got.iter().zip(&want) {
                     prop_assert!(close(*g, *w, mag, 1e-5), "{level:?} {dtype:?} {g} vs {w}");

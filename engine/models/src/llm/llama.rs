@@ -82,9 +82,9 @@ impl Projection {
     }
 
     /// `out[t × (all parts' rows)]`; `part` is scratch for the apart case.
-    fn forward(&self, x: Acts<'_>, out: &mut Vec<f32>, by_row: &mut Vec<f32>, part: &mut Vec<f32>) {
+    fn forward(&self, x: Acts<'_>, out: &mut Vec<f32>, part: &mut Vec<f32>) {
         match self {
-            Projection::Stacked(w) => matmul(w, x, out, by_row),
+            Projection::Stacked(w) => matmul(w, x, out),
             Projection::Apart(parts) => {
                 let n = x.f32.len() / parts[0].cols();
                 let total: usize = parts.iter().map(QMatrix::rows).sum();
@@ -92,7 +92,7 @@ impl Projection {
                 let mut offset = 0;
                 for w in parts {
                     let rows = w.rows();
-                    matmul(w, x, part, by_row);
+                    matmul(w, x, part);
                     for (t, src) in part.chunks_exact(rows).enumerate() {
                         out[t * total + offset..t * total + offset + rows].copy_from_slice(src);
                     }
@@ -127,8 +127,6 @@ struct Scratch {
     hidden: Vec<f32>,
     /// One projection's output when a [`Projection`] runs apart.
     part: Vec<f32>,
-    /// A matrix product's output transposed, `[row × tokens]`, before it is laid out by token.
-    by_row: Vec<f32>,
     q8: Q8Acts,
     cos: Vec<f32>,
     sin: Vec<f32>,
@@ -273,9 +271,7 @@ impl Llama {
             // Attention block.
             rms_norm(&s.x, &layer.attn_norm, cfg.rms_eps, &mut s.xn);
             let xn = quantized(&s.xn, d, &mut s.q8);
-            layer
-                .qkv
-                .forward(xn, &mut s.qkv, &mut s.by_row, &mut s.part);
+            layer.qkv.forward(xn, &mut s.qkv, &mut s.part);
             for (t, row) in s.qkv.chunks_exact_mut(qkv_width).enumerate() {
                 // Q and K heads are adjacent: rotate both in one go.
                 let (c, sn) = (
@@ -309,15 +305,13 @@ impl Llama {
                 }
             }
             let att = quantized(&s.att, qd, &mut s.q8);
-            matmul(&layer.wo, att, &mut s.xn, &mut s.by_row);
+            matmul(&layer.wo, att, &mut s.xn);
             add_into(&mut s.x, &s.xn);
 
             // Feed-forward block (SwiGLU).
             rms_norm(&s.x, &layer.ffn_norm, cfg.rms_eps, &mut s.xn);
             let xn = quantized(&s.xn, d, &mut s.q8);
-            layer
-                .gate_up
-                .forward(xn, &mut s.gate_up, &mut s.by_row, &mut s.part);
+            layer.gate_up.forward(xn, &mut s.gate_up, &mut s.part);
             s.hidden.resize(n * ff, 0.0);
             for (h, gu) in s
                 .hidden
@@ -330,7 +324,7 @@ impl Llama {
                 }
             }
             let hidden = quantized(&s.hidden, ff, &mut s.q8);
-            matmul(&layer.down, hidden, &mut s.xn, &mut s.by_row);
+            matmul(&layer.down, hidden, &mut s.xn);
             add_into(&mut s.x, &s.xn);
         }
         self.len += n;
@@ -339,7 +333,7 @@ impl Llama {
             rms_norm(last, &self.output_norm, cfg.rms_eps, &mut s.xn);
             let xn = quantized(&s.xn, d, &mut s.q8);
             let output = self.output.as_ref().unwrap_or(&self.tok_embd);
-            matmul(output, xn, logits, &mut s.by_row);
+            matmul(output, xn, logits);
         }
     }
 }
@@ -405,36 +399,31 @@ fn quantized<'a>(x: &'a [f32], k: usize, q8: &'a mut Q8Acts) -> Acts<'a> {
     Acts { f32: x, q8 }
 }
 
-/// `out[t × rows] = x_t · Wᵀ` for every token, split by weight rows across the current rayon
-/// pool. One token writes `out` directly; several go through `by_row` (`[rows × tokens]`, so
-/// each thread's rows are one slice) and are transposed after.
-fn matmul(w: &QMatrix, x: Acts<'_>, out: &mut Vec<f32>, by_row: &mut Vec<f32>) {
+/// `out[t × rows] = x_t · Wᵀ` for every token, across the current rayon pool. A single token
+/// (decoding, memory-bound) splits the weight rows into one even share per thread, the fewest
+/// joins. A prompt splits its tokens into groups, so each thread's output is one slice, and a
+/// thread that finishes early takes more; each group's pass over the weights hits the cache.
+fn matmul(w: &QMatrix, x: Acts<'_>, out: &mut Vec<f32>) {
     let (rows, n) = (w.rows(), x.f32.len() / w.cols());
     out.resize(n * rows, 0.0);
     let threads = rayon::current_num_threads();
-    by_row.resize(if n == 1 { 0 } else { n * rows }, 0.0);
-    let target = if n == 1 { &mut *out } else { &mut *by_row };
-    // One token: one even share per thread (memory-bound, fewest joins). Several: smaller
-    // shares so a thread that finishes early takes more.
-    let share = if n == 1 {
-        rows.div_ceil(threads)
-    } else {
-        rows.div_ceil(threads * 8)
-            .next_multiple_of(kernels::ROW_TILE)
-    };
-    target
-        .par_chunks_mut(share * n)
-        .enumerate()
-        .for_each(|(i, o)| {
-            let r0 = i * share;
-            kernels::matmul_rows(w, x, r0..r0 + o.len() / n, o);
-        });
-    if n > 1 {
-        for (r, row) in by_row.chunks_exact(n).enumerate() {
-            for (t, &v) in row.iter().enumerate() {
-                out[t * rows + r] = v;
-            }
+    if n < 4 * threads {
+        let share = rows.div_ceil(threads);
+        for (t, out_t) in out.chunks_exact_mut(rows).enumerate() {
+            out_t.par_chunks_mut(share).enumerate().for_each(|(i, o)| {
+                let r0 = i * share;
+                kernels::matmul_block(w, x, r0..r0 + o.len(), t..t + 1, o);
+            });
         }
+    } else {
+        // Multiples of 4 tokens (the kernels' prompt step), about 4 groups per thread.
+        let group = n.div_ceil(4 * threads).next_multiple_of(4);
+        out.par_chunks_mut(group * rows)
+            .enumerate()
+            .for_each(|(i, o)| {
+                let t0 = i * group;
+                kernels::matmul_block(w, x, 0..rows, t0..t0 + o.len() / rows, o);
+            });
     }
 }
 

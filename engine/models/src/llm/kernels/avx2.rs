@@ -11,19 +11,25 @@ use half::f16;
 use std::arch::x86_64::*;
 use std::ops::Range;
 
-/// See [`super::matmul_rows`].
+/// See [`super::matmul_block`].
 ///
 /// # Safety
 /// The CPU must support avx2, fma and f16c.
 #[target_feature(enable = "avx2,fma,f16c")]
-pub(super) unsafe fn matmul_rows(w: &QMatrix, x: Acts<'_>, rows: Range<usize>, out: &mut [f32]) {
-    let n = x.f32.len() / w.cols;
+pub(super) unsafe fn matmul_block(
+    w: &QMatrix,
+    x: Acts<'_>,
+    rows: Range<usize>,
+    tokens: Range<usize>,
+    out: &mut [f32],
+) {
+    let nr = rows.len();
     for tile in rows.clone().step_by(ROW_TILE) {
         let tile_end = (tile + ROW_TILE).min(rows.end);
-        for t in 0..n {
+        for t in tokens.clone() {
             for r in tile..tile_end {
                 // SAFETY: same features as this function.
-                out[(r - rows.start) * n + t] = unsafe { dot(w, r, x, t) };
+                out[(t - tokens.start) * nr + r - rows.start] = unsafe { dot(w, r, x, t) };
             }
         }
     }

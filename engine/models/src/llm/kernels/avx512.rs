@@ -9,21 +9,27 @@ use half::f16;
 use std::arch::x86_64::*;
 use std::ops::Range;
 
-/// See [`super::matmul_rows`].
+/// See [`super::matmul_block`].
 ///
 /// # Safety
 /// The CPU must support avx512f, avx512bw, avx512vl, avx512vnni, f16c and fma.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,f16c,fma")]
-pub(super) unsafe fn matmul_rows(w: &QMatrix, x: Acts<'_>, rows: Range<usize>, out: &mut [f32]) {
-    let n = x.f32.len() / w.cols;
+pub(super) unsafe fn matmul_block(
+    w: &QMatrix,
+    x: Acts<'_>,
+    rows: Range<usize>,
+    tokens: Range<usize>,
+    out: &mut [f32],
+) {
+    let nr = rows.len();
     let k = w.cols;
     let nb = k / BLOCK;
     for tile in rows.clone().step_by(ROW_TILE) {
         let tile_end = (tile + ROW_TILE).min(rows.end);
-        let mut t = 0;
+        let mut t = tokens.start;
         // Prompt: four tokens per pass over a Q4 row share its unpacking and scale loads.
         if let WeightData::Q4 { qs, d, m } = &w.data {
-            while t + 4 <= n {
+            while t + 4 <= tokens.end {
                 let xr = [
                     x.q8.row(t),
                     x.q8.row(t + 1),
@@ -41,16 +47,16 @@ pub(super) unsafe fn matmul_rows(w: &QMatrix, x: Acts<'_>, rows: Range<usize>, o
                     // SAFETY: same features as this function.
                     let sums = unsafe { dot_q4_x4(row, &d[blocks], wc, m.is_empty(), &xr) };
                     for (j, s) in sums.into_iter().enumerate() {
-                        out[(r - rows.start) * n + t + j] = s;
+                        out[(t + j - tokens.start) * nr + r - rows.start] = s;
                     }
                 }
                 t += 4;
             }
         }
-        for t in t..n {
+        for t in t..tokens.end {
             for r in tile..tile_end {
                 // SAFETY: same features as this function.
-                out[(r - rows.start) * n + t] = unsafe { dot(w, r, x, t) };
+                out[(t - tokens.start) * nr + r - rows.start] = unsafe { dot(w, r, x, t) };
             }
         }
     }
@@ -158,7 +164,8 @@ unsafe fn dot_q4(row: &[u8], wd: &[f16], wc: &[f16], xq: &[i8], xd: &[f32], xs: 
 
 /// [`dot_q4`] of one row against four activation vectors at once. Each token's arithmetic is
 /// exactly `dot_q4`'s, in the same order, so a batched prompt gives bit-identical results to
-/// feeding its tokens one by one.
+/// feeding its tokens one by one. (Four named accumulators rather than arrays: LLVM keeps
+/// those in registers, arrays it spilled to the stack every iteration.)
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,f16c,fma")]
 unsafe fn dot_q4_x4(
@@ -170,26 +177,40 @@ unsafe fn dot_q4_x4(
 ) -> [f32; 4] {
     let nb = wd.len();
     debug_assert!(row.len() == nb * 16 && wc.len() == nb);
-    debug_assert!(xr.iter().all(|x| x.qs.len() == nb * BLOCK));
+    debug_assert!(
+        xr.iter()
+            .all(|x| x.qs.len() == nb * BLOCK && x.d.len() == nb)
+    );
     let xs = |j: usize| if q4_0 { xr[j].s0 } else { xr[j].s1 };
+    let (q0, q1, q2, q3) = (xr[0].qs, xr[1].qs, xr[2].qs, xr[3].qs);
+    let (d0, d1, d2, d3) = (xr[0].d, xr[1].d, xr[2].d, xr[3].d);
+    let (s0, s1, s2, s3) = (xs(0), xs(1), xs(2), xs(3));
     let nibble = _mm512_set1_epi8(0x0F);
     let two = _mm512_set1_epi32(2);
-    let mut acc = [_mm512_setzero_ps(); 4];
-    let mut macc = [_mm512_setzero_ps(); 4];
+    let zero = _mm512_setzero_si512();
+    let (mut a0, mut a1, mut a2, mut a3) = (
+        _mm512_setzero_ps(),
+        _mm512_setzero_ps(),
+        _mm512_setzero_ps(),
+        _mm512_setzero_ps(),
+    );
+    let (mut m0, mut m1, mut m2, mut m3) = (a0, a1, a2, a3);
     let mut tail = [0f32; 4];
     for c in (0..nb).step_by(16) {
         let nblk = (nb - c).min(16);
         let mask: __mmask16 = if nblk == 16 { 0xFFFF } else { (1 << nblk) - 1 };
-        // SAFETY: as in `dot_q4`, for each of the four activation rows.
+        // SAFETY: as in `dot_q4`, for each of the four activation rows (all `nb` blocks long).
         unsafe {
             let wdf = load_f16x16(wd, c, mask);
             let wcf = load_f16x16(wc, c, mask);
-            let mut sc = [_mm512_setzero_ps(); 4];
-            for j in 0..4 {
-                sc[j] = _mm512_mul_ps(wdf, _mm512_maskz_loadu_ps(mask, xr[j].d.as_ptr().add(c)));
-                let xsv = _mm512_maskz_loadu_ps(mask, xs(j).as_ptr().add(c));
-                macc[j] = _mm512_fmadd_ps(wcf, xsv, macc[j]);
-            }
+            let scale =
+                |xd: &[f32]| _mm512_mul_ps(wdf, _mm512_maskz_loadu_ps(mask, xd.as_ptr().add(c)));
+            let (sc0, sc1, sc2, sc3) = (scale(d0), scale(d1), scale(d2), scale(d3));
+            let sums = |xs: &[f32]| _mm512_maskz_loadu_ps(mask, xs.as_ptr().add(c));
+            m0 = _mm512_fmadd_ps(wcf, sums(s0), m0);
+            m1 = _mm512_fmadd_ps(wcf, sums(s1), m1);
+            m2 = _mm512_fmadd_ps(wcf, sums(s2), m2);
+            m3 = _mm512_fmadd_ps(wcf, sums(s3), m3);
             let mut idx = pair_index();
             for p in 0..nblk / 2 {
                 let b = c + 2 * p;
@@ -197,12 +218,19 @@ unsafe fn dot_q4_x4(
                 let wz =
                     _mm512_inserti64x4::<1>(_mm512_castsi256_si512(wb), _mm256_srli_epi16::<4>(wb));
                 let wz = _mm512_and_si512(wz, nibble);
-                for j in 0..4 {
-                    let xz = _mm512_loadu_si512(xr[j].qs.as_ptr().add(BLOCK * b).cast());
-                    let isum = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wz, xz);
-                    let s = _mm512_permutexvar_ps(idx, sc[j]);
-                    acc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), s, acc[j]);
-                }
+                let term = |q: &[i8], sc: __m512| {
+                    let xz = _mm512_loadu_si512(q.as_ptr().add(BLOCK * b).cast());
+                    let isum = _mm512_dpbusd_epi32(zero, wz, xz);
+                    (_mm512_cvtepi32_ps(isum), _mm512_permutexvar_ps(idx, sc))
+                };
+                let (v, s) = term(q0, sc0);
+                a0 = _mm512_fmadd_ps(v, s, a0);
+                let (v, s) = term(q1, sc1);
+                a1 = _mm512_fmadd_ps(v, s, a1);
+                let (v, s) = term(q2, sc2);
+                a2 = _mm512_fmadd_ps(v, s, a2);
+                let (v, s) = term(q3, sc3);
+                a3 = _mm512_fmadd_ps(v, s, a3);
                 idx = _mm512_add_epi32(idx, two);
             }
         }
@@ -218,7 +246,12 @@ unsafe fn dot_q4_x4(
             }
         }
     }
-    std::array::from_fn(|j| _mm512_reduce_add_ps(_mm512_add_ps(acc[j], macc[j])) + tail[j])
+    [
+        _mm512_reduce_add_ps(_mm512_add_ps(a0, m0)) + tail[0],
+        _mm512_reduce_add_ps(_mm512_add_ps(a1, m1)) + tail[1],
+        _mm512_reduce_add_ps(_mm512_add_ps(a2, m2)) + tail[2],
+        _mm512_reduce_add_ps(_mm512_add_ps(a3, m3)) + tail[3],
+    ]
 }
 
 /// `Σ_b d·d_x·Σ w·x_q` over a Q8_0 row; `vpdpbusd` needs one unsigned operand, so the weight's
