@@ -345,9 +345,37 @@ unsafe fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
 /// The CPU must support avx512f and fma.
 #[target_feature(enable = "avx512f,fma")]
 pub(super) unsafe fn attn_scores(q: &[f32], keys: &[f32], scale: f32, out: &mut [f32]) {
-    for (o, k) in out.iter_mut().zip(keys.chunks_exact(q.len())) {
-        // SAFETY: same features as this function.
-        *o = scale * unsafe { dot_f32(q, k) };
+    let hd = q.len();
+    if hd > 64 {
+        for (o, k) in out.iter_mut().zip(keys.chunks_exact(hd)) {
+            // SAFETY: same features as this function.
+            *o = scale * unsafe { dot_f32(q, k) };
+        }
+        return;
+    }
+    // Heads of up to 64 dimensions (all llama-family models in practice): the query stays in
+    // four registers and each key is four masked loads and FMAs.
+    let mask = |j: usize| -> __mmask16 {
+        match hd.saturating_sub(16 * j) {
+            0 => 0,
+            left if left >= 16 => 0xFFFF,
+            left => (1 << left) - 1,
+        }
+    };
+    let m: [__mmask16; 4] = std::array::from_fn(mask);
+    // SAFETY: lanes 16j..min(16j + 16, hd) of `q` and of each key, masked; groups wholly past
+    // `hd` have empty masks and touch no memory (their pointers formed with `wrapping_add`).
+    unsafe {
+        let load =
+            |src: &[f32], j: usize| _mm512_maskz_loadu_ps(m[j], src.as_ptr().wrapping_add(16 * j));
+        let (q0, q1, q2, q3) = (load(q, 0), load(q, 1), load(q, 2), load(q, 3));
+        for (o, k) in out.iter_mut().zip(keys.chunks_exact(hd)) {
+            // The same operations as `dot_f32` on 64 lanes, so scores do not depend on which
+            // path computed them.
+            let s01 = _mm512_add_ps(_mm512_mul_ps(q0, load(k, 0)), _mm512_mul_ps(q1, load(k, 1)));
+            let s23 = _mm512_add_ps(_mm512_mul_ps(q2, load(k, 2)), _mm512_mul_ps(q3, load(k, 3)));
+            *o = scale * _mm512_reduce_add_ps(_mm512_add_ps(s01, s23));
+        }
     }
 }
 
