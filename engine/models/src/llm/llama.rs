@@ -10,8 +10,9 @@
 //!   memory-bound);
 //! * decoding one token reuses preallocated buffers; the KV cache is per KV head and position so
 //!   attention reads it contiguously, and truncating it is cutting vectors;
-//! * matrix products split output rows across a fixed rayon pool of `threads` workers; the whole
-//!   forward pass runs inside the pool so each split is a cheap in-pool join.
+//! * a fixed rayon pool of `threads` workers shares each matrix product (a decoded token by
+//!   weight rows, a prompt by groups of tokens); the whole forward pass runs inside the pool so
+//!   each split is a cheap in-pool join (~1-2 µs here, against ~100 µs to spawn scoped threads).
 //!
 //! Rope: GGUF llama tensors store Q and K for GGML's "normal" rope, which rotates adjacent pairs
 //! `(x[2i], x[2i+1])` (candle's `rope_i`).
