@@ -54,7 +54,27 @@ pub(super) unsafe fn matmul_block(
             }
         }
         for t in t..tokens.end {
-            for r in tile..tile_end {
+            let mut r = tile;
+            // Decoding: two Q4 rows per pass share the activation loads and give the core two
+            // independent accumulation chains.
+            if let WeightData::Q4 { qs, d, m } = &w.data {
+                let xr = x.q8.row(t);
+                let xs = if m.is_empty() { xr.s0 } else { xr.s1 };
+                while r + 2 <= tile_end {
+                    let blocks = r * nb..(r + 2) * nb;
+                    let (d2, c2) = (
+                        &d[blocks.clone()],
+                        if m.is_empty() { &d[blocks] } else { &m[blocks] },
+                    );
+                    let rows2 = &qs[r * k / 2..(r + 2) * k / 2];
+                    // SAFETY: same features as this function.
+                    let sums = unsafe { dot_q4_x2(rows2, d2, c2, xr.qs, xr.d, xs) };
+                    out[(t - tokens.start) * nr + r - rows.start] = sums[0];
+                    out[(t - tokens.start) * nr + r + 1 - rows.start] = sums[1];
+                    r += 2;
+                }
+            }
+            for r in r..tile_end {
                 // SAFETY: same features as this function.
                 out[(t - tokens.start) * nr + r - rows.start] = unsafe { dot(w, r, x, t) };
             }
@@ -160,6 +180,73 @@ unsafe fn dot_q4(row: &[u8], wd: &[f16], wc: &[f16], xq: &[i8], xd: &[f32], xs: 
         }
     }
     _mm512_reduce_add_ps(_mm512_add_ps(acc, macc)) + tail
+}
+
+/// [`dot_q4`] of two consecutive rows (`rows`, `wd`, `wc` hold both) against one activation
+/// vector; each row's arithmetic is exactly `dot_q4`'s.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,f16c,fma")]
+unsafe fn dot_q4_x2(
+    rows: &[u8],
+    wd: &[f16],
+    wc: &[f16],
+    xq: &[i8],
+    xd: &[f32],
+    xs: &[f32],
+) -> [f32; 2] {
+    let nb = wd.len() / 2;
+    debug_assert!(rows.len() == 2 * nb * 16 && xq.len() == nb * BLOCK && wc.len() == 2 * nb);
+    let (row0, row1) = rows.split_at(nb * 16);
+    let nibble = _mm512_set1_epi8(0x0F);
+    let two = _mm512_set1_epi32(2);
+    let zero = _mm512_setzero_si512();
+    let (mut a0, mut a1) = (_mm512_setzero_ps(), _mm512_setzero_ps());
+    let (mut m0, mut m1) = (a0, a1);
+    let mut tail = [0f32; 2];
+    for c in (0..nb).step_by(16) {
+        let nblk = (nb - c).min(16);
+        let mask: __mmask16 = if nblk == 16 { 0xFFFF } else { (1 << nblk) - 1 };
+        // SAFETY: as in `dot_q4`, for each row (row 1's blocks start at `nb`).
+        unsafe {
+            let xdv = _mm512_maskz_loadu_ps(mask, xd.as_ptr().add(c));
+            let xsv = _mm512_maskz_loadu_ps(mask, xs.as_ptr().add(c));
+            let sc0 = _mm512_mul_ps(load_f16x16(wd, c, mask), xdv);
+            let sc1 = _mm512_mul_ps(load_f16x16(wd, nb + c, mask), xdv);
+            m0 = _mm512_fmadd_ps(load_f16x16(wc, c, mask), xsv, m0);
+            m1 = _mm512_fmadd_ps(load_f16x16(wc, nb + c, mask), xsv, m1);
+            let mut idx = pair_index();
+            for p in 0..nblk / 2 {
+                let b = c + 2 * p;
+                let xz = _mm512_loadu_si512(xq.as_ptr().add(BLOCK * b).cast());
+                let unpack = |row: &[u8]| {
+                    let wb = _mm256_loadu_si256(row.as_ptr().add(16 * b).cast());
+                    let wz = _mm512_inserti64x4::<1>(
+                        _mm512_castsi256_si512(wb),
+                        _mm256_srli_epi16::<4>(wb),
+                    );
+                    _mm512_and_si512(wz, nibble)
+                };
+                let i0 = _mm512_dpbusd_epi32(zero, unpack(row0), xz);
+                let i1 = _mm512_dpbusd_epi32(zero, unpack(row1), xz);
+                a0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i0), _mm512_permutexvar_ps(idx, sc0), a0);
+                a1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i1), _mm512_permutexvar_ps(idx, sc1), a1);
+                idx = _mm512_add_epi32(idx, two);
+            }
+        }
+        if nblk % 2 == 1 {
+            let b = nb - 1;
+            for (j, (row, tl)) in [row0, row1].into_iter().zip(&mut tail).enumerate() {
+                let isum: i32 = (0..BLOCK)
+                    .map(|i| i32::from(super::q4_at(row, nb, b, i)) * i32::from(xq[b * BLOCK + i]))
+                    .sum();
+                *tl += wd[j * nb + b].to_f32() * xd[b] * isum as f32;
+            }
+        }
+    }
+    [
+        _mm512_reduce_add_ps(_mm512_add_ps(a0, m0)) + tail[0],
+        _mm512_reduce_add_ps(_mm512_add_ps(a1, m1)) + tail[1],
+    ]
 }
 
 /// [`dot_q4`] of one row against four activation vectors at once. Each token's arithmetic is
