@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use super::gguf::GgufFile;
+use super::llama::Llama;
 use super::others::CandleModel;
 use super::sampler::{Sampler, Sampling};
 use super::template::{ChatMessage, ChatTemplate};
@@ -46,6 +47,18 @@ impl Default for LoadOptions {
         Self {
             device: DeviceChoice::Cpu,
             threads: 0,
+        }
+    }
+}
+
+impl LoadOptions {
+    /// The thread count to use: the one asked for, or every core.
+    #[must_use]
+    pub fn resolved_threads(&self) -> usize {
+        if self.threads > 0 {
+            self.threads
+        } else {
+            std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
         }
     }
 }
@@ -126,8 +139,20 @@ impl Llm {
         let template = ChatTemplate::from_gguf(&gguf)?;
         let device =
             device::resolve(options.device).map_err(|e| LlmError::Backend(e.to_string()))?;
-        let model: Box<dyn CausalLm> = Box::new(CandleModel::load(&gguf, &device)?);
-        let runtime = "candle-transformers";
+        // Llama-family models on the CPU run on our own runtime (SIMD kernels, batched prompts,
+        // prefix reuse); everything else, and everything on CUDA, on candle-transformers.
+        let (model, runtime): (Box<dyn CausalLm>, &'static str) =
+            if architecture == "llama" && device.is_cpu() {
+                (
+                    Box::new(Llama::from_gguf(path, options.resolved_threads())?),
+                    "previz-llama-cpu",
+                )
+            } else {
+                (
+                    Box::new(CandleModel::load(&gguf, &device)?),
+                    "candle-transformers",
+                )
+            };
         if model.vocab_size() != tokenizer.vocab_size() {
             return Err(LlmError::BadModel {
                 path: path.to_owned(),
