@@ -78,6 +78,11 @@ impl LlmEngine {
         }
     }
 
+    /// Changes the seed of the following scenes.
+    pub fn set_seed(&mut self, seed: u64) {
+        self.sampling.seed = seed;
+    }
+
     #[must_use]
     pub fn llm(&self) -> &Llm {
         &self.llm
