@@ -5,7 +5,7 @@
 //! an age (`30s`, `mid-40s`, `12`, `sixty`...) goes to `age`; parts naming clothing (coat, dress,
 //! suit, hat...) go to `wardrobe`; the rest to `appearance`. Failing a parenthetical, the clause
 //! after the name up to the sentence end (`MARA, a tired detective, ...`) is the appearance.
-//! Scenes are read in order and the first value found for each field wins (introductions come
+//! The rest of a full name in CAPS after the cue name is skipped. Scenes are read in order and the first value found for each field wins (introductions come
 //! first); later scenes only fill fields still empty. Deterministic: same script, same bible.
 
 use std::collections::BTreeMap;
@@ -63,7 +63,9 @@ pub fn title_case(name: &str) -> String {
 const WARDROBE: &[&str] = &[
     "coat", "jacket", "dress", "suit", "shirt", "hat", "cap", "uniform", "scarf", "boots", "shoes",
     "jeans", "trousers", "skirt", "hoodie", "sweater", "gown", "robe", "tie", "glasses", "apron",
-    "overalls", "vest", "cloak", "gloves", "pyjamas", "pajamas", "blouse", "tuxedo", "raincoat",
+    "overalls", "vest", "cloak", "gloves", "cardigan", "helmet", "blazer", "parka", "overcoat",
+    "beanie", "trench", "kimono", "sari", "hijab", "sneakers", "heels", "bandana", "pyjamas",
+    "pajamas", "blouse", "tuxedo", "raincoat",
 ];
 
 const NUMBER_WORDS: &[&str] = &[
@@ -144,7 +146,20 @@ fn find_caps_name(text: &str, name: &str) -> Option<usize> {
 
 /// What an introduction says right after the name.
 fn introduction(after: &str) -> Option<Vec<String>> {
-    let rest = after.trim_start();
+    // The rest of a full name in CAPS (`JONAH PRICE (60s...)` for the cue `JONAH`).
+    let mut rest = after.trim_start();
+    while let Some(word) = rest.split_whitespace().next() {
+        let letters = word.chars().filter(|c| c.is_alphabetic()).count();
+        if letters >= 2
+            && word
+                .chars()
+                .all(|c| c.is_uppercase() || c == '.' || c == '-' || c == '\'')
+        {
+            rest = rest[word.len()..].trim_start();
+        } else {
+            break;
+        }
+    }
     if let Some(inner) = rest.strip_prefix('(') {
         let close = inner.find(')')?;
         return Some(

@@ -249,6 +249,14 @@ pub fn insert_object(sentence: &str) -> Option<String> {
                     .get(d)
                     .is_some_and(|w| DETERMINERS.contains(&clean_word(w)))
                 {
+                    // "hands her a photograph": the object's determiner is the last one.
+                    let mut d = d;
+                    while words
+                        .get(d + 1)
+                        .is_some_and(|w| DETERMINERS.contains(&clean_word(w)))
+                    {
+                        d += 1;
+                    }
                     if let Some(phrase) = noun_phrase(&raw, &words, d) {
                         return Some(phrase);
                     }
@@ -565,7 +573,7 @@ pub fn plan(input: &SceneInput) -> ScenePlan {
             seconds,
         ));
     }
-    fit(&mut shots);
+    fit(&mut shots, input);
     ScenePlan { shots }
 }
 
@@ -577,61 +585,90 @@ fn number(i: usize) -> u32 {
 fn exchange(c: &Composer<'_>, lines: &[usize], shots: &mut Vec<PlannedShot>) {
     let input = c.input;
     let speaker = |i: usize| title_case(&input.lines[i].speaker);
+    // Voices from off screen (V.O., O.S., O.C.) are never in frame: their lines play over
+    // whoever is listening on screen.
+    let off = |i: usize| {
+        input.lines[i].speech.extensions.iter().any(|e| {
+            let k: String = e
+                .chars()
+                .filter(char::is_ascii_alphabetic)
+                .collect::<String>()
+                .to_uppercase();
+            matches!(k.as_str(), "VO" | "OS" | "OC" | "OFF" | "OFFSCREEN")
+        })
+    };
     let mut speakers: Vec<String> = Vec::new();
     for &i in lines {
-        if !speakers.contains(&speaker(i)) {
+        if !off(i) && !speakers.contains(&speaker(i)) {
             speakers.push(speaker(i));
         }
     }
-    if speakers.len() == 1 {
-        let who = &speakers[0];
-        let (first, rest) = if lines.len() > 3 {
-            lines.split_at(lines.len() / 2)
-        } else {
-            (lines, &[][..])
-        };
-        shots.push(c.shot(
-            ShotSize::MediumCloseUp,
-            CameraAngle::EyeLevel,
-            CameraMovement::Static,
-            who,
-            &format!("{who} speaks"),
-            first.iter().map(|&i| number(i)).collect(),
-            c.lines_seconds(first),
-        ));
-        if !rest.is_empty() {
-            shots.push(c.shot(
-                ShotSize::CloseUp,
-                CameraAngle::EyeLevel,
-                CameraMovement::DollyIn,
-                who,
-                &format!("{who} goes on"),
-                rest.iter().map(|&i| number(i)).collect(),
-                c.lines_seconds(rest),
-            ));
-        }
-        return;
-    }
-    // Master two-shot on the opening speech.
-    let group = speakers.join(" and ");
-    shots.push(c.shot(
-        ShotSize::MediumWide,
-        CameraAngle::EyeLevel,
-        CameraMovement::Static,
-        &group,
-        &format!("{group} face each other"),
-        vec![number(lines[0])],
-        c.lines_seconds(&lines[..1]),
-    ));
-    let rest = &lines[1..];
-    // Runs of one speaker.
+    let location = title_case(&input.scene.heading.location);
+    // Runs of one speaker (off-screen runs separately).
     let mut runs: Vec<Vec<usize>> = Vec::new();
-    for &i in rest {
+    for &i in lines {
         match runs.last_mut() {
-            Some(run) if speaker(run[0]) == speaker(i) => run.push(i),
+            Some(run) if speaker(run[0]) == speaker(i) && off(run[0]) == off(i) => run.push(i),
             _ => runs.push(vec![i]),
         }
     }
+    let mut last_on_screen: Option<String> = None;
+    let off_screen = |run: &[usize], last: &Option<String>, shots: &mut Vec<PlannedShot>| {
+        let who = speaker(run[0]);
+        let listener = last.clone().or_else(|| speakers.first().cloned());
+        let (size, subject) = match &listener {
+            Some(l) => (ShotSize::CloseUp, l.clone()),
+            None => (ShotSize::Wide, location.clone()),
+        };
+        shots.push(c.shot(
+            size,
+            CameraAngle::EyeLevel,
+            CameraMovement::Static,
+            &subject,
+            &format!("{who} is heard off screen"),
+            run.iter().map(|&i| number(i)).collect(),
+            c.lines_seconds(run),
+        ));
+    };
+    if speakers.len() <= 1 {
+        for run in &runs {
+            if off(run[0]) {
+                off_screen(run, &last_on_screen, shots);
+                continue;
+            }
+            let who = speaker(run[0]);
+            let (first, rest) = if run.len() > 3 {
+                run.split_at(run.len() / 2)
+            } else {
+                (&run[..], &[][..])
+            };
+            shots.push(c.shot(
+                ShotSize::MediumCloseUp,
+                CameraAngle::EyeLevel,
+                CameraMovement::Static,
+                &who,
+                &format!("{who} speaks"),
+                first.iter().map(|&i| number(i)).collect(),
+                c.lines_seconds(first),
+            ));
+            if !rest.is_empty() {
+                shots.push(c.shot(
+                    ShotSize::CloseUp,
+                    CameraAngle::EyeLevel,
+                    CameraMovement::DollyIn,
+                    &who,
+                    &format!("{who} goes on"),
+                    rest.iter().map(|&i| number(i)).collect(),
+                    c.lines_seconds(rest),
+                ));
+            }
+            last_on_screen = Some(who);
+        }
+        return;
+    }
+    // Master two-shot of the people on screen, on the first on-screen run.
+    let group = speakers.join(" and ");
+    let master = runs.iter().position(|r| !off(r[0])).unwrap_or(0);
     let push_in_from = if lines.len() >= 6 {
         runs.len() - runs.len() / 3
     } else {
@@ -643,34 +680,52 @@ fn exchange(c: &Composer<'_>, lines: &[usize], shots: &mut Vec<PlannedShot>) {
             std::cmp::Reverse(i),
         )
     });
-    let reaction_after = longest
-        .filter(|&i| lines.len() >= 4 && input.lines[i].text.split_whitespace().count() > 25);
+    let reaction_after = longest.filter(|&i| {
+        lines.len() >= 4 && !off(i) && input.lines[i].text.split_whitespace().count() > 25
+    });
     for (r, run) in runs.iter().enumerate() {
+        if off(run[0]) {
+            off_screen(run, &last_on_screen, shots);
+            continue;
+        }
         let who = speaker(run[0]);
-        let other = speakers
-            .iter()
-            .find(|s| **s != who)
-            .cloned()
+        let other = last_on_screen
+            .clone()
+            .filter(|l| *l != who)
+            .or_else(|| speakers.iter().find(|s| **s != who).cloned())
             .unwrap_or_default();
-        let (size, angle) = if r >= push_in_from {
-            (ShotSize::CloseUp, CameraAngle::EyeLevel)
+        let lines_of_run: Vec<u32> = run.iter().map(|&i| number(i)).collect();
+        if r == master {
+            shots.push(c.shot(
+                ShotSize::MediumWide,
+                CameraAngle::EyeLevel,
+                CameraMovement::Static,
+                &group,
+                &format!("{group} face each other"),
+                lines_of_run,
+                c.lines_seconds(run),
+            ));
         } else {
-            (ShotSize::MediumCloseUp, CameraAngle::OverTheShoulder)
-        };
-        let action = if angle == CameraAngle::OverTheShoulder {
-            format!("{who} over {other}'s shoulder")
-        } else {
-            format!("{who} speaks")
-        };
-        shots.push(c.shot(
-            size,
-            angle,
-            CameraMovement::Static,
-            &who,
-            &action,
-            run.iter().map(|&i| number(i)).collect(),
-            c.lines_seconds(run),
-        ));
+            let (size, angle) = if r >= push_in_from {
+                (ShotSize::CloseUp, CameraAngle::EyeLevel)
+            } else {
+                (ShotSize::MediumCloseUp, CameraAngle::OverTheShoulder)
+            };
+            let action = if angle == CameraAngle::OverTheShoulder {
+                format!("{who} over {other}'s shoulder")
+            } else {
+                format!("{who} speaks")
+            };
+            shots.push(c.shot(
+                size,
+                angle,
+                CameraMovement::Static,
+                &who,
+                &action,
+                lines_of_run,
+                c.lines_seconds(run),
+            ));
+        }
         if reaction_after.is_some_and(|i| run.contains(&i)) && !other.is_empty() {
             shots.push(c.shot(
                 ShotSize::CloseUp,
@@ -682,12 +737,15 @@ fn exchange(c: &Composer<'_>, lines: &[usize], shots: &mut Vec<PlannedShot>) {
                 2.0,
             ));
         }
+        last_on_screen = Some(who);
     }
 }
 
-/// Merges the shortest adjacent pair until at most [`plan::MAX_SHOTS`] remain; never merges
-/// away the first (establishing) shot's role, and keeps line order.
-pub(crate) fn fit(shots: &mut Vec<PlannedShot>) {
+/// Merges the shortest adjacent pair until at most [`plan::MAX_SHOTS`] remain, keeping the
+/// first (establishing) shot and line order. A silent shot merges into its neighbour with lines
+/// (which keeps its framing); two dialogue shots become a medium shot of everyone in them.
+pub(crate) fn fit(shots: &mut Vec<PlannedShot>, input: &SceneInput) {
+    let c = Composer { input };
     while shots.len() > plan::MAX_SHOTS {
         let start = 1.min(shots.len() - 2);
         let i = (start..shots.len() - 1)
@@ -697,24 +755,46 @@ pub(crate) fn fit(shots: &mut Vec<PlannedShot>) {
                 da.total_cmp(&db)
             })
             .unwrap_or(start);
-        let next = shots.remove(i);
-        let keep = &mut shots[i];
-        let mut lines = next.lines;
-        lines.extend(keep.lines.drain(..));
-        lines.sort_unstable();
-        lines.dedup();
-        // The merged shot is wider: both subjects in frame.
-        if keep.subject != next.subject && !next.subject.is_empty() {
-            keep.subject = plan::clip(
-                &format!("{} and {}", next.subject, keep.subject),
-                plan::SUBJECT_MAX,
+        let second = shots.remove(i + 1);
+        let first = shots[i].clone();
+        let duration = plan::round_duration(first.duration_s + second.duration_s);
+        let merged = if first.lines.is_empty() || second.lines.is_empty() {
+            let mut keep = if first.lines.is_empty() {
+                second
+            } else {
+                first
+            };
+            keep.duration_s = duration;
+            keep
+        } else {
+            let mut people: Vec<String> = Vec::new();
+            for part in first
+                .subject
+                .split(" and ")
+                .chain(second.subject.split(" and "))
+            {
+                if !people.iter().any(|p| p == part) {
+                    people.push(part.to_owned());
+                }
+            }
+            let subject = plan::clip(&people.join(" and "), plan::SUBJECT_MAX);
+            let mut lines = first.lines;
+            lines.extend(second.lines);
+            lines.sort_unstable();
+            lines.dedup();
+            let mut shot = c.shot(
+                ShotSize::Medium,
+                CameraAngle::EyeLevel,
+                CameraMovement::Static,
+                &subject,
+                &format!("{subject} talk"),
+                lines,
+                duration,
             );
-            keep.size = ShotSize::Medium;
-            keep.angle = CameraAngle::EyeLevel;
-            keep.lens_mm = lens_for(ShotSize::Medium);
-        }
-        keep.lines = lines;
-        keep.duration_s = plan::round_duration(next.duration_s + keep.duration_s);
+            shot.duration_s = duration;
+            shot
+        };
+        shots[i] = merged;
     }
 }
 

@@ -337,7 +337,7 @@ pub fn repair(plan: &ScenePlan, input: &SceneInput) -> (ScenePlan, RepairReport)
                 s.duration_s = plan::DURATION_S.0;
             }
         }
-        rules::fit(&mut shots);
+        rules::fit(&mut shots, input);
         fixes = vec![
             ShotFix::Repaired(vec![format!(
                 "{before} shots merged down to {}",
