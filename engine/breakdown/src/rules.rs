@@ -269,10 +269,11 @@ pub fn insert_object(sentence: &str) -> Option<String> {
     for (i, w) in words.iter().enumerate() {
         if SOUNDS.contains(&clean_word(w)) && i >= 2 {
             for back in 2..=3 {
-                if i >= back && DETERMINERS.contains(&clean_word(words[i - back])) {
-                    if let Some(phrase) = noun_phrase(&raw, &words, i - back) {
-                        return Some(phrase);
-                    }
+                if i >= back
+                    && DETERMINERS.contains(&clean_word(words[i - back]))
+                    && let Some(phrase) = noun_phrase(&raw, &words, i - back)
+                {
+                    return Some(phrase);
                 }
             }
         }

@@ -393,7 +393,7 @@ fn a_failing_engine_falls_back_per_scene() {
     let p = project("dialogue-heavy.fountain");
     let mut statuses = Vec::new();
     let summary = run_breakdown(&p, &mut Broken, &BreakdownOptions::default(), &ctx(), |o| {
-        statuses.push(o.status)
+        statuses.push(o.status);
     });
     assert!(
         statuses.iter().all(|s| *s == SceneStatus::FellBack),

@@ -119,7 +119,7 @@ pub fn run(args: &BreakdownArgs, json: bool) -> Result<(), CliError> {
                     project.script.scenes.len(),
                     line.heading,
                     line.status
-                )
+                );
             });
         }
         lines.push(line);
