@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 
-use previz_core::{Project, ScriptElement, cue_key};
+use previz_core::{CharacterField, EditCommand, Project, ScriptElement, cue_key};
 use serde::{Deserialize, Serialize};
 
 /// What the bible knows about one character.
@@ -185,12 +185,15 @@ fn introduction(after: &str) -> Option<Vec<String>> {
 #[must_use]
 pub fn derive(project: &Project) -> BTreeMap<String, CharacterSketch> {
     let mut bible: BTreeMap<String, CharacterSketch> = BTreeMap::new();
+    // What the user wrote in the bible wins; the script only fills empty fields.
     for c in &project.script.characters {
         bible.insert(
             cue_key(&c.name),
             CharacterSketch {
                 name: cue_key(&c.name),
-                ..CharacterSketch::default()
+                age: c.age.clone(),
+                appearance: c.appearance.clone(),
+                wardrobe: c.wardrobe.clone(),
             },
         );
     }
@@ -242,4 +245,42 @@ fn fill(field: &mut String, parts: &[String]) {
     if field.is_empty() && !parts.is_empty() {
         *field = parts.join(", ");
     }
+}
+
+/// The commands that write what the script says into the characters' empty bible fields (one
+/// batch, one undo step), or `None` when there is nothing to add. Fields the user filled are
+/// never overwritten.
+#[must_use]
+pub fn fill_command(project: &Project) -> Option<EditCommand> {
+    let bible = derive(project);
+    let mut commands = Vec::new();
+    for c in &project.script.characters {
+        let Some(sketch) = bible.get(&cue_key(&c.name)) else {
+            continue;
+        };
+        for (current, derived, field) in [
+            (&c.age, &sketch.age, CharacterField::Age(sketch.age.clone())),
+            (
+                &c.appearance,
+                &sketch.appearance,
+                CharacterField::Appearance(sketch.appearance.clone()),
+            ),
+            (
+                &c.wardrobe,
+                &sketch.wardrobe,
+                CharacterField::Wardrobe(sketch.wardrobe.clone()),
+            ),
+        ] {
+            if current.is_empty() && !derived.is_empty() {
+                commands.push(EditCommand::EditCharacter {
+                    character: c.id,
+                    field,
+                });
+            }
+        }
+    }
+    (!commands.is_empty()).then(|| EditCommand::Batch {
+        label: "Character bible from the script".to_owned(),
+        commands,
+    })
 }

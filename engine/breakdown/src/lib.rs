@@ -5,7 +5,7 @@
 //! * [`engine`]: the [`SceneEngine`] trait and [`RuleEngine`], the embedded default.
 //! * [`rules`]: the rule-based breakdown (establishing shots, dialogue coverage, inserts).
 //! * [`validate`]: checks against the scene and repair, per shot.
-//! * [`bible`]: the character bible derived from the script; [`style`]: the style presets.
+//! * [`bible`]: the character bible derived from the script; [`style`]: core's style presets.
 //! * [`run`]: the driver, scene by scene with progress, cancellation and resume.
 
 pub mod bible;

@@ -26,7 +26,6 @@ use crate::bible;
 use crate::engine::{SceneEngine, SceneInput};
 use crate::plan::ScenePlan;
 use crate::rules;
-use crate::style::StylePreset;
 use crate::validate::{self, Issue, RepairReport};
 
 /// Which scenes to break down (1-based, inclusive; omitted scenes are never touched).
@@ -224,7 +223,7 @@ pub fn run_breakdown(
     ctx: &JobContext,
     mut on_scene: impl FnMut(SceneOutcome),
 ) -> RunSummary {
-    let style = StylePreset::of(project);
+    let style = project.settings.style.clone();
     let bible = bible::derive(project);
     let selected: Vec<usize> = (0..project.script.scenes.len())
         .filter(|&i| options.scenes.contains(i + 1) && !project.script.scenes[i].omitted)

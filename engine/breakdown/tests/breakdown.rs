@@ -36,7 +36,7 @@ fn input(project: &Project, index: usize) -> SceneInput {
         project,
         index,
         &bible::derive(project),
-        StylePreset::of(project),
+        project.settings.style.clone(),
         0,
     )
 }
@@ -400,4 +400,37 @@ fn a_failing_engine_falls_back_per_scene() {
         "{statuses:?}"
     );
     assert_eq!(summary.fell_back, p.script.scenes.len());
+}
+
+#[test]
+fn the_bible_fills_only_empty_fields_and_lands_as_one_batch() {
+    let mut p = project("dialogue-heavy.fountain");
+    let jonah = p
+        .script
+        .characters
+        .iter()
+        .position(|c| c.name == "JONAH")
+        .unwrap();
+    p.script.characters[jonah].age = "about seventy".into();
+    let command = bible::fill_command(&p).unwrap();
+    assert_eq!(command.label(), "Character bible from the script");
+    p.apply(&command).unwrap();
+    assert_eq!(
+        p.script.characters[jonah].age, "about seventy",
+        "the user's value wins"
+    );
+    assert_eq!(p.script.characters[jonah].wardrobe, "cardigan");
+    assert!(bible::fill_command(&p).is_none(), "nothing left to fill");
+}
+
+#[test]
+fn the_style_ends_every_prompt() {
+    let mut p = project("short-action.fountain");
+    p.settings.style = previz_core::Style::Custom("charcoal on brown paper".into());
+    let plan = rules::plan(&input(&p, 0));
+    assert!(
+        plan.shots
+            .iter()
+            .all(|s| s.prompt.ends_with("charcoal on brown paper"))
+    );
 }

@@ -64,6 +64,13 @@ pub fn run(args: &BreakdownArgs, json: bool) -> Result<(), CliError> {
         OpenMode::ReadWrite
     };
     let (mut session, _) = open(&dir, mode, json)?;
+    // The character bible first (fills only empty fields; one undo step of its own).
+    if let Some(bible) = previz_breakdown::bible::fill_command(session.project())
+        && let Err(e) = session.apply(&bible).and_then(|_| session.save())
+    {
+        close(session);
+        return Err(storage_error(&e));
+    }
     let project = session.project().clone();
     let options = BreakdownOptions {
         scenes,
