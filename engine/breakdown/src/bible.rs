@@ -10,6 +10,8 @@
 
 use std::collections::BTreeMap;
 
+use previz_core::LocationId;
+
 use previz_core::{CharacterField, EditCommand, Project, ScriptElement, cue_key};
 use serde::{Deserialize, Serialize};
 
@@ -279,8 +281,59 @@ pub fn fill_command(project: &Project) -> Option<EditCommand> {
             }
         }
     }
+    for (location, description) in location_descriptions(project) {
+        if project
+            .script
+            .locations
+            .iter()
+            .any(|l| l.id == location && l.description.trim().is_empty())
+        {
+            commands.push(EditCommand::EditLocation {
+                location,
+                description,
+            });
+        }
+    }
     (!commands.is_empty()).then(|| EditCommand::Batch {
         label: "Character bible from the script".to_owned(),
         commands,
+    })
+}
+
+/// The location bible from the script: each location's description is the first sentence of
+/// action that introduces no one (no word in CAPS) in the first scene set there (screenplays
+/// describe a place on arrival), cut at 160 characters. Deterministic; the user's descriptions are not consulted.
+#[must_use]
+pub fn location_descriptions(project: &Project) -> BTreeMap<LocationId, String> {
+    let mut out = BTreeMap::new();
+    for scene in project.script.scenes.iter().filter(|s| !s.omitted) {
+        let Some(location) = scene.location else {
+            continue;
+        };
+        if out.contains_key(&location) {
+            continue;
+        }
+        // The first sentence of the scene's action that introduces no one (no word in CAPS).
+        let first = scene
+            .elements
+            .iter()
+            .filter_map(|e| match e {
+                ScriptElement::Action { text, .. } => Some(text.text.as_str()),
+                _ => None,
+            })
+            .flat_map(|t| t.split_inclusive(['.', '!', '?', '\n']))
+            .map(str::trim)
+            .find(|s| !s.is_empty() && !names_someone(s));
+        if let Some(sentence) = first {
+            out.insert(location, sentence.chars().take(160).collect());
+        }
+    }
+    out
+}
+
+fn names_someone(sentence: &str) -> bool {
+    sentence.split_whitespace().any(|w| {
+        let letters: Vec<char> = w.chars().filter(|c| c.is_alphabetic()).collect();
+        letters.len() >= 2 && letters.iter().all(|c| c.is_uppercase())
     })
 }

@@ -6,7 +6,7 @@ use previz_core::{Character, DialogueBlock, Project, Rate, Scene, ScriptElement}
 use previz_jobs::JobContext;
 
 use crate::BreakdownError;
-use crate::bible::CharacterSketch;
+use crate::bible::{self, CharacterSketch};
 use crate::plan::ScenePlan;
 use crate::rules;
 use crate::style::StylePreset;
@@ -82,6 +82,12 @@ impl SceneInput {
             .location
             .and_then(|l| project.script.locations.iter().find(|x| x.id == l))
             .map(|l| l.description.clone())
+            .filter(|d| !d.trim().is_empty())
+            .or_else(|| {
+                scene
+                    .location
+                    .and_then(|l| bible::location_descriptions(project).remove(&l))
+            })
             .unwrap_or_default();
         let previous_summary = previous.map(summary).unwrap_or_default();
         Self {

@@ -91,6 +91,17 @@ pub fn clip(text: &str, max: usize) -> String {
     text.chars().take(max).collect()
 }
 
+/// Cuts `text` to at most `max` characters at a word boundary (no half words in a prompt).
+#[must_use]
+pub fn clip_words(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let cut = clip(text, max);
+    let end = cut.rfind([' ', ',']).unwrap_or(cut.len());
+    cut[..end].trim_end_matches([',', ' ', ';', ':']).to_owned()
+}
+
 /// Rounds seconds to the schema's 0.1 s grid inside its bounds.
 #[must_use]
 pub fn round_duration(seconds: f64) -> f64 {

@@ -414,13 +414,16 @@ impl Composer<'_> {
             body.push_str(", ");
             body.push_str(&time.to_lowercase());
         }
-        if !self.input.location_description.is_empty() {
+        // The place's description, unless this shot's action already says it.
+        let description = self.input.location_description.trim().trim_end_matches('.');
+        let said = action.trim().trim_end_matches('.');
+        if !description.is_empty() && !said.contains(description) && !description.contains(said) {
             body.push_str(", ");
-            body.push_str(&self.input.location_description);
+            body.push_str(description);
         }
         let style = self.input.style.prompt_text();
         let room = plan::PROMPT_MAX.saturating_sub(style.chars().count() + 2);
-        let mut out = plan::clip(&body, room);
+        let mut out = plan::clip_words(&body, room);
         if !style.is_empty() {
             out.push_str(", ");
             out.push_str(style);

@@ -420,6 +420,12 @@ fn the_bible_fills_only_empty_fields_and_lands_as_one_batch() {
         "the user's value wins"
     );
     assert_eq!(p.script.characters[jonah].wardrobe, "cardigan");
+    assert!(
+        p.script
+            .locations
+            .iter()
+            .any(|l| l.description.starts_with("Long tables, green lamps"))
+    );
     assert!(bible::fill_command(&p).is_none(), "nothing left to fill");
 }
 
