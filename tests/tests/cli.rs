@@ -450,3 +450,92 @@ fn validate_a_screenplay() {
     );
     assert_eq!(run.status, 2);
 }
+
+#[test]
+fn breakdown_makes_shots_resumes_and_keeps_to_its_scenes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("night.previz");
+    let dir_s = dir.to_str().unwrap();
+    let run = previz_in(
+        tmp.path(),
+        &[
+            "import",
+            sample("short-action.fountain").to_str().unwrap(),
+            "-o",
+            dir_s,
+        ],
+    );
+    assert_eq!(run.status, 0, "{}", run.stderr);
+
+    // Only scenes 2-3 first.
+    let run = previz_in(
+        tmp.path(),
+        &["breakdown", dir_s, "--scenes", "2-3", "--json"],
+    );
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    let json = run.json();
+    assert_eq!(json["scenes"], 2);
+    let (session, _) = Session::open(&dir, OpenMode::ReadOnly).unwrap();
+    let project = session.project();
+    for (i, scene) in project.script.scenes.iter().enumerate() {
+        let shots = project.shots_in_scene(scene.id).count();
+        assert_eq!(shots > 0, (1..=2).contains(&i), "scene {}", i + 1);
+    }
+    drop(session);
+
+    // Then everything: the two done are skipped.
+    let run = previz_in(tmp.path(), &["breakdown", dir_s]);
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("skipped (up to date)"),
+        "{}",
+        run.stderr
+    );
+    let run = previz_in(tmp.path(), &["validate", dir_s, "--json"]);
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    assert_eq!(run.json()["ok"], true);
+
+    let (session, _) = Session::open(&dir, OpenMode::ReadOnly).unwrap();
+    let project = session.project();
+    for scene in &project.script.scenes {
+        assert!(project.shots_in_scene(scene.id).next().is_some());
+        for d in scene.dialogue() {
+            assert!(
+                project.shots.iter().any(|s| s.dialogue.contains(&d.id)),
+                "{:?} uncovered",
+                d.cue
+            );
+        }
+    }
+    assert!(
+        project
+            .shots
+            .iter()
+            .all(|s| s.extra.contains_key("breakdown") && !s.prompt.is_empty())
+    );
+    let shots = project.shots.clone();
+    let clips: usize = project.timeline.tracks.iter().map(|t| t.items.len()).sum();
+    assert!(clips >= shots.len());
+    drop(session);
+
+    // Again: all skipped, nothing changes.
+    let run = previz_in(tmp.path(), &["breakdown", dir_s, "--json"]);
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    let json = run.json();
+    assert_eq!(json["skipped"], json["scenes"]);
+    assert_eq!(json["shots"], 0);
+    let (session, _) = Session::open(&dir, OpenMode::ReadOnly).unwrap();
+    assert_eq!(session.project().shots, shots);
+    drop(session);
+
+    // Unknown models and bad ranges are bad input.
+    let run = previz_in(tmp.path(), &["breakdown", dir_s, "--model", "nope"]);
+    assert_eq!(run.status, 2);
+    assert!(
+        run.stderr.contains("model 'nope' is not installed"),
+        "{}",
+        run.stderr
+    );
+    let run = previz_in(tmp.path(), &["breakdown", dir_s, "--scenes", "5-2"]);
+    assert_eq!(run.status, 2, "{}", run.stderr);
+}

@@ -17,11 +17,12 @@ use previz_models::llm::constrained::{JsonConstraint, compile_schema, grammar_vo
 use previz_models::llm::generate::{GenerateRequest, Generation, Llm, LoadOptions, StopReason};
 use previz_models::llm::sampler::Sampling;
 
+use previz_core::ScriptElement;
+
 use crate::BreakdownError;
-use crate::plan::{ShotPlan, json_schema_for};
+use crate::engine::{SceneEngine, SceneInput};
+use crate::plan::{ScenePlan, json_schema_for};
 use crate::prompt::{PromptScene, messages};
-use crate::run::{EngineKey, SceneEngine};
-use crate::scene::{Beat, SceneInput};
 
 /// Token budget per scene. A complete plan of 12 shots takes well under it; a plan still open
 /// here is cut off and the scene falls back to the rules.
@@ -78,38 +79,41 @@ impl LlmEngine {
         }
     }
 
-    /// Changes the seed of the following scenes.
-    pub fn set_seed(&mut self, seed: u64) {
-        self.sampling.seed = seed;
-    }
-
     #[must_use]
     pub fn llm(&self) -> &Llm {
         &self.llm
     }
 
-    /// The model's raw answer for a scene: the JSON text, valid against the scene's schema by
-    /// construction when `stop` is `Complete`.
+    fn fail(&self, scene: &SceneInput, message: impl Into<String>) -> BreakdownError {
+        BreakdownError::Engine {
+            engine: format!("llm {}", self.model_id),
+            scene: scene.index,
+            message: message.into(),
+        }
+    }
+
+    /// The model's raw answer for a scene (with the scene's seed): the JSON text, valid against
+    /// the scene's schema by construction when `stop` is `Complete`.
     pub fn generate_plan_text(
         &mut self,
         scene: &SceneInput,
         ctx: &JobContext,
     ) -> Result<Generation, BreakdownError> {
+        self.sampling.seed = scene.seed;
         let prompt_scene = to_prompt(scene);
-        let prompt = self.llm.render_chat(&messages(&prompt_scene))?;
-        let grammar = compile_schema(&json_schema_for(scene.lines.len())).map_err(|e| {
-            BreakdownError::BadPlan {
-                detail: format!("schema: {e}"),
-                text: String::new(),
-            }
-        })?;
+        let prompt = self
+            .llm
+            .render_chat(&messages(&prompt_scene))
+            .map_err(|e| self.fail(scene, e.to_string()))?;
+        let grammar = compile_schema(&json_schema_for(scene.lines.len()))
+            .map_err(|e| self.fail(scene, format!("the plan schema does not compile: {e}")))?;
         let mut constraint = JsonConstraint::new(grammar, self.vocab.clone());
         let request = GenerateRequest {
             prompt,
             max_tokens: MAX_TOKENS,
             sampling: self.sampling.clone(),
         };
-        let label = format!("scene {}", scene.number);
+        let label = format!("scene {}", scene.index);
         let mut last_report = Instant::now();
         let mut tail = String::new();
         let generation = self
@@ -136,7 +140,11 @@ impl LlmEngine {
             )
             .map_err(|e| match e {
                 LlmError::Cancelled => BreakdownError::Cancelled,
-                other => BreakdownError::Model(other),
+                other => BreakdownError::Engine {
+                    engine: format!("llm {}", self.model_id),
+                    scene: scene.index,
+                    message: other.to_string(),
+                },
             })?;
         ctx.log(format!(
             "{label}: {} prompt tokens ({} from cache), {} generated ({} forced) in {:.1} s",
@@ -151,33 +159,34 @@ impl LlmEngine {
 }
 
 impl SceneEngine for LlmEngine {
-    fn key(&self) -> EngineKey {
-        EngineKey {
-            engine: "llm".into(),
-            model: Some(self.model_id.clone()),
-            model_hash: Some(self.llm.info().file_hash.clone()),
-            seed: Some(self.sampling.seed),
-        }
+    fn name(&self) -> String {
+        "llm".to_owned()
+    }
+
+    fn model(&self) -> Option<String> {
+        Some(self.model_id.clone())
     }
 
     fn plan_scene(
         &mut self,
         scene: &SceneInput,
         ctx: &JobContext,
-    ) -> Result<ShotPlan, BreakdownError> {
+    ) -> Result<ScenePlan, BreakdownError> {
         let generation = self.generate_plan_text(scene, ctx)?;
         let text = generation.text.clone();
         let complete = generation.stop == StopReason::Complete;
         self.last = Some(generation);
         if !complete {
-            return Err(BreakdownError::BadPlan {
-                detail: format!("the answer was cut off at {MAX_TOKENS} tokens"),
-                text,
-            });
+            return Err(self.fail(
+                scene,
+                format!("the answer was cut off at {MAX_TOKENS} tokens: {text}"),
+            ));
         }
-        serde_json::from_str(&text).map_err(|e| BreakdownError::BadPlan {
-            detail: e.to_string(),
-            text,
+        serde_json::from_str(&text).map_err(|e| {
+            self.fail(
+                scene,
+                format!("the answer does not read as a plan ({e}): {text}"),
+            )
         })
     }
 }
@@ -186,26 +195,23 @@ impl SceneEngine for LlmEngine {
 #[must_use]
 pub fn to_prompt(scene: &SceneInput) -> PromptScene {
     PromptScene {
-        heading: scene.heading.clone(),
+        heading: scene.scene.heading.text.clone(),
         characters: scene.characters.iter().map(|c| c.name.clone()).collect(),
         action: scene
-            .beats
+            .scene
+            .elements
             .iter()
-            .filter_map(|b| match b {
-                Beat::Action(t) => Some(t.clone()),
-                Beat::Speech(_) => None,
+            .filter_map(|e| match e {
+                ScriptElement::Action { text, .. } if !text.text.trim().is_empty() => {
+                    Some(text.text.clone())
+                }
+                _ => None,
             })
             .collect(),
         lines: scene
             .lines
             .iter()
-            .enumerate()
-            .map(|(i, l)| {
-                (
-                    scene.speaker(i).unwrap_or(&l.cue).to_owned(),
-                    l.text.clone(),
-                )
-            })
+            .map(|l| (l.speaker.clone(), l.text.clone()))
             .collect(),
     }
 }

@@ -1,30 +1,33 @@
-//! The shot plan: what a breakdown engine (rules or a model) says about one scene, as the
-//! JSON document whose schema constrains the model's output.
+//! The shot plan: what a breakdown engine (rules or an LLM) says about one scene.
+//!
+//! The JSON form is what a constrained decoder emits; [`json_schema`] is its grammar, with
+//! object keys listed in `required` in the order the decoder writes them.
 
 use previz_core::{CameraAngle, CameraMovement, ShotSize};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-/// Bounds of the schema (the grammar makes them hard limits for a model).
+/// Most shots one scene's plan may hold.
 pub const MAX_SHOTS: usize = 12;
+/// Most dialogue lines one shot may name.
 pub const MAX_LINES_PER_SHOT: usize = 20;
-pub const MAX_LINE_INDEX: usize = 99;
-pub const SUBJECT_CHARS: usize = 60;
-pub const ACTION_CHARS: usize = 160;
-pub const PROMPT_CHARS: usize = 240;
-pub const MIN_SECONDS: f64 = 0.5;
-pub const MAX_SECONDS: f64 = 60.0;
-pub const MIN_LENS: u32 = 12;
-pub const MAX_LENS: u32 = 200;
+/// Bounds of a lens, in millimetres.
+pub const LENS_MM: (u32, u32) = (12, 200);
+/// Bounds of a shot's duration, in seconds.
+pub const DURATION_S: (f64, f64) = (0.5, 60.0);
+/// Longest subject, action and prompt, in characters.
+pub const SUBJECT_MAX: usize = 60;
+pub const ACTION_MAX: usize = 160;
+pub const PROMPT_MAX: usize = 240;
 
 /// One scene's shots, in order.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ShotPlan {
+pub struct ScenePlan {
     pub shots: Vec<PlannedShot>,
 }
 
-/// One planned shot. Keys are in the order the grammar emits them.
+/// One planned shot. `lines` are 1-based indices of the scene's speeches in order.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PlannedShot {
@@ -32,32 +35,23 @@ pub struct PlannedShot {
     pub angle: CameraAngle,
     pub movement: CameraMovement,
     pub lens_mm: u32,
-    /// Who or what the frame is about (`MARA`, `the letter`).
     pub subject: String,
     pub action: String,
-    /// 1-based indices of the scene's speeches this shot covers.
     pub lines: Vec<u32>,
     pub duration_s: f64,
-    /// The image prompt for the storyboard frame (the style is appended later).
     pub prompt: String,
 }
 
-fn names<T: Copy + Serialize>(all: &[T]) -> Vec<Value> {
-    all.iter()
-        .map(|v| serde_json::to_value(v).unwrap_or(Value::Null))
-        .collect()
+fn names<T: Copy>(all: &[T], name: fn(T) -> &'static str) -> Vec<Value> {
+    all.iter().map(|v| Value::from(name(*v))).collect()
 }
 
-/// The JSON schema of a plan (the subset previz-grammar compiles; keys in `required` order).
-///
-/// `duration_s` has no `multipleOf`: independent validators compute it in floating point and
-/// reject 1.5 as "not a multiple of 0.1"; the grammar's default of one decimal applies.
+/// The JSON schema of a [`ScenePlan`], for constrained decoding.
 #[must_use]
 pub fn json_schema() -> Value {
     json!({
         "type": "object",
         "required": ["shots"],
-        "additionalProperties": false,
         "properties": {
             "shots": {
                 "type": "array",
@@ -65,31 +59,34 @@ pub fn json_schema() -> Value {
                 "maxItems": MAX_SHOTS,
                 "items": {
                     "type": "object",
-                    "required": ["size", "angle", "movement", "lens_mm", "subject", "action", "lines", "duration_s", "prompt"],
-                    "additionalProperties": false,
+                    "required": ["size", "angle", "movement", "lens_mm", "subject", "action",
+                                 "lines", "duration_s", "prompt"],
                     "properties": {
-                        "size": {"enum": names(ShotSize::ALL)},
-                        "angle": {"enum": names(CameraAngle::ALL)},
-                        "movement": {"enum": names(CameraMovement::ALL)},
-                        "lens_mm": {"type": "integer", "minimum": MIN_LENS, "maximum": MAX_LENS},
-                        "subject": {"type": "string", "maxLength": SUBJECT_CHARS},
-                        "action": {"type": "string", "maxLength": ACTION_CHARS},
+                        "size": {"enum": names(ShotSize::ALL, ShotSize::as_str)},
+                        "angle": {"enum": names(CameraAngle::ALL, CameraAngle::as_str)},
+                        "movement": {"enum": names(CameraMovement::ALL, CameraMovement::as_str)},
+                        "lens_mm": {"type": "integer", "minimum": LENS_MM.0, "maximum": LENS_MM.1},
+                        "subject": {"type": "string", "maxLength": SUBJECT_MAX},
+                        "action": {"type": "string", "maxLength": ACTION_MAX},
                         "lines": {
                             "type": "array",
                             "maxItems": MAX_LINES_PER_SHOT,
-                            "items": {"type": "integer", "minimum": 1, "maximum": MAX_LINE_INDEX}
+                            "items": {"type": "integer", "minimum": 1, "maximum": 99}
                         },
-                        "duration_s": {"type": "number", "minimum": MIN_SECONDS, "maximum": MAX_SECONDS},
-                        "prompt": {"type": "string", "maxLength": PROMPT_CHARS}
-                    }
+                        "duration_s": {"type": "number", "minimum": DURATION_S.0,
+                                       "maximum": 60, "multipleOf": 0.1},
+                        "prompt": {"type": "string", "maxLength": PROMPT_MAX}
+                    },
+                    "additionalProperties": false
                 }
             }
-        }
+        },
+        "additionalProperties": false
     })
 }
 
-/// The schema with bounds fitted to a scene of `lines` speeches: `lines` can only name speeches
-/// that exist, and the number of shots is bounded by the dialogue.
+/// The schema with bounds fitted to a scene of `lines` speeches, for the grammar: `lines` can
+/// only name speeches that exist, and the number of shots is bounded by the dialogue.
 #[must_use]
 pub fn json_schema_for(lines: usize) -> Value {
     let mut schema = json_schema();
@@ -97,23 +94,106 @@ pub fn json_schema_for(lines: usize) -> Value {
     shots["maxItems"] = json!((lines + 4).clamp(2, MAX_SHOTS));
     let list = &mut shots["items"]["properties"]["lines"];
     list["maxItems"] = json!(lines.min(MAX_LINES_PER_SHOT));
-    list["items"]["maximum"] = json!(lines.clamp(1, MAX_LINE_INDEX));
+    list["items"]["maximum"] = json!(lines.clamp(1, 99));
     schema
+}
+
+/// Cuts `text` to at most `max` characters on a char boundary.
+#[must_use]
+pub fn clip(text: &str, max: usize) -> String {
+    text.chars().take(max).collect()
+}
+
+/// Cuts `text` to at most `max` characters at a word boundary (no half words in a prompt).
+#[must_use]
+pub fn clip_words(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let cut = clip(text, max);
+    let end = cut.rfind([' ', ',']).unwrap_or(cut.len());
+    cut[..end].trim_end_matches([',', ' ', ';', ':']).to_owned()
+}
+
+/// Rounds seconds to the schema's 0.1 s grid inside its bounds.
+#[must_use]
+pub fn round_duration(seconds: f64) -> f64 {
+    let s = if seconds.is_finite() {
+        seconds
+    } else {
+        DURATION_S.0
+    };
+    ((s.clamp(DURATION_S.0, DURATION_S.1)) * 10.0).round() / 10.0
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn sample() -> ScenePlan {
+        ScenePlan {
+            shots: vec![PlannedShot {
+                size: ShotSize::MediumCloseUp,
+                angle: CameraAngle::OverTheShoulder,
+                movement: CameraMovement::DollyIn,
+                lens_mm: 50,
+                subject: "MARA".into(),
+                action: "Mara reads the letter.".into(),
+                lines: vec![1, 2],
+                duration_s: 4.5,
+                prompt: "medium close-up of Mara".into(),
+            }],
+        }
+    }
+
     #[test]
-    fn schema_compiles_and_a_plan_round_trips() {
-        previz_grammar::Grammar::from_json_schema(&json_schema()).unwrap();
-        previz_grammar::Grammar::from_json_schema(&json_schema_for(0)).unwrap();
-        previz_grammar::Grammar::from_json_schema(&json_schema_for(40)).unwrap();
-        let text = r#"{"shots":[{"size":"medium_close_up","angle":"over_the_shoulder","movement":"dolly_in","lens_mm":65,"subject":"MARA","action":"She reads","lines":[1,2],"duration_s":3.5,"prompt":"a woman reading"}]}"#;
-        let plan: ShotPlan = serde_json::from_str(text).unwrap();
-        assert_eq!(serde_json::to_string(&plan).unwrap(), text);
-        let bad = text.replace("dolly_in", "moonwalk");
-        assert!(serde_json::from_str::<ShotPlan>(&bad).is_err());
+    fn schema_is_the_contract() {
+        let expected: Value =
+            serde_json::from_str(include_str!("../tests/plan_schema.json")).unwrap();
+        assert_eq!(json_schema(), expected);
+    }
+
+    #[test]
+    fn serde_round_trips_through_the_schema_keys() {
+        let plan = sample();
+        let value = serde_json::to_value(&plan).unwrap();
+        let schema = json_schema();
+        let item = &schema["properties"]["shots"]["items"];
+        let required: Vec<&str> = item["required"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        let shot = value["shots"][0].as_object().unwrap();
+        let keys: Vec<&str> = shot.keys().map(String::as_str).collect();
+        let mut sorted_required = required.clone();
+        sorted_required.sort_unstable();
+        let mut sorted_keys = keys.clone();
+        sorted_keys.sort_unstable();
+        assert_eq!(sorted_keys, sorted_required);
+        for (key, v) in shot {
+            if let Some(options) = item["properties"][key]["enum"].as_array() {
+                assert!(options.contains(v), "{key}: {v} not in the schema's enum");
+            }
+        }
+        // Every enum value of the schema parses back into the serde types.
+        for size in item["properties"]["size"]["enum"].as_array().unwrap() {
+            let _: ShotSize = serde_json::from_value(size.clone()).unwrap();
+        }
+        for angle in item["properties"]["angle"]["enum"].as_array().unwrap() {
+            let _: CameraAngle = serde_json::from_value(angle.clone()).unwrap();
+        }
+        for m in item["properties"]["movement"]["enum"].as_array().unwrap() {
+            let _: CameraMovement = serde_json::from_value(m.clone()).unwrap();
+        }
+        let back: ScenePlan = serde_json::from_value(value).unwrap();
+        assert_eq!(back, plan);
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_as_the_schema_does() {
+        let text = r#"{"shots":[],"extra":1}"#;
+        assert!(serde_json::from_str::<ScenePlan>(text).is_err());
     }
 }

@@ -1,328 +1,416 @@
-//! The driver: scene by scene, any engine, validated, repaired, landed as edit commands.
+//! The driver: scene by scene, with progress, cancellation, validation, repair and resume.
 //!
-//! Each scene becomes one `EditCommand::Batch` (one undo step), applied as soon as it is made,
-//! so an interruption loses at most the scene in flight. Every shot a breakdown makes carries
-//! its provenance in `extra.breakdown`: the engine, model and file hash, seed, a hash of the
-//! scene's text and a fingerprint of the shot's own fields.
+//! **Provenance.** Every shot a breakdown makes carries, in its unknown-field map under
+//! `"breakdown"`, the engine, model, seed, a hash of its scene's text and a fingerprint of the
+//! shot's own fields as made.
 //!
-//! **What a breakdown may replace**: shots it made itself whose fields still match their
-//! fingerprint (nobody edited them) and that have no takes, and the rough cut's placeholder
-//! master shots without takes. A scene with any other shot (drawn by hand, edited, or with a
-//! frame) is left alone, and reported; `force` then replaces only the replaceable shots and
-//! keeps the rest. **Resume**: a scene whose shots all come from the same engine settings and
-//! the same scene text is up to date and skipped, so running again after a kill carries on
-//! where it stopped.
+//! **What may be replaced.** A scene's existing shots are replaced only when every one of them
+//! was made by a breakdown and is unchanged since (its fingerprint still matches, and it has no
+//! takes). A scene holding any shot made or edited by hand, or with storyboard frames, is left
+//! alone and reported as [`SceneStatus::Kept`], even with `force`: a breakdown never destroys a
+//! user's work. Remove those shots to break the scene down again.
+//!
+//! **Resume.** A scene whose shots all carry provenance with the current scene-text hash, engine,
+//! model and seed is skipped ([`SceneStatus::Skipped`]) unless `force`. Each scene lands as its
+//! own batch, so after an interruption a re-run continues with the first scene not yet done.
 
-use previz_core::{EditCommand, Project, Rate, RationalTime, Shot};
+use std::fmt;
+use std::str::FromStr;
+
+use previz_core::{EditCommand, Project, RationalTime, Scene, SceneId, Shot};
 use previz_jobs::JobContext;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 
-use crate::bible::{character_prompt, style_text};
-use crate::plan::ShotPlan;
-use crate::scene::SceneInput;
-use crate::validate::repair;
-use crate::{BreakdownError, rules};
+use crate::BreakdownError;
+use crate::bible;
+use crate::engine::{SceneEngine, SceneInput};
+use crate::plan::ScenePlan;
+use crate::rules;
+use crate::validate::{self, Issue, RepairReport};
 
-/// Who made a plan; plans with the same key for the same scene text are interchangeable.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct EngineKey {
-    /// `rules` or `llm`.
-    pub engine: String,
-    pub model: Option<String>,
-    /// blake3 of the model file.
-    pub model_hash: Option<String>,
-    pub seed: Option<u64>,
+/// Which scenes to break down (1-based, inclusive; omitted scenes are never touched).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SceneSelection {
+    #[default]
+    All,
+    Range {
+        first: usize,
+        last: Option<usize>,
+    },
 }
 
-impl EngineKey {
-    fn to_json(&self) -> Value {
-        json!({"engine": self.engine, "model": self.model, "model_hash": self.model_hash, "seed": self.seed})
-    }
-}
-
-/// A breakdown engine: turns one scene into a plan.
-pub trait SceneEngine {
-    fn key(&self) -> EngineKey;
-    /// Plans `scene`. A failure other than cancellation makes the driver use the rules for the
-    /// scene.
-    fn plan_scene(
-        &mut self,
-        scene: &SceneInput,
-        ctx: &JobContext,
-    ) -> Result<ShotPlan, BreakdownError>;
-}
-
-/// The embedded default: [`rules::plan_scene`].
-#[derive(Clone, Copy, Debug, Default)]
-pub struct RuleEngine;
-
-impl SceneEngine for RuleEngine {
-    fn key(&self) -> EngineKey {
-        EngineKey {
-            engine: "rules".into(),
-            model: None,
-            model_hash: None,
-            seed: None,
+impl SceneSelection {
+    #[must_use]
+    pub fn contains(self, number: usize) -> bool {
+        match self {
+            SceneSelection::All => true,
+            SceneSelection::Range { first, last } => {
+                number >= first && last.is_none_or(|l| number <= l)
+            }
         }
     }
+}
 
-    fn plan_scene(
-        &mut self,
-        scene: &SceneInput,
-        _ctx: &JobContext,
-    ) -> Result<ShotPlan, BreakdownError> {
-        Ok(rules::plan_scene(scene))
+impl FromStr for SceneSelection {
+    type Err = BreakdownError;
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let bad = |reason: &str| BreakdownError::BadSelection {
+            text: text.to_owned(),
+            reason: reason.to_owned(),
+        };
+        let t = text.trim();
+        if t.eq_ignore_ascii_case("all") {
+            return Ok(SceneSelection::All);
+        }
+        let num = |s: &str| -> Result<usize, BreakdownError> {
+            s.trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|&n| n >= 1)
+                .ok_or_else(|| bad("scene numbers start at 1"))
+        };
+        let (first, last) = match t.split_once('-') {
+            Some((a, "")) => (num(a)?, None),
+            Some((a, b)) => (num(a)?, Some(num(b)?)),
+            None => (num(t)?, Some(num(t)?)),
+        };
+        if last.is_some_and(|l| l < first) {
+            return Err(bad("the range ends before it starts"));
+        }
+        Ok(SceneSelection::Range { first, last })
     }
 }
 
-/// What happened to a scene.
-#[derive(Clone, Debug, PartialEq)]
-pub enum SceneStatus {
-    Planned {
-        shots: usize,
-        /// Repairs made to the engine's plan (one line each).
-        fixes: Vec<String>,
-        /// The rules' plan replaced the engine's (failure, or nothing usable).
-        fell_back: bool,
-        /// Why the engine failed, when it did.
-        engine_error: Option<String>,
-        /// Shots kept because they were made or edited by hand (with `force`).
-        kept: usize,
-    },
-    Skipped(String),
+/// How to run a breakdown.
+#[derive(Clone, Debug, Default)]
+pub struct BreakdownOptions {
+    pub scenes: SceneSelection,
+    pub seed: u64,
+    /// Redo scenes whose breakdown is current (hand-made work is still never replaced).
+    pub force: bool,
 }
 
-/// One scene's result: what happened and the command that lands it.
-#[derive(Clone, Debug)]
-pub struct SceneOutcome {
-    pub index: usize,
-    pub number: String,
-    pub heading: String,
-    pub status: SceneStatus,
-    pub command: Option<EditCommand>,
+/// The provenance a breakdown writes on its shots (`extra["breakdown"]`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Provenance {
+    pub engine: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    pub seed: u64,
+    pub scene_hash: String,
+    pub fingerprint: String,
 }
 
-/// Seconds to whole frames, rounded up so no line is cut short (at least one frame).
-fn seconds_to_frames(seconds: f64, rate: Rate) -> i64 {
-    let exact = (seconds.clamp(0.0, 3600.0) * rate.as_f64()).ceil();
-    #[allow(clippy::cast_possible_truncation)] // clamped to an hour of frames
-    let frames = exact as i64;
-    frames.max(1)
+impl Provenance {
+    pub const KEY: &'static str = "breakdown";
+
+    /// The provenance of a shot, if a breakdown made it.
+    #[must_use]
+    pub fn of(shot: &Shot) -> Option<Self> {
+        serde_json::from_value(shot.extra.get(Self::KEY)?.clone()).ok()
+    }
 }
 
-fn hash_hex(text: &str) -> String {
-    blake3::hash(text.as_bytes()).to_hex()[..16].to_owned()
+/// 64-bit FNV-1a: small, stable across platforms and releases (unlike `std`'s hasher).
+fn fnv(bytes: &[u8]) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{h:016x}")
 }
 
-/// A fingerprint of what a person can edit in a shot.
-fn fingerprint(shot: &Shot) -> String {
-    let v = json!([
+/// A hash of the scene's text (heading and body), so a revised scene is broken down again.
+#[must_use]
+pub fn scene_hash(scene: &Scene) -> String {
+    let text = serde_json::to_string(&(&scene.heading.text, &scene.elements)).unwrap_or_default();
+    fnv(text.as_bytes())
+}
+
+/// A fingerprint of what a user can edit in a shot: it changes when anyone edits the shot.
+#[must_use]
+pub fn fingerprint(shot: &Shot) -> String {
+    let fields = (
+        &shot.label,
         shot.size,
         shot.angle,
         shot.movement,
         shot.lens_mm,
-        shot.subject,
-        shot.action,
-        shot.dialogue,
+        &shot.subject,
+        &shot.action,
+        &shot.dialogue,
         shot.duration,
-        shot.prompt
-    ]);
-    hash_hex(&v.to_string())
+        &shot.prompt,
+        &shot.negative_prompt,
+        &shot.notes,
+        shot.scene,
+    );
+    fnv(serde_json::to_string(&fields)
+        .unwrap_or_default()
+        .as_bytes())
 }
 
-/// Whether a breakdown may remove `shot`.
+/// Whether a shot is a breakdown's, untouched since: the only kind a breakdown may replace.
 #[must_use]
-pub fn replaceable(shot: &Shot) -> bool {
-    if !shot.takes.is_empty() {
-        return false;
-    }
-    if let Some(b) = shot.extra.get("breakdown") {
-        return b.get("fingerprint").and_then(Value::as_str) == Some(fingerprint(shot).as_str());
-    }
-    shot.notes == "Master shot from the rough cut"
+pub fn is_untouched_breakdown(shot: &Shot) -> bool {
+    shot.takes.is_empty()
+        && Provenance::of(shot).is_some_and(|p| p.fingerprint == fingerprint(shot))
 }
 
-/// The final image prompt: the plan's prompt, who is in it per the bible, the style.
-fn final_prompt(scene: &SceneInput, subject: &str, prompt: &str, style: &str) -> String {
-    let mut parts = vec![prompt.trim().trim_end_matches(',').to_owned()];
-    for c in &scene.characters {
-        if crate::scene::mentions(subject, &c.name)
-            && let Some(p) = character_prompt(c)
-        {
-            parts.push(p);
-        }
-    }
-    parts.push(style.to_owned());
-    parts.retain(|p| !p.is_empty());
-    parts.join(", ")
+/// What happened to one scene.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SceneStatus {
+    /// The engine's plan validated as it was.
+    Planned,
+    /// Some shots were repaired in place (none fell back).
+    Repaired,
+    /// Some shots, or the whole scene, fell back to the rules.
+    FellBack,
+    /// Already broken down with these settings (resume).
+    Skipped,
+    /// Holds shots made or edited by hand; left alone.
+    Kept,
 }
 
-/// Breaks down scene `index` of `project` (nothing is applied; the outcome holds the command).
-pub fn breakdown_scene(
+impl fmt::Display for SceneStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SceneStatus::Planned => "planned",
+            SceneStatus::Repaired => "repaired",
+            SceneStatus::FellBack => "fell back to rules",
+            SceneStatus::Skipped => "skipped (up to date)",
+            SceneStatus::Kept => "kept (has hand-made shots)",
+        })
+    }
+}
+
+/// One scene's result; `command` is the batch to apply (one undo step), if any.
+#[derive(Clone, Debug)]
+pub struct SceneOutcome {
+    /// 1-based scene number among the script's scenes.
+    pub number: usize,
+    pub scene: SceneId,
+    pub heading: String,
+    pub status: SceneStatus,
+    pub issues: Vec<Issue>,
+    pub repairs: RepairReport,
+    pub shots: usize,
+    pub command: Option<EditCommand>,
+}
+
+/// Totals of a run.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct RunSummary {
+    pub scenes: usize,
+    pub planned: usize,
+    pub repaired: usize,
+    pub fell_back: usize,
+    pub skipped: usize,
+    pub kept: usize,
+    pub shots: usize,
+    pub cancelled: bool,
+}
+
+/// Breaks the selected scenes down one by one, calling `on_scene` with each scene's outcome as
+/// soon as it is known (apply its `command` there, so finished scenes survive an interruption).
+/// Stops between scenes when `ctx` is cancelled (`cancelled` in the summary). Engine errors fall
+/// back to the rules for that scene; only cancellation inside the engine stops the run.
+pub fn run_breakdown(
     project: &Project,
-    index: usize,
     engine: &mut dyn SceneEngine,
-    force: bool,
+    options: &BreakdownOptions,
     ctx: &JobContext,
-) -> Result<SceneOutcome, BreakdownError> {
-    let Some(scene_input) = SceneInput::new(project, index) else {
-        return Err(BreakdownError::NoScene { index });
-    };
-    let scene = &project.script.scenes[index];
-    let mut outcome = SceneOutcome {
-        index,
-        number: scene_input.number.clone(),
-        heading: scene_input.heading.clone(),
-        status: SceneStatus::Skipped(String::new()),
-        command: None,
-    };
-    if scene.omitted {
-        outcome.status = SceneStatus::Skipped("omitted from the current draft".into());
-        return Ok(outcome);
-    }
-    let key = engine.key();
-    let scene_hash = hash_hex(&scene_input.content_key());
-    let existing: Vec<&Shot> = project.shots_in_scene(scene.id).collect();
-    let up_to_date = !existing.is_empty()
-        && existing.iter().all(|s| {
-            replaceable(s)
-                && s.extra.get("breakdown").is_some_and(|b| {
-                    b.get("scene_hash").and_then(Value::as_str) == Some(scene_hash.as_str())
-                        && b.get("key") == Some(&key.to_json())
-                })
-        });
-    if up_to_date && !force {
-        outcome.status = SceneStatus::Skipped("up to date (same scene text, same engine)".into());
-        return Ok(outcome);
-    }
-    let kept = existing.iter().filter(|s| !replaceable(s)).count();
-    if kept > 0 && !force {
-        outcome.status = SceneStatus::Skipped(format!(
-            "{kept} shot(s) made or edited by hand or with frames; left alone (force replaces only generated shots)"
-        ));
-        return Ok(outcome);
-    }
-
-    ctx.check().map_err(|_| BreakdownError::Cancelled)?;
-    let (plan, engine_error) = match engine.plan_scene(&scene_input, ctx) {
-        Ok(plan) => (plan, None),
-        Err(BreakdownError::Cancelled) => return Err(BreakdownError::Cancelled),
-        Err(e) => (rules::plan_scene(&scene_input), Some(e.to_string())),
-    };
-    let (plan, report) = repair(plan, &scene_input);
-    let style = style_text(&project.settings.style);
-    let rate = project.timeline.rate;
-    let mut commands: Vec<EditCommand> = existing
-        .iter()
-        .filter(|s| replaceable(s))
-        .map(|s| EditCommand::RemoveShot { shot: s.id })
+    mut on_scene: impl FnMut(SceneOutcome),
+) -> RunSummary {
+    let style = project.settings.style.clone();
+    let bible = bible::derive(project);
+    let selected: Vec<usize> = (0..project.script.scenes.len())
+        .filter(|&i| options.scenes.contains(i + 1) && !project.script.scenes[i].omitted)
         .collect();
-    for planned in &plan.shots {
-        let duration = RationalTime::new(seconds_to_frames(planned.duration_s, rate), rate);
-        let mut shot = Shot::new(scene.id, duration);
-        shot.size = Some(planned.size);
-        shot.angle = Some(planned.angle);
-        shot.movement = Some(planned.movement);
-        shot.lens_mm = Some(f32::from(
-            u16::try_from(planned.lens_mm).unwrap_or(u16::MAX),
-        ));
-        shot.subject.clone_from(&planned.subject);
-        shot.action.clone_from(&planned.action);
-        shot.dialogue = planned
-            .lines
+    let mut summary = RunSummary {
+        scenes: selected.len(),
+        ..RunSummary::default()
+    };
+    let (engine_name, model) = (engine.name(), engine.model());
+    for (done, &index) in selected.iter().enumerate() {
+        if ctx.is_cancelled() {
+            summary.cancelled = true;
+            break;
+        }
+        let scene = &project.script.scenes[index];
+        #[allow(clippy::cast_precision_loss)]
+        let fraction = done as f32 / selected.len() as f32;
+        ctx.progress(
+            fraction,
+            format!(
+                "scene {}/{}: {}",
+                index + 1,
+                project.script.scenes.len(),
+                scene.heading.text
+            ),
+        );
+        let hash = scene_hash(scene);
+        let existing: Vec<&Shot> = project.shots_in_scene(scene.id).collect();
+        let mut outcome = SceneOutcome {
+            number: index + 1,
+            scene: scene.id,
+            heading: scene.heading.text.clone(),
+            status: SceneStatus::Skipped,
+            issues: Vec::new(),
+            repairs: RepairReport::default(),
+            shots: 0,
+            command: None,
+        };
+        if !existing.iter().all(|s| is_untouched_breakdown(s)) {
+            outcome.status = SceneStatus::Kept;
+            summary.kept += 1;
+            on_scene(outcome);
+            continue;
+        }
+        let current = !existing.is_empty()
+            && existing.iter().all(|s| {
+                Provenance::of(s).is_some_and(|p| {
+                    p.scene_hash == hash
+                        && p.engine == engine_name
+                        && p.model == model
+                        && p.seed == options.seed
+                })
+            });
+        if current && !options.force {
+            summary.skipped += 1;
+            on_scene(outcome);
+            continue;
+        }
+        let input = SceneInput::new(project, index, &bible, style.clone(), options.seed);
+        let (plan, issues, repairs) = match engine.plan_scene(&input, ctx) {
+            Ok(plan) => {
+                let issues = validate::validate(&plan, &input);
+                if issues.is_empty() {
+                    (plan, issues, RepairReport::default())
+                } else {
+                    let (fixed, report) = validate::repair(&plan, &input);
+                    (fixed, issues, report)
+                }
+            }
+            Err(BreakdownError::Cancelled) => {
+                summary.cancelled = true;
+                break;
+            }
+            Err(e) => {
+                ctx.log(format!(
+                    "{e}; using the rule-based breakdown for this scene"
+                ));
+                let plan = rules::plan(&input);
+                let report = RepairReport {
+                    shots: Vec::new(),
+                    whole_scene: Some(e.to_string()),
+                };
+                (plan, Vec::new(), report)
+            }
+        };
+        outcome.status = if repairs.fell_back() {
+            SceneStatus::FellBack
+        } else if repairs.changed() {
+            SceneStatus::Repaired
+        } else {
+            SceneStatus::Planned
+        };
+        match outcome.status {
+            SceneStatus::FellBack => summary.fell_back += 1,
+            SceneStatus::Repaired => summary.repaired += 1,
+            _ => summary.planned += 1,
+        }
+        let provenance = |_: usize| Provenance {
+            engine: engine_name.clone(),
+            model: model.clone(),
+            seed: options.seed,
+            scene_hash: hash.clone(),
+            fingerprint: String::new(),
+        };
+        let mut commands: Vec<EditCommand> = existing
             .iter()
-            .filter_map(|&l| scene_input.lines.get((l as usize).wrapping_sub(1)))
-            .map(|l| l.id)
+            .map(|s| EditCommand::RemoveShot { shot: s.id })
             .collect();
-        shot.prompt = final_prompt(&scene_input, &planned.subject, &planned.prompt, &style);
-        let provenance = json!({
-            "key": key.to_json(),
-            "scene_hash": scene_hash,
-            "repaired": !report.fixes.is_empty(),
-            "fell_back": report.fell_back || engine_error.is_some(),
-            "fingerprint": fingerprint(&shot),
-        });
-        shot.extra.insert("breakdown".into(), provenance);
-        commands.push(EditCommand::AddShot {
+        let shots = to_shots(project, &input, &plan, &provenance);
+        outcome.shots = shots.len();
+        summary.shots += shots.len();
+        commands.extend(shots.into_iter().map(|shot| EditCommand::AddShot {
             shot: Box::new(shot),
             after: None,
+        }));
+        outcome.command = Some(EditCommand::Batch {
+            label: format!("Break down scene {}", index + 1),
+            commands,
         });
+        outcome.issues = issues;
+        outcome.repairs = repairs;
+        on_scene(outcome);
     }
-    outcome.status = SceneStatus::Planned {
-        shots: plan.shots.len(),
-        fixes: report.fixes,
-        fell_back: report.fell_back || engine_error.is_some(),
-        engine_error,
-        kept,
-    };
-    outcome.command = Some(EditCommand::Batch {
-        label: format!("Break down scene {}", outcome.number),
-        commands,
-    });
-    Ok(outcome)
+    if !summary.cancelled {
+        ctx.progress(1.0, format!("{} scenes broken down", summary.scenes));
+    }
+    summary
 }
 
-/// After the scenes: the bible filled from the script (only empty fields) and the timeline
-/// rebuilt from the shots (storyboard and dialogue tracks), as one command.
+/// The plan as core shots at the project's rate, with their dialogue as line ids.
+fn to_shots(
+    project: &Project,
+    input: &SceneInput,
+    plan: &ScenePlan,
+    provenance: &dyn Fn(usize) -> Provenance,
+) -> Vec<Shot> {
+    let rate = project.timeline.rate;
+    plan.shots
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            #[allow(clippy::cast_possible_truncation)] // at most 60 s of frames
+            let frames = (p.duration_s * rate.as_f64()).round().max(1.0) as i64;
+            let mut shot = Shot::new(input.scene.id, RationalTime::new(frames, rate));
+            shot.size = Some(p.size);
+            shot.angle = Some(p.angle);
+            shot.movement = Some(p.movement);
+            #[allow(clippy::cast_precision_loss)]
+            let lens = p.lens_mm as f32;
+            shot.lens_mm = Some(lens);
+            shot.subject.clone_from(&p.subject);
+            shot.action.clone_from(&p.action);
+            shot.dialogue = p
+                .lines
+                .iter()
+                .filter_map(|&n| input.lines.get(usize::try_from(n).ok()?.checked_sub(1)?))
+                .map(|l| l.speech.id)
+                .collect();
+            shot.prompt.clone_from(&p.prompt);
+            let mut prov = provenance(i);
+            prov.fingerprint = fingerprint(&shot);
+            shot.extra.insert(
+                Provenance::KEY.to_owned(),
+                serde_json::to_value(&prov).unwrap_or_default(),
+            );
+            shot
+        })
+        .collect()
+}
+
+/// The command that rebuilds the timeline from the shot list (core's rough cut), adding no
+/// shots: scenes still without shots are left without.
 #[must_use]
-pub fn finish(project: &Project) -> EditCommand {
-    let mut commands = Vec::new();
-    if let Some(characters) = crate::bible::derive_characters(project) {
-        let mut script = project.script.clone();
-        script.characters = characters;
-        commands.push(EditCommand::ReplaceScript {
-            script: Box::new(script),
-        });
-    }
-    commands.push(previz_core::roughcut::rough_cut(project));
-    EditCommand::Batch {
-        label: "Breakdown: bible and timeline".into(),
-        commands,
-    }
-}
-
-/// Scenes to break down: 1-based inclusive positions in the script, or all.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct SceneRange {
-    pub first: Option<usize>,
-    pub last: Option<usize>,
-}
-
-impl SceneRange {
-    /// Parses `5`, `1-5`, `3-`, `-4`.
-    pub fn parse(text: &str) -> Result<Self, String> {
-        let err = || format!("'{text}' is not a scene range; expected N, N-M, N- or -M (1-based)");
-        let num = |s: &str| -> Result<Option<usize>, String> {
-            let s = s.trim();
-            if s.is_empty() {
-                return Ok(None);
-            }
-            s.parse::<usize>()
-                .ok()
-                .filter(|&n| n >= 1)
-                .map(Some)
-                .ok_or_else(err)
-        };
-        let (a, b) = match text.split_once('-') {
-            Some((a, b)) => (num(a)?, num(b)?),
-            None => {
-                let n = num(text)?.ok_or_else(err)?;
-                (Some(n), Some(n))
-            }
-        };
-        if let (Some(a), Some(b)) = (a, b)
-            && a > b
-        {
-            return Err(err());
+pub fn timeline_command(project: &Project) -> EditCommand {
+    let mut view = project.clone();
+    let with_shots: std::collections::HashSet<SceneId> =
+        project.shots.iter().map(|s| s.scene).collect();
+    for scene in &mut view.script.scenes {
+        if !with_shots.contains(&scene.id) {
+            scene.omitted = true;
         }
-        Ok(Self { first: a, last: b })
     }
-
-    /// 0-based indices of the scenes of a script with `count` scenes.
-    #[must_use]
-    pub fn indices(&self, count: usize) -> std::ops::Range<usize> {
-        let start = self.first.map_or(0, |f| f - 1).min(count);
-        let end = self.last.map_or(count, |l| l.min(count)).max(start);
-        start..end
+    match previz_core::roughcut::rough_cut(&view) {
+        EditCommand::Batch { commands, .. } => EditCommand::Batch {
+            label: "Timeline from breakdown".to_owned(),
+            commands,
+        },
+        other => other,
     }
 }

@@ -30,6 +30,9 @@ pub enum Command {
     Info(InfoArgs),
     /// Check a project (every cross-reference) or a screenplay (parses, with warnings).
     Validate(ValidateArgs),
+    /// Break the script down into shots, scene by scene (rule-based unless a model is named);
+    /// re-running skips scenes already done, so an interrupted run continues.
+    Breakdown(BreakdownArgs),
     /// Write a project out in another format.
     #[command(subcommand)]
     Export(ExportCommand),
@@ -95,6 +98,33 @@ pub struct InfoArgs {
 pub struct ValidateArgs {
     /// A project folder, or a screenplay file.
     pub path: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct BreakdownArgs {
+    /// The project folder (default: the only *.previz folder here, or the current folder).
+    pub project: Option<PathBuf>,
+    /// The model that plans shots: `rules` (the default, built in) or an installed model's id.
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Which scenes, by position in the script: 3, 2-5, 4- (default: all).
+    #[arg(long)]
+    pub scenes: Option<String>,
+    /// Seed of the model's sampling (recorded on each shot; part of what resume compares).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Where the model runs: cpu, cuda, cuda:N or auto (CUDA needs a build with `--features
+    /// cuda`).
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Redo scenes already broken down with these settings (shots made or edited by hand are
+    /// still never replaced).
+    #[arg(long)]
+    pub force: bool,
+    /// Take over the project's lock if another session holds it (only when that session is
+    /// gone, e.g. after a crash).
+    #[arg(long)]
+    pub take_over: bool,
 }
 
 #[derive(Debug, Subcommand)]

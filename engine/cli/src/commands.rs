@@ -1,5 +1,6 @@
 //! The subcommands.
 
+mod breakdown;
 mod export;
 mod import;
 mod info;
@@ -21,6 +22,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Import(args) => import::run(&args, json),
         Command::Info(args) => info::run(&args, json),
         Command::Validate(args) => validate::run(&args, json),
+        Command::Breakdown(args) => breakdown::run(&args, json),
         Command::Export(ExportCommand::Fountain(args)) => export::fountain(&args, json),
         Command::Models(args) => models::run(&args, json),
     }

@@ -22,7 +22,7 @@ pub mod timeline;
 pub use edit::{Applied, Change, Edge, EditCommand, EditError};
 pub use history::History;
 pub use ids::*;
-pub use project::{Problem, Project, Settings};
+pub use project::{Problem, Project, Settings, Style};
 pub use script::*;
 pub use shot::*;
 pub use time::{Rate, RationalTime, Rounding};

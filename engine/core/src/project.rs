@@ -23,12 +23,66 @@ pub struct Settings {
     pub frame_height: u32,
     /// Length of a new shot when nothing better is known.
     pub default_shot_duration: RationalTime,
-    /// The look of storyboard frames: a preset name (`pencil storyboard`, `noir`...) or free
-    /// text; appended to every image prompt. Empty: the default preset.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub style: String,
+    /// The look of every storyboard frame; its text ends every image prompt.
+    #[serde(default, skip_serializing_if = "Style::is_default")]
+    pub style: Style,
     #[serde(flatten)]
     pub extra: Extra,
+}
+
+/// A storyboard style: a named preset or the user's own words.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Style {
+    #[default]
+    PencilStoryboard,
+    InkAndWash,
+    CinematicColour,
+    Noir,
+    Custom(String),
+}
+
+impl Style {
+    /// The named presets, in menu order.
+    pub const NAMED: [Style; 4] = [
+        Style::PencilStoryboard,
+        Style::InkAndWash,
+        Style::CinematicColour,
+        Style::Noir,
+    ];
+
+    #[must_use]
+    pub fn is_default(&self) -> bool {
+        *self == Style::default()
+    }
+
+    /// What the menu says.
+    #[must_use]
+    pub fn name(&self) -> &str {
+        match self {
+            Style::PencilStoryboard => "Pencil storyboard",
+            Style::InkAndWash => "Ink and wash",
+            Style::CinematicColour => "Cinematic colour",
+            Style::Noir => "Noir",
+            Style::Custom(_) => "Custom",
+        }
+    }
+
+    /// What is added to every image prompt.
+    #[must_use]
+    pub fn prompt_text(&self) -> &str {
+        match self {
+            Style::PencilStoryboard => {
+                "pencil storyboard sketch, loose graphite lines, grey shading"
+            }
+            Style::InkAndWash => "ink and wash storyboard, bold brush lines, grey washes",
+            Style::CinematicColour => {
+                "cinematic colour frame, film still, natural light, 35mm film"
+            }
+            Style::Noir => "film noir, high-contrast black and white, hard shadows",
+            Style::Custom(text) => text.trim(),
+        }
+    }
 }
 
 impl Settings {
@@ -41,7 +95,7 @@ impl Settings {
             frame_width: 2048,
             frame_height: 858,
             default_shot_duration: RationalTime::new(72, Rate::FPS_24),
-            style: String::new(),
+            style: Style::default(),
             extra: Extra::new(),
         }
     }

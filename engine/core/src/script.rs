@@ -398,19 +398,59 @@ pub struct Character {
     pub extensions_seen: Vec<String>,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub description: String,
-    /// The character bible (what every image prompt of them says): looks, apparent age and
-    /// what they wear. Filled by the breakdown, edited by hand.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub appearance: String,
+    /// The character bible: how old they look (`30s`), as the script or the user says.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub age: String,
+    /// What they look like (`tall, grey stubble`), for every image prompt they are in.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub appearance: String,
+    /// What they wear (`rain-soaked coat`).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub wardrobe: String,
     #[serde(flatten)]
     pub extra: Extra,
 }
 
+/// One editable bible field of a character with its new value.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "field", content = "value", rename_all = "snake_case")]
+pub enum CharacterField {
+    Description(String),
+    Age(String),
+    Appearance(String),
+    Wardrobe(String),
+}
+
+impl CharacterField {
+    /// The field's name in labels (`age`).
+    #[must_use]
+    pub fn name(&self) -> &'static str {
+        match self {
+            CharacterField::Description(_) => "description",
+            CharacterField::Age(_) => "age",
+            CharacterField::Appearance(_) => "appearance",
+            CharacterField::Wardrobe(_) => "wardrobe",
+        }
+    }
+}
+
 impl Character {
+    /// Writes one bible field and returns the previous value.
+    pub fn set_field(&mut self, field: CharacterField) -> CharacterField {
+        match field {
+            CharacterField::Description(v) => {
+                CharacterField::Description(std::mem::replace(&mut self.description, v))
+            }
+            CharacterField::Age(v) => CharacterField::Age(std::mem::replace(&mut self.age, v)),
+            CharacterField::Appearance(v) => {
+                CharacterField::Appearance(std::mem::replace(&mut self.appearance, v))
+            }
+            CharacterField::Wardrobe(v) => {
+                CharacterField::Wardrobe(std::mem::replace(&mut self.wardrobe, v))
+            }
+        }
+    }
+
     #[must_use]
     pub fn new(name: impl Into<String>) -> Self {
         Self {
@@ -419,8 +459,8 @@ impl Character {
             aliases: Vec::new(),
             extensions_seen: Vec::new(),
             description: String::new(),
-            appearance: String::new(),
             age: String::new(),
+            appearance: String::new(),
             wardrobe: String::new(),
             extra: Extra::new(),
         }

@@ -9,9 +9,11 @@ use std::collections::HashSet;
 use serde::{Deserialize, Serialize};
 
 use super::EditError;
-use crate::ids::{ItemId, LineId, MarkerId, SceneId, ShotId, TakeId, TrackId};
+use crate::ids::{
+    CharacterId, ItemId, LineId, LocationId, MarkerId, SceneId, ShotId, TakeId, TrackId,
+};
 use crate::project::{Project, Settings};
-use crate::script::Script;
+use crate::script::{CharacterField, Script};
 use crate::shot::{Asset, ContentHash, Shot, ShotField, Take};
 use crate::timeline::{ClipSource, Item, Marker, Track};
 
@@ -96,6 +98,15 @@ pub enum Change {
     },
     SetSettings {
         settings: Box<Settings>,
+    },
+    SetCharacterField {
+        character: CharacterId,
+        #[serde(flatten)]
+        field: CharacterField,
+    },
+    SetLocationDescription {
+        location: LocationId,
+        description: String,
     },
     SetTimelineProps {
         name: String,
@@ -441,6 +452,35 @@ impl Project {
                 let old = std::mem::replace(&mut self.settings, *settings);
                 Ok(Change::SetSettings {
                     settings: Box::new(old),
+                })
+            }
+            Change::SetCharacterField { character, field } => {
+                let c = self
+                    .script
+                    .characters
+                    .iter_mut()
+                    .find(|c| c.id == character)
+                    .ok_or_else(|| not_found("character", character))?;
+                let old = c.set_field(field);
+                Ok(Change::SetCharacterField {
+                    character,
+                    field: old,
+                })
+            }
+            Change::SetLocationDescription {
+                location,
+                description,
+            } => {
+                let l = self
+                    .script
+                    .locations
+                    .iter_mut()
+                    .find(|l| l.id == location)
+                    .ok_or_else(|| not_found("location", location))?;
+                let old = std::mem::replace(&mut l.description, description);
+                Ok(Change::SetLocationDescription {
+                    location,
+                    description: old,
                 })
             }
             Change::SetTimelineProps { name, start_frame } => {

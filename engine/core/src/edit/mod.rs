@@ -13,9 +13,9 @@ mod timeline_ops;
 pub use change::Change;
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{ItemId, MarkerId, ShotId, TakeId, TrackId};
-use crate::project::{Project, Settings};
-use crate::script::Script;
+use crate::ids::{CharacterId, ItemId, LocationId, MarkerId, ShotId, TakeId, TrackId};
+use crate::project::{Project, Settings, Style};
+use crate::script::{CharacterField, Script};
 use crate::shot::{Asset, Shot, ShotField, Take};
 use crate::timeline::{Clip, Marker, Track};
 
@@ -184,6 +184,21 @@ pub enum EditCommand {
     EditSettings {
         settings: Box<Settings>,
     },
+    /// Edits one bible field of a character.
+    EditCharacter {
+        character: CharacterId,
+        #[serde(flatten)]
+        field: CharacterField,
+    },
+    /// Sets a location's description (the location bible).
+    EditLocation {
+        location: LocationId,
+        description: String,
+    },
+    /// Sets the storyboard style of every image prompt.
+    SetStyle {
+        style: Style,
+    },
     RenameTimeline {
         name: String,
     },
@@ -226,6 +241,9 @@ impl EditCommand {
             EditCommand::RegisterAsset { .. } => "Register asset".into(),
             EditCommand::ReplaceScript { .. } => "Replace script".into(),
             EditCommand::EditSettings { .. } => "Project settings".into(),
+            EditCommand::EditCharacter { field, .. } => format!("Edit character {}", field.name()),
+            EditCommand::EditLocation { .. } => "Edit location description".into(),
+            EditCommand::SetStyle { .. } => "Storyboard style".into(),
             EditCommand::RenameTimeline { .. } => "Rename timeline".into(),
             EditCommand::Batch { label, .. } => label.clone(),
         }
@@ -395,6 +413,26 @@ impl Tx<'_> {
             EditCommand::EditSettings { settings } => self.change(Change::SetSettings {
                 settings: settings.clone(),
             }),
+            EditCommand::EditCharacter { character, field } => {
+                self.change(Change::SetCharacterField {
+                    character: *character,
+                    field: field.clone(),
+                })
+            }
+            EditCommand::EditLocation {
+                location,
+                description,
+            } => self.change(Change::SetLocationDescription {
+                location: *location,
+                description: description.clone(),
+            }),
+            EditCommand::SetStyle { style } => {
+                let mut settings = self.doc.settings.clone();
+                settings.style = style.clone();
+                self.change(Change::SetSettings {
+                    settings: Box::new(settings),
+                })
+            }
             EditCommand::RenameTimeline { name } => {
                 let start_frame = self.doc.timeline.start_frame;
                 self.change(Change::SetTimelineProps {
