@@ -75,7 +75,7 @@ fn every_sample_scene_gives_a_schema_valid_plan_for_five_seeds() {
                     match &first_of_seed_1 {
                         None => first_of_seed_1 = Some(g.text.clone()),
                         Some(first) => {
-                            assert_eq!(first, &g.text, "{name} scene {}: seed 1 twice", index + 1)
+                            assert_eq!(first, &g.text, "{name} scene {}: seed 1 twice", index + 1);
                         }
                     }
                 }
@@ -138,7 +138,7 @@ fn the_driver_lands_validated_llm_plans_and_resumes() {
     // The same seed again: every scene is up to date.
     let mut again = Vec::new();
     run_breakdown(&project, &mut engine, &options, &ctx, |o| {
-        again.push(o.status)
+        again.push(o.status);
     });
     assert!(
         again.iter().all(|s| *s == SceneStatus::Skipped),
