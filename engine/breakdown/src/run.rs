@@ -151,12 +151,31 @@ pub fn fingerprint(shot: &Shot) -> String {
         .as_bytes())
 }
 
-/// Whether a shot is a breakdown's, untouched since: the only kind a breakdown may replace.
+/// Whether a breakdown may replace a shot: one a breakdown made and nobody touched since, or
+/// the rough cut's placeholder master shot of a scene at `location` exactly as the rough cut
+/// made it (what the studio's import makes before any breakdown); in both cases without takes.
 #[must_use]
-pub fn is_untouched_breakdown(shot: &Shot) -> bool {
+pub fn is_untouched_breakdown(shot: &Shot, location: &str) -> bool {
     shot.takes.is_empty()
-        && Provenance::of(shot).is_some_and(|p| p.fingerprint == fingerprint(shot))
+        && (Provenance::of(shot).is_some_and(|p| p.fingerprint == fingerprint(shot))
+            || is_pristine_master(shot, location))
 }
+
+fn is_pristine_master(shot: &Shot, location: &str) -> bool {
+    shot.notes == ROUGH_CUT_MASTER
+        && shot.extra.is_empty()
+        && shot.label.is_none()
+        && shot.size == Some(previz_core::ShotSize::Wide)
+        && shot.angle == Some(previz_core::CameraAngle::EyeLevel)
+        && shot.movement.is_none()
+        && shot.lens_mm.is_none()
+        && shot.prompt.is_empty()
+        && shot.negative_prompt.is_empty()
+        && shot.subject == location
+}
+
+/// The note core's rough cut writes on its placeholder master shots.
+const ROUGH_CUT_MASTER: &str = "Master shot from the rough cut";
 
 /// What happened to one scene.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -262,7 +281,10 @@ pub fn run_breakdown(
             shots: 0,
             command: None,
         };
-        if !existing.iter().all(|s| is_untouched_breakdown(s)) {
+        if !existing
+            .iter()
+            .all(|s| is_untouched_breakdown(s, &scene.heading.location))
+        {
             outcome.status = SceneStatus::Kept;
             summary.kept += 1;
             on_scene(outcome);

@@ -440,3 +440,34 @@ fn the_style_ends_every_prompt() {
             .all(|s| s.prompt.ends_with("charcoal on brown paper"))
     );
 }
+
+#[test]
+fn the_rough_cut_masters_of_an_import_are_replaced_not_kept() {
+    let mut p = project("dialogue-heavy.fountain");
+    let cut = previz_core::roughcut::rough_cut(&p);
+    p.apply(&cut).unwrap();
+    let masters = p.shots.len();
+    assert!(masters > 0);
+    let statuses = run_all(&mut p, &BreakdownOptions::default());
+    assert!(
+        statuses.iter().all(|s| *s != SceneStatus::Kept),
+        "{statuses:?}"
+    );
+    assert!(
+        p.shots
+            .iter()
+            .all(|s| s.notes != "Master shot from the rough cut")
+    );
+    // An edited master is the user's: its scene is kept.
+    let mut q = project("dialogue-heavy.fountain");
+    q.apply(&previz_core::roughcut::rough_cut(&q)).unwrap();
+    let first = q.shots[0].id;
+    q.apply(&EditCommand::EditShot {
+        shot: first,
+        field: ShotField::Subject("mine".into()),
+    })
+    .unwrap();
+    let statuses = run_all(&mut q, &BreakdownOptions::default());
+    assert_eq!(statuses[0], SceneStatus::Kept);
+    assert!(q.shots.iter().any(|s| s.id == first && s.subject == "mine"));
+}
