@@ -7,6 +7,7 @@
 //! never waits on a model, the disk or the network.
 
 pub mod app;
+pub mod breakdown;
 pub mod files;
 pub mod import;
 pub mod media;

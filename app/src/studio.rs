@@ -383,6 +383,23 @@ impl Studio {
         }));
     }
 
+    /// Breaks the script (or the scene at `scene`, 0-based) down into shots in the background
+    /// with the engine the settings choose; lands as one undo step.
+    pub fn break_down(&mut self, scene: Option<usize>) {
+        let Some(doc) = self.doc() else {
+            return;
+        };
+        let project = doc.clone();
+        let model = self.settings.llm_model.clone();
+        let device = self.settings.device;
+        let what = scene.map_or_else(|| "the script".to_owned(), |i| format!("scene {}", i + 1));
+        let engine = model.clone().unwrap_or_else(|| "rules".to_owned());
+        let spec = JobSpec::new(JobKind::Breakdown, format!("Break down {what} ({engine})"));
+        self.jobs.submit(spec, move |ctx| {
+            crate::breakdown::run(project, scene, model, device, ctx)
+        });
+    }
+
     /// Brings a revised screenplay into the open project (parsed in the background; the
     /// revision lands as one undo step).
     pub fn import_revision(&mut self, script: PathBuf) {

@@ -720,6 +720,41 @@ fn a_long_job_does_not_stall_frames_and_its_result_is_one_undo_step() {
     assert_eq!(h.state().studio.redo_label().as_deref(), Some(name));
 }
 
+/// The real breakdown from the Generate menu (the built-in rules: no model chosen): the rough
+/// cut's masters become coverage, every speech is covered, and one Ctrl+Z takes it all back.
+#[test]
+fn break_down_from_the_generate_menu_lands_shots_as_one_undo_step() {
+    let sample = sample();
+    let mut h = window(sample.studio);
+    h.run();
+    let before = doc(&h).clone();
+    let masters = before.shots.len();
+    click_menu_item(&mut h, "Generate", "Break down script into shots");
+    let name = "Break down the script (rules)";
+    step_until(&mut h, "the breakdown to land", |h| {
+        h.state().studio.undo_label().as_deref() == Some(name)
+    });
+    let after = doc(&h).clone();
+    assert!(after.shots.len() > masters, "{} shots", after.shots.len());
+    assert!(
+        after.shots.iter().all(|s| s.extra.contains_key("breakdown")),
+        "every shot carries its provenance"
+    );
+    for scene in &after.script.scenes {
+        for d in scene.dialogue() {
+            assert!(
+                after.shots.iter().any(|s| s.dialogue.contains(&d.id)),
+                "{} is covered",
+                d.cue
+            );
+        }
+    }
+    h.run_steps(2);
+    h.key_press_modifiers(Modifiers::COMMAND, Key::Z);
+    h.run_steps(2);
+    assert_eq!(*doc(&h), before, "one undo took the breakdown back");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Read-only
 

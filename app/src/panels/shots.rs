@@ -383,13 +383,35 @@ pub fn generation_menu(ui: &mut egui::Ui, studio: &mut Studio) {
     } else {
         "Voice generation is not built into this version yet."
     };
-    let breakdown_why = if studio.settings.llm_model.is_none() {
-        "Needs a language model: none is chosen. Pick a GGUF model in File › Settings › Models."
-    } else {
-        "Script breakdown is not built into this version yet."
-    };
-    ui.add_enabled(false, egui::Button::new("Break down script into shots"))
-        .on_disabled_hover_text(breakdown_why);
+    let engine = studio
+        .settings
+        .llm_model
+        .clone()
+        .unwrap_or_else(|| "the built-in rules".to_owned());
+    let scene = studio.selection.scene.and_then(|id| {
+        studio
+            .doc()
+            .and_then(|d| d.script.scenes.iter().position(|s| s.id == id))
+    });
+    if ui
+        .add_enabled(open, egui::Button::new("Break down script into shots"))
+        .on_hover_text(format!(
+            "Every scene into shots with {engine}; scenes already done or with shots made by hand are left alone. Choose a language model in File › Settings › Models."
+        ))
+        .on_disabled_hover_text("Open a project first.")
+        .clicked()
+    {
+        studio.break_down(None);
+        ui.close();
+    }
+    if ui
+        .add_enabled(open && scene.is_some(), egui::Button::new("Break down selected scene"))
+        .on_disabled_hover_text("Select a scene in the script first.")
+        .clicked()
+    {
+        studio.break_down(scene);
+        ui.close();
+    }
     ui.add_enabled(
         false,
         egui::Button::new("Storyboard frames for selected shots"),
