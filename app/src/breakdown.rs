@@ -46,12 +46,12 @@ fn engine(model: Option<&str>, device: Device) -> Result<Box<dyn SceneEngine>, J
 pub fn run(
     project: Project,
     scene: Option<usize>,
-    model: Option<String>,
+    model: Option<&str>,
     device: Device,
     ctx: &JobContext,
 ) -> Result<JobOutput, JobError> {
     ctx.progress(0.0, "loading the engine");
-    let mut engine = engine(model.as_deref(), device)?;
+    let mut engine = engine(model, device)?;
     let mut working = project;
     let mut commands: Vec<EditCommand> = Vec::new();
     let land = |working: &mut Project, commands: &mut Vec<EditCommand>, c: EditCommand| {

@@ -396,7 +396,7 @@ impl Studio {
         let engine = model.clone().unwrap_or_else(|| "rules".to_owned());
         let spec = JobSpec::new(JobKind::Breakdown, format!("Break down {what} ({engine})"));
         self.jobs.submit(spec, move |ctx| {
-            crate::breakdown::run(project, scene, model, device, ctx)
+            crate::breakdown::run(project, scene, model.as_deref(), device, ctx)
         });
     }
 
