@@ -102,7 +102,11 @@ pub fn run(
         summary.skipped,
         summary.kept,
         summary.shots,
-        if summary.cancelled { " (cancelled: the scenes done are kept)" } else { "" }
+        if summary.cancelled {
+            " (cancelled: the scenes done are kept)"
+        } else {
+            ""
+        }
     );
     Ok(JobOutput::new(text).with_commands(commands))
 }

@@ -737,7 +737,10 @@ fn break_down_from_the_generate_menu_lands_shots_as_one_undo_step() {
     let after = doc(&h).clone();
     assert!(after.shots.len() > masters, "{} shots", after.shots.len());
     assert!(
-        after.shots.iter().all(|s| s.extra.contains_key("breakdown")),
+        after
+            .shots
+            .iter()
+            .all(|s| s.extra.contains_key("breakdown")),
         "every shot carries its provenance"
     );
     for scene in &after.script.scenes {

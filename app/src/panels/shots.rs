@@ -405,7 +405,10 @@ pub fn generation_menu(ui: &mut egui::Ui, studio: &mut Studio) {
         ui.close();
     }
     if ui
-        .add_enabled(open && scene.is_some(), egui::Button::new("Break down selected scene"))
+        .add_enabled(
+            open && scene.is_some(),
+            egui::Button::new("Break down selected scene"),
+        )
         .on_disabled_hover_text("Select a scene in the script first.")
         .clicked()
     {
