@@ -11,10 +11,16 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 /// The manifests shipped with the source tree.
-const EMBEDDED: &[(&str, &str)] = &[(
-    "smollm2-135m-instruct.toml",
-    include_str!("../../../models/smollm2-135m-instruct.toml"),
-)];
+const EMBEDDED: &[(&str, &str)] = &[
+    (
+        "smollm2-135m-instruct.toml",
+        include_str!("../../../models/smollm2-135m-instruct.toml"),
+    ),
+    (
+        "en-us-joe-medium.toml",
+        include_str!("../../../models/en-us-joe-medium.toml"),
+    ),
+];
 
 /// What a model does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -70,6 +76,29 @@ pub struct ModelEntry {
     /// The main file (the GGUF for an LLM) when installed.
     pub path: Option<PathBuf>,
     pub manifest: Option<Manifest>,
+}
+
+/// The installed main file of model `id` for tests and benchmarks, searched under
+/// `$PREVIZ_MODELS_DIR` and `cache` (the repository's `models/cache`). Absent: `None`, with a
+/// line on stderr saying how to fetch it, or a panic when `PREVIZ_REQUIRE_MODELS` is set (CI sets
+/// it, so a missing model fails there instead of skipping).
+#[must_use]
+pub fn model_for_tests(id: &str, cache: &Path) -> Option<PathBuf> {
+    let mut roots: Vec<PathBuf> = std::env::var_os("PREVIZ_MODELS_DIR")
+        .map(|d| std::env::split_paths(&d).collect())
+        .unwrap_or_default();
+    roots.push(cache.to_path_buf());
+    if let Ok(entry) = Registry::discover(&roots).resolve(id) {
+        if let Some(path) = entry.path {
+            return Some(path);
+        }
+    }
+    assert!(
+        std::env::var_os("PREVIZ_REQUIRE_MODELS").is_none(),
+        "model {id} is required (PREVIZ_REQUIRE_MODELS) but missing: run python3 models/fetch.py"
+    );
+    eprintln!("skipped: model {id} not installed; run python3 models/fetch.py");
+    None
 }
 
 /// Registry failures, each saying what to do.

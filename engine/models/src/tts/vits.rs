@@ -1,0 +1,1095 @@
+//! VITS, as Piper trains and exports it, ported to candle.
+//!
+//! Inference only (the "reverse" direction of every flow), one utterance at a time, so no
+//! padding masks: every mask of the reference is all ones for a single unpadded sequence.
+//!
+//! * text encoder: symbol embedding × √hidden, 6 transformer layers with windowed relative
+//!   position attention (window 4), a conv feed-forward, layer norms over channels; a 1×1
+//!   projection to the prior's mean and log-scale.
+//! * stochastic duration predictor: noise (× noise_w) through the reversed flows (rational-
+//!   quadratic spline coupling layers conditioned by a dilated depthwise-separable conv stack,
+//!   channel flips, an elementwise affine) gives log-durations; × length_scale, ceil.
+//! * the prior is expanded to frames by those durations, noise (× noise_scale × its scale)
+//!   added, and the residual coupling flows (WaveNet conditioners) are run backwards.
+//! * HiFi-GAN decoder: transposed-conv upsampling with multi-receptive-field resblocks.
+//!
+//! Layer sizes, kernel sizes, dilations, paddings and upsampling rates all come from the ONNX
+//! file (node attributes and weight shapes), so the x-low / low / medium / high layouts load
+//! through the same code; multi-speaker voices add the speaker embedding's conditioning.
+//! The small sequential parts (the spline, the duration rounding) run on the host; everything
+//! proportional to the audio's length runs on the device.
+
+use candle_core::{DType, Device, Module, Tensor};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use super::TtsError;
+use super::onnx::{ConvAttrs, OnnxWeights, Weight};
+
+type CResult<T> = candle_core::Result<T>;
+
+fn tensor(w: &Weight, device: &Device) -> Result<Tensor, TtsError> {
+    Ok(Tensor::from_vec(
+        w.values.clone(),
+        w.dims.as_slice(),
+        device,
+    )?)
+}
+
+/// A Conv1d or ConvTranspose1d as the graph has it.
+#[derive(Debug)]
+struct Conv {
+    weight: Tensor,
+    bias: Option<Tensor>,
+    attrs: ConvAttrs,
+    in_channels: usize,
+    out_channels: usize,
+    kernel: usize,
+    /// For 1×1 convolutions: the weight as a [out, in] matrix.
+    matrix: Option<Tensor>,
+}
+
+impl Conv {
+    fn load(w: &OnnxWeights, module: &str, device: &Device) -> Result<Self, TtsError> {
+        let weight = w.weight(module)?;
+        let attrs = w.conv_attrs(module)?.clone();
+        if weight.dims.len() != 3 {
+            return Err(w.missing(&format!("{module}.weight of rank 3")));
+        }
+        let (in_channels, out_channels) = if attrs.transpose {
+            (weight.dims[0], weight.dims[1] * attrs.groups)
+        } else {
+            (weight.dims[1] * attrs.groups, weight.dims[0])
+        };
+        let kernel = weight.dims[2];
+        let weight_t = tensor(weight, device)?;
+        let bias = w
+            .bias(module)
+            .map(|b| tensor(b, device).and_then(|t| Ok(t.reshape((1, out_channels, 1))?)))
+            .transpose()?;
+        let matrix = (kernel == 1 && !attrs.transpose && attrs.groups == 1 && attrs.pads == (0, 0))
+            .then(|| weight_t.reshape((out_channels, in_channels)))
+            .transpose()?;
+        Ok(Self {
+            weight: weight_t,
+            bias,
+            attrs,
+            in_channels,
+            out_channels,
+            kernel,
+            matrix,
+        })
+    }
+
+    fn forward(&self, x: &Tensor) -> CResult<Tensor> {
+        let a = &self.attrs;
+        let y = if let Some(m) = &self.matrix {
+            // [out, in] @ [in, T]
+            let t = x.dim(2)?;
+            m.matmul(&x.reshape((self.in_channels, t))?)?
+                .reshape((1, self.out_channels, t))?
+        } else if a.transpose {
+            // Full transposed convolution, then crop the ONNX pads: candle's fast path is
+            // for padding 0.
+            let full = x.conv_transpose1d(&self.weight, 0, 0, a.stride, a.dilation, a.groups)?;
+            let len = full.dim(2)? - a.pads.0 - a.pads.1;
+            full.narrow(2, a.pads.0, len)?
+        } else if a.groups > 1 && a.groups == self.in_channels && a.groups == self.out_channels {
+            self.depthwise(x)?
+        } else {
+            let x = if a.pads.0 == a.pads.1 {
+                x.clone()
+            } else {
+                x.pad_with_zeros(2, a.pads.0, a.pads.1)?
+            };
+            let pad = if a.pads.0 == a.pads.1 { a.pads.0 } else { 0 };
+            x.conv1d(&self.weight, pad, a.stride, a.dilation, a.groups)?
+        };
+        match &self.bias {
+            Some(b) => y.broadcast_add(b),
+            None => Ok(y),
+        }
+    }
+
+    /// A depthwise convolution (one filter per channel) as a sum of shifted, scaled copies.
+    fn depthwise(&self, x: &Tensor) -> CResult<Tensor> {
+        let a = &self.attrs;
+        let t = x.dim(2)?;
+        let padded = x.pad_with_zeros(2, a.pads.0, a.pads.1)?;
+        let out_len = (t + a.pads.0 + a.pads.1 - a.dilation * (self.kernel - 1) - 1) / a.stride + 1;
+        let mut acc: Option<Tensor> = None;
+        for k in 0..self.kernel {
+            let tap = self
+                .weight
+                .narrow(2, k, 1)?
+                .reshape((1, self.out_channels, 1))?;
+            let shifted = padded.narrow(2, k * a.dilation, out_len)?;
+            let term = shifted.broadcast_mul(&tap)?;
+            acc = Some(match acc {
+                Some(s) => (s + term)?,
+                None => term,
+            });
+        }
+        acc.ok_or_else(|| candle_core::Error::Msg("empty depthwise kernel".into()))
+    }
+}
+
+/// Layer norm over the channel axis of [1, C, T].
+#[derive(Debug)]
+struct ChannelNorm {
+    gamma: Tensor,
+    beta: Tensor,
+}
+
+impl ChannelNorm {
+    fn load(w: &OnnxWeights, module: &str, device: &Device) -> Result<Self, TtsError> {
+        let get = |p: &str| {
+            w.tensor(&format!("{module}.{p}"))
+                .ok_or_else(|| w.missing(&format!("{module}.{p}")))
+                .and_then(|t| tensor(t, device))
+        };
+        Ok(Self {
+            gamma: get("gamma")?,
+            beta: get("beta")?,
+        })
+    }
+
+    fn forward(&self, x: &Tensor) -> CResult<Tensor> {
+        let xt = x.transpose(1, 2)?.contiguous()?;
+        let y = candle_nn::ops::layer_norm(&xt, &self.gamma, &self.beta, 1e-5)?;
+        y.transpose(1, 2)?.contiguous()
+    }
+}
+
+/// Multi-head self-attention with windowed relative position embeddings (keys and values).
+#[derive(Debug)]
+struct Attention {
+    q: Conv,
+    k: Conv,
+    v: Conv,
+    o: Conv,
+    heads: usize,
+    /// [2·window+1, k_channels]
+    rel_k: Tensor,
+    rel_v: Tensor,
+    window: usize,
+}
+
+impl Attention {
+    fn load(w: &OnnxWeights, m: &str, heads: usize, device: &Device) -> Result<Self, TtsError> {
+        let rel = |p: &str| -> Result<Tensor, TtsError> {
+            let t = w
+                .tensor(&format!("{m}.{p}"))
+                .ok_or_else(|| w.missing(&format!("{m}.{p}")))?;
+            let n = t.dims.get(1).copied().unwrap_or(0);
+            let kc = t.dims.get(2).copied().unwrap_or(0);
+            Ok(tensor(t, device)?.reshape((n, kc))?)
+        };
+        let rel_k = rel("emb_rel_k")?;
+        let window = (rel_k.dim(0)? - 1) / 2;
+        Ok(Self {
+            q: Conv::load(w, &format!("{m}.conv_q"), device)?,
+            k: Conv::load(w, &format!("{m}.conv_k"), device)?,
+            v: Conv::load(w, &format!("{m}.conv_v"), device)?,
+            o: Conv::load(w, &format!("{m}.conv_o"), device)?,
+            heads,
+            rel_k,
+            rel_v: rel("emb_rel_v")?,
+            window,
+        })
+    }
+
+    /// The relative embeddings for offsets −(L−1)..=(L−1): zero outside the window.
+    fn relative(&self, emb: &Tensor, len: usize) -> CResult<Tensor> {
+        let w = self.window;
+        let pad = len.saturating_sub(w + 1);
+        let start = (w + 1).saturating_sub(len);
+        emb.pad_with_zeros(0, pad, pad)?
+            .narrow(0, start, 2 * len - 1)
+    }
+
+    fn forward(&self, x: &Tensor) -> CResult<Tensor> {
+        let (_, channels, len) = x.dims3()?;
+        let kc = channels / self.heads;
+        let split = |t: Tensor| -> CResult<Tensor> {
+            // [1, C, T] → [heads, T, kc]
+            t.reshape((self.heads, kc, len))?
+                .transpose(1, 2)?
+                .contiguous()
+        };
+        let scale = 1.0 / (kc as f64).sqrt();
+        let q = (split(self.q.forward(x)?)? * scale)?;
+        let k = split(self.k.forward(x)?)?;
+        let v = split(self.v.forward(x)?)?;
+        let mut scores = q.matmul(&k.transpose(1, 2)?.contiguous()?)?;
+        // Relative keys: q · E_k[j − i].
+        let ek = self.relative(&self.rel_k, len)?; // [2L−1, kc]
+        let rel_logits = q.broadcast_matmul(&ek.t()?.contiguous()?)?; // [h, L, 2L−1]
+        scores = (scores + rel_to_abs(&rel_logits, len)?)?;
+        let p = candle_nn::ops::softmax_last_dim(&scores)?;
+        let mut out = p.matmul(&v)?; // [h, L, kc]
+        let ev = self.relative(&self.rel_v, len)?; // [2L−1, kc]
+        out = (out + abs_to_rel(&p, len)?.broadcast_matmul(&ev)?)?;
+        let out = out
+            .transpose(1, 2)?
+            .contiguous()?
+            .reshape((1, channels, len))?;
+        self.o.forward(&out)
+    }
+}
+
+/// [h, L, 2L−1] relative logits → [h, L, L] absolute (the reference's pad-and-reshape trick).
+fn rel_to_abs(x: &Tensor, len: usize) -> CResult<Tensor> {
+    let h = x.dim(0)?;
+    let x = x.pad_with_zeros(2, 0, 1)?.reshape((h, 2 * len * len))?;
+    let x = x
+        .pad_with_zeros(1, 0, len - 1)?
+        .reshape((h, len + 1, 2 * len - 1))?;
+    x.narrow(1, 0, len)?.narrow(2, len - 1, len)?.contiguous()
+}
+
+/// [h, L, L] absolute weights → [h, L, 2L−1] relative.
+fn abs_to_rel(x: &Tensor, len: usize) -> CResult<Tensor> {
+    let h = x.dim(0)?;
+    let x = x
+        .pad_with_zeros(2, 0, len - 1)?
+        .reshape((h, len * (2 * len - 1)))?;
+    let x = x.pad_with_zeros(1, len, 0)?.reshape((h, len, 2 * len))?;
+    x.narrow(2, 1, 2 * len - 1)?.contiguous()
+}
+
+#[derive(Debug)]
+struct EncoderLayer {
+    attn: Attention,
+    norm1: ChannelNorm,
+    ffn1: Conv,
+    ffn2: Conv,
+    norm2: ChannelNorm,
+}
+
+/// Dilated depthwise-separable convolutions (the duration predictor's conditioner).
+#[derive(Debug)]
+struct DdsConv {
+    layers: Vec<(Conv, ChannelNorm, Conv, ChannelNorm)>,
+}
+
+impl DdsConv {
+    fn load(w: &OnnxWeights, m: &str, device: &Device) -> Result<Self, TtsError> {
+        let mut layers = Vec::new();
+        for i in 0.. {
+            let sep = format!("{m}.convs_sep.{i}");
+            if !w.has_module(&sep) {
+                break;
+            }
+            layers.push((
+                Conv::load(w, &sep, device)?,
+                ChannelNorm::load(w, &format!("{m}.norms_1.{i}"), device)?,
+                Conv::load(w, &format!("{m}.convs_1x1.{i}"), device)?,
+                ChannelNorm::load(w, &format!("{m}.norms_2.{i}"), device)?,
+            ));
+        }
+        if layers.is_empty() {
+            return Err(w.missing(&format!("{m}.convs_sep.0")));
+        }
+        Ok(Self { layers })
+    }
+
+    fn forward(&self, x: &Tensor, g: Option<&Tensor>) -> CResult<Tensor> {
+        let mut x = match g {
+            Some(g) => (x + g)?,
+            None => x.clone(),
+        };
+        for (sep, n1, pw, n2) in &self.layers {
+            let y = n1.forward(&sep.forward(&x)?)?.gelu_erf()?;
+            let y = n2.forward(&pw.forward(&y)?)?.gelu_erf()?;
+            x = (x + y)?;
+        }
+        Ok(x)
+    }
+}
+
+/// One rational-quadratic spline coupling flow of the duration predictor.
+#[derive(Debug)]
+struct ConvFlow {
+    pre: Conv,
+    convs: DdsConv,
+    proj: Conv,
+    filter_channels: usize,
+}
+
+/// The stochastic duration predictor.
+#[derive(Debug)]
+struct DurationPredictor {
+    pre: Conv,
+    cond: Option<Conv>,
+    convs: DdsConv,
+    proj: Conv,
+    /// Spline flows in the order the reverse pass runs them.
+    flows: Vec<ConvFlow>,
+    /// The elementwise affine flow: mean and exp(−log-scale), per channel (2).
+    affine_m: [f32; 2],
+    affine_inv_scale: [f32; 2],
+}
+
+impl DurationPredictor {
+    fn load(w: &OnnxWeights, device: &Device) -> Result<Self, TtsError> {
+        if !w.has_module("dp.flows.0") && w.tensor("dp.flows.0.m").is_none() {
+            return Err(w.missing(
+                "stochastic duration predictor (dp.flows.0.m); voices trained without use_sdp are not supported yet",
+            ));
+        }
+        let m = w
+            .tensor("dp.flows.0.m")
+            .ok_or_else(|| w.missing("dp.flows.0.m"))?;
+        let inv_scale: Vec<f32> = if let Some(logs) = w.tensor("dp.flows.0.logs") {
+            logs.values.iter().map(|l| (-l).exp()).collect()
+        } else {
+            // The exporter folds exp(−logs) into a constant.
+            w.tensor("/dp/flows.0/Exp_output_0")
+                .ok_or_else(|| w.missing("dp.flows.0.logs"))?
+                .values
+                .clone()
+        };
+        if m.values.len() != 2 || inv_scale.len() != 2 {
+            return Err(w.missing("dp.flows.0 with 2 channels"));
+        }
+        let mut indices: Vec<usize> = (1..64)
+            .filter(|i| w.has_module(&format!("dp.flows.{i}.pre")))
+            .collect();
+        indices.sort_unstable_by(|a, b| b.cmp(a));
+        let mut flows = Vec::new();
+        for i in indices {
+            let m = format!("dp.flows.{i}");
+            let proj = Conv::load(w, &format!("{m}.proj"), device)?;
+            let pre = Conv::load(w, &format!("{m}.pre"), device)?;
+            flows.push(ConvFlow {
+                filter_channels: pre.out_channels,
+                pre,
+                convs: DdsConv::load(w, &format!("{m}.convs"), device)?,
+                proj,
+            });
+        }
+        Ok(Self {
+            pre: Conv::load(w, "dp.pre", device)?,
+            cond: w
+                .has_module("dp.cond")
+                .then(|| Conv::load(w, "dp.cond", device))
+                .transpose()?,
+            convs: DdsConv::load(w, "dp.convs", device)?,
+            proj: Conv::load(w, "dp.proj", device)?,
+            flows,
+            affine_m: [m.values[0], m.values[1]],
+            affine_inv_scale: [inv_scale[0], inv_scale[1]],
+        })
+    }
+
+    /// Log-durations per symbol from the encoder output and noise `z` (two channels).
+    fn forward(
+        &self,
+        x: &Tensor,
+        g: Option<&Tensor>,
+        mut z: [Vec<f32>; 2],
+    ) -> Result<Vec<f32>, TtsError> {
+        let mut x = self.pre.forward(x)?;
+        if let (Some(cond), Some(g)) = (&self.cond, g) {
+            x = x.broadcast_add(&cond.forward(g)?)?;
+        }
+        let x = self.proj.forward(&self.convs.forward(&x, None)?)?;
+        let len = x.dim(2)?;
+        let device = x.device().clone();
+        for flow in &self.flows {
+            z.swap(0, 1); // Flip
+            let x0 = Tensor::from_vec(z[0].clone(), (1, 1, len), &device)?;
+            let h = flow.pre.forward(&x0)?;
+            let h = flow.convs.forward(&h, Some(&x))?;
+            let h = flow.proj.forward(&h)?; // [1, 3·bins−1, T]
+            let params = h.squeeze(0)?.to_dtype(DType::F32)?.to_vec2::<f32>()?;
+            let scale = 1.0 / (flow.filter_channels as f32).sqrt();
+            let bins = (params.len() + 1) / 3;
+            for (t, v) in z[1].iter_mut().enumerate() {
+                let col = |r: std::ops::Range<usize>, s: f32| -> Vec<f32> {
+                    r.map(|j| params[j][t] * s).collect()
+                };
+                *v = spline_inverse(
+                    *v,
+                    &col(0..bins, scale),
+                    &col(bins..2 * bins, scale),
+                    &col(2 * bins..params.len(), 1.0),
+                    TAIL_BOUND,
+                );
+            }
+        }
+        z.swap(0, 1); // the Flip before the affine flow
+        for (c, channel) in z.iter_mut().enumerate() {
+            for v in channel.iter_mut() {
+                *v = (*v - self.affine_m[c]) * self.affine_inv_scale[c];
+            }
+        }
+        let [logw, _] = z;
+        Ok(logw)
+    }
+}
+
+const TAIL_BOUND: f32 = 5.0;
+const MIN_BIN: f32 = 1e-3;
+const MIN_DERIVATIVE: f32 = 1e-3;
+
+fn softmax(v: &[f32]) -> Vec<f32> {
+    let max = v.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let e: Vec<f32> = v.iter().map(|x| (x - max).exp()).collect();
+    let s: f32 = e.iter().sum();
+    e.iter().map(|x| x / s).collect()
+}
+
+fn softplus(x: f32) -> f32 {
+    if x > 20.0 { x } else { x.exp().ln_1p() }
+}
+
+/// Knot positions from unnormalised bin sizes over [lo, hi].
+fn knots(unnormalised: &[f32], lo: f32, hi: f32) -> Vec<f32> {
+    let n = unnormalised.len() as f32;
+    let mut cum = vec![0.0f32];
+    let mut acc = 0.0f32;
+    for w in softmax(unnormalised) {
+        acc += MIN_BIN + (1.0 - MIN_BIN * n) * w;
+        cum.push(acc);
+    }
+    let mut k: Vec<f32> = cum.iter().map(|c| (hi - lo) * c + lo).collect();
+    k[0] = lo;
+    if let Some(last) = k.last_mut() {
+        *last = hi;
+    }
+    k
+}
+
+/// The inverse of the unconstrained rational-quadratic spline with linear tails (Durkan et
+/// al., "Neural Spline Flows"), as VITS's duration predictor uses it.
+fn spline_inverse(
+    y: f32,
+    widths_u: &[f32],
+    heights_u: &[f32],
+    derivs_u: &[f32],
+    bound: f32,
+) -> f32 {
+    if !(-bound..=bound).contains(&y) {
+        return y;
+    }
+    let boundary = ((1.0 - MIN_DERIVATIVE).exp() - 1.0).ln();
+    let cw = knots(widths_u, -bound, bound);
+    let ch = knots(heights_u, -bound, bound);
+    let bins = widths_u.len();
+    let deriv = |i: usize| -> f32 {
+        let u = if i == 0 || i == bins {
+            boundary
+        } else {
+            derivs_u.get(i - 1).copied().unwrap_or(boundary)
+        };
+        MIN_DERIVATIVE + softplus(u)
+    };
+    // searchsorted with the last knot nudged up by 1e-6, as the reference does.
+    let mut bin = 0usize;
+    for (i, &k) in ch.iter().enumerate() {
+        let k = if i == bins { k + 1e-6 } else { k };
+        if y >= k {
+            bin = i;
+        }
+    }
+    let bin = bin.min(bins - 1);
+    let (x0, w) = (cw[bin], cw[bin + 1] - cw[bin]);
+    let (y0, h) = (ch[bin], ch[bin + 1] - ch[bin]);
+    let delta = h / w;
+    let (d0, d1) = (deriv(bin), deriv(bin + 1));
+    let dy = y - y0;
+    let a = dy * (d0 + d1 - 2.0 * delta) + h * (delta - d0);
+    let b = h * d0 - dy * (d0 + d1 - 2.0 * delta);
+    let c = -delta * dy;
+    let disc = (b * b - 4.0 * a * c).max(0.0);
+    let root = (2.0 * c) / (-b - disc.sqrt());
+    root * w + x0
+}
+
+/// WaveNet-style conditioner of a residual coupling flow.
+#[derive(Debug)]
+struct WaveNet {
+    in_layers: Vec<Conv>,
+    res_skip: Vec<Conv>,
+    cond: Option<Conv>,
+    hidden: usize,
+}
+
+impl WaveNet {
+    fn forward(&self, x: &Tensor, g: Option<&Tensor>) -> CResult<Tensor> {
+        let h = self.hidden;
+        let g = match (&self.cond, g) {
+            (Some(c), Some(g)) => Some(c.forward(g)?),
+            _ => None,
+        };
+        let mut x = x.clone();
+        let mut out: Option<Tensor> = None;
+        let n = self.in_layers.len();
+        for (i, (inl, rs)) in self.in_layers.iter().zip(&self.res_skip).enumerate() {
+            let mut x_in = inl.forward(&x)?;
+            if let Some(g) = &g {
+                x_in = x_in.broadcast_add(&g.narrow(1, i * 2 * h, 2 * h)?)?;
+            }
+            let acts =
+                (x_in.narrow(1, 0, h)?.tanh()? * candle_nn::ops::sigmoid(&x_in.narrow(1, h, h)?)?)?;
+            let rs = rs.forward(&acts)?;
+            let skip = if i + 1 < n {
+                x = (x + rs.narrow(1, 0, h)?)?;
+                rs.narrow(1, h, h)?
+            } else {
+                rs
+            };
+            out = Some(match out {
+                Some(o) => (o + skip)?,
+                None => skip,
+            });
+        }
+        out.ok_or_else(|| candle_core::Error::Msg("WaveNet without layers".into()))
+    }
+}
+
+/// A mean-only residual coupling layer.
+#[derive(Debug)]
+struct Coupling {
+    pre: Conv,
+    enc: WaveNet,
+    post: Conv,
+    half: usize,
+}
+
+impl Coupling {
+    fn load(w: &OnnxWeights, m: &str, device: &Device) -> Result<Self, TtsError> {
+        let pre = Conv::load(w, &format!("{m}.pre"), device)?;
+        let post = Conv::load(w, &format!("{m}.post"), device)?;
+        let hidden = pre.out_channels;
+        let mut in_layers = Vec::new();
+        let mut res_skip = Vec::new();
+        for i in 0.. {
+            let name = format!("{m}.enc.in_layers.{i}");
+            if !w.has_module(&name) {
+                break;
+            }
+            in_layers.push(Conv::load(w, &name, device)?);
+            res_skip.push(Conv::load(
+                w,
+                &format!("{m}.enc.res_skip_layers.{i}"),
+                device,
+            )?);
+        }
+        if in_layers.is_empty() {
+            return Err(w.missing(&format!("{m}.enc.in_layers.0")));
+        }
+        if post.out_channels != pre.in_channels {
+            return Err(w.missing(&format!(
+                "{m}.post of {} channels (mean-only coupling)",
+                pre.in_channels
+            )));
+        }
+        let cond_name = format!("{m}.enc.cond_layer");
+        Ok(Self {
+            half: pre.in_channels,
+            pre,
+            enc: WaveNet {
+                in_layers,
+                res_skip,
+                cond: w
+                    .has_module(&cond_name)
+                    .then(|| Conv::load(w, &cond_name, device))
+                    .transpose()?,
+                hidden,
+            },
+            post,
+        })
+    }
+
+    fn reverse(&self, x: &Tensor, g: Option<&Tensor>) -> CResult<Tensor> {
+        let x0 = x.narrow(1, 0, self.half)?;
+        let x1 = x.narrow(1, self.half, self.half)?;
+        let h = self.enc.forward(&self.pre.forward(&x0)?, g)?;
+        let m = self.post.forward(&h)?;
+        Tensor::cat(&[&x0, &(x1 - m)?], 1)
+    }
+}
+
+/// HiFi-GAN resblock, type 1 (two convs per dilation) or type 2 (one).
+#[derive(Debug)]
+enum ResBlock {
+    One(Vec<(Conv, Conv)>),
+    Two(Vec<Conv>),
+}
+
+const LRELU_SLOPE: f64 = 0.1;
+
+impl ResBlock {
+    fn load(w: &OnnxWeights, m: &str, device: &Device) -> Result<Self, TtsError> {
+        let list = |name: &str| -> Result<Vec<Conv>, TtsError> {
+            let mut v = Vec::new();
+            for i in 0.. {
+                let c = format!("{m}.{name}.{i}");
+                if !w.has_module(&c) {
+                    break;
+                }
+                v.push(Conv::load(w, &c, device)?);
+            }
+            Ok(v)
+        };
+        let convs1 = list("convs1")?;
+        if convs1.is_empty() {
+            let convs = list("convs")?;
+            if convs.is_empty() {
+                return Err(w.missing(&format!("{m}.convs.0")));
+            }
+            Ok(ResBlock::Two(convs))
+        } else {
+            let convs2 = list("convs2")?;
+            if convs2.len() != convs1.len() {
+                return Err(w.missing(&format!("{m}.convs2 matching convs1")));
+            }
+            Ok(ResBlock::One(convs1.into_iter().zip(convs2).collect()))
+        }
+    }
+
+    fn forward(&self, x: &Tensor) -> CResult<Tensor> {
+        let mut x = x.clone();
+        match self {
+            ResBlock::One(pairs) => {
+                for (c1, c2) in pairs {
+                    let t = c1.forward(&candle_nn::ops::leaky_relu(&x, LRELU_SLOPE)?)?;
+                    let t = c2.forward(&candle_nn::ops::leaky_relu(&t, LRELU_SLOPE)?)?;
+                    x = (x + t)?;
+                }
+            }
+            ResBlock::Two(convs) => {
+                for c in convs {
+                    let t = c.forward(&candle_nn::ops::leaky_relu(&x, LRELU_SLOPE)?)?;
+                    x = (x + t)?;
+                }
+            }
+        }
+        Ok(x)
+    }
+}
+
+#[derive(Debug)]
+struct Generator {
+    conv_pre: Conv,
+    cond: Option<Conv>,
+    ups: Vec<Conv>,
+    /// `ups.len() × kernels` resblocks, stage by stage.
+    resblocks: Vec<ResBlock>,
+    conv_post: Conv,
+}
+
+impl Generator {
+    fn load(w: &OnnxWeights, device: &Device) -> Result<Self, TtsError> {
+        let mut ups = Vec::new();
+        for i in 0.. {
+            let m = format!("dec.ups.{i}");
+            if !w.has_module(&m) {
+                break;
+            }
+            ups.push(Conv::load(w, &m, device)?);
+        }
+        let mut resblocks = Vec::new();
+        for i in 0.. {
+            let m = format!("dec.resblocks.{i}");
+            if !w.has_module(&format!("{m}.convs.0")) && !w.has_module(&format!("{m}.convs1.0")) {
+                break;
+            }
+            resblocks.push(ResBlock::load(w, &m, device)?);
+        }
+        if ups.is_empty() || resblocks.is_empty() || resblocks.len() % ups.len() != 0 {
+            return Err(w.missing("dec.ups.N with a whole number of dec.resblocks per stage"));
+        }
+        Ok(Self {
+            conv_pre: Conv::load(w, "dec.conv_pre", device)?,
+            cond: w
+                .has_module("dec.cond")
+                .then(|| Conv::load(w, "dec.cond", device))
+                .transpose()?,
+            ups,
+            resblocks,
+            conv_post: Conv::load(w, "dec.conv_post", device)?,
+        })
+    }
+
+    /// Samples per frame.
+    fn hop(&self) -> usize {
+        self.ups.iter().map(|u| u.attrs.stride).product()
+    }
+
+    fn forward(&self, z: &Tensor, g: Option<&Tensor>) -> CResult<Tensor> {
+        let mut x = self.conv_pre.forward(z)?;
+        if let (Some(c), Some(g)) = (&self.cond, g) {
+            x = x.broadcast_add(&c.forward(g)?)?;
+        }
+        let kernels = self.resblocks.len() / self.ups.len();
+        for (i, up) in self.ups.iter().enumerate() {
+            x = up.forward(&candle_nn::ops::leaky_relu(&x, LRELU_SLOPE)?)?;
+            let mut sum: Option<Tensor> = None;
+            for rb in &self.resblocks[i * kernels..(i + 1) * kernels] {
+                let y = rb.forward(&x)?;
+                sum = Some(match sum {
+                    Some(s) => (s + y)?,
+                    None => y,
+                });
+            }
+            x = match sum {
+                Some(s) => (s / kernels as f64)?,
+                None => x,
+            };
+        }
+        let x = candle_nn::ops::leaky_relu(&x, 0.01)?;
+        self.conv_post.forward(&x)?.tanh()
+    }
+}
+
+/// Scales and noise for one synthesis.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Scales {
+    /// Noise of the prior (voice variation); 0 makes it deterministic.
+    pub noise_scale: f32,
+    /// Speaking time multiplier: 1.2 is 20% slower.
+    pub length_scale: f32,
+    /// Noise of the duration predictor (rhythm variation).
+    pub noise_w: f32,
+}
+
+/// A loaded VITS voice.
+#[derive(Debug)]
+pub struct Vits {
+    device: Device,
+    emb: Tensor,
+    hidden: usize,
+    layers: Vec<EncoderLayer>,
+    proj: Conv,
+    dp: DurationPredictor,
+    /// Coupling flows in the order the reverse pass runs them.
+    flows: Vec<Coupling>,
+    dec: Generator,
+    speakers: Option<Tensor>,
+}
+
+/// What one synthesis produced.
+#[derive(Clone, Debug)]
+pub struct Synthesis {
+    pub samples: Vec<f32>,
+    /// Frames per input id (the ceil'd durations), for alignment.
+    pub durations: Vec<usize>,
+}
+
+impl Vits {
+    /// Builds the model from an ONNX file's weights on `device`.
+    pub fn load(w: &OnnxWeights, device: &Device) -> Result<Self, TtsError> {
+        let emb_w = w.weight("enc_p.emb")?;
+        if emb_w.dims.len() != 2 {
+            return Err(w.missing("enc_p.emb of rank 2"));
+        }
+        let hidden = emb_w.dims[1];
+        let emb = tensor(emb_w, device)?;
+        let mut layers = Vec::new();
+        for i in 0.. {
+            let m = format!("enc_p.encoder.attn_layers.{i}");
+            if !w.has_module(&format!("{m}.conv_q")) {
+                break;
+            }
+            let heads = attention_heads(w, &m, hidden)?;
+            layers.push(EncoderLayer {
+                attn: Attention::load(w, &m, heads, device)?,
+                norm1: ChannelNorm::load(w, &format!("enc_p.encoder.norm_layers_1.{i}"), device)?,
+                ffn1: Conv::load(w, &format!("enc_p.encoder.ffn_layers.{i}.conv_1"), device)?,
+                ffn2: Conv::load(w, &format!("enc_p.encoder.ffn_layers.{i}.conv_2"), device)?,
+                norm2: ChannelNorm::load(w, &format!("enc_p.encoder.norm_layers_2.{i}"), device)?,
+            });
+        }
+        if layers.is_empty() {
+            return Err(w.missing("enc_p.encoder.attn_layers.0"));
+        }
+        let mut coupling: Vec<usize> = (0..64)
+            .filter(|i| w.has_module(&format!("flow.flows.{i}.pre")))
+            .collect();
+        coupling.sort_unstable_by(|a, b| b.cmp(a));
+        let flows = coupling
+            .into_iter()
+            .map(|i| Coupling::load(w, &format!("flow.flows.{i}"), device))
+            .collect::<Result<Vec<_>, _>>()?;
+        if flows.is_empty() {
+            return Err(w.missing("flow.flows.0"));
+        }
+        let speakers = w
+            .tensor("emb_g.weight")
+            .map(|t| tensor(t, device))
+            .transpose()?;
+        Ok(Self {
+            device: device.clone(),
+            emb,
+            hidden,
+            layers,
+            proj: Conv::load(w, "enc_p.proj", device)?,
+            dp: DurationPredictor::load(w, device)?,
+            flows,
+            dec: Generator::load(w, device)?,
+            speakers,
+        })
+    }
+
+    /// Audio samples per decoder frame (256 for Piper voices).
+    #[must_use]
+    pub fn hop(&self) -> usize {
+        self.dec.hop()
+    }
+
+    /// The number of symbols the embedding knows.
+    pub fn symbols(&self) -> usize {
+        self.emb.dim(0).unwrap_or(0)
+    }
+
+    /// Synthesises `ids` with `scales`; `seed` drives both noises (irrelevant when they are 0).
+    pub fn synthesize(
+        &self,
+        ids: &[i64],
+        speaker: i64,
+        scales: Scales,
+        seed: u64,
+    ) -> Result<Synthesis, TtsError> {
+        let symbols = self.symbols();
+        if ids.is_empty() {
+            return Ok(Synthesis {
+                samples: Vec::new(),
+                durations: Vec::new(),
+            });
+        }
+        let idx: Vec<u32> = ids
+            .iter()
+            .map(|&i| {
+                u32::try_from(i)
+                    .ok()
+                    .filter(|&u| (u as usize) < symbols)
+                    .ok_or(TtsError::BadInput(format!(
+                        "phoneme id {i} is outside the voice's {symbols} symbols"
+                    )))
+            })
+            .collect::<Result<_, _>>()?;
+        let len = idx.len();
+        let g = match &self.speakers {
+            Some(table) => {
+                let n = table.dim(0)?;
+                let s = usize::try_from(speaker)
+                    .ok()
+                    .filter(|&s| s < n)
+                    .ok_or_else(|| TtsError::BadInput(format!("speaker {speaker} of {n}")))?;
+                Some(table.narrow(0, s, 1)?.reshape((1, table.dim(1)?, 1))?)
+            }
+            None => None,
+        };
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+
+        // Text encoder.
+        let ids_t = Tensor::from_vec(idx, len, &self.device)?;
+        let x = (self.emb.index_select(&ids_t, 0)? * (self.hidden as f64).sqrt())?;
+        let mut x = x.t()?.contiguous()?.reshape((1, self.hidden, len))?;
+        for l in &self.layers {
+            let y = l.attn.forward(&x)?;
+            x = l.norm1.forward(&(x + y)?)?;
+            let y = l.ffn2.forward(&same(
+                &l.ffn1.forward(&same(&x, l.ffn1.kernel)?)?.relu()?,
+                l.ffn2.kernel,
+            )?)?;
+            x = l.norm2.forward(&(x + y)?)?;
+        }
+        let stats = self.proj.forward(&x)?;
+        let inter = stats.dim(1)? / 2;
+        let m_p = stats.narrow(1, 0, inter)?;
+        let logs_p = stats.narrow(1, inter, inter)?;
+
+        // Durations.
+        let z = [
+            normal(&mut rng, len, scales.noise_w),
+            normal(&mut rng, len, scales.noise_w),
+        ];
+        let logw = self.dp.forward(&x, g.as_ref(), z)?;
+        let durations: Vec<usize> = logw
+            .iter()
+            .map(|l| {
+                let w = (l.exp() * scales.length_scale).ceil();
+                if w.is_finite() && w > 0.0 {
+                    w as usize
+                } else {
+                    0
+                }
+            })
+            .collect();
+        let frames: usize = durations.iter().sum();
+        let (m, logs) = if frames == 0 {
+            (
+                Tensor::zeros((1, inter, 1), DType::F32, &self.device)?,
+                Tensor::zeros((1, inter, 1), DType::F32, &self.device)?,
+            )
+        } else {
+            let mut map = Vec::with_capacity(frames);
+            for (i, &d) in durations.iter().enumerate() {
+                map.extend(std::iter::repeat_n(i as u32, d));
+            }
+            let map = Tensor::from_vec(map, frames, &self.device)?;
+            (m_p.index_select(&map, 2)?, logs_p.index_select(&map, 2)?)
+        };
+        let frames = frames.max(1);
+
+        // Prior sample, flows backwards, decoder.
+        let mut z = m;
+        if scales.noise_scale != 0.0 {
+            let eps = Tensor::from_vec(
+                normal(&mut rng, inter * frames, scales.noise_scale),
+                (1, inter, frames),
+                &self.device,
+            )?;
+            z = (z + eps * logs.exp()?)?;
+        }
+        let flip: Vec<u32> = (0..inter as u32).rev().collect();
+        let flip = Tensor::from_vec(flip, inter, &self.device)?;
+        for f in &self.flows {
+            z = z.index_select(&flip, 1)?;
+            z = f.reverse(&z, g.as_ref())?;
+        }
+        let audio = self.dec.forward(&z, g.as_ref())?;
+        let samples = audio
+            .flatten_all()?
+            .to_dtype(DType::F32)?
+            .to_vec1::<f32>()?;
+        Ok(Synthesis { samples, durations })
+    }
+}
+
+/// The feed-forward's explicit "same" padding (the exporter writes it as a Pad node before a
+/// Conv with no padding): (k−1)/2 on the left, k/2 on the right.
+fn same(x: &Tensor, kernel: usize) -> CResult<Tensor> {
+    x.pad_with_zeros(2, (kernel - 1) / 2, kernel / 2)
+}
+
+/// Heads of an attention layer: hidden / the relative embedding's width.
+fn attention_heads(w: &OnnxWeights, m: &str, hidden: usize) -> Result<usize, TtsError> {
+    let kc = w
+        .tensor(&format!("{m}.emb_rel_k"))
+        .and_then(|t| t.dims.last().copied())
+        .filter(|&kc| kc > 0 && hidden % kc == 0)
+        .ok_or_else(|| w.missing(&format!("{m}.emb_rel_k")))?;
+    Ok(hidden / kc)
+}
+
+/// `n` standard normal samples × `scale` (Box–Muller on a seeded ChaCha8).
+fn normal(rng: &mut ChaCha8Rng, n: usize, scale: f32) -> Vec<f32> {
+    use rand::Rng;
+    if scale == 0.0 {
+        return vec![0.0; n];
+    }
+    let mut out = Vec::with_capacity(n + 1);
+    while out.len() < n {
+        let u1: f32 = rng.random::<f32>().max(f32::MIN_POSITIVE);
+        let u2: f32 = rng.random::<f32>();
+        let r = (-2.0 * u1.ln()).sqrt();
+        let th = std::f32::consts::TAU * u2;
+        out.push(r * th.cos() * scale);
+        out.push(r * th.sin() * scale);
+    }
+    out.truncate(n);
+    out
+}
+
+impl Module for Conv {
+    fn forward(&self, xs: &Tensor) -> CResult<Tensor> {
+        Conv::forward(self, xs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_spline_inverts_the_forward_spline() {
+        // Forward spline (reference formulas) at a few points, then invert.
+        let wu = [0.3, -0.2, 0.5, 0.1, 0.0, -0.4, 0.2, 0.7, -0.1, 0.05];
+        let hu = [0.1, 0.4, -0.3, 0.2, 0.6, -0.5, 0.0, 0.3, -0.2, 0.1];
+        let du = [0.2, -0.1, 0.4, 0.0, 0.3, -0.3, 0.1, 0.5, -0.2];
+        let cw = knots(&wu, -5.0, 5.0);
+        let ch = knots(&hu, -5.0, 5.0);
+        let boundary = ((1.0f32 - MIN_DERIVATIVE).exp() - 1.0).ln();
+        let d = |i: usize| {
+            MIN_DERIVATIVE
+                + softplus(if i == 0 || i == 10 {
+                    boundary
+                } else {
+                    du[i - 1]
+                })
+        };
+        for x in [-4.9f32, -2.0, -0.3, 0.0, 1.7, 4.2] {
+            let bin = (0..10).rfind(|&i| x >= cw[i]).unwrap();
+            let (w, h) = (cw[bin + 1] - cw[bin], ch[bin + 1] - ch[bin]);
+            let delta = h / w;
+            let theta = (x - cw[bin]) / w;
+            let tt = theta * (1.0 - theta);
+            let num = h * (delta * theta * theta + d(bin) * tt);
+            let den = delta + (d(bin) + d(bin + 1) - 2.0 * delta) * tt;
+            let y = ch[bin] + num / den;
+            let back = spline_inverse(y, &wu, &hu, &du, 5.0);
+            assert!((back - x).abs() < 1e-4, "{x} -> {y} -> {back}");
+        }
+        assert_eq!(spline_inverse(7.5, &wu, &hu, &du, 5.0), 7.5, "linear tails");
+    }
+
+    #[test]
+    fn relative_position_reshapes_match_direct_indexing() {
+        let len = 4;
+        let dev = Device::Cpu;
+        let rel: Vec<f32> = (0..(len * (2 * len - 1))).map(|v| v as f32).collect();
+        let t = Tensor::from_vec(rel.clone(), (1, len, 2 * len - 1), &dev).unwrap();
+        let abs = rel_to_abs(&t, len)
+            .unwrap()
+            .squeeze(0)
+            .unwrap()
+            .to_vec2::<f32>()
+            .unwrap();
+        for i in 0..len {
+            for j in 0..len {
+                // offset j − i lives at column (j − i) + (len − 1)
+                assert_eq!(abs[i][j], rel[i * (2 * len - 1) + j + len - 1 - i]);
+            }
+        }
+        let a: Vec<f32> = (0..len * len).map(|v| v as f32 + 1.0).collect();
+        let t = Tensor::from_vec(a.clone(), (1, len, len), &dev).unwrap();
+        let r = abs_to_rel(&t, len)
+            .unwrap()
+            .squeeze(0)
+            .unwrap()
+            .to_vec2::<f32>()
+            .unwrap();
+        for i in 0..len {
+            for (c, &v) in r[i].iter().enumerate() {
+                let j = c as isize - (len as isize - 1) + i as isize;
+                let want = if (0..len as isize).contains(&j) {
+                    a[i * len + j as usize]
+                } else {
+                    0.0
+                };
+                assert_eq!(v, want, "row {i} col {c}");
+            }
+        }
+    }
+
+    #[test]
+    fn normal_noise_is_seeded_and_zero_scale_is_exact_zero() {
+        let mut a = ChaCha8Rng::seed_from_u64(7);
+        let mut b = ChaCha8Rng::seed_from_u64(7);
+        assert_eq!(normal(&mut a, 5, 1.0), normal(&mut b, 5, 1.0));
+        assert!(normal(&mut a, 3, 0.0).iter().all(|v| *v == 0.0));
+        let v = normal(&mut a, 20_000, 1.0);
+        let mean = v.iter().sum::<f32>() / v.len() as f32;
+        let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f32>() / v.len() as f32;
+        assert!(
+            mean.abs() < 0.05 && (var - 1.0).abs() < 0.05,
+            "{mean} {var}"
+        );
+    }
+}

@@ -1,0 +1,161 @@
+//! The Piper voice on candle against Piper's own pipeline (issue #5).
+//!
+//! Needs the real voice (models/fetch.py), espeak-ng, and python3 with onnxruntime for the
+//! parity test (scripts/test.sh installs all three); without them the tests say why they skip,
+//! unless PREVIZ_REQUIRE_MODELS is set.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use candle_core::Device;
+use previz_models::tts::{SpeakOptions, Voice};
+
+fn voice() -> Option<Voice> {
+    let path = common::joe()?;
+    Some(Voice::load(&path, &Device::Cpu).expect("the joe voice loads"))
+}
+
+fn fixture() -> serde_json::Value {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/piper_phonemes.json");
+    serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+}
+
+fn rms(x: &[f32]) -> f32 {
+    (x.iter().map(|v| v * v).sum::<f32>() / x.len().max(1) as f32).sqrt()
+}
+
+#[test]
+fn phoneme_ids_equal_pipers_own() {
+    let Some(voice) = voice() else { return };
+    if !voice.phonemizer.available() {
+        assert!(
+            std::env::var_os("PREVIZ_REQUIRE_MODELS").is_none(),
+            "espeak-ng is required: apt install espeak-ng"
+        );
+        eprintln!("skipped: no espeak-ng");
+        return;
+    }
+    for case in fixture()["cases"].as_array().unwrap() {
+        let text = case["text"].as_str().unwrap();
+        let sentences = voice.phonemizer.phonemize(text).unwrap();
+        let want = case["sentences"].as_array().unwrap();
+        assert_eq!(sentences.len(), want.len(), "{text}: sentence count");
+        for (got, want) in sentences.iter().zip(want) {
+            assert_eq!(got.concat(), want["phonemes"].as_str().unwrap(), "{text}");
+            let ids: Vec<i64> = want["ids"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_i64().unwrap())
+                .collect();
+            assert_eq!(voice.config.phonemes_to_ids(got).0, ids, "{text}");
+        }
+    }
+}
+
+#[test]
+fn a_six_word_sentence_is_seconds_of_audible_speech() {
+    let Some(voice) = voice() else { return };
+    if !voice.phonemizer.available() {
+        return;
+    }
+    let mut sentences = 0;
+    let audio = voice
+        .speak(
+            "We leave at midnight, no exceptions.",
+            &SpeakOptions::default(),
+            None,
+            |_| {
+                sentences += 1;
+            },
+        )
+        .unwrap();
+    let seconds = audio.len() as f32 / voice.sample_rate() as f32;
+    assert_eq!(voice.sample_rate(), 22_050);
+    assert_eq!(sentences, 1);
+    assert!((1.5..=4.0).contains(&seconds), "{seconds} s");
+    let level = rms(&audio);
+    assert!(level > 0.02, "RMS {level}");
+    // Same seed, same take.
+    let again = voice
+        .speak(
+            "We leave at midnight, no exceptions.",
+            &SpeakOptions::default(),
+            None,
+            |_| {},
+        )
+        .unwrap();
+    assert_eq!(audio, again);
+}
+
+fn reference(voice: &Path, ids: &[i64]) -> Option<Vec<f32>> {
+    let dir = tempfile::tempdir().unwrap();
+    let ids_path = dir.path().join("ids.json");
+    std::fs::write(&ids_path, serde_json::to_string(ids).unwrap()).unwrap();
+    let out = dir.path().join("ref.f32");
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/piper_reference.py");
+    let status = Command::new("python3")
+        .arg(script)
+        .arg("synth")
+        .arg(voice)
+        .arg(&ids_path)
+        .arg(&out)
+        .status();
+    if !status.is_ok_and(|s| s.success()) {
+        assert!(
+            std::env::var_os("PREVIZ_REQUIRE_MODELS").is_none(),
+            "onnxruntime is required for the parity test: pip install onnxruntime"
+        );
+        eprintln!("skipped: python3 with onnxruntime not available");
+        return None;
+    }
+    let bytes = std::fs::read(out).unwrap();
+    Some(
+        bytes
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect(),
+    )
+}
+
+#[test]
+fn waveforms_agree_with_onnxruntime_at_zero_noise() {
+    let Some(path) = common::joe() else { return };
+    let voice = Voice::load(&path, &Device::Cpu).unwrap();
+    let options = SpeakOptions {
+        noise_scale: Some(0.0),
+        noise_w: Some(0.0),
+        ..SpeakOptions::default()
+    };
+    for case in fixture()["cases"].as_array().unwrap().iter().take(4) {
+        let ids: Vec<i64> = case["sentences"][0]["ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_i64().unwrap())
+            .collect();
+        let Some(want) = reference(&path, &ids) else {
+            return;
+        };
+        let got = voice.synthesize_ids(&ids, &options).unwrap().samples;
+        assert_eq!(got.len(), want.len(), "{}: same length", case["text"]);
+        let max_diff = got
+            .iter()
+            .zip(&want)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        let dot: f64 = got.iter().zip(&want).map(|(a, b)| f64::from(a * b)).sum();
+        let na: f64 = got.iter().map(|a| f64::from(a * a)).sum::<f64>().sqrt();
+        let nb: f64 = want.iter().map(|b| f64::from(b * b)).sum::<f64>().sqrt();
+        let corr = dot / (na * nb);
+        eprintln!(
+            "{}: {} samples, max |diff| {max_diff:.2e}, correlation {corr:.6}",
+            case["text"],
+            got.len()
+        );
+        assert!(max_diff < 5e-4, "max diff {max_diff}");
+        assert!(corr > 0.99999, "correlation {corr}");
+    }
+}

@@ -1,0 +1,79 @@
+#!/usr/bin/env python3
+"""Piper's own pipeline, as the reference for our TTS (issue #5).
+
+    python3 scripts/piper_reference.py phonemes VOICE.onnx OUT.json SENTENCE...
+        Phonemes and ids from piper-tts (its bundled espeak-ng), recorded once as the fixture
+        engine/models/tests/fixtures/piper_phonemes.json.
+
+    python3 scripts/piper_reference.py synth VOICE.onnx IDS_JSON OUT.f32 [THREADS]
+        Runs the voice's .onnx in onnxruntime with noise scales 0 (deterministic) on the ids in
+        IDS_JSON (a JSON list of ints), writes float32 little-endian samples.
+
+    python3 scripts/piper_reference.py bench VOICE.onnx IDS_JSON THREADS REPEATS
+        Prints one JSON line per id list: seconds (best of REPEATS) and audio seconds.
+
+Needs `pip install onnxruntime` (and piper-tts for `phonemes`); scripts/test.sh installs them.
+"""
+import json
+import sys
+import time
+
+
+def session(onnx_path, threads):
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    return onnxruntime.InferenceSession(onnx_path, sess_options=options, providers=["CPUExecutionProvider"])
+
+
+def run(sess, ids, length_scale=1.0):
+    import numpy as np
+
+    x = np.array([ids], dtype=np.int64)
+    lengths = np.array([len(ids)], dtype=np.int64)
+    scales = np.array([0.0, length_scale, 0.0], dtype=np.float32)
+    return sess.run(None, {"input": x, "input_lengths": lengths, "scales": scales})[0].squeeze()
+
+
+def main():
+    cmd = sys.argv[1]
+    if cmd == "phonemes":
+        from piper import PiperVoice
+
+        voice = PiperVoice.load(sys.argv[2])
+        out = []
+        for text in sys.argv[4:]:
+            sentences = voice.phonemize(text)
+            out.append({
+                "text": text,
+                "sentences": [{"phonemes": "".join(p), "ids": voice.phonemes_to_ids(p)} for p in sentences],
+            })
+        with open(sys.argv[3], "w", encoding="utf-8") as f:
+            json.dump({"generator": "piper-tts 1.8.0 (PiperVoice.phonemize / phonemes_to_ids)", "cases": out},
+                      f, ensure_ascii=False, indent=1)
+            f.write("\n")
+    elif cmd == "synth":
+        ids = json.load(open(sys.argv[3]))
+        threads = int(sys.argv[5]) if len(sys.argv) > 5 else 1
+        audio = run(session(sys.argv[2], threads), ids)
+        audio.astype("<f4").tofile(sys.argv[4])
+    elif cmd == "bench":
+        cases = json.load(open(sys.argv[3]))
+        threads, repeats = int(sys.argv[4]), int(sys.argv[5])
+        sess = session(sys.argv[2], threads)
+        run(sess, cases[0])  # warm-up
+        for ids in cases:
+            best = float("inf")
+            for _ in range(repeats):
+                t = time.perf_counter()
+                audio = run(sess, ids)
+                best = min(best, time.perf_counter() - t)
+            print(json.dumps({"ids": len(ids), "seconds": best, "audio_seconds": len(audio) / 22050}), flush=True)
+    else:
+        raise SystemExit(__doc__)
+
+
+if __name__ == "__main__":
+    main()
