@@ -8,6 +8,7 @@
 //! * [`Voice`]: all of it together; [`Voice::speak`] synthesises sentence by sentence and hands
 //!   each sentence to a callback as soon as it is ready, so a long speech starts playing early.
 
+mod conv_cpu;
 pub mod onnx;
 pub mod phonemize;
 pub mod vits;

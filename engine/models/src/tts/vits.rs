@@ -24,6 +24,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use super::TtsError;
+use super::conv_cpu::PackedConv;
 use super::onnx::{ConvAttrs, OnnxWeights, Weight};
 
 type CResult<T> = candle_core::Result<T>;
@@ -47,6 +48,8 @@ struct Conv {
     kernel: usize,
     /// For 1×1 convolutions: the weight as a [out, in] matrix.
     matrix: Option<Tensor>,
+    /// On the CPU: the weights packed for our im2col-free kernels.
+    cpu: Option<PackedConv>,
 }
 
 impl Conv {
@@ -62,9 +65,23 @@ impl Conv {
             (weight.dims[1] * attrs.groups, weight.dims[0])
         };
         let kernel = weight.dims[2];
+        let bias_w = w.bias(module);
+        let cpu = if device.is_cpu() {
+            PackedConv::new(
+                &weight.values,
+                &weight.dims,
+                bias_w.map(|b| b.values.as_slice()),
+                attrs.transpose,
+                attrs.stride,
+                attrs.dilation,
+                attrs.groups,
+                attrs.pads,
+            )
+        } else {
+            None
+        };
         let weight_t = tensor(weight, device)?;
-        let bias = w
-            .bias(module)
+        let bias = bias_w
             .map(|b| tensor(b, device).and_then(|t| Ok(t.reshape((1, out_channels, 1))?)))
             .transpose()?;
         let matrix = (kernel == 1 && !attrs.transpose && attrs.groups == 1 && attrs.pads == (0, 0))
@@ -78,10 +95,37 @@ impl Conv {
             out_channels,
             kernel,
             matrix,
+            cpu,
         })
     }
 
     fn forward(&self, x: &Tensor) -> CResult<Tensor> {
+        self.forward_fused(x, None, None)
+    }
+
+    /// `residual + conv(leaky_relu(x))`, in one pass on the CPU.
+    fn forward_fused(&self, x: &Tensor, leaky: Option<f64>, residual: Option<&Tensor>) -> CResult<Tensor> {
+        if let Some(p) = &self.cpu {
+            let t = x.dim(2)?;
+            let slope = leaky.map(|s| s as f32);
+            let y = with_cpu_data(x, |xs| match residual {
+                Some(r) => with_cpu_data(r, |rs| p.forward(xs, t, slope, Some(rs))),
+                None => Ok(p.forward(xs, t, slope, None)),
+            })??;
+            return Tensor::from_vec(y, (1, p.cout, p.out_len(t)), x.device());
+        }
+        let xin = match leaky {
+            Some(s) => candle_nn::ops::leaky_relu(x, s)?,
+            None => x.clone(),
+        };
+        let y = self.forward_candle(&xin)?;
+        match residual {
+            Some(r) => y + r,
+            None => Ok(y),
+        }
+    }
+
+    fn forward_candle(&self, x: &Tensor) -> CResult<Tensor> {
         let a = &self.attrs;
         let y = if let Some(m) = &self.matrix {
             // [out, in] @ [in, T]
@@ -131,6 +175,19 @@ impl Conv {
             });
         }
         acc.ok_or_else(|| candle_core::Error::Msg("empty depthwise kernel".into()))
+    }
+}
+
+/// Runs `f` on the f32 values of a CPU tensor without copying them (when contiguous).
+fn with_cpu_data<R>(x: &Tensor, f: impl FnOnce(&[f32]) -> R) -> CResult<R> {
+    let x = x.contiguous()?;
+    let (storage, layout) = x.storage_and_layout();
+    let Some((start, end)) = layout.contiguous_offsets() else {
+        return Err(candle_core::Error::Msg("tensor not contiguous".into()));
+    };
+    match &*storage {
+        candle_core::Storage::Cpu(candle_core::CpuStorage::F32(v)) => Ok(f(&v[start..end])),
+        _ => Err(candle_core::Error::Msg("expected f32 values on the CPU".into())),
     }
 }
 
@@ -656,15 +713,13 @@ impl ResBlock {
         match self {
             ResBlock::One(pairs) => {
                 for (c1, c2) in pairs {
-                    let t = c1.forward(&candle_nn::ops::leaky_relu(&x, LRELU_SLOPE)?)?;
-                    let t = c2.forward(&candle_nn::ops::leaky_relu(&t, LRELU_SLOPE)?)?;
-                    x = (x + t)?;
+                    let t = c1.forward_fused(&x, Some(LRELU_SLOPE), None)?;
+                    x = c2.forward_fused(&t, Some(LRELU_SLOPE), Some(&x))?;
                 }
             }
             ResBlock::Two(convs) => {
                 for c in convs {
-                    let t = c.forward(&candle_nn::ops::leaky_relu(&x, LRELU_SLOPE)?)?;
-                    x = (x + t)?;
+                    x = c.forward_fused(&x, Some(LRELU_SLOPE), Some(&x))?;
                 }
             }
         }
@@ -727,7 +782,7 @@ impl Generator {
         }
         let kernels = self.resblocks.len() / self.ups.len();
         for (i, up) in self.ups.iter().enumerate() {
-            x = up.forward(&candle_nn::ops::leaky_relu(&x, LRELU_SLOPE)?)?;
+            x = up.forward_fused(&x, Some(LRELU_SLOPE), None)?;
             let mut sum: Option<Tensor> = None;
             for rb in &self.resblocks[i * kernels..(i + 1) * kernels] {
                 let y = rb.forward(&x)?;
@@ -741,8 +796,7 @@ impl Generator {
                 None => x,
             };
         }
-        let x = candle_nn::ops::leaky_relu(&x, 0.01)?;
-        self.conv_post.forward(&x)?.tanh()
+        self.conv_post.forward_fused(&x, Some(0.01), None)?.tanh()
     }
 }
 
