@@ -25,16 +25,21 @@ const SENTENCES: [&str; 3] = [
 ];
 
 fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn main() {
-    let voice_path = std::env::var_os("PREVIZ_TTS_VOICE").map(PathBuf::from).or_else(|| {
-        previz_models::registry::model_for_tests(
-            "en-us-joe-medium",
-            &PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models/cache"),
-        )
-    });
+    let voice_path = std::env::var_os("PREVIZ_TTS_VOICE")
+        .map(PathBuf::from)
+        .or_else(|| {
+            previz_models::registry::model_for_tests(
+                "en-us-joe-medium",
+                &PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models/cache"),
+            )
+        });
     let Some(voice_path) = voice_path else {
         println!("no voice: run python3 models/fetch.py");
         return;
@@ -79,18 +84,25 @@ fn main() {
     } else {
         println!(
             "onnxruntime did not run ({}); only our side is shown. pip install onnxruntime",
-            String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or("")
+            String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .last()
+                .unwrap_or("")
         );
         Vec::new()
     };
 
     let rate = f64::from(voice.sample_rate());
-    voice.synthesize_ids(&cases[0].1, &options).expect("warm-up");
+    voice
+        .synthesize_ids(&cases[0].1, &options)
+        .expect("warm-up");
     println!(
         "voice {}, {threads} threads, best of {repeats}, noise scales 0",
         voice_path.display()
     );
-    println!("| words | ids | audio s | ours s | onnxruntime s | RTF ours | RTF onnxruntime | ours / onnxruntime |");
+    println!(
+        "| words | ids | audio s | ours s | onnxruntime s | RTF ours | RTF onnxruntime | ours / onnxruntime |"
+    );
     println!("|---|---|---|---|---|---|---|---|");
     let (mut ours_total, mut peer_total) = (0.0, 0.0);
     for (i, (words, ids)) in cases.iter().enumerate() {
@@ -106,7 +118,11 @@ fn main() {
         let (p, rtf_p, ratio) = match peer.get(i) {
             Some(&p) => {
                 peer_total += p;
-                (format!("{p:.3}"), format!("{:.3}", p / audio), format!("{:.2}×", best / p))
+                (
+                    format!("{p:.3}"),
+                    format!("{:.3}", p / audio),
+                    format!("{:.2}×", best / p),
+                )
             }
             None => ("-".into(), "-".into(), "-".into()),
         };
@@ -117,6 +133,9 @@ fn main() {
         );
     }
     if peer_total > 0.0 {
-        println!("total: ours {ours_total:.3} s, onnxruntime {peer_total:.3} s, ratio {:.2}× (target ≤ 1.0×)", ours_total / peer_total);
+        println!(
+            "total: ours {ours_total:.3} s, onnxruntime {peer_total:.3} s, ratio {:.2}× (target ≤ 1.0×)",
+            ours_total / peer_total
+        );
     }
 }

@@ -26,9 +26,15 @@ pub struct PackedConv {
     pub stride: usize,
     pub pads: (usize, usize),
     pub transpose: bool,
-    /// Convolution: `[K][C_out][C_in]`. Transposed: `[K·C_out][C_in]`.
+    /// Convolution: `[C_out][K·C_in]` (row `k·C_in + ci`, the order of an unfolded tile).
+    /// Transposed: `[K·C_out][C_in]`.
     w: Vec<f32>,
     bias: Option<Vec<f32>>,
+    /// A transposed convolution whose kernel is a multiple of its stride, as `stride` ordinary
+    /// convolutions of `kernel / stride` taps (polyphase): output sample `o` is phase
+    /// `(o + pad) mod stride` at input position `(o + pad) / stride`, so every multiply-add is
+    /// a useful one and the fast direct kernel does the work.
+    phases: Vec<PackedConv>,
 }
 
 impl PackedConv {
@@ -56,6 +62,32 @@ impl PackedConv {
                 return None;
             }
             let (cin, cout) = (dims[0], dims[1]);
+            let mut phases = Vec::new();
+            if kernel % stride == 0 {
+                let taps = kernel / stride;
+                for phase in 0..stride {
+                    let mut wp = vec![0.0; cout * cin * taps];
+                    for co in 0..cout {
+                        for ci in 0..cin {
+                            for kk in 0..taps {
+                                let k = phase + (taps - 1 - kk) * stride;
+                                wp[(co * cin + ci) * taps + kk] =
+                                    weight[(ci * cout + co) * kernel + k];
+                            }
+                        }
+                    }
+                    phases.push(PackedConv::new(
+                        &wp,
+                        &[cout, cin, taps],
+                        bias,
+                        false,
+                        1,
+                        1,
+                        1,
+                        (taps - 1, taps - 1),
+                    )?);
+                }
+            }
             let mut w = vec![0.0; kernel * cout * cin];
             for ci in 0..cin {
                 for co in 0..cout {
@@ -74,6 +106,7 @@ impl PackedConv {
                 transpose,
                 w,
                 bias: bias.map(<[f32]>::to_vec),
+                phases,
             })
         } else {
             if stride != 1 {
@@ -84,7 +117,7 @@ impl PackedConv {
             for co in 0..cout {
                 for ci in 0..cin {
                     for k in 0..kernel {
-                        w[(k * cout + co) * cin + ci] = weight[(co * cin + ci) * kernel + k];
+                        w[co * kernel * cin + k * cin + ci] = weight[(co * cin + ci) * kernel + k];
                     }
                 }
             }
@@ -98,6 +131,7 @@ impl PackedConv {
                 transpose,
                 w,
                 bias: bias.map(<[f32]>::to_vec),
+                phases: Vec::new(),
             })
         }
     }
@@ -115,9 +149,31 @@ impl PackedConv {
     /// `residual + conv(act(x))` for `x` of shape `[C_in, t]` (row-major); `leaky` is the slope
     /// of a leaky ReLU applied to the input first. Returns `[C_out, out_len(t)]`.
     #[must_use]
-    pub fn forward(&self, x: &[f32], t: usize, leaky: Option<f32>, residual: Option<&[f32]>) -> Vec<f32> {
+    pub fn forward(
+        &self,
+        x: &[f32],
+        t: usize,
+        leaky: Option<f32>,
+        residual: Option<&[f32]>,
+    ) -> Vec<f32> {
+        self.forward_with(x, t, leaky, residual, true)
+    }
+
+    /// [`Self::forward`], on the calling thread only when `parallel` is false (for callers that
+    /// parallelise above it).
+    pub fn forward_with(
+        &self,
+        x: &[f32],
+        t: usize,
+        leaky: Option<f32>,
+        residual: Option<&[f32]>,
+        parallel: bool,
+    ) -> Vec<f32> {
         assert_eq!(x.len(), self.cin * t, "input is [C_in, t]");
         let t_out = self.out_len(t);
+        if !self.phases.is_empty() && t > 0 {
+            return self.polyphase(x, t, t_out, leaky, residual, parallel);
+        }
         let mut y = vec![0.0f32; self.cout * t_out];
         if let Some(r) = residual {
             assert_eq!(r.len(), y.len(), "residual is [C_out, t_out]");
@@ -135,7 +191,11 @@ impl PackedConv {
             Some(s) if v < 0.0 => v * s,
             _ => v,
         };
-        let par = parallelism(self.cout * t_out * self.cin * self.kernel);
+        let par = if parallel {
+            parallelism(self.cout * t_out * self.cin * self.kernel)
+        } else {
+            Parallelism::None
+        };
         if self.transpose {
             // Z = W · act(X): [K·C_out, t]
             let xa: Vec<f32>;
@@ -195,40 +255,428 @@ impl PackedConv {
                     *d = act(s);
                 }
             }
-            let wk = self.cout * self.cin;
+            self.tiles(&xp, t_pad, &mut y, t_out, parallel);
+        }
+        y
+    }
+}
+
+impl PackedConv {
+    /// The convolution proper, over tiles of output time: each tile's input is unfolded into a
+    /// small `[K·C_in, width]` buffer that stays in cache, and one product of depth `K·C_in`
+    /// accumulates into the tile's columns of `y`. Tiles run in parallel on rayon's pool.
+    fn tiles(&self, xp: &[f32], t_pad: usize, y: &mut [f32], t_out: usize, parallel: bool) {
+        #[cfg(target_arch = "x86_64")]
+        if avx512_available() && self.cout % ROWS == 0 {
+            return self.tiles_avx512(xp, t_pad, y, t_out, parallel);
+        }
+        self.tiles_gemm(xp, t_pad, y, t_out, parallel);
+    }
+
+    /// [`Self::tiles`] through the `gemm` crate (any CPU).
+    fn tiles_gemm(&self, xp: &[f32], t_pad: usize, y: &mut [f32], t_out: usize, parallel: bool) {
+        use rayon::prelude::*;
+        let depth = self.kernel * self.cin;
+        // ~128 KiB of unfolded input per tile, a multiple of 16 columns.
+        let width = ((32 * 1024 / depth.max(1)) / 16 * 16)
+            .clamp(16, 1024)
+            .min(t_out.next_multiple_of(16));
+        let tiles = t_out.div_ceil(width);
+        let dst = SendPtr(y.as_mut_ptr());
+        let run = |tile: usize| {
+            let t0 = tile * width;
+            let n = width.min(t_out - t0);
+            let mut buf = vec![0.0f32; depth * n];
             for k in 0..self.kernel {
-                let shift = k * self.dilation;
-                // SAFETY: y is [cout, t_out] (row stride t_out); w[k] is [cout, cin] (row stride
-                // cin) inside w; the rhs view starts at column `shift` of the [cin, t_pad] padded
-                // input and spans t_out columns, and shift + t_out <= t_pad by out_len's formula.
-                unsafe {
-                    gemm::gemm(
-                        self.cout,
-                        t_out,
-                        self.cin,
-                        y.as_mut_ptr(),
-                        1,
-                        t_out as isize,
-                        true,
-                        self.w[k * wk..].as_ptr(),
-                        1,
-                        self.cin as isize,
-                        xp[shift..].as_ptr(),
-                        1,
-                        t_pad as isize,
-                        1.0,
-                        1.0,
-                        false,
-                        false,
-                        false,
-                        par,
-                    );
+                let shift = k * self.dilation + t0;
+                for ci in 0..self.cin {
+                    let src = &xp[ci * t_pad + shift..][..n];
+                    buf[(k * self.cin + ci) * n..][..n].copy_from_slice(src);
+                }
+            }
+            let dst = dst;
+            // SAFETY: the destination is columns t0..t0+n of y ([cout, t_out], row stride
+            // t_out), disjoint between tiles; w is [cout, depth] (row stride depth) and buf is
+            // [depth, n] (row stride n), both fully inside their vectors.
+            unsafe {
+                gemm::gemm(
+                    self.cout,
+                    n,
+                    depth,
+                    dst.0.add(t0),
+                    1,
+                    t_out as isize,
+                    true,
+                    self.w.as_ptr(),
+                    1,
+                    depth as isize,
+                    buf.as_ptr(),
+                    1,
+                    n as isize,
+                    1.0,
+                    1.0,
+                    false,
+                    false,
+                    false,
+                    Parallelism::None,
+                );
+            }
+        };
+        if parallel
+            && tiles > 1
+            && rayon::current_num_threads() > 1
+            && self.cout * t_out * depth > 1 << 18
+        {
+            (0..tiles).into_par_iter().for_each(run);
+        } else {
+            (0..tiles).for_each(run);
+        }
+    }
+}
+
+impl PackedConv {
+    /// The transposed convolution as `stride` interleaved ordinary convolutions, over tiles
+    /// of input time (in parallel) so each tile's phases are computed and interleaved in cache.
+    fn polyphase(
+        &self,
+        x: &[f32],
+        t: usize,
+        t_out: usize,
+        leaky: Option<f32>,
+        residual: Option<&[f32]>,
+        parallel: bool,
+    ) -> Vec<f32> {
+        use rayon::prelude::*;
+        let s = self.stride;
+        let pl = self.pads.0;
+        let taps = self.kernel / s;
+        let cin = self.cin;
+        let cout = self.cout;
+        // Phase outputs j run over 0..t + taps − 1; output o = j·s + p − pad.
+        let j_total = t + taps - 1;
+        let width = (16 * 1024 / cin.max(1)).clamp(64, 1024);
+        let tiles = j_total.div_ceil(width);
+        let act = |v: f32| match leaky {
+            Some(sl) if v < 0.0 => v * sl,
+            _ => v,
+        };
+        let tile_out = |tile: usize| -> (usize, usize, Vec<f32>) {
+            let j0 = tile * width;
+            let n = width.min(j_total - j0);
+            let in_len = n + taps - 1;
+            let mut xin = vec![0.0f32; cin * in_len];
+            for ci in 0..cin {
+                for u in 0..in_len {
+                    let g = (j0 + u) as isize - (taps as isize - 1);
+                    if g >= 0 && (g as usize) < t {
+                        xin[ci * in_len + u] = act(x[ci * t + g as usize]);
+                    }
+                }
+            }
+            // The tile's outputs: o in [o0, o1).
+            let o0 = (j0 * s).saturating_sub(pl);
+            let o1 = ((j0 + n) * s).saturating_sub(pl).min(t_out);
+            let span = o1.saturating_sub(o0);
+            let mut out = vec![0.0f32; cout * span];
+            let mut yp = vec![0.0f32; cout * n];
+            for (p, conv) in self.phases.iter().enumerate() {
+                match &conv.bias {
+                    Some(b) => {
+                        for (row, &bv) in yp.chunks_exact_mut(n).zip(b) {
+                            row.fill(bv);
+                        }
+                    }
+                    None => yp.fill(0.0),
+                }
+                conv.tiles(&xin, in_len, &mut yp, n, false);
+                for co in 0..cout {
+                    for jj in 0..n {
+                        let o = (j0 + jj) * s + p;
+                        if o < pl {
+                            continue;
+                        }
+                        let o = o - pl;
+                        if o >= o1 {
+                            break;
+                        }
+                        out[co * span + (o - o0)] = yp[co * n + jj];
+                    }
+                }
+            }
+            (o0, span, out)
+        };
+        let parts: Vec<(usize, usize, Vec<f32>)> =
+            if parallel && tiles > 1 && rayon::current_num_threads() > 1 {
+                (0..tiles).into_par_iter().map(tile_out).collect()
+            } else {
+                (0..tiles).map(tile_out).collect()
+            };
+        let mut y = match residual {
+            Some(r) => r.to_vec(),
+            None => vec![0.0f32; cout * t_out],
+        };
+        for (o0, span, part) in parts {
+            for co in 0..cout {
+                let dst = &mut y[co * t_out + o0..][..span];
+                for (d, v) in dst.iter_mut().zip(&part[co * span..][..span]) {
+                    *d += v;
                 }
             }
         }
         y
     }
 }
+
+/// A HiFi-GAN resblock for [`resblock_stage`]: steps `x ← x + convs(x)`, each conv preceded
+/// by a leaky ReLU (type 2 has one conv per step, type 1 two).
+pub type ResSteps<'a> = Vec<Vec<&'a PackedConv>>;
+
+/// One decoder stage's resblocks on the CPU: the mean of every resblock applied to `x`
+/// (`[C, t]`), computed tile by tile over time with halos wide enough for the resblocks'
+/// receptive fields, so every intermediate stays in cache instead of streaming the whole
+/// signal through memory for each of the stage's convolutions. Tiles run in parallel.
+#[must_use]
+pub fn resblock_stage(
+    x: &[f32],
+    channels: usize,
+    t: usize,
+    blocks: &[ResSteps<'_>],
+    slope: f32,
+) -> Vec<f32> {
+    assert_eq!(x.len(), channels * t);
+    let halo = blocks
+        .iter()
+        .map(|b| {
+            b.iter()
+                .flatten()
+                .map(|c| c.pads.0.max(c.pads.1))
+                .sum::<usize>()
+        })
+        .max()
+        .unwrap_or(0);
+    // About 256 KiB of signal per tile.
+    let width = (64 * 1024 / channels.max(1))
+        .saturating_sub(2 * halo)
+        .max(256);
+    stage_tiled(x, channels, t, blocks, slope, halo, width)
+}
+
+fn stage_tiled(
+    x: &[f32],
+    channels: usize,
+    t: usize,
+    blocks: &[ResSteps<'_>],
+    slope: f32,
+    halo: usize,
+    width: usize,
+) -> Vec<f32> {
+    use rayon::prelude::*;
+    let width = width.min(t.max(1));
+    let tiles = t.div_ceil(width);
+    let scale = 1.0 / blocks.len().max(1) as f32;
+    let tile_out = |tile: usize| -> Vec<f32> {
+        let t0 = tile * width;
+        let n = width.min(t - t0);
+        let len = n + 2 * halo;
+        let g0 = t0 as isize - halo as isize;
+        let inside = |j: usize| {
+            let g = g0 + j as isize;
+            g >= 0 && (g as usize) < t
+        };
+        let mut a = vec![0.0f32; channels * len];
+        for c in 0..channels {
+            for j in 0..len {
+                if inside(j) {
+                    a[c * len + j] = x[c * t + (g0 + j as isize) as usize];
+                }
+            }
+        }
+        let mut acc = vec![0.0f32; channels * n];
+        for block in blocks {
+            let mut cur = a.clone();
+            for step in block {
+                let mut h: Option<Vec<f32>> = None;
+                for conv in step {
+                    let input = h.as_deref().unwrap_or(&cur);
+                    let mut out = conv.forward_with(input, len, Some(slope), None, false);
+                    // Outside the signal every convolution sees zero padding.
+                    for c in 0..channels {
+                        for j in 0..len {
+                            if !inside(j) {
+                                out[c * len + j] = 0.0;
+                            }
+                        }
+                    }
+                    h = Some(out);
+                }
+                if let Some(h) = h {
+                    for c in 0..channels {
+                        for j in 0..len {
+                            let i = c * len + j;
+                            cur[i] = if inside(j) { cur[i] + h[i] } else { 0.0 };
+                        }
+                    }
+                }
+            }
+            for c in 0..channels {
+                for j in 0..n {
+                    acc[c * n + j] += cur[c * len + halo + j];
+                }
+            }
+        }
+        acc.iter_mut().for_each(|v| *v *= scale);
+        acc
+    };
+    let parts: Vec<Vec<f32>> = if tiles > 1 && rayon::current_num_threads() > 1 {
+        (0..tiles).into_par_iter().map(tile_out).collect()
+    } else {
+        (0..tiles).map(tile_out).collect()
+    };
+    let mut out = vec![0.0f32; channels * t];
+    for (tile, part) in parts.iter().enumerate() {
+        let t0 = tile * width;
+        let n = width.min(t - t0);
+        for c in 0..channels {
+            out[c * t + t0..][..n].copy_from_slice(&part[c * n..][..n]);
+        }
+    }
+    out
+}
+
+/// Output channels per register block of the AVX-512 kernel.
+const ROWS: usize = 4;
+/// Time columns per register block (four 16-lane vectors).
+const COLS: usize = 64;
+
+/// Whether the AVX-512 direct convolution can run here (`PREVIZ_TTS_SIMD=gemm` turns it off).
+#[cfg(target_arch = "x86_64")]
+fn avx512_available() -> bool {
+    use std::sync::OnceLock;
+    static OK: OnceLock<bool> = OnceLock::new();
+    *OK.get_or_init(|| {
+        std::arch::is_x86_feature_detected!("avx512f")
+            && std::env::var("PREVIZ_TTS_SIMD").as_deref() != Ok("gemm")
+    })
+}
+
+#[cfg(target_arch = "x86_64")]
+impl PackedConv {
+    /// The direct convolution on AVX-512: no unfolding, the padded input's rows are read at
+    /// each tap's shift. Tiles of output time run in parallel.
+    fn tiles_avx512(&self, xp: &[f32], t_pad: usize, y: &mut [f32], t_out: usize, parallel: bool) {
+        use rayon::prelude::*;
+        let width = 4 * COLS;
+        let tiles = t_out.div_ceil(width);
+        // The last tap of the last column must stay inside the padded input.
+        assert!(t_out + self.dilation * (self.kernel - 1) <= t_pad);
+        assert_eq!(xp.len(), self.cin * t_pad);
+        assert_eq!(y.len(), self.cout * t_out);
+        assert_eq!(self.w.len(), self.cout * self.kernel * self.cin);
+        let dst = SendPtr(y.as_mut_ptr());
+        let run = |tile: usize| {
+            let t0 = tile * width;
+            let n = width.min(t_out - t0);
+            let dst = dst;
+            // SAFETY: avx512f was detected; the kernel reads xp rows ci at columns
+            // t0 + k·d .. t0 + k·d + n (inside t_pad by the assert above), w inside its
+            // asserted length, and writes columns t0..t0+n of y's rows, disjoint between tiles.
+            unsafe { conv_tile_avx512(self, xp.as_ptr(), t_pad, dst.0, t_out, t0, n) };
+        };
+        if parallel
+            && tiles > 1
+            && rayon::current_num_threads() > 1
+            && self.cout * t_out * self.cin * self.kernel > 1 << 18
+        {
+            (0..tiles).into_par_iter().for_each(run);
+        } else {
+            (0..tiles).for_each(run);
+        }
+    }
+}
+
+/// `y[co, t0+j] += Σ_{k, ci} w[co, k·C_in + ci] · xp[ci, t0 + j + k·d]` for j < n, four output
+/// channels × 64 columns in 16 registers at a time; partial column blocks use masks.
+///
+/// # Safety
+/// The CPU must support avx512f; the pointers must cover the ranges described in
+/// [`PackedConv::tiles_avx512`].
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn conv_tile_avx512(
+    c: &PackedConv,
+    xp: *const f32,
+    t_pad: usize,
+    y: *mut f32,
+    t_out: usize,
+    t0: usize,
+    n: usize,
+) {
+    use std::arch::x86_64::*;
+    // SAFETY: see the function's contract; masked loads never touch masked-out lanes.
+    unsafe {
+        let depth = c.kernel * c.cin;
+        let w = c.w.as_ptr();
+        let mut tb = 0;
+        while tb < n {
+            let cols = COLS.min(n - tb);
+            let mask = |j: usize| -> __mmask16 {
+                let lanes = cols.saturating_sub(j * 16).min(16);
+                if lanes == 16 {
+                    0xffff
+                } else {
+                    ((1u32 << lanes) - 1) as __mmask16
+                }
+            };
+            let m = [mask(0), mask(1), mask(2), mask(3)];
+            for co in (0..c.cout).step_by(ROWS) {
+                let mut acc = [[_mm512_setzero_ps(); 4]; ROWS];
+                for (i, row) in acc.iter_mut().enumerate() {
+                    let yp = y.add((co + i) * t_out + t0 + tb);
+                    for (j, a) in row.iter_mut().enumerate() {
+                        if m[j] != 0 {
+                            *a = _mm512_maskz_loadu_ps(m[j], yp.add(j * 16));
+                        }
+                    }
+                }
+                for k in 0..c.kernel {
+                    let shift = t0 + tb + k * c.dilation;
+                    for ci in 0..c.cin {
+                        let src = xp.add(ci * t_pad + shift);
+                        let u = [
+                            _mm512_maskz_loadu_ps(m[0], src),
+                            _mm512_maskz_loadu_ps(m[1], src.add(16)),
+                            _mm512_maskz_loadu_ps(m[2], src.add(32)),
+                            _mm512_maskz_loadu_ps(m[3], src.add(48)),
+                        ];
+                        let r = k * c.cin + ci;
+                        for (i, row) in acc.iter_mut().enumerate() {
+                            let wv = _mm512_set1_ps(*w.add((co + i) * depth + r));
+                            for (a, &uj) in row.iter_mut().zip(&u) {
+                                *a = _mm512_fmadd_ps(wv, uj, *a);
+                            }
+                        }
+                    }
+                }
+                for (i, row) in acc.iter().enumerate() {
+                    let yp = y.add((co + i) * t_out + t0 + tb);
+                    for (j, a) in row.iter().enumerate() {
+                        if m[j] != 0 {
+                            _mm512_mask_storeu_ps(yp.add(j * 16), m[j], *a);
+                        }
+                    }
+                }
+            }
+            tb += COLS;
+        }
+    }
+}
+
+/// A raw pointer that may cross to rayon's threads (each tile writes its own columns).
+#[derive(Clone, Copy)]
+struct SendPtr(*mut f32);
+// SAFETY: only used by `tiles`, whose tasks write disjoint columns and finish before it returns.
+unsafe impl Send for SendPtr {}
+unsafe impl Sync for SendPtr {}
 
 /// Threads for a product of `macs` multiply-adds: rayon's pool when it is worth it.
 fn parallelism(macs: usize) -> Parallelism {
@@ -278,7 +726,8 @@ mod tests {
                         for kk in 0..k {
                             let o = (i * stride + kk) as isize - pads.0 as isize;
                             if o >= 0 && (o as usize) < t_out {
-                                y[co * t_out + o as usize] += w[(ci * cout + co) * k + kk] * act(x[ci * t + i]);
+                                y[co * t_out + o as usize] +=
+                                    w[(ci * cout + co) * k + kk] * act(x[ci * t + i]);
                             }
                         }
                     }
@@ -310,7 +759,9 @@ mod tests {
     fn values(n: usize, seed: u32) -> Vec<f32> {
         (0..n)
             .map(|i| {
-                let v = (i as u32).wrapping_mul(2_654_435_761).wrapping_add(seed.wrapping_mul(40_503));
+                let v = (i as u32)
+                    .wrapping_mul(2_654_435_761)
+                    .wrapping_add(seed.wrapping_mul(40_503));
                 (v % 2001) as f32 / 1000.0 - 1.0
             })
             .collect()
@@ -332,7 +783,8 @@ mod tests {
             let r = values(cout * (t + pads.0 + pads.1 - d * (k - 1)), 4);
             let p = PackedConv::new(&w, &[cout, cin, k], Some(&b), false, 1, d, 1, pads).unwrap();
             for leaky in [None, Some(0.1)] {
-                let (want, t_out) = reference(&x, t, &w, [cout, cin, k], &b, false, 1, d, pads, leaky);
+                let (want, t_out) =
+                    reference(&x, t, &w, [cout, cin, k], &b, false, 1, d, pads, leaky);
                 assert_eq!(p.out_len(t), t_out);
                 let got = p.forward(&x, t, leaky, None);
                 for (g, w) in got.iter().zip(&want) {
@@ -347,18 +799,101 @@ mod tests {
     }
 
     #[test]
+    fn a_tiled_stage_equals_whole_signal_convolutions() {
+        let ch = 4;
+        let t = 700;
+        let mk = |k: usize, d: usize, seed: u32| {
+            let w = values(ch * ch * k, seed);
+            let b = values(ch, seed + 100);
+            let p = d * (k - 1) / 2;
+            PackedConv::new(&w, &[ch, ch, k], Some(&b), false, 1, d, 1, (p, p)).unwrap()
+        };
+        let convs = [
+            mk(3, 1, 1),
+            mk(3, 2, 2),
+            mk(5, 2, 3),
+            mk(5, 6, 4),
+            mk(7, 3, 5),
+            mk(7, 12, 6),
+        ];
+        let x = values(ch * t, 9);
+        // Type 2: three blocks of two single-conv steps; type 1: one block of two-conv steps.
+        let type2: Vec<ResSteps<'_>> = convs
+            .chunks(2)
+            .map(|p| vec![vec![&p[0]], vec![&p[1]]])
+            .collect();
+        let type1: Vec<ResSteps<'_>> = vec![convs.chunks(2).map(|p| vec![&p[0], &p[1]]).collect()];
+        for blocks in [type2, type1] {
+            let mut want = vec![0.0f32; ch * t];
+            for block in &blocks {
+                let mut cur = x.clone();
+                for step in block {
+                    let mut h = cur.clone();
+                    for conv in step {
+                        h = conv.forward(&h, t, Some(0.1), None);
+                    }
+                    cur.iter_mut().zip(&h).for_each(|(c, v)| *c += v);
+                }
+                want.iter_mut()
+                    .zip(&cur)
+                    .for_each(|(w, c)| *w += c / blocks.len() as f32);
+            }
+            let halo = blocks
+                .iter()
+                .map(|b| b.iter().flatten().map(|c| c.pads.0).sum::<usize>())
+                .max()
+                .unwrap();
+            for width in [64, 100, 700] {
+                let got = stage_tiled(&x, ch, t, &blocks, 0.1, halo, width);
+                for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+                    assert!((g - w).abs() < 1e-3, "width {width} at {i}: {g} vs {w}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_gemm_path_matches_too() {
+        // The AVX-512 kernel is used where the CPU has it; the unfolded-gemm path must agree.
+        let (cin, cout, k, d, pads, t) = (8, 12, 5, 2, (4, 4), 300);
+        let w = values(cout * cin * k, 11);
+        let b = values(cout, 12);
+        let x = values(cin * t, 13);
+        let p = PackedConv::new(&w, &[cout, cin, k], Some(&b), false, 1, d, 1, pads).unwrap();
+        let (want, _) = reference(&x, t, &w, [cout, cin, k], &b, false, 1, d, pads, Some(0.1));
+        let t_pad = t + pads.0 + pads.1;
+        let mut xp = vec![0.0f32; cin * t_pad];
+        for (dst, src) in xp.chunks_exact_mut(t_pad).zip(x.chunks_exact(t)) {
+            for (o, &v) in dst[pads.0..pads.0 + t].iter_mut().zip(src) {
+                *o = if v < 0.0 { v * 0.1 } else { v };
+            }
+        }
+        let mut y = vec![0.0f32; cout * t];
+        for (row, &bv) in y.chunks_exact_mut(t).zip(&b) {
+            row.iter_mut().for_each(|v| *v = bv);
+        }
+        p.tiles_gemm(&xp, t_pad, &mut y, t, true);
+        for (g, w) in y.iter().zip(&want) {
+            assert!((g - w).abs() < 1e-4, "{g} vs {w}");
+        }
+    }
+
+    #[test]
     fn transposed_convolutions_match_the_definition() {
         for &(cin, cout, k, s, pads, t) in &[
             (4, 3, 16, 8, (4, 4), 5),
             (3, 2, 8, 4, (2, 2), 7),
             (2, 2, 4, 2, (1, 1), 1),
+            (3, 8, 16, 8, (4, 4), 70),
+            (5, 4, 8, 4, (2, 2), 33),
         ] {
             let w = values(cin * cout * k, 5);
             let b = values(cout, 6);
             let x = values(cin * t, 7);
             let p = PackedConv::new(&w, &[cin, cout, k], Some(&b), true, s, 1, 1, pads).unwrap();
             for leaky in [None, Some(0.1)] {
-                let (want, t_out) = reference(&x, t, &w, [cin, cout, k], &b, true, s, 1, pads, leaky);
+                let (want, t_out) =
+                    reference(&x, t, &w, [cin, cout, k], &b, true, s, 1, pads, leaky);
                 assert_eq!(p.out_len(t), t_out);
                 let got = p.forward(&x, t, leaky, None);
                 assert_eq!(got.len(), want.len());

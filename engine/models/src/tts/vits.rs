@@ -24,7 +24,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use super::TtsError;
-use super::conv_cpu::PackedConv;
+use super::conv_cpu::{PackedConv, ResSteps, resblock_stage};
 use super::onnx::{ConvAttrs, OnnxWeights, Weight};
 
 type CResult<T> = candle_core::Result<T>;
@@ -104,7 +104,12 @@ impl Conv {
     }
 
     /// `residual + conv(leaky_relu(x))`, in one pass on the CPU.
-    fn forward_fused(&self, x: &Tensor, leaky: Option<f64>, residual: Option<&Tensor>) -> CResult<Tensor> {
+    fn forward_fused(
+        &self,
+        x: &Tensor,
+        leaky: Option<f64>,
+        residual: Option<&Tensor>,
+    ) -> CResult<Tensor> {
         if let Some(p) = &self.cpu {
             let t = x.dim(2)?;
             let slope = leaky.map(|s| s as f32);
@@ -187,7 +192,9 @@ fn with_cpu_data<R>(x: &Tensor, f: impl FnOnce(&[f32]) -> R) -> CResult<R> {
     };
     match &*storage {
         candle_core::Storage::Cpu(candle_core::CpuStorage::F32(v)) => Ok(f(&v[start..end])),
-        _ => Err(candle_core::Error::Msg("expected f32 values on the CPU".into())),
+        _ => Err(candle_core::Error::Msg(
+            "expected f32 values on the CPU".into(),
+        )),
     }
 }
 
@@ -680,6 +687,23 @@ enum ResBlock {
 const LRELU_SLOPE: f64 = 0.1;
 
 impl ResBlock {
+    /// The block's steps for the fused CPU stage, if every conv has CPU weights and keeps
+    /// the length ("same" padding).
+    fn cpu_steps(&self) -> Option<ResSteps<'_>> {
+        fn same(c: &Conv) -> Option<&PackedConv> {
+            c.cpu
+                .as_ref()
+                .filter(|p| p.pads.0 == p.pads.1 && !p.transpose && p.out_len(1000) == 1000)
+        }
+        match self {
+            ResBlock::One(pairs) => pairs
+                .iter()
+                .map(|(a, b)| Some(vec![same(a)?, same(b)?]))
+                .collect(),
+            ResBlock::Two(convs) => convs.iter().map(|c| Some(vec![same(c)?])).collect(),
+        }
+    }
+
     fn load(w: &OnnxWeights, m: &str, device: &Device) -> Result<Self, TtsError> {
         let list = |name: &str| -> Result<Vec<Conv>, TtsError> {
             let mut v = Vec::new();
@@ -781,8 +805,34 @@ impl Generator {
             x = x.broadcast_add(&c.forward(g)?)?;
         }
         let kernels = self.resblocks.len() / self.ups.len();
+        let profile = std::env::var_os("PREVIZ_TTS_PROFILE").is_some();
         for (i, up) in self.ups.iter().enumerate() {
+            let clock = std::time::Instant::now();
             x = up.forward_fused(&x, Some(LRELU_SLOPE), None)?;
+            if profile {
+                eprintln!(
+                    "tts profile:   ups.{i} {:.1} ms -> {:?}",
+                    clock.elapsed().as_secs_f64() * 1e3,
+                    x.dims()
+                );
+            }
+            let clock = std::time::Instant::now();
+            let stage = &self.resblocks[i * kernels..(i + 1) * kernels];
+            let fused: Option<Vec<ResSteps<'_>>> = stage.iter().map(ResBlock::cpu_steps).collect();
+            if let Some(blocks) = fused.filter(|_| x.device().is_cpu()) {
+                let (_, channels, t) = x.dims3()?;
+                let y = with_cpu_data(&x, |xs| {
+                    resblock_stage(xs, channels, t, &blocks, LRELU_SLOPE as f32)
+                })?;
+                x = Tensor::from_vec(y, (1, channels, t), x.device())?;
+                if profile {
+                    eprintln!(
+                        "tts profile:   resblocks of stage {i} (fused) {:.1} ms",
+                        clock.elapsed().as_secs_f64() * 1e3
+                    );
+                }
+                continue;
+            }
             let mut sum: Option<Tensor> = None;
             for rb in &self.resblocks[i * kernels..(i + 1) * kernels] {
                 let y = rb.forward(&x)?;
@@ -795,6 +845,12 @@ impl Generator {
                 Some(s) => (s / kernels as f64)?,
                 None => x,
             };
+            if profile {
+                eprintln!(
+                    "tts profile:   resblocks of stage {i} {:.1} ms",
+                    clock.elapsed().as_secs_f64() * 1e3
+                );
+            }
         }
         self.conv_post.forward_fused(&x, Some(0.01), None)?.tanh()
     }
@@ -940,6 +996,17 @@ impl Vits {
         };
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
 
+        let profile = std::env::var_os("PREVIZ_TTS_PROFILE").is_some();
+        let mut clock = std::time::Instant::now();
+        let mut lap = |stage: &str| {
+            if profile {
+                eprintln!(
+                    "tts profile: {stage} {:.1} ms",
+                    clock.elapsed().as_secs_f64() * 1e3
+                );
+                clock = std::time::Instant::now();
+            }
+        };
         // Text encoder.
         let ids_t = Tensor::from_vec(idx, len, &self.device)?;
         let x = (self.emb.index_select(&ids_t, 0)? * (self.hidden as f64).sqrt())?;
@@ -957,6 +1024,7 @@ impl Vits {
         let inter = stats.dim(1)? / 2;
         let m_p = stats.narrow(1, 0, inter)?;
         let logs_p = stats.narrow(1, inter, inter)?;
+        lap("encoder");
 
         // Durations.
         let z = [
@@ -990,6 +1058,7 @@ impl Vits {
             (m_p.index_select(&map, 2)?, logs_p.index_select(&map, 2)?)
         };
         let frames = frames.max(1);
+        lap("durations");
 
         // Prior sample, flows backwards, decoder.
         let mut z = m;
@@ -1007,6 +1076,7 @@ impl Vits {
             z = z.index_select(&flip, 1)?;
             z = f.reverse(&z, g.as_ref())?;
         }
+        lap("flows");
         let audio = self.dec.forward(&z, g.as_ref())?;
         let samples = audio
             .flatten_all()?
