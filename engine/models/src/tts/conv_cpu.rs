@@ -174,11 +174,14 @@ impl PackedConv {
         if !self.phases.is_empty() && t > 0 {
             return self.polyphase(x, t, t_out, leaky, residual, parallel);
         }
-        let mut y = vec![0.0f32; self.cout * t_out];
-        if let Some(r) = residual {
-            assert_eq!(r.len(), y.len(), "residual is [C_out, t_out]");
-            y.copy_from_slice(r);
-        }
+        // The output starts as residual + bias, in one pass.
+        let mut y = match residual {
+            Some(r) => {
+                assert_eq!(r.len(), self.cout * t_out, "residual is [C_out, t_out]");
+                r.to_vec()
+            }
+            None => vec![0.0f32; self.cout * t_out],
+        };
         if let Some(b) = &self.bias {
             for (row, &bv) in y.chunks_exact_mut(t_out.max(1)).zip(b) {
                 row.iter_mut().for_each(|v| *v += bv);
@@ -187,10 +190,9 @@ impl PackedConv {
         if t_out == 0 || t == 0 {
             return y;
         }
-        let act = |v: f32| match leaky {
-            Some(s) if v < 0.0 => v * s,
-            _ => v,
-        };
+        // Branch-free, so the copies below vectorise (slope 1 is the identity).
+        let slope = leaky.unwrap_or(1.0);
+        let act = move |v: f32| if v < 0.0 { v * slope } else { v };
         let par = if parallel {
             parallelism(self.cout * t_out * self.cin * self.kernel)
         } else {
@@ -356,10 +358,8 @@ impl PackedConv {
         let j_total = t + taps - 1;
         let width = (16 * 1024 / cin.max(1)).clamp(64, 1024);
         let tiles = j_total.div_ceil(width);
-        let act = |v: f32| match leaky {
-            Some(sl) if v < 0.0 => v * sl,
-            _ => v,
-        };
+        let slope = leaky.unwrap_or(1.0);
+        let act = move |v: f32| if v < 0.0 { v * slope } else { v };
         let tile_out = |tile: usize| -> (usize, usize, Vec<f32>) {
             let j0 = tile * width;
             let n = width.min(j_total - j0);
@@ -483,40 +483,50 @@ fn stage_tiled(
             let g = g0 + j as isize;
             g >= 0 && (g as usize) < t
         };
+        // The columns of the window that lie inside the signal.
+        let j_lo = (-g0).max(0) as usize;
+        let j_hi = ((t as isize - g0).max(0) as usize).min(len);
         let mut a = vec![0.0f32; channels * len];
-        for c in 0..channels {
-            for j in 0..len {
-                if inside(j) {
-                    a[c * len + j] = x[c * t + (g0 + j as isize) as usize];
-                }
+        if j_hi > j_lo {
+            let src0 = (g0 + j_lo as isize) as usize;
+            for c in 0..channels {
+                a[c * len + j_lo..c * len + j_hi]
+                    .copy_from_slice(&x[c * t + src0..][..j_hi - j_lo]);
             }
         }
         let mut acc = vec![0.0f32; channels * n];
+        // Only tiles that reach past the signal's ends need their outside zeroed after each
+        // convolution (every convolution of the reference sees zero padding there).
+        let boundary = g0 < 0 || (g0 + len as isize) > t as isize;
+        let zero_outside = |v: &mut [f32]| {
+            if boundary {
+                for c in 0..channels {
+                    for j in 0..len {
+                        if !inside(j) {
+                            v[c * len + j] = 0.0;
+                        }
+                    }
+                }
+            }
+        };
         for block in blocks {
             let mut cur = a.clone();
             for step in block {
+                let Some((last, first)) = step.split_last() else {
+                    continue;
+                };
                 let mut h: Option<Vec<f32>> = None;
-                for conv in step {
+                for conv in first {
                     let input = h.as_deref().unwrap_or(&cur);
                     let mut out = conv.forward_with(input, len, Some(slope), None, false);
-                    // Outside the signal every convolution sees zero padding.
-                    for c in 0..channels {
-                        for j in 0..len {
-                            if !inside(j) {
-                                out[c * len + j] = 0.0;
-                            }
-                        }
-                    }
+                    zero_outside(&mut out);
                     h = Some(out);
                 }
-                if let Some(h) = h {
-                    for c in 0..channels {
-                        for j in 0..len {
-                            let i = c * len + j;
-                            cur[i] = if inside(j) { cur[i] + h[i] } else { 0.0 };
-                        }
-                    }
-                }
+                // The step's last convolution adds the residual in the same pass.
+                let input = h.as_deref().unwrap_or(&cur);
+                let mut next = last.forward_with(input, len, Some(slope), Some(&cur), false);
+                zero_outside(&mut next);
+                cur = next;
             }
             for c in 0..channels {
                 for j in 0..n {
@@ -547,6 +557,9 @@ fn stage_tiled(
 const ROWS: usize = 4;
 /// Time columns per register block (four 16-lane vectors).
 const COLS: usize = 64;
+/// Depth (taps × input channels) per cache block of the AVX-512 kernel: 128 rows of 64
+/// columns is 32 KiB of input.
+const KC: usize = 128;
 
 /// Whether the AVX-512 direct convolution can run here (`PREVIZ_TTS_SIMD=gemm` turns it off).
 #[cfg(target_arch = "x86_64")]
@@ -628,43 +641,58 @@ unsafe fn conv_tile_avx512(
                 }
             };
             let m = [mask(0), mask(1), mask(2), mask(3)];
-            for co in (0..c.cout).step_by(ROWS) {
-                let mut acc = [[_mm512_setzero_ps(); 4]; ROWS];
-                for (i, row) in acc.iter_mut().enumerate() {
-                    let yp = y.add((co + i) * t_out + t0 + tb);
-                    for (j, a) in row.iter_mut().enumerate() {
-                        if m[j] != 0 {
-                            *a = _mm512_maskz_loadu_ps(m[j], yp.add(j * 16));
+            // Depth in blocks of KC (tap-major, channel-minor), so the input panel of one
+            // block (KC rows × 64 columns) stays in L1 while every output-channel block reuses it.
+            let mut r0 = 0;
+            while r0 < depth {
+                let r1 = (r0 + KC).min(depth);
+                for co in (0..c.cout).step_by(ROWS) {
+                    let mut acc = [[_mm512_setzero_ps(); 4]; ROWS];
+                    for (i, row) in acc.iter_mut().enumerate() {
+                        let yp = y.add((co + i) * t_out + t0 + tb);
+                        for (j, a) in row.iter_mut().enumerate() {
+                            if m[j] != 0 {
+                                *a = _mm512_maskz_loadu_ps(m[j], yp.add(j * 16));
+                            }
                         }
                     }
-                }
-                for k in 0..c.kernel {
-                    let shift = t0 + tb + k * c.dilation;
-                    for ci in 0..c.cin {
-                        let src = xp.add(ci * t_pad + shift);
+                    let wr = [
+                        w.add(co * depth),
+                        w.add((co + 1) * depth),
+                        w.add((co + 2) * depth),
+                        w.add((co + 3) * depth),
+                    ];
+                    let (mut k, mut ci) = (r0 / c.cin, r0 % c.cin);
+                    for r in r0..r1 {
+                        let src = xp.add(ci * t_pad + t0 + tb + k * c.dilation);
                         let u = [
                             _mm512_maskz_loadu_ps(m[0], src),
                             _mm512_maskz_loadu_ps(m[1], src.add(16)),
                             _mm512_maskz_loadu_ps(m[2], src.add(32)),
                             _mm512_maskz_loadu_ps(m[3], src.add(48)),
                         ];
-                        let r = k * c.cin + ci;
-                        for (i, row) in acc.iter_mut().enumerate() {
-                            let wv = _mm512_set1_ps(*w.add((co + i) * depth + r));
+                        for (row, wp) in acc.iter_mut().zip(&wr) {
+                            let wv = _mm512_set1_ps(*wp.add(r));
                             for (a, &uj) in row.iter_mut().zip(&u) {
                                 *a = _mm512_fmadd_ps(wv, uj, *a);
                             }
                         }
+                        ci += 1;
+                        if ci == c.cin {
+                            ci = 0;
+                            k += 1;
+                        }
                     }
-                }
-                for (i, row) in acc.iter().enumerate() {
-                    let yp = y.add((co + i) * t_out + t0 + tb);
-                    for (j, a) in row.iter().enumerate() {
-                        if m[j] != 0 {
-                            _mm512_mask_storeu_ps(yp.add(j * 16), m[j], *a);
+                    for (i, row) in acc.iter().enumerate() {
+                        let yp = y.add((co + i) * t_out + t0 + tb);
+                        for (j, a) in row.iter().enumerate() {
+                            if m[j] != 0 {
+                                _mm512_mask_storeu_ps(yp.add(j * 16), m[j], *a);
+                            }
                         }
                     }
                 }
+                r0 = r1;
             }
             tb += COLS;
         }
@@ -706,10 +734,9 @@ mod tests {
         leaky: Option<f32>,
     ) -> (Vec<f32>, usize) {
         let k = dims[2];
-        let act = |v: f32| match leaky {
-            Some(s) if v < 0.0 => v * s,
-            _ => v,
-        };
+        // Branch-free, so the copies below vectorise (slope 1 is the identity).
+        let slope = leaky.unwrap_or(1.0);
+        let act = move |v: f32| if v < 0.0 { v * slope } else { v };
         if transpose {
             let (cin, cout) = (dims[0], dims[1]);
             let full = (t - 1) * stride + k;

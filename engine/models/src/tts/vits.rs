@@ -286,14 +286,64 @@ impl Attention {
         let k = split(self.k.forward(x)?)?;
         let v = split(self.v.forward(x)?)?;
         let mut scores = q.matmul(&k.transpose(1, 2)?.contiguous()?)?;
-        // Relative keys: q · E_k[j − i].
-        let ek = self.relative(&self.rel_k, len)?; // [2L−1, kc]
-        let rel_logits = q.broadcast_matmul(&ek.t()?.contiguous()?)?; // [h, L, 2L−1]
-        scores = (scores + rel_to_abs(&rel_logits, len)?)?;
-        let p = candle_nn::ops::softmax_last_dim(&scores)?;
-        let mut out = p.matmul(&v)?; // [h, L, kc]
-        let ev = self.relative(&self.rel_v, len)?; // [2L−1, kc]
-        out = (out + abs_to_rel(&p, len)?.broadcast_matmul(&ev)?)?;
+        let w = self.window;
+        let mut out;
+        if len > w && x.device().is_cpu() {
+            // The same band, read and written in place on the CPU (no [h, L, 2L−1] copies).
+            let heads = self.heads;
+            let band = q
+                .broadcast_matmul(&self.rel_k.t()?.contiguous()?)?
+                .contiguous()?; // [h, L, 2w+1]
+            let nb = 2 * w + 1;
+            let band = band.flatten_all()?.to_vec1::<f32>()?;
+            let mut sc = scores.contiguous()?.flatten_all()?.to_vec1::<f32>()?;
+            for h in 0..heads {
+                for i in 0..len {
+                    for r in 0..nb {
+                        let j = i as isize + r as isize - w as isize;
+                        if j >= 0 && (j as usize) < len {
+                            sc[(h * len + i) * len + j as usize] += band[(h * len + i) * nb + r];
+                        }
+                    }
+                }
+            }
+            let scores = Tensor::from_vec(sc, (heads, len, len), x.device())?;
+            let p = candle_nn::ops::softmax_last_dim(&scores)?;
+            out = p.matmul(&v)?;
+            let pv = p.flatten_all()?.to_vec1::<f32>()?;
+            let mut weights = vec![0.0f32; heads * len * nb];
+            for h in 0..heads {
+                for i in 0..len {
+                    for r in 0..nb {
+                        let j = i as isize + r as isize - w as isize;
+                        if j >= 0 && (j as usize) < len {
+                            weights[(h * len + i) * nb + r] = pv[(h * len + i) * len + j as usize];
+                        }
+                    }
+                }
+            }
+            let weights = Tensor::from_vec(weights, (heads, len, nb), x.device())?;
+            out = (out + weights.broadcast_matmul(&self.rel_v)?)?;
+        } else if len > w {
+            // Only offsets within the window have an embedding (the rest are zero), so the
+            // relative logits are q · E_k for the 2w+1 offsets, placed on the band.
+            let band = q.broadcast_matmul(&self.rel_k.t()?.contiguous()?)?; // [h, L, 2w+1]
+            let full = band.pad_with_zeros(2, len - 1 - w, len - 1 - w)?;
+            scores = (scores + rel_to_abs(&full, len)?)?;
+            let p = candle_nn::ops::softmax_last_dim(&scores)?;
+            out = p.matmul(&v)?;
+            let weights = abs_to_rel(&p, len)?.narrow(2, len - 1 - w, 2 * w + 1)?;
+            out = (out + weights.contiguous()?.broadcast_matmul(&self.rel_v)?)?;
+        } else {
+            // Relative keys: q · E_k[j − i].
+            let ek = self.relative(&self.rel_k, len)?; // [2L−1, kc]
+            let rel_logits = q.broadcast_matmul(&ek.t()?.contiguous()?)?; // [h, L, 2L−1]
+            scores = (scores + rel_to_abs(&rel_logits, len)?)?;
+            let p = candle_nn::ops::softmax_last_dim(&scores)?;
+            out = p.matmul(&v)?; // [h, L, kc]
+            let ev = self.relative(&self.rel_v, len)?; // [2L−1, kc]
+            out = (out + abs_to_rel(&p, len)?.broadcast_matmul(&ev)?)?;
+        }
         let out = out
             .transpose(1, 2)?
             .contiguous()?
@@ -1011,14 +1061,26 @@ impl Vits {
         let ids_t = Tensor::from_vec(idx, len, &self.device)?;
         let x = (self.emb.index_select(&ids_t, 0)? * (self.hidden as f64).sqrt())?;
         let mut x = x.t()?.contiguous()?.reshape((1, self.hidden, len))?;
+        let (mut t_attn, mut t_ffn) = (0.0, 0.0);
         for l in &self.layers {
+            let c = std::time::Instant::now();
             let y = l.attn.forward(&x)?;
             x = l.norm1.forward(&(x + y)?)?;
+            t_attn += c.elapsed().as_secs_f64();
+            let c = std::time::Instant::now();
             let y = l.ffn2.forward(&same(
                 &l.ffn1.forward(&same(&x, l.ffn1.kernel)?)?.relu()?,
                 l.ffn2.kernel,
             )?)?;
             x = l.norm2.forward(&(x + y)?)?;
+            t_ffn += c.elapsed().as_secs_f64();
+        }
+        if profile {
+            eprintln!(
+                "tts profile:   attention {:.1} ms, feed-forward {:.1} ms",
+                t_attn * 1e3,
+                t_ffn * 1e3
+            );
         }
         let stats = self.proj.forward(&x)?;
         let inter = stats.dim(1)? / 2;
