@@ -159,3 +159,39 @@ fn waveforms_agree_with_onnxruntime_at_zero_noise() {
         assert!(corr > 0.99999, "correlation {corr}");
     }
 }
+
+#[test]
+fn the_portable_path_the_cuda_build_runs_matches_the_cpu_kernels() {
+    let Some(path) = common::joe() else { return };
+    let weights = previz_models::tts::onnx::OnnxWeights::load(&path).unwrap();
+    let fast = previz_models::tts::Vits::load(&weights, &Device::Cpu).unwrap();
+    let portable = previz_models::tts::Vits::load_with(
+        &weights,
+        &previz_models::tts::vits::Ctx {
+            device: Device::Cpu,
+            fast: false,
+        },
+    )
+    .unwrap();
+    let scales = previz_models::tts::Scales {
+        noise_scale: 0.667,
+        length_scale: 1.0,
+        noise_w: 0.8,
+    };
+    // Two lengths: one shorter than the attention window (the other branch of the band).
+    let case = &fixture()["cases"][3]["sentences"][0]["ids"];
+    let long: Vec<i64> = case.as_array().unwrap().iter().map(|v| v.as_i64().unwrap()).collect();
+    for ids in [long, vec![1, 0, 25, 0, 2]] {
+        let a = fast.synthesize(&ids, 0, scales, 42).unwrap();
+        let b = portable.synthesize(&ids, 0, scales, 42).unwrap();
+        assert_eq!(a.durations, b.durations);
+        assert_eq!(a.samples.len(), b.samples.len());
+        let max_diff = a
+            .samples
+            .iter()
+            .zip(&b.samples)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0f32, f32::max);
+        assert!(max_diff < 5e-4, "{} ids: max diff {max_diff}", ids.len());
+    }
+}

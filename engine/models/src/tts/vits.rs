@@ -29,11 +29,19 @@ use super::onnx::{ConvAttrs, OnnxWeights, Weight};
 
 type CResult<T> = candle_core::Result<T>;
 
-fn tensor(w: &Weight, device: &Device) -> Result<Tensor, TtsError> {
+/// Where and how a model is built: the device, and whether the CPU's own kernels are used
+/// (`fast`; off, every operation is a portable candle op, as on CUDA).
+#[derive(Clone, Debug)]
+pub struct Ctx {
+    pub device: Device,
+    pub fast: bool,
+}
+
+fn tensor(w: &Weight, cx: &Ctx) -> Result<Tensor, TtsError> {
     Ok(Tensor::from_vec(
         w.values.clone(),
         w.dims.as_slice(),
-        device,
+        &cx.device,
     )?)
 }
 
@@ -53,7 +61,7 @@ struct Conv {
 }
 
 impl Conv {
-    fn load(w: &OnnxWeights, module: &str, device: &Device) -> Result<Self, TtsError> {
+    fn load(w: &OnnxWeights, module: &str, cx: &Ctx) -> Result<Self, TtsError> {
         let weight = w.weight(module)?;
         let attrs = w.conv_attrs(module)?.clone();
         if weight.dims.len() != 3 {
@@ -66,7 +74,7 @@ impl Conv {
         };
         let kernel = weight.dims[2];
         let bias_w = w.bias(module);
-        let cpu = if device.is_cpu() {
+        let cpu = if cx.fast && cx.device.is_cpu() {
             PackedConv::new(
                 &weight.values,
                 &weight.dims,
@@ -80,9 +88,9 @@ impl Conv {
         } else {
             None
         };
-        let weight_t = tensor(weight, device)?;
+        let weight_t = tensor(weight, cx)?;
         let bias = bias_w
-            .map(|b| tensor(b, device).and_then(|t| Ok(t.reshape((1, out_channels, 1))?)))
+            .map(|b| tensor(b, cx).and_then(|t| Ok(t.reshape((1, out_channels, 1))?)))
             .transpose()?;
         let matrix = (kernel == 1 && !attrs.transpose && attrs.groups == 1 && attrs.pads == (0, 0))
             .then(|| weight_t.reshape((out_channels, in_channels)))
@@ -206,11 +214,11 @@ struct ChannelNorm {
 }
 
 impl ChannelNorm {
-    fn load(w: &OnnxWeights, module: &str, device: &Device) -> Result<Self, TtsError> {
+    fn load(w: &OnnxWeights, module: &str, cx: &Ctx) -> Result<Self, TtsError> {
         let get = |p: &str| {
             w.tensor(&format!("{module}.{p}"))
                 .ok_or_else(|| w.missing(&format!("{module}.{p}")))
-                .and_then(|t| tensor(t, device))
+                .and_then(|t| tensor(t, cx))
         };
         Ok(Self {
             gamma: get("gamma")?,
@@ -237,26 +245,29 @@ struct Attention {
     rel_k: Tensor,
     rel_v: Tensor,
     window: usize,
+    /// Banded relative attention on the host (CPU only).
+    fast: bool,
 }
 
 impl Attention {
-    fn load(w: &OnnxWeights, m: &str, heads: usize, device: &Device) -> Result<Self, TtsError> {
+    fn load(w: &OnnxWeights, m: &str, heads: usize, cx: &Ctx) -> Result<Self, TtsError> {
         let rel = |p: &str| -> Result<Tensor, TtsError> {
             let t = w
                 .tensor(&format!("{m}.{p}"))
                 .ok_or_else(|| w.missing(&format!("{m}.{p}")))?;
             let n = t.dims.get(1).copied().unwrap_or(0);
             let kc = t.dims.get(2).copied().unwrap_or(0);
-            Ok(tensor(t, device)?.reshape((n, kc))?)
+            Ok(tensor(t, cx)?.reshape((n, kc))?)
         };
         let rel_k = rel("emb_rel_k")?;
         let window = (rel_k.dim(0)? - 1) / 2;
         Ok(Self {
-            q: Conv::load(w, &format!("{m}.conv_q"), device)?,
-            k: Conv::load(w, &format!("{m}.conv_k"), device)?,
-            v: Conv::load(w, &format!("{m}.conv_v"), device)?,
-            o: Conv::load(w, &format!("{m}.conv_o"), device)?,
+            q: Conv::load(w, &format!("{m}.conv_q"), cx)?,
+            k: Conv::load(w, &format!("{m}.conv_k"), cx)?,
+            v: Conv::load(w, &format!("{m}.conv_v"), cx)?,
+            o: Conv::load(w, &format!("{m}.conv_o"), cx)?,
             heads,
+            fast: cx.fast && cx.device.is_cpu(),
             rel_k,
             rel_v: rel("emb_rel_v")?,
             window,
@@ -288,7 +299,7 @@ impl Attention {
         let mut scores = q.matmul(&k.transpose(1, 2)?.contiguous()?)?;
         let w = self.window;
         let mut out;
-        if len > w && x.device().is_cpu() {
+        if len > w && self.fast {
             // The same band, read and written in place on the CPU (no [h, L, 2L−1] copies).
             let heads = self.heads;
             let band = q
@@ -388,7 +399,7 @@ struct DdsConv {
 }
 
 impl DdsConv {
-    fn load(w: &OnnxWeights, m: &str, device: &Device) -> Result<Self, TtsError> {
+    fn load(w: &OnnxWeights, m: &str, cx: &Ctx) -> Result<Self, TtsError> {
         let mut layers = Vec::new();
         for i in 0.. {
             let sep = format!("{m}.convs_sep.{i}");
@@ -396,10 +407,10 @@ impl DdsConv {
                 break;
             }
             layers.push((
-                Conv::load(w, &sep, device)?,
-                ChannelNorm::load(w, &format!("{m}.norms_1.{i}"), device)?,
-                Conv::load(w, &format!("{m}.convs_1x1.{i}"), device)?,
-                ChannelNorm::load(w, &format!("{m}.norms_2.{i}"), device)?,
+                Conv::load(w, &sep, cx)?,
+                ChannelNorm::load(w, &format!("{m}.norms_1.{i}"), cx)?,
+                Conv::load(w, &format!("{m}.convs_1x1.{i}"), cx)?,
+                ChannelNorm::load(w, &format!("{m}.norms_2.{i}"), cx)?,
             ));
         }
         if layers.is_empty() {
@@ -446,7 +457,7 @@ struct DurationPredictor {
 }
 
 impl DurationPredictor {
-    fn load(w: &OnnxWeights, device: &Device) -> Result<Self, TtsError> {
+    fn load(w: &OnnxWeights, cx: &Ctx) -> Result<Self, TtsError> {
         if !w.has_module("dp.flows.0") && w.tensor("dp.flows.0.m").is_none() {
             return Err(w.missing(
                 "stochastic duration predictor (dp.flows.0.m); voices trained without use_sdp are not supported yet",
@@ -474,23 +485,23 @@ impl DurationPredictor {
         let mut flows = Vec::new();
         for i in indices {
             let m = format!("dp.flows.{i}");
-            let proj = Conv::load(w, &format!("{m}.proj"), device)?;
-            let pre = Conv::load(w, &format!("{m}.pre"), device)?;
+            let proj = Conv::load(w, &format!("{m}.proj"), cx)?;
+            let pre = Conv::load(w, &format!("{m}.pre"), cx)?;
             flows.push(ConvFlow {
                 filter_channels: pre.out_channels,
                 pre,
-                convs: DdsConv::load(w, &format!("{m}.convs"), device)?,
+                convs: DdsConv::load(w, &format!("{m}.convs"), cx)?,
                 proj,
             });
         }
         Ok(Self {
-            pre: Conv::load(w, "dp.pre", device)?,
+            pre: Conv::load(w, "dp.pre", cx)?,
             cond: w
                 .has_module("dp.cond")
-                .then(|| Conv::load(w, "dp.cond", device))
+                .then(|| Conv::load(w, "dp.cond", cx))
                 .transpose()?,
-            convs: DdsConv::load(w, "dp.convs", device)?,
-            proj: Conv::load(w, "dp.proj", device)?,
+            convs: DdsConv::load(w, "dp.convs", cx)?,
+            proj: Conv::load(w, "dp.proj", cx)?,
             flows,
             affine_m: [m.values[0], m.values[1]],
             affine_inv_scale: [inv_scale[0], inv_scale[1]],
@@ -674,9 +685,9 @@ struct Coupling {
 }
 
 impl Coupling {
-    fn load(w: &OnnxWeights, m: &str, device: &Device) -> Result<Self, TtsError> {
-        let pre = Conv::load(w, &format!("{m}.pre"), device)?;
-        let post = Conv::load(w, &format!("{m}.post"), device)?;
+    fn load(w: &OnnxWeights, m: &str, cx: &Ctx) -> Result<Self, TtsError> {
+        let pre = Conv::load(w, &format!("{m}.pre"), cx)?;
+        let post = Conv::load(w, &format!("{m}.post"), cx)?;
         let hidden = pre.out_channels;
         let mut in_layers = Vec::new();
         let mut res_skip = Vec::new();
@@ -685,12 +696,8 @@ impl Coupling {
             if !w.has_module(&name) {
                 break;
             }
-            in_layers.push(Conv::load(w, &name, device)?);
-            res_skip.push(Conv::load(
-                w,
-                &format!("{m}.enc.res_skip_layers.{i}"),
-                device,
-            )?);
+            in_layers.push(Conv::load(w, &name, cx)?);
+            res_skip.push(Conv::load(w, &format!("{m}.enc.res_skip_layers.{i}"), cx)?);
         }
         if in_layers.is_empty() {
             return Err(w.missing(&format!("{m}.enc.in_layers.0")));
@@ -710,7 +717,7 @@ impl Coupling {
                 res_skip,
                 cond: w
                     .has_module(&cond_name)
-                    .then(|| Conv::load(w, &cond_name, device))
+                    .then(|| Conv::load(w, &cond_name, cx))
                     .transpose()?,
                 hidden,
             },
@@ -754,7 +761,7 @@ impl ResBlock {
         }
     }
 
-    fn load(w: &OnnxWeights, m: &str, device: &Device) -> Result<Self, TtsError> {
+    fn load(w: &OnnxWeights, m: &str, cx: &Ctx) -> Result<Self, TtsError> {
         let list = |name: &str| -> Result<Vec<Conv>, TtsError> {
             let mut v = Vec::new();
             for i in 0.. {
@@ -762,7 +769,7 @@ impl ResBlock {
                 if !w.has_module(&c) {
                     break;
                 }
-                v.push(Conv::load(w, &c, device)?);
+                v.push(Conv::load(w, &c, cx)?);
             }
             Ok(v)
         };
@@ -812,14 +819,14 @@ struct Generator {
 }
 
 impl Generator {
-    fn load(w: &OnnxWeights, device: &Device) -> Result<Self, TtsError> {
+    fn load(w: &OnnxWeights, cx: &Ctx) -> Result<Self, TtsError> {
         let mut ups = Vec::new();
         for i in 0.. {
             let m = format!("dec.ups.{i}");
             if !w.has_module(&m) {
                 break;
             }
-            ups.push(Conv::load(w, &m, device)?);
+            ups.push(Conv::load(w, &m, cx)?);
         }
         let mut resblocks = Vec::new();
         for i in 0.. {
@@ -827,20 +834,20 @@ impl Generator {
             if !w.has_module(&format!("{m}.convs.0")) && !w.has_module(&format!("{m}.convs1.0")) {
                 break;
             }
-            resblocks.push(ResBlock::load(w, &m, device)?);
+            resblocks.push(ResBlock::load(w, &m, cx)?);
         }
         if ups.is_empty() || resblocks.is_empty() || resblocks.len() % ups.len() != 0 {
             return Err(w.missing("dec.ups.N with a whole number of dec.resblocks per stage"));
         }
         Ok(Self {
-            conv_pre: Conv::load(w, "dec.conv_pre", device)?,
+            conv_pre: Conv::load(w, "dec.conv_pre", cx)?,
             cond: w
                 .has_module("dec.cond")
-                .then(|| Conv::load(w, "dec.cond", device))
+                .then(|| Conv::load(w, "dec.cond", cx))
                 .transpose()?,
             ups,
             resblocks,
-            conv_post: Conv::load(w, "dec.conv_post", device)?,
+            conv_post: Conv::load(w, "dec.conv_post", cx)?,
         })
     }
 
@@ -941,14 +948,26 @@ pub struct Synthesis {
 }
 
 impl Vits {
-    /// Builds the model from an ONNX file's weights on `device`.
+    /// Builds the model from an ONNX file's weights on `device` (with the CPU kernels there).
     pub fn load(w: &OnnxWeights, device: &Device) -> Result<Self, TtsError> {
+        Self::load_with(
+            w,
+            &Ctx {
+                device: device.clone(),
+                fast: true,
+            },
+        )
+    }
+
+    /// [`Self::load`] with the choice of kernels: `fast: false` runs the portable candle ops
+    /// the CUDA build runs, so tests check that path on the CPU.
+    pub fn load_with(w: &OnnxWeights, cx: &Ctx) -> Result<Self, TtsError> {
         let emb_w = w.weight("enc_p.emb")?;
         if emb_w.dims.len() != 2 {
             return Err(w.missing("enc_p.emb of rank 2"));
         }
         let hidden = emb_w.dims[1];
-        let emb = tensor(emb_w, device)?;
+        let emb = tensor(emb_w, cx)?;
         let mut layers = Vec::new();
         for i in 0.. {
             let m = format!("enc_p.encoder.attn_layers.{i}");
@@ -957,11 +976,11 @@ impl Vits {
             }
             let heads = attention_heads(w, &m, hidden)?;
             layers.push(EncoderLayer {
-                attn: Attention::load(w, &m, heads, device)?,
-                norm1: ChannelNorm::load(w, &format!("enc_p.encoder.norm_layers_1.{i}"), device)?,
-                ffn1: Conv::load(w, &format!("enc_p.encoder.ffn_layers.{i}.conv_1"), device)?,
-                ffn2: Conv::load(w, &format!("enc_p.encoder.ffn_layers.{i}.conv_2"), device)?,
-                norm2: ChannelNorm::load(w, &format!("enc_p.encoder.norm_layers_2.{i}"), device)?,
+                attn: Attention::load(w, &m, heads, cx)?,
+                norm1: ChannelNorm::load(w, &format!("enc_p.encoder.norm_layers_1.{i}"), cx)?,
+                ffn1: Conv::load(w, &format!("enc_p.encoder.ffn_layers.{i}.conv_1"), cx)?,
+                ffn2: Conv::load(w, &format!("enc_p.encoder.ffn_layers.{i}.conv_2"), cx)?,
+                norm2: ChannelNorm::load(w, &format!("enc_p.encoder.norm_layers_2.{i}"), cx)?,
             });
         }
         if layers.is_empty() {
@@ -973,24 +992,24 @@ impl Vits {
         coupling.sort_unstable_by(|a, b| b.cmp(a));
         let flows = coupling
             .into_iter()
-            .map(|i| Coupling::load(w, &format!("flow.flows.{i}"), device))
+            .map(|i| Coupling::load(w, &format!("flow.flows.{i}"), cx))
             .collect::<Result<Vec<_>, _>>()?;
         if flows.is_empty() {
             return Err(w.missing("flow.flows.0"));
         }
         let speakers = w
             .tensor("emb_g.weight")
-            .map(|t| tensor(t, device))
+            .map(|t| tensor(t, cx))
             .transpose()?;
         Ok(Self {
-            device: device.clone(),
+            device: cx.device.clone(),
             emb,
             hidden,
             layers,
-            proj: Conv::load(w, "enc_p.proj", device)?,
-            dp: DurationPredictor::load(w, device)?,
+            proj: Conv::load(w, "enc_p.proj", cx)?,
+            dp: DurationPredictor::load(w, cx)?,
             flows,
-            dec: Generator::load(w, device)?,
+            dec: Generator::load(w, cx)?,
             speakers,
         })
     }
