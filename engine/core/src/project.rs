@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::Extra;
 use crate::ids::{ItemId, LineId, ProjectId, SceneId, ShotId};
 use crate::script::Script;
-use crate::shot::{Asset, ContentHash, Shot};
+use crate::shot::{Asset, ContentHash, LineTakes, Shot};
 use crate::time::{Rate, RationalTime};
 use crate::timeline::{ClipSource, Item, Timeline};
 
@@ -120,6 +120,9 @@ pub struct Project {
     /// Media known to the project, by content hash.
     #[serde(default)]
     pub assets: BTreeMap<ContentHash, Asset>,
+    /// Voice takes of the dialogue, by line.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub voices: BTreeMap<LineId, LineTakes>,
     pub timeline: Timeline,
     /// Fields written by a newer or foreign tool, kept as they were.
     #[serde(flatten)]
@@ -138,6 +141,7 @@ impl Project {
             script: Script::default(),
             shots: Vec::new(),
             assets: BTreeMap::new(),
+            voices: BTreeMap::new(),
             timeline,
             extra: Extra::new(),
         }
@@ -271,8 +275,18 @@ impl Project {
                             Some(s) => (!s.takes.iter().any(|t| t.id == *take))
                                 .then(|| format!("take {take}")),
                         },
-                        ClipSource::Dialogue { line, .. } => {
-                            (!line_ids.contains(line)).then(|| format!("dialogue line {line}"))
+                        ClipSource::Dialogue { line, take } => {
+                            if line_ids.contains(line) {
+                                take.filter(|t| {
+                                    !self
+                                        .voices
+                                        .get(line)
+                                        .is_some_and(|v| v.takes.iter().any(|x| x.id == *t))
+                                })
+                                .map(|t| format!("voice take {t}"))
+                            } else {
+                                Some(format!("dialogue line {line}"))
+                            }
                         }
                         ClipSource::Asset { asset } => {
                             (!self.assets.contains_key(asset)).then(|| format!("asset {asset}"))
@@ -286,6 +300,23 @@ impl Project {
                         )));
                     }
                 }
+            }
+        }
+        for (line, voice) in &self.voices {
+            for take in &voice.takes {
+                if !self.assets.contains_key(&take.asset) {
+                    problems.push(Problem::new(format!(
+                        "voice take {} of line {line} points at asset {}, which the project does not list",
+                        take.id, take.asset
+                    )));
+                }
+            }
+            if let Some(a) = voice.active
+                && !voice.takes.iter().any(|t| t.id == a)
+            {
+                problems.push(Problem::new(format!(
+                    "line {line}'s active voice take {a} is not one of its takes"
+                )));
             }
         }
         problems

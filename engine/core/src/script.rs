@@ -407,8 +407,49 @@ pub struct Character {
     /// What they wear (`rain-soaked coat`).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub wardrobe: String,
+    /// The voice cast for their dialogue.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub voice: Option<Casting>,
     #[serde(flatten)]
     pub extra: Extra,
+}
+
+/// A character's voice: which voice speaks their lines, and how.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Casting {
+    /// A TTS model id from the registry (`en-us-joe-medium`), or `espeak:<voice>` for one of
+    /// espeak-ng's own voices (`espeak:en-us`, `espeak:en-gb+f3`).
+    pub voice: String,
+    /// A speaker of a multi-speaker voice, by name or number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub speaker: Option<String>,
+    /// Speaking rate in percent of the voice's own pace (100; 120 is 20% faster).
+    #[serde(default = "hundred")]
+    pub speed_percent: u32,
+    /// Pitch shift in semitones (−12..=12), keeping the timing.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub pitch_semitones: i32,
+}
+
+fn hundred() -> u32 {
+    100
+}
+
+fn is_zero(v: &i32) -> bool {
+    *v == 0
+}
+
+impl Casting {
+    /// A voice at its own pace and pitch.
+    #[must_use]
+    pub fn new(voice: impl Into<String>) -> Self {
+        Self {
+            voice: voice.into(),
+            speaker: None,
+            speed_percent: 100,
+            pitch_semitones: 0,
+        }
+    }
 }
 
 /// One editable bible field of a character with its new value.
@@ -419,6 +460,7 @@ pub enum CharacterField {
     Age(String),
     Appearance(String),
     Wardrobe(String),
+    Voice(Option<Casting>),
 }
 
 impl CharacterField {
@@ -430,6 +472,7 @@ impl CharacterField {
             CharacterField::Age(_) => "age",
             CharacterField::Appearance(_) => "appearance",
             CharacterField::Wardrobe(_) => "wardrobe",
+            CharacterField::Voice(_) => "voice",
         }
     }
 }
@@ -448,6 +491,9 @@ impl Character {
             CharacterField::Wardrobe(v) => {
                 CharacterField::Wardrobe(std::mem::replace(&mut self.wardrobe, v))
             }
+            CharacterField::Voice(v) => {
+                CharacterField::Voice(std::mem::replace(&mut self.voice, v))
+            }
         }
     }
 
@@ -462,6 +508,7 @@ impl Character {
             age: String::new(),
             appearance: String::new(),
             wardrobe: String::new(),
+            voice: None,
             extra: Extra::new(),
         }
     }

@@ -340,6 +340,25 @@ pub struct Take {
     pub extra: Extra,
 }
 
+/// The voice takes of one line of dialogue.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct LineTakes {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub takes: Vec<Take>,
+    /// The take the animatic plays (clips with no pinned take follow it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active: Option<TakeId>,
+}
+
+impl LineTakes {
+    /// The take played for this line.
+    #[must_use]
+    pub fn active(&self) -> Option<&Take> {
+        let id = self.active?;
+        self.takes.iter().find(|t| t.id == id)
+    }
+}
+
 /// A blake3 content hash: the address of an asset in the store.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ContentHash(pub [u8; 32]);

@@ -87,6 +87,19 @@ pub enum Change {
         shot: ShotId,
         take: Option<TakeId>,
     },
+    InsertLineTake {
+        line: LineId,
+        index: usize,
+        take: Box<Take>,
+    },
+    RemoveLineTake {
+        line: LineId,
+        take: TakeId,
+    },
+    SetLineActiveTake {
+        line: LineId,
+        take: Option<TakeId>,
+    },
     InsertAsset {
         asset: Box<Asset>,
     },
@@ -392,6 +405,94 @@ impl Project {
                 let old = std::mem::replace(&mut s.active_take, take);
                 Ok(Change::SetActiveTake { shot, take: old })
             }
+            Change::InsertLineTake { line, index, take } => {
+                if !self.assets.contains_key(&take.asset) {
+                    return Err(EditError::invalid(format!(
+                        "voice take {} points at asset {}, which the project does not list; register the asset first",
+                        take.id, take.asset
+                    )));
+                }
+                if self.script.dialogue(line).is_none() {
+                    return Err(not_found("dialogue line", line));
+                }
+                if self
+                    .voices
+                    .values()
+                    .any(|v| v.takes.iter().any(|t| t.id == take.id))
+                {
+                    return Err(EditError::invalid(format!(
+                        "the project already has voice take {}",
+                        take.id
+                    )));
+                }
+                let v = self.voices.entry(line).or_default();
+                if index > v.takes.len() {
+                    return Err(EditError::invalid(format!(
+                        "line {line} has {} voice takes; cannot insert at {index}",
+                        v.takes.len()
+                    )));
+                }
+                let id = take.id;
+                v.takes.insert(index, *take);
+                Ok(Change::RemoveLineTake { line, take: id })
+            }
+            Change::RemoveLineTake { line, take } => {
+                if let Some((track, clip)) = self.clip_using(
+                    |s| matches!(s, ClipSource::Dialogue { take: Some(t), .. } if *t == take),
+                ) {
+                    return Err(EditError::InUse {
+                        what: format!("voice take {take}"),
+                        user: format!("clip '{clip}' on track '{track}'"),
+                    });
+                }
+                let v = self
+                    .voices
+                    .get_mut(&line)
+                    .ok_or_else(|| not_found("voice take", take))?;
+                if v.active == Some(take) {
+                    return Err(EditError::InUse {
+                        what: format!("voice take {take}"),
+                        user: format!("line {line} as its active take"),
+                    });
+                }
+                let index = v
+                    .takes
+                    .iter()
+                    .position(|t| t.id == take)
+                    .ok_or_else(|| not_found("voice take", take))?;
+                let removed = v.takes.remove(index);
+                if v.takes.is_empty() && v.active.is_none() {
+                    self.voices.remove(&line);
+                }
+                Ok(Change::InsertLineTake {
+                    line,
+                    index,
+                    take: Box::new(removed),
+                })
+            }
+            Change::SetLineActiveTake { line, take } => {
+                let old = match take {
+                    Some(t) => {
+                        let v = self
+                            .voices
+                            .get_mut(&line)
+                            .filter(|v| v.takes.iter().any(|x| x.id == t))
+                            .ok_or_else(|| not_found("voice take", t))?;
+                        std::mem::replace(&mut v.active, Some(t))
+                    }
+                    None => match self.voices.get_mut(&line) {
+                        Some(v) => {
+                            let old = v.active.take();
+                            if v.takes.is_empty() {
+                                self.voices.remove(&line);
+                            }
+                            old
+                        }
+                        None => None,
+                    },
+                };
+                Ok(Change::SetLineActiveTake { line, take: old })
+            }
             Change::InsertAsset { asset } => {
                 if self.assets.contains_key(&asset.hash) {
                     return Err(EditError::invalid(format!(
@@ -412,6 +513,17 @@ impl Project {
                     return Err(EditError::InUse {
                         what: format!("asset {hash}"),
                         user: format!("a take of shot {}", shot.id),
+                    });
+                }
+                if let Some(line) = self
+                    .voices
+                    .iter()
+                    .find(|(_, v)| v.takes.iter().any(|t| t.asset == hash))
+                    .map(|(l, _)| *l)
+                {
+                    return Err(EditError::InUse {
+                        what: format!("asset {hash}"),
+                        user: format!("a voice take of line {line}"),
                     });
                 }
                 if let Some((track, clip)) =

@@ -9,11 +9,12 @@
 mod change;
 mod shots;
 mod timeline_ops;
+mod voices;
 
 pub use change::Change;
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{CharacterId, ItemId, LocationId, MarkerId, ShotId, TakeId, TrackId};
+use crate::ids::{CharacterId, ItemId, LineId, LocationId, MarkerId, ShotId, TakeId, TrackId};
 use crate::project::{Project, Settings, Style};
 use crate::script::{CharacterField, Script};
 use crate::shot::{Asset, Shot, ShotField, Take};
@@ -177,6 +178,26 @@ pub enum EditCommand {
     RegisterAsset {
         asset: Box<Asset>,
     },
+    /// Adds a voice take to a line (registering its asset if new), optionally making it the
+    /// one the animatic plays.
+    AttachLineTake {
+        line: LineId,
+        take: Box<Take>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        asset: Option<Box<Asset>>,
+        #[serde(default)]
+        make_active: bool,
+    },
+    SetLineTake {
+        line: LineId,
+        take: Option<TakeId>,
+    },
+    /// Gives a line's clip a new length and moves the edit after it by the difference
+    /// (the picture across it stretches; see the voices module).
+    RetimeLine {
+        line: LineId,
+        duration_frames: i64,
+    },
     /// Replaces the script wholesale (revision re-flow builds a batch around this).
     ReplaceScript {
         script: Box<Script>,
@@ -236,6 +257,9 @@ impl EditCommand {
             EditCommand::ReorderShot { .. } => "Reorder shot".into(),
             EditCommand::EditShot { field, .. } => format!("Edit shot {}", field.kind().name()),
             EditCommand::AttachTake { .. } => "Attach take".into(),
+            EditCommand::AttachLineTake { .. } => "Attach voice take".into(),
+            EditCommand::SetLineTake { .. } => "Choose voice take".into(),
+            EditCommand::RetimeLine { .. } => "Re-time line".into(),
             EditCommand::DetachTake { .. } => "Detach take".into(),
             EditCommand::SetActiveTake { .. } => "Set active take".into(),
             EditCommand::RegisterAsset { .. } => "Register asset".into(),
@@ -407,6 +431,17 @@ impl Tx<'_> {
             EditCommand::RegisterAsset { asset } => self.change(Change::InsertAsset {
                 asset: asset.clone(),
             }),
+            EditCommand::AttachLineTake {
+                line,
+                take,
+                asset,
+                make_active,
+            } => self.attach_line_take(*line, take, asset.as_deref(), *make_active),
+            EditCommand::SetLineTake { line, take } => self.set_line_take(*line, *take),
+            EditCommand::RetimeLine {
+                line,
+                duration_frames,
+            } => self.retime_line(*line, *duration_frames),
             EditCommand::ReplaceScript { script } => self.change(Change::ReplaceScript {
                 script: script.clone(),
             }),
