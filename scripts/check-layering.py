@@ -25,6 +25,7 @@ LAYERS = {
     "previz-script": 2,
     # Pipelines that drive models over the document (breakdown; later voices, frames).
     "previz-breakdown": 2.5,
+    "previz-voices": 2.5,
     "previz-cli": 3,
     "previz-studio": 3,
 }

@@ -26,8 +26,15 @@ pub struct Settings {
     /// The look of every storyboard frame; its text ends every image prompt.
     #[serde(default, skip_serializing_if = "Style::is_default")]
     pub style: Style,
+    /// Sample rate of the project's audio (dialogue takes are resampled to it), Hz.
+    #[serde(default = "default_audio_rate")]
+    pub audio_sample_rate: u32,
     #[serde(flatten)]
     pub extra: Extra,
+}
+
+fn default_audio_rate() -> u32 {
+    48_000
 }
 
 /// A storyboard style: a named preset or the user's own words.
@@ -96,6 +103,7 @@ impl Settings {
             frame_height: 858,
             default_shot_duration: RationalTime::new(72, Rate::FPS_24),
             style: Style::default(),
+            audio_sample_rate: default_audio_rate(),
             extra: Extra::new(),
         }
     }

@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Instant;
 
-use candle_core::Device;
+use previz_models::device::DeviceChoice;
 use previz_models::tts::{SpeakOptions, Voice};
 
 const SENTENCES: [&str; 3] = [
@@ -46,7 +46,7 @@ fn main() {
     };
     let threads = env_or("PREVIZ_TTS_THREADS", 2);
     let repeats = env_or("PREVIZ_TTS_REPEATS", 5).max(1);
-    let voice = Voice::load(&voice_path, &Device::Cpu).expect("voice loads");
+    let voice = Voice::load(&voice_path, DeviceChoice::Cpu).expect("voice loads");
     let options = SpeakOptions {
         noise_scale: Some(0.0),
         noise_w: Some(0.0),

@@ -10,11 +10,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use candle_core::Device;
+use previz_models::device::DeviceChoice;
 use previz_models::tts::{SpeakOptions, Voice};
 
 fn voice() -> Option<Voice> {
     let path = common::joe()?;
-    Some(Voice::load(&path, &Device::Cpu).expect("the joe voice loads"))
+    Some(Voice::load(&path, DeviceChoice::Cpu).expect("the joe voice loads"))
 }
 
 fn fixture() -> serde_json::Value {
@@ -123,7 +124,7 @@ fn reference(voice: &Path, ids: &[i64]) -> Option<Vec<f32>> {
 #[test]
 fn waveforms_agree_with_onnxruntime_at_zero_noise() {
     let Some(path) = common::joe() else { return };
-    let voice = Voice::load(&path, &Device::Cpu).unwrap();
+    let voice = Voice::load(&path, DeviceChoice::Cpu).unwrap();
     let options = SpeakOptions {
         noise_scale: Some(0.0),
         noise_w: Some(0.0),
@@ -180,7 +181,12 @@ fn the_portable_path_the_cuda_build_runs_matches_the_cpu_kernels() {
     };
     // Two lengths: one shorter than the attention window (the other branch of the band).
     let case = &fixture()["cases"][3]["sentences"][0]["ids"];
-    let long: Vec<i64> = case.as_array().unwrap().iter().map(|v| v.as_i64().unwrap()).collect();
+    let long: Vec<i64> = case
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_i64().unwrap())
+        .collect();
     for ids in [long, vec![1, 0, 25, 0, 2]] {
         let a = fast.synthesize(&ids, 0, scales, 42).unwrap();
         let b = portable.synthesize(&ids, 0, scales, 42).unwrap();

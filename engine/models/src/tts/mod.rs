@@ -17,6 +17,8 @@ pub mod voice;
 use std::path::{Path, PathBuf};
 
 use candle_core::Device;
+
+use crate::device::DeviceChoice;
 use previz_jobs::CancelToken;
 
 pub use phonemize::{Clause, Phonemizer};
@@ -48,6 +50,8 @@ pub enum TtsError {
     Espeak(String),
     #[error("cancelled")]
     Cancelled,
+    #[error("{0}")]
+    Device(String),
     #[error("inference failed: {0}")]
     Candle(String),
 }
@@ -106,8 +110,14 @@ pub struct Voice {
 }
 
 impl Voice {
-    /// Loads `model.onnx` and `model.onnx.json` beside it onto `device`.
-    pub fn load(onnx: &Path, device: &Device) -> Result<Self, TtsError> {
+    /// Loads `model.onnx` and `model.onnx.json` beside it onto the chosen device.
+    pub fn load(onnx: &Path, device: DeviceChoice) -> Result<Self, TtsError> {
+        let device = crate::device::resolve(device).map_err(|e| TtsError::Device(e.to_string()))?;
+        Self::load_on(onnx, &device)
+    }
+
+    /// [`Self::load`] onto a candle device.
+    pub fn load_on(onnx: &Path, device: &Device) -> Result<Self, TtsError> {
         let json = config_path(onnx);
         let config = VoiceConfig::load(&json)?;
         let weights = onnx::OnnxWeights::load(onnx)?;
