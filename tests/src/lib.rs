@@ -58,12 +58,18 @@ impl Run {
 /// Runs `previz` with these arguments in `dir`.
 #[must_use]
 pub fn previz_in(dir: &Path, args: &[&str]) -> Run {
+    previz_in_env(dir, args, &[])
+}
+
+/// [`previz_in`] with extra environment variables.
+pub fn previz_in_env(dir: &Path, args: &[&str], env: &[(&str, &std::ffi::OsStr)]) -> Run {
     let Output {
         status,
         stdout,
         stderr,
     } = Command::new(previz_binary())
         .args(args)
+        .envs(env.iter().map(|(k, v)| (*k, *v)))
         .current_dir(dir)
         .output()
         .expect("previz runs");

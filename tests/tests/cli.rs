@@ -539,3 +539,52 @@ fn breakdown_makes_shots_resumes_and_keeps_to_its_scenes() {
     let run = previz_in(tmp.path(), &["breakdown", dir_s, "--scenes", "5-2"]);
     assert_eq!(run.status, 2, "{}", run.stderr);
 }
+
+#[test]
+fn voices_speaks_each_line_retimes_the_edit_and_keeps_what_is_current() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("archive.previz");
+    let dir_s = dir.to_str().unwrap();
+    let run = previz_in(
+        tmp.path(),
+        &[
+            "import",
+            sample("dialogue-heavy.fountain").to_str().unwrap(),
+            "-o",
+            dir_s,
+        ],
+    );
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    let cache = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models/cache");
+    let env = [("PREVIZ_MODELS_DIR", cache.as_os_str())];
+    let run = previz_e2e::previz_in_env(
+        tmp.path(),
+        &["voices", dir_s, "--scenes", "1", "--json"],
+        &env,
+    );
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    let json = run.json();
+    let voiced = json["voiced"].as_u64().unwrap();
+    assert!(voiced >= 5, "{json}");
+    assert!(json["cast"].as_u64().unwrap() >= 2, "{json}");
+    let (session, _) = Session::open(&dir, OpenMode::ReadOnly).unwrap();
+    let project = session.project();
+    assert_eq!(project.voices.len() as u64, voiced);
+    let store = session.assets();
+    for voice in project.voices.values() {
+        let take = voice.active().unwrap();
+        assert!(store.read(&take.asset).unwrap().starts_with(b"RIFF"));
+    }
+    drop(session);
+    // Again: nothing to do.
+    let run = previz_e2e::previz_in_env(
+        tmp.path(),
+        &["voices", dir_s, "--scenes", "1", "--json"],
+        &env,
+    );
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    assert_eq!(run.json()["voiced"], 0);
+    assert_eq!(run.json()["kept"].as_u64().unwrap(), voiced);
+    let run = previz_in(tmp.path(), &["validate", dir_s, "--json"]);
+    assert_eq!(run.status, 0, "{}", run.stderr);
+}

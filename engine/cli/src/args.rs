@@ -33,6 +33,10 @@ pub enum Command {
     /// Break the script down into shots, scene by scene (rule-based unless a model is named);
     /// re-running skips scenes already done, so an interrupted run continues.
     Breakdown(BreakdownArgs),
+    /// Speak every line of dialogue with its character's voice (cast automatically when
+    /// none is set): a WAV take per line, the edit re-timed to the measured lengths, scene by
+    /// scene; re-running keeps lines already voiced with their current words and voice.
+    Voices(VoicesArgs),
     /// Write a project out in another format.
     #[command(subcommand)]
     Export(ExportCommand),
@@ -119,6 +123,29 @@ pub struct BreakdownArgs {
     pub device: String,
     /// Redo scenes already broken down with these settings (shots made or edited by hand are
     /// still never replaced).
+    #[arg(long)]
+    pub force: bool,
+    /// Take over the project's lock if another session holds it (only when that session is
+    /// gone, e.g. after a crash).
+    #[arg(long)]
+    pub take_over: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct VoicesArgs {
+    /// The project folder (default: the only *.previz folder here, or the current folder).
+    pub project: Option<PathBuf>,
+    /// Which scenes, by position in the script: 3, 2-5, 4- (default: all).
+    #[arg(long)]
+    pub scenes: Option<String>,
+    /// Seed of the voices' variation (recorded on each take).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Where neural voices run: cpu, cuda, cuda:N or auto (CUDA needs a build with
+    /// `--features cuda`).
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Re-voice lines even when their take is up to date.
     #[arg(long)]
     pub force: bool,
     /// Take over the project's lock if another session holds it (only when that session is

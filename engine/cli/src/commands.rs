@@ -7,6 +7,7 @@ mod info;
 mod models;
 mod new;
 mod validate;
+mod voices;
 
 use std::path::{Path, PathBuf};
 
@@ -23,6 +24,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Info(args) => info::run(&args, json),
         Command::Validate(args) => validate::run(&args, json),
         Command::Breakdown(args) => breakdown::run(&args, json),
+        Command::Voices(args) => voices::run(&args, json),
         Command::Export(ExportCommand::Fountain(args)) => export::fountain(&args, json),
         Command::Models(args) => models::run(&args, json),
     }
