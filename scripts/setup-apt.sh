@@ -9,6 +9,7 @@ packages=(
   libasound2-dev pkg-config                                 # build: rodio -> cpal -> alsa-sys
   mesa-vulkan-drivers libvulkan1                            # wgpu on the CPU (lavapipe)
   xvfb xauth x11-utils xdotool imagemagick                  # scripts/studio-smoke.sh
+  espeak-ng                                                 # phonemes for Piper voices (run, not linked: GPL-3)
 )
 
 missing=()

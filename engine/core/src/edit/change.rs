@@ -478,7 +478,7 @@ impl Project {
                             .get_mut(&line)
                             .filter(|v| v.takes.iter().any(|x| x.id == t))
                             .ok_or_else(|| not_found("voice take", t))?;
-                        std::mem::replace(&mut v.active, Some(t))
+                        v.active.replace(t)
                     }
                     None => match self.voices.get_mut(&line) {
                         Some(v) => {

@@ -63,7 +63,7 @@ impl PackedConv {
             }
             let (cin, cout) = (dims[0], dims[1]);
             let mut phases = Vec::new();
-            if kernel % stride == 0 {
+            if kernel.is_multiple_of(stride) {
                 let taps = kernel / stride;
                 for phase in 0..stride {
                     let mut wp = vec![0.0; cout * cin * taps];
@@ -269,7 +269,7 @@ impl PackedConv {
     /// accumulates into the tile's columns of `y`. Tiles run in parallel on rayon's pool.
     fn tiles(&self, xp: &[f32], t_pad: usize, y: &mut [f32], t_out: usize, parallel: bool) {
         #[cfg(target_arch = "x86_64")]
-        if avx512_available() && self.cout % ROWS == 0 {
+        if avx512_available() && self.cout.is_multiple_of(ROWS) {
             return self.tiles_avx512(xp, t_pad, y, t_out, parallel);
         }
         self.tiles_gemm(xp, t_pad, y, t_out, parallel);
@@ -296,7 +296,6 @@ impl PackedConv {
                     buf[(k * self.cin + ci) * n..][..n].copy_from_slice(src);
                 }
             }
-            let dst = dst;
             // SAFETY: the destination is columns t0..t0+n of y ([cout, t_out], row stride
             // t_out), disjoint between tiles; w is [cout, depth] (row stride depth) and buf is
             // [depth, n] (row stride n), both fully inside their vectors.
@@ -305,7 +304,7 @@ impl PackedConv {
                     self.cout,
                     n,
                     depth,
-                    dst.0.add(t0),
+                    dst.ptr().add(t0),
                     1,
                     t_out as isize,
                     true,
@@ -589,11 +588,10 @@ impl PackedConv {
         let run = |tile: usize| {
             let t0 = tile * width;
             let n = width.min(t_out - t0);
-            let dst = dst;
             // SAFETY: avx512f was detected; the kernel reads xp rows ci at columns
             // t0 + k·d .. t0 + k·d + n (inside t_pad by the assert above), w inside its
             // asserted length, and writes columns t0..t0+n of y's rows, disjoint between tiles.
-            unsafe { conv_tile_avx512(self, xp.as_ptr(), t_pad, dst.0, t_out, t0, n) };
+            unsafe { conv_tile_avx512(self, xp.as_ptr(), t_pad, dst.ptr(), t_out, t0, n) };
         };
         if parallel
             && tiles > 1
@@ -704,6 +702,13 @@ unsafe fn conv_tile_avx512(
 struct SendPtr(*mut f32);
 // SAFETY: only used by `tiles`, whose tasks write disjoint columns and finish before it returns.
 unsafe impl Send for SendPtr {}
+
+impl SendPtr {
+    /// The pointer (a method, so closures capture the whole `SendPtr`, which is `Send`).
+    fn ptr(self) -> *mut f32 {
+        self.0
+    }
+}
 unsafe impl Sync for SendPtr {}
 
 /// Threads for a product of `macs` multiply-adds: rayon's pool when it is worth it.
@@ -721,6 +726,7 @@ mod tests {
     use super::*;
 
     /// Direct convolution, straight from the definition.
+    #[allow(clippy::too_many_arguments)]
     fn reference(
         x: &[f32],
         t: usize,

@@ -185,17 +185,16 @@ impl OnnxWeights {
                     // An embedding: the table is the first input.
                     if let (Some(table), Some(module)) =
                         (node.input.first(), module_path(&node.name))
+                        && tensors.contains_key(table)
                     {
-                        if tensors.contains_key(table) {
-                            modules.insert(
-                                module,
-                                ModuleUse {
-                                    weight: table.clone(),
-                                    bias: None,
-                                    conv: None,
-                                },
-                            );
-                        }
+                        modules.insert(
+                            module,
+                            ModuleUse {
+                                weight: table.clone(),
+                                bias: None,
+                                conv: None,
+                            },
+                        );
                     }
                     continue;
                 }

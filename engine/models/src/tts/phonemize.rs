@@ -82,10 +82,10 @@ fn push_clause(out: &mut Vec<Clause>, current: &mut String, terminator: Option<c
     current.clear();
     if !text.chars().any(char::is_alphanumeric) {
         // Only punctuation: it still ends the previous clause's sentence.
-        if let (Some(prev), Some(t)) = (out.last_mut(), terminator) {
-            if matches!(t, '.' | '!' | '?') {
-                prev.end_of_sentence = true;
-            }
+        if let (Some(prev), Some(t)) = (out.last_mut(), terminator)
+            && matches!(t, '.' | '!' | '?')
+        {
+            prev.end_of_sentence = true;
         }
         return;
     }

@@ -1178,7 +1178,7 @@ fn attention_heads(w: &OnnxWeights, m: &str, hidden: usize) -> Result<usize, Tts
     let kc = w
         .tensor(&format!("{m}.emb_rel_k"))
         .and_then(|t| t.dims.last().copied())
-        .filter(|&kc| kc > 0 && hidden % kc == 0)
+        .filter(|&kc| kc > 0 && hidden.is_multiple_of(kc))
         .ok_or_else(|| w.missing(&format!("{m}.emb_rel_k")))?;
     Ok(hidden / kc)
 }
