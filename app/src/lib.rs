@@ -16,6 +16,7 @@ pub mod playback;
 pub mod settings;
 pub mod studio;
 pub mod toasts;
+pub mod voices;
 
 pub use app::{Pane, StudioApp};
 pub use studio::{Selection, ShotStatus, Studio};

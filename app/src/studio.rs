@@ -400,6 +400,25 @@ impl Studio {
         });
     }
 
+    /// Speaks the dialogue of the script (or of one scene) as a background job; the takes and
+    /// the re-timed edit land as one undo step.
+    pub fn voice_dialogue(&mut self, scene: Option<usize>) {
+        let Some(doc) = self.doc() else {
+            return;
+        };
+        let project = doc.clone();
+        let Some(store) = self.project.as_ref().map(|p| p.session.assets()) else {
+            return;
+        };
+        let voice = self.settings.voice_model.clone();
+        let device = self.settings.device;
+        let what = scene.map_or_else(|| "the dialogue".to_owned(), |i| format!("scene {}", i + 1));
+        let spec = JobSpec::new(JobKind::Voices, format!("Voice {what}"));
+        self.jobs.submit(spec, move |ctx| {
+            crate::voices::run(&project, &store, scene, voice, device, ctx)
+        });
+    }
+
     /// Brings a revised screenplay into the open project (parsed in the background; the
     /// revision lands as one undo step).
     pub fn import_revision(&mut self, script: PathBuf) {

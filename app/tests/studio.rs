@@ -914,3 +914,36 @@ fn panel_snapshots() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+#[test]
+fn voices_from_the_generate_menu_land_takes_and_retime_as_one_undo_step() {
+    let sample = sample();
+    let mut h = window(sample.studio);
+    h.run();
+    let before = doc(&h).clone();
+    // The job starts at once and the jobs panel repaints while it runs: no settling here.
+    h.get_by_label("Generate").click();
+    h.run();
+    h.get_by_label("Voices for all dialogue").click();
+    h.run_steps(2);
+    step_until(&mut h, "the voices to land", |h| {
+        h.state()
+            .studio
+            .undo_label()
+            .is_some_and(|l| l.starts_with("Voice the dialogue"))
+    });
+    let after = doc(&h).clone();
+    let lines: usize = after
+        .script
+        .scenes
+        .iter()
+        .map(|s| s.dialogue().count())
+        .sum();
+    assert!(lines > 0);
+    assert_eq!(after.voices.len(), lines, "a take for every line");
+    assert!(after.validate().is_empty(), "{:?}", after.validate());
+    h.run_steps(2);
+    h.key_press_modifiers(Modifiers::COMMAND, Key::Z);
+    h.run_steps(2);
+    assert_eq!(*doc(&h), before, "one undo took the voices back");
+}

@@ -379,9 +379,9 @@ pub fn generation_menu(ui: &mut egui::Ui, studio: &mut Studio) {
         "Frame generation is not built into this version yet."
     };
     let voices_why = if studio.settings.voice_model.is_none() {
-        "Needs a voice model: none is chosen. Pick a Piper voice in File › Settings › Models."
+        "Every line spoken by its character's voice, the edit re-timed to the takes. Characters without a voice get the first installed Piper voice (espeak-ng's own without one); choose one in File › Settings › Models."
     } else {
-        "Voice generation is not built into this version yet."
+        "Every line spoken by its character's voice, the edit re-timed to the takes. Characters without a voice get the voice chosen in File › Settings › Models."
     };
     let engine = studio
         .settings
@@ -420,8 +420,27 @@ pub fn generation_menu(ui: &mut egui::Ui, studio: &mut Studio) {
         egui::Button::new("Storyboard frames for selected shots"),
     )
     .on_disabled_hover_text(frames_why);
-    ui.add_enabled(false, egui::Button::new("Voices for the scene's dialogue"))
-        .on_disabled_hover_text(voices_why);
+    if ui
+        .add_enabled(open, egui::Button::new("Voices for all dialogue"))
+        .on_hover_text(voices_why)
+        .on_disabled_hover_text("Open a project first.")
+        .clicked()
+    {
+        studio.voice_dialogue(None);
+        ui.close();
+    }
+    if ui
+        .add_enabled(
+            open && scene.is_some(),
+            egui::Button::new("Voices for the scene's dialogue"),
+        )
+        .on_hover_text(voices_why)
+        .on_disabled_hover_text("Select a scene in the script first.")
+        .clicked()
+    {
+        studio.voice_dialogue(scene);
+        ui.close();
+    }
     if !open {
         ui.label("Open a project first.");
     }

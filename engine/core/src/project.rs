@@ -27,7 +27,10 @@ pub struct Settings {
     #[serde(default, skip_serializing_if = "Style::is_default")]
     pub style: Style,
     /// Sample rate of the project's audio (dialogue takes are resampled to it), Hz.
-    #[serde(default = "default_audio_rate")]
+    #[serde(
+        default = "default_audio_rate",
+        skip_serializing_if = "is_default_audio_rate"
+    )]
     pub audio_sample_rate: u32,
     #[serde(flatten)]
     pub extra: Extra,
@@ -35,6 +38,12 @@ pub struct Settings {
 
 fn default_audio_rate() -> u32 {
     48_000
+}
+
+// serde's skip_serializing_if passes a reference.
+#[allow(clippy::trivially_copy_pass_by_ref)]
+fn is_default_audio_rate(rate: &u32) -> bool {
+    *rate == default_audio_rate()
 }
 
 /// A storyboard style: a named preset or the user's own words.

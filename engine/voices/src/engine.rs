@@ -256,8 +256,8 @@ impl VoiceBank {
         let wpm = (175.0 * speed).round().clamp(80.0, 450.0) as u32;
         let espeak_pitch = (50.0 + pitch * 4.0).round().clamp(0.0, 99.0) as u32;
         let out = Command::new(&self.espeak_program)
+            // No -q: with it espeak-ng writes no file either.
             .args([
-                "-q",
                 "-v",
                 voice,
                 "-s",
@@ -277,8 +277,14 @@ impl VoiceBank {
                 String::from_utf8_lossy(&out.stderr).trim()
             )));
         }
-        let bytes = std::fs::read(&path).map_err(|e| VoicesError::Voice(e.to_string()))?;
+        let read = std::fs::read(&path);
         let _ = std::fs::remove_dir_all(&dir);
+        let bytes = read.map_err(|e| {
+            VoicesError::Voice(format!(
+                "espeak-ng wrote no audio to {}: {e}",
+                path.display()
+            ))
+        })?;
         let (samples, from) = read_wav(&bytes, "espeak-ng output")?;
         resample(&samples, from, rate)
     }

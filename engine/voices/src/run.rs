@@ -24,6 +24,8 @@ pub struct VoicesOptions {
     pub force: bool,
     /// Seed of the voices' noise (each line adds its own offset).
     pub seed: u64,
+    /// The voice characters without one are cast with (default: the bank's).
+    pub default_voice: Option<String>,
 }
 
 /// What happened to one line.
@@ -121,7 +123,10 @@ pub fn run_voices(
     };
 
     // Cast whoever speaks and has no voice yet.
-    let default_voice = bank.default_voice();
+    let default_voice = options
+        .default_voice
+        .clone()
+        .unwrap_or_else(|| bank.default_voice());
     let speakers: Vec<_> = project
         .script
         .characters

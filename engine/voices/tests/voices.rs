@@ -236,3 +236,45 @@ fn with_no_espeak_lines_are_timed_silences_at_reading_speed() {
         .to_string();
     assert!(e.contains("apt install espeak-ng"), "{e}");
 }
+
+#[test]
+fn espeak_voices_speak_what_they_are_cast_for() {
+    let mut bank = VoiceBank::with_registry(Registry::default(), DeviceChoice::Cpu);
+    if !bank.has_espeak() {
+        assert!(
+            std::env::var_os("PREVIZ_REQUIRE_MODELS").is_none(),
+            "espeak-ng is required: apt install espeak-ng"
+        );
+        return;
+    }
+    assert_eq!(bank.default_voice(), "espeak:en-us");
+    let say = |text: &str| previz_voices::delivery::Segment::Say {
+        text: text.into(),
+        delivery: previz_voices::delivery::Delivery::default(),
+    };
+    let mut casting = previz_core::Casting::new("espeak:en-us");
+    let normal = bank
+        .render(
+            &casting,
+            &[say("We leave at midnight, no exceptions.")],
+            48_000,
+            0,
+        )
+        .unwrap();
+    let seconds = normal.samples.len() as f32 / 48_000.0;
+    assert!((1.2..=4.0).contains(&seconds), "{seconds} s");
+    let rms =
+        (normal.samples.iter().map(|v| v * v).sum::<f32>() / normal.samples.len() as f32).sqrt();
+    assert!(rms > 0.02, "audible: {rms}");
+    // Faster casting, shorter take.
+    casting.speed_percent = 150;
+    let fast = bank
+        .render(
+            &casting,
+            &[say("We leave at midnight, no exceptions.")],
+            48_000,
+            0,
+        )
+        .unwrap();
+    assert!(fast.samples.len() < normal.samples.len() * 8 / 10);
+}

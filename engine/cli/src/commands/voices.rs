@@ -76,6 +76,7 @@ pub fn run(args: &VoicesArgs, json: bool) -> Result<(), CliError> {
             scenes: Some(vec![n - 1]),
             force: args.force,
             seed: args.seed,
+            default_voice: None,
         };
         let project = session.project().clone();
         let result = run_voices(&project, &mut bank, &store, &options, &ctx, |o| {
