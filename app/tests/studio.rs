@@ -729,7 +729,11 @@ fn break_down_from_the_generate_menu_lands_shots_as_one_undo_step() {
     h.run();
     let before = doc(&h).clone();
     let masters = before.shots.len();
-    click_menu_item(&mut h, "Generate", "Break down script into shots");
+    // The job starts at once and the jobs panel repaints while it runs: no settling here.
+    h.get_by_label("Generate").click();
+    h.run();
+    h.get_by_label("Break down script into shots").click();
+    h.run_steps(2);
     let name = "Break down the script (rules)";
     step_until(&mut h, "the breakdown to land", |h| {
         h.state().studio.undo_label().as_deref() == Some(name)
