@@ -21,6 +21,7 @@ pub enum Pane {
     Viewer,
     Timeline,
     Jobs,
+    Cast,
 }
 
 impl Pane {
@@ -33,6 +34,7 @@ impl Pane {
             Pane::Viewer => "Viewer",
             Pane::Timeline => "Timeline",
             Pane::Jobs => "Jobs",
+            Pane::Cast => "Cast",
         }
     }
 }
@@ -74,7 +76,8 @@ fn default_tree() -> egui_tiles::Tree<Pane> {
     let viewer = tiles.insert_pane(Pane::Viewer);
     let timeline = tiles.insert_pane(Pane::Timeline);
     let jobs = tiles.insert_pane(Pane::Jobs);
-    let left = tiles.insert_tab_tile(vec![script, shots]);
+    let cast = tiles.insert_pane(Pane::Cast);
+    let left = tiles.insert_tab_tile(vec![script, shots, cast]);
     let middle = tiles.insert_tab_tile(vec![storyboard]);
     let right = tiles.insert_tab_tile(vec![viewer]);
     let top = tiles.insert_horizontal_tile(vec![left, middle, right]);
@@ -92,6 +95,7 @@ fn pane_contents_ui(ui: &mut egui::Ui, studio: &mut Studio, views: &mut Views, p
         Pane::Viewer => panels::viewer::ui(ui, studio, &mut views.viewer),
         Pane::Timeline => panels::timeline::ui(ui, studio, &mut views.timeline),
         Pane::Jobs => panels::jobs::ui(ui, studio),
+        Pane::Cast => panels::cast::ui(ui, studio),
     }
 }
 

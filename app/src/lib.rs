@@ -8,6 +8,7 @@
 
 pub mod app;
 pub mod breakdown;
+pub mod cast;
 pub mod files;
 pub mod import;
 pub mod media;

@@ -109,6 +109,8 @@ pub struct Studio {
     pub locked: Option<LockedProject>,
     /// The save job in flight.
     pub saving: Option<JobId>,
+    /// The Cast panel: voices on this machine, previews.
+    pub cast: crate::cast::CastState,
     /// Depth of the open gesture (a drag): job results wait until it ends, so Escape never
     /// undoes a job's work along with the drag.
     gesture_depth: usize,
@@ -148,6 +150,7 @@ impl Studio {
             opening: None,
             locked: None,
             saving: None,
+            cast: crate::cast::CastState::default(),
             gesture_depth: 0,
             deferred: Vec::new(),
         }
@@ -603,7 +606,7 @@ impl Studio {
     }
 
     fn deliver(&mut self, mut finished: Finished) {
-        if self.media.deliver(&mut finished) {
+        if self.media.deliver(&mut finished) || self.deliver_cast(&mut finished) {
             return;
         }
         let is_opening = self.opening == Some(finished.id);

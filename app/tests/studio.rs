@@ -951,3 +951,85 @@ fn voices_from_the_generate_menu_land_takes_and_retime_as_one_undo_step() {
     h.run_steps(2);
     assert_eq!(*doc(&h), before, "one undo took the voices back");
 }
+
+/// The Cast panel: the voices this machine has are found in the background; choosing one
+/// for a character is one undo step in the character bible; "Preview" speaks the character's
+/// first line as cast (played when there is an audio device, said why when not) and changes
+/// nothing in the project.
+#[test]
+fn the_cast_panel_casts_a_voice_and_previews_it_without_touching_the_project() {
+    let sample = sample();
+    let mut h = window(sample.studio);
+    h.run();
+    topmost(&h, "Cast").click();
+    h.run_steps(2);
+    step_until(&mut h, "the voices to be found", |h| {
+        h.state().studio.cast.catalogue.is_some()
+    });
+    h.run_steps(2);
+    let (character, name) = {
+        let d = doc(&h);
+        let c = d
+            .script
+            .characters
+            .iter()
+            .find(|c| {
+                d.script
+                    .scenes
+                    .iter()
+                    .any(|s| s.dialogue().any(|l| l.character == Some(c.id)))
+            })
+            .expect("the sample has a speaking character");
+        (c.id, c.name.clone())
+    };
+    let catalogue = h.state().studio.cast.catalogue.clone().unwrap();
+    let chosen = catalogue
+        .find("espeak:en-gb")
+        .or_else(|| catalogue.find("silent"))
+        .unwrap()
+        .clone();
+
+    let original = doc(&h).script.character(character).unwrap().voice.clone();
+    h.get_by_label(&format!("Voice of {name}")).click();
+    h.run();
+    h.get_by_label(&chosen.label).click();
+    h.run();
+    let cast = doc(&h).script.character(character).unwrap().voice.clone();
+    assert_eq!(
+        cast.as_ref().map(|c| c.voice.as_str()),
+        Some(chosen.id.as_str())
+    );
+    assert_eq!(
+        h.state().studio.undo_label().as_deref(),
+        Some("Edit character voice")
+    );
+    if chosen.id.starts_with("espeak:") {
+        assert!(h.query_by_label(&format!("Variant of {name}")).is_some());
+    }
+
+    let before = doc(&h).clone();
+    h.get_by_label(&format!("Preview {name}")).click();
+    h.run_steps(2);
+    step_until(&mut h, "the preview to be heard", |h| {
+        h.state().studio.cast.heard.is_some() || h.state().studio.cast.failed.is_some()
+    });
+    assert_eq!(h.state().studio.cast.failed, None);
+    let heard = h.state().studio.cast.heard.clone().unwrap();
+    assert_eq!(heard.character, character);
+    assert!(heard.seconds > 0.5, "{heard:?}");
+    assert!(
+        heard
+            .voice
+            .starts_with(chosen.id.split(':').next().unwrap()),
+        "{heard:?}"
+    );
+    assert_eq!(*doc(&h), before, "a preview changes nothing");
+    h.run_steps(2);
+    h.key_press_modifiers(Modifiers::COMMAND, Key::Z);
+    h.run_steps(2);
+    assert_eq!(
+        doc(&h).script.character(character).unwrap().voice,
+        original,
+        "one undo takes the casting back"
+    );
+}

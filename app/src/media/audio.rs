@@ -400,6 +400,17 @@ impl Device {
         self.sink.mixer().add(source);
     }
 
+    /// Plays a mono clip (a voice preview) over whatever else plays; it ends when `stop` is
+    /// set. The mixer converts its rate and channels to the device's.
+    pub fn play_clip(&self, samples: Vec<f32>, sample_rate_hz: u32, stop: Arc<AtomicBool>) {
+        self.sink.mixer().add(PreviewSource {
+            samples,
+            cursor: 0,
+            sample_rate_hz: sample_rate_hz.max(1),
+            stop,
+        });
+    }
+
     /// "48 kHz stereo" and the like.
     #[must_use]
     pub fn describe(&self) -> String {
@@ -422,6 +433,47 @@ fn error_chain(error: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text.replace('\n', " ")
+}
+
+/// A mono clip played once, stoppable from outside.
+struct PreviewSource {
+    samples: Vec<f32>,
+    cursor: usize,
+    sample_rate_hz: u32,
+    stop: Arc<AtomicBool>,
+}
+
+impl Iterator for PreviewSource {
+    type Item = f32;
+
+    fn next(&mut self) -> Option<f32> {
+        if self.stop.load(Ordering::Relaxed) {
+            return None;
+        }
+        let sample = self.samples.get(self.cursor).copied();
+        self.cursor += 1;
+        sample
+    }
+}
+
+impl rodio::Source for PreviewSource {
+    fn current_span_len(&self) -> Option<usize> {
+        None
+    }
+
+    fn channels(&self) -> rodio::ChannelCount {
+        NonZero::<u16>::MIN
+    }
+
+    fn sample_rate(&self) -> rodio::SampleRate {
+        NonZero::new(self.sample_rate_hz).unwrap_or(NonZero::<u32>::MIN)
+    }
+
+    fn total_duration(&self) -> Option<Duration> {
+        Some(Duration::from_secs_f64(
+            self.samples.len() as f64 / f64::from(self.sample_rate_hz),
+        ))
+    }
 }
 
 #[cfg(test)]

@@ -64,6 +64,8 @@ pub(super) struct AudioState {
     last_transport: Option<Transport>,
     last_sync: Option<Instant>,
     last_resync: Option<Instant>,
+    /// Ends the voice preview playing, if one is.
+    preview: Option<Arc<std::sync::atomic::AtomicBool>>,
 }
 
 impl Media {
@@ -217,6 +219,36 @@ impl Media {
     }
 
     /// Stops the sound now (the studio closing its project: no more `sync_audio` calls).
+    /// Plays a voice preview (mono `samples` at `rate_hz`), opening the device if the studio
+    /// has not yet. Returns the device it plays on, or why it cannot play (a line for the
+    /// panel).
+    pub fn play_preview(&mut self, samples: Vec<f32>, rate_hz: u32) -> Result<String, String> {
+        self.stop_preview();
+        if matches!(self.audio.device, DeviceState::Unopened) {
+            self.audio.device = match Device::open_default() {
+                Ok(device) => DeviceState::Open(device),
+                Err(reason) => DeviceState::Failed(reason),
+            };
+        }
+        match &self.audio.device {
+            DeviceState::Open(device) => {
+                let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+                device.play_clip(samples, rate_hz, stop.clone());
+                self.audio.preview = Some(stop);
+                Ok(device.describe())
+            }
+            DeviceState::Failed(reason) => Err(reason.clone()),
+            DeviceState::Unopened => Err("the audio device did not open".to_owned()),
+        }
+    }
+
+    /// Stops the voice preview, if one is playing.
+    pub fn stop_preview(&mut self) {
+        if let Some(stop) = self.audio.preview.take() {
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
     pub fn stop_audio(&mut self) {
         self.audio.playing = None;
         self.audio.last_transport = None;

@@ -98,6 +98,14 @@ impl VoiceBank {
         self
     }
 
+    pub(crate) fn registry(&self) -> &previz_models::registry::Registry {
+        &self.registry
+    }
+
+    pub(crate) fn espeak_program(&self) -> &str {
+        &self.espeak_program
+    }
+
     /// Installed Piper voices, by id.
     #[must_use]
     pub fn piper_voices(&self) -> Vec<String> {

@@ -10,13 +10,16 @@
 //! * [`delivery`]: parentheticals to delivery (whispering, shouting, beats).
 //! * [`engine`]: the voices on this machine (Piper, espeak-ng, silent timing) and rendering.
 //! * [`audio`]: resampling, levels, WAV.
+//! * [`catalogue`]: what can be cast here, and previewing a casting.
 //! * [`run`]: the job over a project: casting, takes, re-timing, progress, cancellation.
 
 pub mod audio;
+pub mod catalogue;
 pub mod delivery;
 pub mod engine;
 pub mod run;
 
+pub use catalogue::{Catalogue, VoiceFamily, VoiceOption, preview};
 pub use engine::{EngineKind, Rendered, VoiceBank};
 pub use run::{LineOutcome, LineStatus, VoicesOptions, VoicesSummary, run_voices};
 

@@ -278,3 +278,79 @@ fn espeak_voices_speak_what_they_are_cast_for() {
         .unwrap();
     assert!(fast.samples.len() < normal.samples.len() * 8 / 10);
 }
+
+/// The casting panel's catalogue and "preview voice": the installed voices are offered (joe
+/// with the test setup, espeak-ng's languages and variants, silence), a preview speaks the
+/// character's first line as cast (a different casting sounds different), and the project is
+/// left as it was.
+#[test]
+fn the_catalogue_offers_what_is_installed_and_a_preview_speaks_the_first_line() {
+    let mut bank = bank();
+    let catalogue = bank.catalogue();
+    let ids: Vec<&str> = catalogue.voices.iter().map(|v| v.id.as_str()).collect();
+    assert_eq!(ids.last(), Some(&"silent"), "{ids:?}");
+    if bank.has_espeak() {
+        assert!(ids.contains(&"espeak:en-us"), "{ids:?}");
+        assert!(
+            catalogue.variants.iter().any(|v| v.gender == "F"),
+            "espeak-ng's variants include female voices"
+        );
+        if !bank.piper_voices().is_empty() {
+            assert_eq!(ids.first(), Some(&"en-us-joe-medium"), "{ids:?}");
+            assert_eq!(catalogue.voices[0].speaker_count, 1, "joe has one speaker");
+        }
+    } else {
+        assert_eq!(ids, ["silent"]);
+        assert!(
+            catalogue
+                .notes
+                .iter()
+                .any(|n| n.contains("apt install espeak-ng"))
+        );
+    }
+
+    let project = project();
+    let before = project.clone();
+    let speaker = project
+        .script
+        .scenes
+        .iter()
+        .flat_map(previz_core::Scene::dialogue)
+        .find_map(|d| d.character)
+        .unwrap();
+    let voice = bank.default_voice();
+    let casting = previz_core::Casting::new(voice.clone());
+    let heard = previz_voices::preview(&mut bank, &project, speaker, &casting, 48_000).unwrap();
+    let seconds = heard.samples.len() as f32 / 48_000.0;
+    assert!((0.5..=15.0).contains(&seconds), "{seconds} s");
+    if voice != "silent" {
+        let rms =
+            (heard.samples.iter().map(|v| v * v).sum::<f32>() / heard.samples.len() as f32).sqrt();
+        assert!(rms > 0.02, "audible: {rms}");
+        let mut lower = casting.clone();
+        lower.pitch_semitones = -5;
+        let other = previz_voices::preview(&mut bank, &project, speaker, &lower, 48_000).unwrap();
+        assert_ne!(other.samples, heard.samples, "the casting is what is heard");
+    }
+    assert_eq!(project, before, "a preview changes nothing");
+    // Someone who never speaks introduces themselves.
+    let silent_one = project
+        .script
+        .characters
+        .iter()
+        .find(|c| {
+            !project
+                .script
+                .scenes
+                .iter()
+                .any(|s| s.dialogue().any(|d| d.character == Some(c.id)))
+        })
+        .map(|c| c.id);
+    if let Some(id) = silent_one {
+        let said = previz_voices::catalogue::preview_segments(&project, id);
+        assert!(
+            matches!(&said[..], [previz_voices::delivery::Segment::Say { text, .. }] if text.starts_with("Hello, my name is")),
+            "{said:?}"
+        );
+    }
+}
