@@ -31,10 +31,11 @@ pub struct PackedConv {
     w: Vec<f32>,
     bias: Option<Vec<f32>>,
     /// A transposed convolution whose kernel is a multiple of its stride, as `stride` ordinary
-    /// convolutions of `kernel / stride` taps (polyphase): output sample `o` is phase
+    /// convolutions of `kernel / stride` taps (polyphase), stacked into one convolution of
+    /// `stride · C_out` outputs (row `phase · C_out + co`): output sample `o` is phase
     /// `(o + pad) mod stride` at input position `(o + pad) / stride`, so every multiply-add is
-    /// a useful one and the fast direct kernel does the work.
-    phases: Vec<PackedConv>,
+    /// a useful one and the fast direct kernel does the work in one pass over the input.
+    phases: Option<Box<PackedConv>>,
 }
 
 impl PackedConv {
@@ -62,31 +63,34 @@ impl PackedConv {
                 return None;
             }
             let (cin, cout) = (dims[0], dims[1]);
-            let mut phases = Vec::new();
+            let mut phases = None;
             if kernel.is_multiple_of(stride) {
                 let taps = kernel / stride;
+                let rows = stride * cout;
+                let mut wp = vec![0.0; rows * cin * taps];
                 for phase in 0..stride {
-                    let mut wp = vec![0.0; cout * cin * taps];
                     for co in 0..cout {
                         for ci in 0..cin {
                             for kk in 0..taps {
                                 let k = phase + (taps - 1 - kk) * stride;
-                                wp[(co * cin + ci) * taps + kk] =
+                                wp[((phase * cout + co) * cin + ci) * taps + kk] =
                                     weight[(ci * cout + co) * kernel + k];
                             }
                         }
                     }
-                    phases.push(PackedConv::new(
-                        &wp,
-                        &[cout, cin, taps],
-                        bias,
-                        false,
-                        1,
-                        1,
-                        1,
-                        (taps - 1, taps - 1),
-                    )?);
                 }
+                let stacked_bias: Option<Vec<f32>> =
+                    bias.map(|b| (0..stride).flat_map(|_| b.iter().copied()).collect());
+                phases = Some(Box::new(PackedConv::new(
+                    &wp,
+                    &[rows, cin, taps],
+                    stacked_bias.as_deref(),
+                    false,
+                    1,
+                    1,
+                    1,
+                    (taps - 1, taps - 1),
+                )?));
             }
             let mut w = vec![0.0; kernel * cout * cin];
             for ci in 0..cin {
@@ -131,7 +135,7 @@ impl PackedConv {
                 transpose,
                 w,
                 bias: bias.map(<[f32]>::to_vec),
-                phases: Vec::new(),
+                phases: None,
             })
         }
     }
@@ -171,8 +175,10 @@ impl PackedConv {
     ) -> Vec<f32> {
         assert_eq!(x.len(), self.cin * t, "input is [C_in, t]");
         let t_out = self.out_len(t);
-        if !self.phases.is_empty() && t > 0 {
-            return self.polyphase(x, t, t_out, leaky, residual, parallel);
+        if let Some(stacked) = self.phases.as_deref()
+            && t > 0
+        {
+            return self.polyphase(stacked, x, t, t_out, leaky, residual, parallel);
         }
         // The output starts as residual + bias, in one pass.
         let mut y = match residual {
@@ -336,10 +342,13 @@ impl PackedConv {
 }
 
 impl PackedConv {
-    /// The transposed convolution as `stride` interleaved ordinary convolutions, over tiles
-    /// of input time (in parallel) so each tile's phases are computed and interleaved in cache.
+    /// The transposed convolution as `stride` interleaved ordinary convolutions (`stacked`,
+    /// one product for all phases), over tiles of input time in parallel: each tile's phases
+    /// are computed in cache and interleaved straight into its own span of the output.
+    #[allow(clippy::too_many_arguments)]
     fn polyphase(
         &self,
+        stacked: &PackedConv,
         x: &[f32],
         t: usize,
         t_out: usize,
@@ -353,74 +362,76 @@ impl PackedConv {
         let taps = self.kernel / s;
         let cin = self.cin;
         let cout = self.cout;
+        if let Some(r) = residual {
+            assert_eq!(r.len(), cout * t_out, "residual is [C_out, t_out]");
+        }
         // Phase outputs j run over 0..t + taps − 1; output o = j·s + p − pad.
         let j_total = t + taps - 1;
         let width = (16 * 1024 / cin.max(1)).clamp(64, 1024);
         let tiles = j_total.div_ceil(width);
         let slope = leaky.unwrap_or(1.0);
         let act = move |v: f32| if v < 0.0 { v * slope } else { v };
-        let tile_out = |tile: usize| -> (usize, usize, Vec<f32>) {
+        let mut y = vec![0.0f32; cout * t_out];
+        let dst = SendPtr(y.as_mut_ptr());
+        let tile_run = |tile: usize| {
             let j0 = tile * width;
             let n = width.min(j_total - j0);
             let in_len = n + taps - 1;
+            // Input column u is signal sample j0 + u − (taps − 1); zero outside the signal.
+            let g0 = j0 as isize - (taps as isize - 1);
+            let u_lo = (-g0).max(0) as usize;
+            let u_hi = ((t as isize - g0).max(0) as usize).min(in_len);
             let mut xin = vec![0.0f32; cin * in_len];
-            for ci in 0..cin {
-                for u in 0..in_len {
-                    let g = (j0 + u) as isize - (taps as isize - 1);
-                    if g >= 0 && (g as usize) < t {
-                        xin[ci * in_len + u] = act(x[ci * t + g as usize]);
+            if u_hi > u_lo {
+                let src0 = (g0 + u_lo as isize) as usize;
+                for ci in 0..cin {
+                    let src = &x[ci * t + src0..][..u_hi - u_lo];
+                    for (d, &v) in xin[ci * in_len + u_lo..ci * in_len + u_hi]
+                        .iter_mut()
+                        .zip(src)
+                    {
+                        *d = act(v);
                     }
                 }
             }
-            // The tile's outputs: o in [o0, o1).
+            let mut yp = vec![0.0f32; s * cout * n];
+            if let Some(b) = &stacked.bias {
+                for (row, &bv) in yp.chunks_exact_mut(n).zip(b) {
+                    row.fill(bv);
+                }
+            }
+            stacked.tiles(&xin, in_len, &mut yp, n, false);
+            // The tile's outputs: o in [o0, o1), disjoint from every other tile's.
             let o0 = (j0 * s).saturating_sub(pl);
             let o1 = ((j0 + n) * s).saturating_sub(pl).min(t_out);
-            let span = o1.saturating_sub(o0);
-            let mut out = vec![0.0f32; cout * span];
-            let mut yp = vec![0.0f32; cout * n];
-            for (p, conv) in self.phases.iter().enumerate() {
-                match &conv.bias {
-                    Some(b) => {
-                        for (row, &bv) in yp.chunks_exact_mut(n).zip(b) {
-                            row.fill(bv);
-                        }
-                    }
-                    None => yp.fill(0.0),
-                }
-                conv.tiles(&xin, in_len, &mut yp, n, false);
-                for co in 0..cout {
-                    for jj in 0..n {
-                        let o = (j0 + jj) * s + p;
-                        if o < pl {
+            for co in 0..cout {
+                let rows: Vec<&[f32]> = (0..s).map(|p| &yp[(p * cout + co) * n..][..n]).collect();
+                let res = residual.map(|r| &r[co * t_out..][..t_out]);
+                // o = (j0 + jj)·s + p − pad, in order of o.
+                let base = (j0 * s) as isize - pl as isize;
+                for jj in 0..n {
+                    let ob = base + (jj * s) as isize;
+                    for (p, row) in rows.iter().enumerate() {
+                        let o = ob + p as isize;
+                        if o < o0 as isize || o >= o1 as isize {
                             continue;
                         }
-                        let o = o - pl;
-                        if o >= o1 {
-                            break;
-                        }
-                        out[co * span + (o - o0)] = yp[co * n + jj];
+                        let o = o as usize;
+                        let v = match res {
+                            Some(r) => r[o] + row[jj],
+                            None => row[jj],
+                        };
+                        // SAFETY: o < t_out and co < cout, so the index is inside y; the spans
+                        // [o0, o1) of different tiles are disjoint, so no two tasks write it.
+                        unsafe { *dst.ptr().add(co * t_out + o) = v };
                     }
                 }
             }
-            (o0, span, out)
         };
-        let parts: Vec<(usize, usize, Vec<f32>)> =
-            if parallel && tiles > 1 && rayon::current_num_threads() > 1 {
-                (0..tiles).into_par_iter().map(tile_out).collect()
-            } else {
-                (0..tiles).map(tile_out).collect()
-            };
-        let mut y = match residual {
-            Some(r) => r.to_vec(),
-            None => vec![0.0f32; cout * t_out],
-        };
-        for (o0, span, part) in parts {
-            for co in 0..cout {
-                let dst = &mut y[co * t_out + o0..][..span];
-                for (d, v) in dst.iter_mut().zip(&part[co * span..][..span]) {
-                    *d += v;
-                }
-            }
+        if parallel && tiles > 1 && rayon::current_num_threads() > 1 {
+            (0..tiles).into_par_iter().for_each(tile_run);
+        } else {
+            (0..tiles).for_each(tile_run);
         }
         y
     }
@@ -919,6 +930,8 @@ mod tests {
             (2, 2, 4, 2, (1, 1), 1),
             (3, 8, 16, 8, (4, 4), 70),
             (5, 4, 8, 4, (2, 2), 33),
+            // Many tiles of input time (64 channels: 256 columns a tile).
+            (64, 8, 8, 4, (2, 2), 700),
         ] {
             let w = values(cin * cout * k, 5);
             let b = values(cout, 6);
@@ -932,6 +945,12 @@ mod tests {
                 assert_eq!(got.len(), want.len());
                 for (g, w) in got.iter().zip(&want) {
                     assert!((g - w).abs() < 1e-4, "{g} vs {w}");
+                }
+                // With a residual, every output sample gets it added once.
+                let r = values(cout * t_out, 8);
+                let got = p.forward(&x, t, leaky, Some(&r));
+                for ((g, w), r) in got.iter().zip(&want).zip(&r) {
+                    assert!((g - w - r).abs() < 1e-4, "{g} vs {w} + {r}");
                 }
             }
         }

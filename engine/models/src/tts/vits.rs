@@ -649,6 +649,9 @@ impl WaveNet {
             (Some(c), Some(g)) => Some(c.forward(g)?),
             _ => None,
         };
+        if let Some(y) = self.forward_cpu(x, g.as_ref())? {
+            return Ok(y);
+        }
         let mut x = x.clone();
         let mut out: Option<Tensor> = None;
         let n = self.in_layers.len();
@@ -673,6 +676,93 @@ impl WaveNet {
         }
         out.ok_or_else(|| candle_core::Error::Msg("WaveNet without layers".into()))
     }
+}
+
+impl WaveNet {
+    /// The whole stack on the host when every layer has CPU weights: the gate
+    /// `tanh(a)·σ(b)`, the residual and the skip sum are single passes over the layer's
+    /// output instead of a chain of tensor ops (each a copy of the signal).
+    fn forward_cpu(&self, x: &Tensor, g: Option<&Tensor>) -> CResult<Option<Tensor>> {
+        let h = self.hidden;
+        let convs: Option<Vec<(&PackedConv, &PackedConv)>> = self
+            .in_layers
+            .iter()
+            .zip(&self.res_skip)
+            .map(|(a, b)| Some((a.cpu.as_ref()?, b.cpu.as_ref()?)))
+            .collect();
+        let Some(convs) = convs else {
+            return Ok(None);
+        };
+        let n = convs.len();
+        let t = x.dim(2)?;
+        // The conditioning: one value per channel, the same at every time step.
+        let g: Option<Vec<f32>> = match g {
+            Some(g) => Some(g.flatten_all()?.to_vec1::<f32>()?),
+            None => None,
+        };
+        let device = x.device().clone();
+        let mut x = with_cpu_data(x, <[f32]>::to_vec)?;
+        let mut out = vec![0.0f32; h * t];
+        let mut acts = vec![0.0f32; h * t];
+        for (i, (inl, rs)) in convs.into_iter().enumerate() {
+            if inl.cout != 2 * h || inl.out_len(t) != t || rs.out_len(t) != t {
+                return Ok(None);
+            }
+            let x_in = inl.forward(&x, t, None, None);
+            for c in 0..h {
+                let (ga, gb) = g
+                    .as_ref()
+                    .map_or((0.0, 0.0), |g| (g[i * 2 * h + c], g[i * 2 * h + h + c]));
+                let a = &x_in[c * t..][..t];
+                let b = &x_in[(h + c) * t..][..t];
+                for ((o, &a), &b) in acts[c * t..][..t].iter_mut().zip(a).zip(b) {
+                    *o = fast_tanh(a + ga) * fast_sigmoid(b + gb);
+                }
+            }
+            let r = rs.forward(&acts, t, None, None);
+            if i + 1 < n {
+                for (xv, rv) in x.iter_mut().zip(&r[..h * t]) {
+                    *xv += rv;
+                }
+                for (ov, rv) in out.iter_mut().zip(&r[h * t..]) {
+                    *ov += rv;
+                }
+            } else {
+                for (ov, rv) in out.iter_mut().zip(&r) {
+                    *ov += rv;
+                }
+            }
+        }
+        Ok(Some(Tensor::from_vec(out, (1, h, t), &device)?))
+    }
+}
+
+/// `e^x` for |x| ≤ 87, branch-free so loops over it vectorise: `2^n · p(r)` with
+/// `x = n·ln 2 + r`, |r| ≤ ln 2 / 2, and a degree-6 polynomial (relative error ~2e-7).
+#[inline]
+fn fast_exp(x: f32) -> f32 {
+    let x = x.clamp(-87.0, 87.0);
+    let n = (x * std::f32::consts::LOG2_E).round();
+    let r = x - n * 0.693_359_4 + n * 2.121_944_4e-4;
+    let p = 1.0
+        + r * (1.0
+            + r * (0.5
+                + r * (0.166_666_67
+                    + r * (0.041_666_668 + r * (0.008_333_334 + r * 0.001_388_889)))));
+    // 2^n through the exponent bits (n in −126..=126 after the clamp).
+    let scale = f32::from_bits(((n as i32 + 127) as u32) << 23);
+    p * scale
+}
+
+#[inline]
+fn fast_sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + fast_exp(-x))
+}
+
+#[inline]
+fn fast_tanh(x: f32) -> f32 {
+    // tanh x = 1 − 2 / (e^{2x} + 1); e^{2x} saturates cleanly at the clamp.
+    1.0 - 2.0 / (fast_exp(2.0 * x.clamp(-40.0, 40.0)) + 1.0)
 }
 
 /// A mean-only residual coupling layer.
@@ -1211,6 +1301,22 @@ impl Module for Conv {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_fast_gate_functions_match_the_library_ones() {
+        for i in -4000..=4000 {
+            let x = i as f32 * 0.01;
+            let e = x.exp();
+            assert!(((fast_exp(x) - e) / e).abs() < 1e-6, "exp {x}");
+            assert!((fast_tanh(x) - x.tanh()).abs() < 1e-6, "tanh {x}");
+            let s = 1.0 / (1.0 + (-x).exp());
+            assert!((fast_sigmoid(x) - s).abs() < 1e-6, "sigmoid {x}");
+        }
+        for x in [-1e9f32, -100.0, 100.0, 1e9, f32::MIN, f32::MAX] {
+            assert!(fast_tanh(x).is_finite() && fast_tanh(x).abs() <= 1.0);
+            assert!((0.0..=1.0).contains(&fast_sigmoid(x)));
+        }
+    }
 
     #[test]
     fn the_spline_inverts_the_forward_spline() {
