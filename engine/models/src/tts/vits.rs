@@ -58,6 +58,8 @@ struct Conv {
     matrix: Option<Tensor>,
     /// On the CPU: the weights packed for our im2col-free kernels.
     cpu: Option<PackedConv>,
+    /// On the CPU, for a depthwise convolution (groups = channels): `[C][K]` taps and the bias.
+    depthwise_cpu: Option<(Vec<f32>, Vec<f32>)>,
 }
 
 impl Conv {
@@ -88,6 +90,21 @@ impl Conv {
         } else {
             None
         };
+        let depthwise_cpu = (cx.fast
+            && cx.device.is_cpu()
+            && !attrs.transpose
+            && attrs.stride == 1
+            && attrs.groups > 1
+            && attrs.groups == in_channels
+            && attrs.groups == out_channels
+            && attrs.pads.0 == attrs.pads.1
+            && 2 * attrs.pads.0 == attrs.dilation * (kernel - 1))
+            .then(|| {
+                (
+                    weight.values.clone(),
+                    bias_w.map_or_else(|| vec![0.0; out_channels], |b| b.values.clone()),
+                )
+            });
         let weight_t = tensor(weight, cx)?;
         let bias = bias_w
             .map(|b| tensor(b, cx).and_then(|t| Ok(t.reshape((1, out_channels, 1))?)))
@@ -104,6 +121,7 @@ impl Conv {
             kernel,
             matrix,
             cpu,
+            depthwise_cpu,
         })
     }
 
@@ -211,6 +229,8 @@ fn with_cpu_data<R>(x: &Tensor, f: impl FnOnce(&[f32]) -> R) -> CResult<R> {
 struct ChannelNorm {
     gamma: Tensor,
     beta: Tensor,
+    /// γ and β on the host, for the CPU path.
+    host: Option<(Vec<f32>, Vec<f32>)>,
 }
 
 impl ChannelNorm {
@@ -220,13 +240,66 @@ impl ChannelNorm {
                 .ok_or_else(|| w.missing(&format!("{module}.{p}")))
                 .and_then(|t| tensor(t, cx))
         };
+        let host = if cx.fast && cx.device.is_cpu() {
+            let values = |p: &str| {
+                w.tensor(&format!("{module}.{p}"))
+                    .map(|t| t.values.clone())
+                    .ok_or_else(|| w.missing(&format!("{module}.{p}")))
+            };
+            Some((values("gamma")?, values("beta")?))
+        } else {
+            None
+        };
         Ok(Self {
             gamma: get("gamma")?,
             beta: get("beta")?,
+            host,
         })
     }
 
+    /// Normalises `x` (`[C, t]`) over channels at every time step, on the host.
+    fn forward_host(&self, x: &[f32], t: usize) -> Option<Vec<f32>> {
+        let (gamma, beta) = self.host.as_ref()?;
+        let c = gamma.len();
+        if x.len() != c * t || beta.len() != c {
+            return None;
+        }
+        let mut mean = vec![0.0f32; t];
+        for row in x.chunks_exact(t) {
+            for (m, v) in mean.iter_mut().zip(row) {
+                *m += v;
+            }
+        }
+        let inv_c = 1.0 / c as f32;
+        mean.iter_mut().for_each(|m| *m *= inv_c);
+        let mut var = vec![0.0f32; t];
+        for row in x.chunks_exact(t) {
+            for ((q, v), m) in var.iter_mut().zip(row).zip(&mean) {
+                let d = v - m;
+                *q += d * d;
+            }
+        }
+        let rstd: Vec<f32> = var
+            .iter()
+            .map(|q| 1.0 / (q * inv_c + 1e-5).sqrt())
+            .collect();
+        let mut y = vec![0.0f32; c * t];
+        for (ch, (out, row)) in y.chunks_exact_mut(t).zip(x.chunks_exact(t)).enumerate() {
+            let (g, b) = (gamma[ch], beta[ch]);
+            for (((o, v), m), r) in out.iter_mut().zip(row).zip(&mean).zip(&rstd) {
+                *o = (v - m) * r * g + b;
+            }
+        }
+        Some(y)
+    }
+
     fn forward(&self, x: &Tensor) -> CResult<Tensor> {
+        if self.host.is_some() && x.dim(0)? == 1 {
+            let t = x.dim(2)?;
+            if let Some(y) = with_cpu_data(x, |v| self.forward_host(v, t))? {
+                return Tensor::from_vec(y, x.shape(), x.device());
+            }
+        }
         let xt = x.transpose(1, 2)?.contiguous()?;
         let y = candle_nn::ops::layer_norm(&xt, &self.gamma, &self.beta, 1e-5)?;
         y.transpose(1, 2)?.contiguous()
@@ -308,31 +381,38 @@ impl Attention {
             let nb = 2 * w + 1;
             let band = band.flatten_all()?.to_vec1::<f32>()?;
             let mut sc = scores.contiguous()?.flatten_all()?.to_vec1::<f32>()?;
-            for h in 0..heads {
-                for i in 0..len {
-                    for r in 0..nb {
-                        let j = i as isize + r as isize - w as isize;
-                        if j >= 0 && (j as usize) < len {
-                            sc[(h * len + i) * len + j as usize] += band[(h * len + i) * nb + r];
-                        }
-                    }
-                }
-            }
-            let scores = Tensor::from_vec(sc, (heads, len, len), x.device())?;
-            let p = candle_nn::ops::softmax_last_dim(&scores)?;
-            out = p.matmul(&v)?;
-            let pv = p.flatten_all()?.to_vec1::<f32>()?;
             let mut weights = vec![0.0f32; heads * len * nb];
-            for h in 0..heads {
-                for i in 0..len {
-                    for r in 0..nb {
-                        let j = i as isize + r as isize - w as isize;
-                        if j >= 0 && (j as usize) < len {
-                            weights[(h * len + i) * nb + r] = pv[(h * len + i) * len + j as usize];
+            // Per row of every head, in parallel: add the band of relative logits, softmax
+            // (with the vectorisable exp), and read the band of weights back out for the
+            // relative values.
+            {
+                use rayon::prelude::*;
+                sc.par_chunks_mut(len)
+                    .zip(band.par_chunks(nb))
+                    .zip(weights.par_chunks_mut(nb))
+                    .enumerate()
+                    .for_each(|(row, ((s, b), wr))| {
+                        let i = row % len;
+                        let lo = i.saturating_sub(w);
+                        let hi = (i + w + 1).min(len);
+                        for j in lo..hi {
+                            s[j] += b[j + w - i];
                         }
-                    }
-                }
+                        let max = s.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                        for v in s.iter_mut() {
+                            *v = fast_exp(*v - max);
+                        }
+                        let inv = 1.0 / lane_sum(s);
+                        for v in s.iter_mut() {
+                            *v *= inv;
+                        }
+                        for j in lo..hi {
+                            wr[j + w - i] = s[j];
+                        }
+                    });
             }
+            let p = Tensor::from_vec(sc, (heads, len, len), x.device())?;
+            out = p.matmul(&v)?;
             let weights = Tensor::from_vec(weights, (heads, len, nb), x.device())?;
             out = (out + weights.broadcast_matmul(&self.rel_v)?)?;
         } else if len > w {
@@ -424,12 +504,68 @@ impl DdsConv {
             Some(g) => (x + g)?,
             None => x.clone(),
         };
+        if let Some(y) = self.forward_host(&x)? {
+            return Ok(y);
+        }
         for (sep, n1, pw, n2) in &self.layers {
             let y = n1.forward(&sep.forward(&x)?)?.gelu_erf()?;
             let y = n2.forward(&pw.forward(&y)?)?.gelu_erf()?;
             x = (x + y)?;
         }
         Ok(x)
+    }
+
+    /// Every layer on the host (one pass per step instead of a chain of tensor ops), when
+    /// the CPU weights are there.
+    fn forward_host(&self, x: &Tensor) -> CResult<Option<Tensor>> {
+        let (b, c, t) = x.dims3()?;
+        if b != 1 {
+            return Ok(None);
+        }
+        let mut v = with_cpu_data(x, <[f32]>::to_vec)?;
+        for (sep, n1, pw, n2) in &self.layers {
+            let (Some((taps, bias)), Some(pw_cpu)) = (&sep.depthwise_cpu, &pw.cpu) else {
+                return Ok(None);
+            };
+            let k = sep.kernel;
+            let d = sep.attrs.dilation;
+            let pad = sep.attrs.pads.0;
+            if taps.len() != c * k || pw_cpu.cin != c || pw_cpu.cout != c || pw_cpu.out_len(t) != t
+            {
+                return Ok(None);
+            }
+            // Depthwise: y[ch, i] = b[ch] + Σ_k w[ch, k] · x[ch, i + k·d − pad] (zero outside).
+            let mut y = vec![0.0f32; c * t];
+            for ch in 0..c {
+                let row = &v[ch * t..][..t];
+                let out = &mut y[ch * t..][..t];
+                out.fill(bias[ch]);
+                for kk in 0..k {
+                    let wv = taps[ch * k + kk];
+                    let shift = (kk * d) as isize - pad as isize;
+                    let lo = (-shift).max(0) as usize;
+                    let hi = ((t as isize - shift).max(0) as usize).min(t);
+                    if hi > lo {
+                        let src = &row[(lo as isize + shift) as usize..][..hi - lo];
+                        for (o, xv) in out[lo..hi].iter_mut().zip(src) {
+                            *o += wv * xv;
+                        }
+                    }
+                }
+            }
+            let Some(mut y) = n1.forward_host(&y, t) else {
+                return Ok(None);
+            };
+            y.iter_mut().for_each(|e| *e = fast_gelu(*e));
+            let y = pw_cpu.forward(&y, t, None, None);
+            let Some(mut y) = n2.forward_host(&y, t) else {
+                return Ok(None);
+            };
+            for (xv, e) in v.iter_mut().zip(y.iter_mut()) {
+                *xv += fast_gelu(*e);
+            }
+        }
+        Ok(Some(Tensor::from_vec(v, (1, c, t), x.device())?))
     }
 }
 
@@ -752,6 +888,38 @@ fn fast_exp(x: f32) -> f32 {
     // 2^n through the exponent bits (n in −126..=126 after the clamp).
     let scale = f32::from_bits(((n as i32 + 127) as u32) << 23);
     p * scale
+}
+
+/// A sum in eight interleaved lanes (vectorises; the order differs from a serial sum only
+/// by rounding).
+fn lane_sum(v: &[f32]) -> f32 {
+    let mut lanes = [0.0f32; 8];
+    let chunks = v.chunks_exact(8);
+    let rest: f32 = chunks.remainder().iter().sum();
+    for c in chunks {
+        for (l, x) in lanes.iter_mut().zip(c) {
+            *l += x;
+        }
+    }
+    lanes.iter().sum::<f32>() + rest
+}
+
+/// erf by Abramowitz & Stegun 7.1.26 (absolute error ≤ 1.5e-7), branch-free.
+#[inline]
+fn fast_erf(x: f32) -> f32 {
+    let a = x.abs();
+    let t = 1.0 / (1.0 + 0.327_591_1 * a);
+    let poly = t
+        * (0.254_829_6
+            + t * (-0.284_496_74 + t * (1.421_413_7 + t * (-1.453_152 + t * 1.061_405_4))));
+    let e = 1.0 - poly * fast_exp(-(a * a).min(87.0));
+    e.copysign(x)
+}
+
+/// GELU with the exact (erf) form, as the exporter's graph computes it.
+#[inline]
+fn fast_gelu(x: f32) -> f32 {
+    0.5 * x * (1.0 + fast_erf(x * std::f32::consts::FRAC_1_SQRT_2))
 }
 
 #[inline]
@@ -1302,6 +1470,18 @@ impl Module for Conv {
 mod tests {
     use super::*;
 
+    /// erf by Simpson's rule in f64 (the reference for the fast one).
+    fn libm_erf(x: f64) -> f64 {
+        let n = 2000;
+        let h = x / f64::from(n);
+        let f = |t: f64| (-t * t).exp();
+        let mut sum = f(0.0) + f(x);
+        for i in 1..n {
+            sum += f(f64::from(i) * h) * if i % 2 == 1 { 4.0 } else { 2.0 };
+        }
+        sum * h / 3.0 * 2.0 / std::f64::consts::PI.sqrt()
+    }
+
     #[test]
     fn the_fast_gate_functions_match_the_library_ones() {
         for i in -4000..=4000 {
@@ -1311,6 +1491,16 @@ mod tests {
             assert!((fast_tanh(x) - x.tanh()).abs() < 1e-6, "tanh {x}");
             let s = 1.0 / (1.0 + (-x).exp());
             assert!((fast_sigmoid(x) - s).abs() < 1e-6, "sigmoid {x}");
+        }
+        for i in -600..=600 {
+            let x = i as f32 * 0.01;
+            // erf through the library's erfc-free identity: compare against f64's.
+            let want = libm_erf(f64::from(x)) as f32;
+            assert!(
+                (fast_erf(x) - want).abs() < 5e-7,
+                "erf {x}: {} vs {want}",
+                fast_erf(x)
+            );
         }
         for x in [-1e9f32, -100.0, 100.0, 1e9, f32::MIN, f32::MAX] {
             assert!(fast_tanh(x).is_finite() && fast_tanh(x).abs() <= 1.0);
