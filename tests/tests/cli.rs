@@ -588,3 +588,28 @@ fn voices_speaks_each_line_retimes_the_edit_and_keeps_what_is_current() {
     let run = previz_in(tmp.path(), &["validate", dir_s, "--json"]);
     assert_eq!(run.status, 0, "{}", run.stderr);
 }
+
+#[test]
+fn voices_list_says_what_can_be_cast_here() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models/cache");
+    let env = [("PREVIZ_MODELS_DIR", cache.as_os_str())];
+    let run = previz_e2e::previz_in_env(tmp.path(), &["voices", "--list", "--json"], &env);
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    let json = run.json();
+    let ids: Vec<&str> = json["voices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.last(), Some(&"silent"), "{json}");
+    let default = json["default_voice"].as_str().unwrap();
+    assert!(ids.contains(&default), "{default} is offered: {json}");
+    if default != "silent" {
+        assert!(ids.contains(&"espeak:en-us"), "{json}");
+    }
+    let run = previz_e2e::previz_in_env(tmp.path(), &["voices", "--list"], &env);
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    assert!(run.stdout.contains("new characters get:"), "{}", run.stdout);
+}

@@ -152,6 +152,10 @@ pub struct VoicesArgs {
     /// gone, e.g. after a crash).
     #[arg(long)]
     pub take_over: bool,
+    /// List the voices that can be cast on this machine (what a character's voice may say)
+    /// and exit; no project is opened.
+    #[arg(long)]
+    pub list: bool,
 }
 
 #[derive(Debug, Subcommand)]

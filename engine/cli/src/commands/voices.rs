@@ -12,7 +12,7 @@ use previz_breakdown::{BreakdownError, SceneSelection};
 use previz_jobs::{CancelToken, JobContext, JobKind};
 use previz_models::device::DeviceChoice;
 use previz_storage::OpenMode;
-use previz_voices::{LineStatus, VoiceBank, VoicesOptions, VoicesSummary, run_voices};
+use previz_voices::{LineStatus, VoiceBank, VoiceFamily, VoicesOptions, VoicesSummary, run_voices};
 use serde::Serialize;
 
 use super::{close, open, project_dir, storage_error};
@@ -41,6 +41,9 @@ pub fn run(args: &VoicesArgs, json: bool) -> Result<(), CliError> {
         .parse()
         .map_err(|e: previz_models::device::DeviceError| CliError::bad_input(e.to_string()))?;
     let mut bank = VoiceBank::discover(device);
+    if args.list {
+        return list(&bank, json);
+    }
     let default_voice = bank.default_voice();
     if default_voice == "silent" && !json {
         eprintln!(
@@ -137,4 +140,70 @@ pub fn run(args: &VoicesArgs, json: bool) -> Result<(), CliError> {
             ""
         }
     ))
+}
+
+#[derive(Serialize)]
+struct Listed {
+    id: String,
+    label: String,
+    engine: &'static str,
+    speakers: Vec<String>,
+    speaker_count: usize,
+}
+
+#[derive(Serialize)]
+struct Listing {
+    default_voice: String,
+    voices: Vec<Listed>,
+    espeak_variants: Vec<String>,
+    notes: Vec<String>,
+}
+
+/// `previz voices --list`: what a character's voice may be cast as here.
+fn list(bank: &VoiceBank, json: bool) -> Result<(), CliError> {
+    let catalogue = bank.catalogue();
+    let listing = Listing {
+        default_voice: bank.default_voice(),
+        voices: catalogue
+            .voices
+            .iter()
+            .map(|v| Listed {
+                id: v.id.clone(),
+                label: v.label.clone(),
+                engine: match v.family {
+                    VoiceFamily::Piper => "piper",
+                    VoiceFamily::Espeak => "espeak-ng",
+                    VoiceFamily::Silent => "silent",
+                },
+                speakers: v.speakers.clone(),
+                speaker_count: v.speaker_count,
+            })
+            .collect(),
+        espeak_variants: catalogue.variants.iter().map(|v| v.name.clone()).collect(),
+        notes: catalogue.notes.clone(),
+    };
+    if json {
+        return print_json(&listing);
+    }
+    let mut text = String::new();
+    for v in &listing.voices {
+        let speakers = if v.speaker_count > 1 {
+            format!("  speakers: {}", v.speakers.join(", "))
+        } else {
+            String::new()
+        };
+        text.push_str(&format!("{:<28} {}{speakers}\n", v.id, v.label));
+    }
+    if !listing.espeak_variants.is_empty() {
+        text.push_str(&format!(
+            "\nespeak-ng variants (cast as espeak:<language>+<variant>, e.g. espeak:en-us+{}): {}\n",
+            listing.espeak_variants[0],
+            listing.espeak_variants.join(", ")
+        ));
+    }
+    for note in &listing.notes {
+        text.push_str(&format!("note: {note}\n"));
+    }
+    text.push_str(&format!("new characters get: {}\n", listing.default_voice));
+    print_text(&text)
 }
