@@ -6,7 +6,8 @@
 //!
 //! * `PREVIZ_TTS_VOICE`: the voice's .onnx (default: en_US-joe-medium in models/cache);
 //! * `PREVIZ_TTS_THREADS`: threads for both (default 2; the script sets RAYON_NUM_THREADS too);
-//! * `PREVIZ_TTS_REPEATS`: best of N (default 5).
+//! * `PREVIZ_TTS_REPEATS`: best of N rounds (default 5); rounds alternate ours and onnxruntime
+//!   so load from elsewhere on the machine hits both alike.
 
 // A benchmark's output is its table.
 #![allow(clippy::print_stdout)]
@@ -67,37 +68,65 @@ fn main() {
     let all: Vec<&Vec<i64>> = cases.iter().map(|(_, ids)| ids).collect();
     std::fs::write(&ids_json, serde_json::to_string(&all).expect("json")).expect("write ids");
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/piper_reference.py");
-    let out = Command::new("python3")
-        .arg(script)
-        .args(["bench"])
-        .arg(&voice_path)
-        .arg(&ids_json)
-        .args([threads.to_string(), repeats.to_string()])
-        .output()
-        .expect("python3 runs");
-    let peer: Vec<f64> = if out.status.success() {
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            .filter_map(|v| v["seconds"].as_f64())
-            .collect()
-    } else {
-        println!(
-            "onnxruntime did not run ({}); only our side is shown. pip install onnxruntime",
-            String::from_utf8_lossy(&out.stderr)
+    // One pass of onnxruntime over every case (after its own warm-up), or why it did not run.
+    let peer_pass = || -> Result<Vec<f64>, String> {
+        let out = Command::new("python3")
+            .arg(&script)
+            .args(["bench"])
+            .arg(&voice_path)
+            .arg(&ids_json)
+            .args([threads.to_string(), "1".to_string()])
+            .output()
+            .map_err(|e| format!("python3: {e}"))?;
+        if !out.status.success() {
+            return Err(String::from_utf8_lossy(&out.stderr)
                 .lines()
                 .last()
                 .unwrap_or("")
-        );
-        Vec::new()
+                .to_string());
+        }
+        Ok(String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter_map(|v| v["seconds"].as_f64())
+            .collect())
     };
 
     let rate = f64::from(voice.sample_rate());
     voice
         .synthesize_ids(&cases[0].1, &options)
         .expect("warm-up");
+    // Rounds alternate ours and onnxruntime, so a burst of load from elsewhere on the machine
+    // hits both sides alike; each side keeps its best time per case.
+    let n = cases.len();
+    let mut ours = vec![f64::INFINITY; n];
+    let mut peer = vec![f64::INFINITY; n];
+    let mut audio = vec![0.0; n];
+    let mut peer_error: Option<String> = None;
+    for _ in 0..repeats {
+        for (i, (_, ids)) in cases.iter().enumerate() {
+            let t = Instant::now();
+            let s = voice.synthesize_ids(ids, &options).expect("synthesis");
+            ours[i] = ours[i].min(t.elapsed().as_secs_f64());
+            audio[i] = s.samples.len() as f64 / rate;
+        }
+        if peer_error.is_none() {
+            match peer_pass() {
+                Ok(times) if times.len() == n => {
+                    for (p, t) in peer.iter_mut().zip(times) {
+                        *p = p.min(t);
+                    }
+                }
+                Ok(times) => peer_error = Some(format!("{} results for {n} cases", times.len())),
+                Err(e) => peer_error = Some(e),
+            }
+        }
+    }
+    if let Some(e) = &peer_error {
+        println!("onnxruntime did not run ({e}); only our side is shown. pip install onnxruntime");
+    }
     println!(
-        "voice {}, {threads} threads, best of {repeats}, noise scales 0",
+        "voice {}, {threads} threads, best of {repeats} alternating rounds, noise scales 0",
         voice_path.display()
     );
     println!(
@@ -106,16 +135,13 @@ fn main() {
     println!("|---|---|---|---|---|---|---|---|");
     let (mut ours_total, mut peer_total) = (0.0, 0.0);
     for (i, (words, ids)) in cases.iter().enumerate() {
-        let mut best = f64::INFINITY;
-        let mut audio = 0.0;
-        for _ in 0..repeats {
-            let t = Instant::now();
-            let s = voice.synthesize_ids(ids, &options).expect("synthesis");
-            best = best.min(t.elapsed().as_secs_f64());
-            audio = s.samples.len() as f64 / rate;
-        }
+        let best = ours[i];
+        let audio = audio[i];
         ours_total += best;
-        let (p, rtf_p, ratio) = match peer.get(i) {
+        let (p, rtf_p, ratio) = match peer
+            .get(i)
+            .filter(|p| p.is_finite() && peer_error.is_none())
+        {
             Some(&p) => {
                 peer_total += p;
                 (
