@@ -585,7 +585,9 @@ fn avx512_available() -> bool {
 #[cfg(target_arch = "x86_64")]
 impl PackedConv {
     /// The direct convolution on AVX-512: no unfolding, the padded input's rows are read at
-    /// each tap's shift. Tiles of output time run in parallel.
+    /// each tap's shift. Tasks are tiles of output time × groups of output channels, in
+    /// parallel: short signals (a sentence's phonemes, a few hundred latent frames) are split
+    /// by channels too, so both threads work even when there is one tile of time.
     fn tiles_avx512(&self, xp: &[f32], t_pad: usize, y: &mut [f32], t_out: usize, parallel: bool) {
         use rayon::prelude::*;
         let width = 4 * COLS;
@@ -595,23 +597,41 @@ impl PackedConv {
         assert_eq!(xp.len(), self.cin * t_pad);
         assert_eq!(y.len(), self.cout * t_out);
         assert_eq!(self.w.len(), self.cout * self.kernel * self.cin);
+        let threads = rayon::current_num_threads();
+        let parallel = parallel
+            && threads > 1
+            && self.cout * t_out * self.cin * self.kernel > 1 << 18;
+        let row_blocks = self.cout / ROWS;
+        // Enough tasks to balance: about four per thread.
+        let groups = if parallel {
+            (4 * threads).div_ceil(tiles).clamp(1, row_blocks.max(1))
+        } else {
+            1
+        };
+        let per_group = row_blocks.div_ceil(groups) * ROWS;
         let dst = SendPtr(y.as_mut_ptr());
-        let run = |tile: usize| {
+        let run = |task: usize| {
+            let (tile, group) = (task / groups, task % groups);
             let t0 = tile * width;
             let n = width.min(t_out - t0);
+            let co0 = group * per_group;
+            let co1 = (co0 + per_group).min(self.cout);
+            if co0 >= co1 {
+                return;
+            }
             // SAFETY: avx512f was detected; the kernel reads xp rows ci at columns
             // t0 + k·d .. t0 + k·d + n (inside t_pad by the assert above), w inside its
-            // asserted length, and writes columns t0..t0+n of y's rows, disjoint between tiles.
-            unsafe { conv_tile_avx512(self, xp.as_ptr(), t_pad, dst.ptr(), t_out, t0, n) };
+            // asserted length, and writes rows co0..co1, columns t0..t0+n of y: disjoint
+            // between tasks.
+            unsafe {
+                conv_tile_avx512(self, xp.as_ptr(), t_pad, dst.ptr(), t_out, t0, n, co0..co1);
+            };
         };
-        if parallel
-            && tiles > 1
-            && rayon::current_num_threads() > 1
-            && self.cout * t_out * self.cin * self.kernel > 1 << 18
-        {
-            (0..tiles).into_par_iter().for_each(run);
+        let tasks = tiles * groups;
+        if parallel && tasks > 1 {
+            (0..tasks).into_par_iter().for_each(run);
         } else {
-            (0..tiles).for_each(run);
+            (0..tasks).for_each(run);
         }
     }
 }
@@ -624,6 +644,7 @@ impl PackedConv {
 /// [`PackedConv::tiles_avx512`].
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
+#[allow(clippy::too_many_arguments)]
 unsafe fn conv_tile_avx512(
     c: &PackedConv,
     xp: *const f32,
@@ -632,6 +653,7 @@ unsafe fn conv_tile_avx512(
     t_out: usize,
     t0: usize,
     n: usize,
+    rows: std::ops::Range<usize>,
 ) {
     use std::arch::x86_64::*;
     // SAFETY: see the function's contract; masked loads never touch masked-out lanes.
@@ -655,7 +677,7 @@ unsafe fn conv_tile_avx512(
             let mut r0 = 0;
             while r0 < depth {
                 let r1 = (r0 + KC).min(depth);
-                for co in (0..c.cout).step_by(ROWS) {
+                for co in rows.clone().step_by(ROWS) {
                     let mut acc = [[_mm512_setzero_ps(); 4]; ROWS];
                     for (i, row) in acc.iter_mut().enumerate() {
                         let yp = y.add((co + i) * t_out + t0 + tb);
