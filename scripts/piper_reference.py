@@ -5,9 +5,10 @@
         Phonemes and ids from piper-tts (its bundled espeak-ng), recorded once as the fixture
         engine/models/tests/fixtures/piper_phonemes.json.
 
-    python3 scripts/piper_reference.py synth VOICE.onnx IDS_JSON OUT.f32 [THREADS]
+    python3 scripts/piper_reference.py synth VOICE.onnx IDS_JSON OUT.f32 [THREADS] [SPEAKER_ID]
         Runs the voice's .onnx in onnxruntime with noise scales 0 (deterministic) on the ids in
-        IDS_JSON (a JSON list of ints), writes float32 little-endian samples.
+        IDS_JSON (a JSON list of ints), as speaker SPEAKER_ID of a multi-speaker voice (0),
+        writes float32 little-endian samples.
 
     python3 scripts/piper_reference.py bench VOICE.onnx IDS_JSON THREADS REPEATS
         Prints one JSON line per id list: seconds (best of REPEATS) and audio seconds.
@@ -28,13 +29,16 @@ def session(onnx_path, threads):
     return onnxruntime.InferenceSession(onnx_path, sess_options=options, providers=["CPUExecutionProvider"])
 
 
-def run(sess, ids, length_scale=1.0):
+def run(sess, ids, length_scale=1.0, sid=0):
     import numpy as np
 
     x = np.array([ids], dtype=np.int64)
     lengths = np.array([len(ids)], dtype=np.int64)
     scales = np.array([0.0, length_scale, 0.0], dtype=np.float32)
-    return sess.run(None, {"input": x, "input_lengths": lengths, "scales": scales})[0].squeeze()
+    feeds = {"input": x, "input_lengths": lengths, "scales": scales}
+    if any(i.name == "sid" for i in sess.get_inputs()):  # multi-speaker voices
+        feeds["sid"] = np.array([sid], dtype=np.int64)
+    return sess.run(None, feeds)[0].squeeze()
 
 
 def main():
@@ -57,7 +61,8 @@ def main():
     elif cmd == "synth":
         ids = json.load(open(sys.argv[3]))
         threads = int(sys.argv[5]) if len(sys.argv) > 5 else 1
-        audio = run(session(sys.argv[2], threads), ids)
+        sid = int(sys.argv[6]) if len(sys.argv) > 6 else 0
+        audio = run(session(sys.argv[2], threads), ids, sid=sid)
         audio.astype("<f4").tofile(sys.argv[4])
     elif cmd == "bench":
         cases = json.load(open(sys.argv[3]))

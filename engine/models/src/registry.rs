@@ -190,25 +190,32 @@ impl Registry {
                 manifest: Some(m),
             });
         }
+        // Models dropped in without a manifest: GGUF language models, and Piper voices (an
+        // .onnx with its .onnx.json beside it).
         for root in roots {
-            let mut found = files_with_extension(root, "gguf");
-            for sub in subdirectories(root) {
-                found.extend(files_with_extension(&sub, "gguf"));
+            let mut found = Vec::new();
+            for dir in std::iter::once(root.clone()).chain(subdirectories(root)) {
+                found.extend(files_with_extension(&dir, "gguf"));
+                found.extend(
+                    files_with_extension(&dir, "onnx")
+                        .into_iter()
+                        .filter(|p| piper_config(p).is_file()),
+                );
             }
             for path in found {
                 if claimed.contains(&canonical(&path)) {
                     continue;
                 }
-                let id = path
-                    .file_stem()
-                    .map_or_else(String::new, |s| s.to_string_lossy().to_lowercase());
-                if id.is_empty() || registry.entries.iter().any(|e| e.id == id) {
+                let Some((id, kind)) = dropped_in(&path) else {
+                    continue;
+                };
+                if registry.entries.iter().any(|e| e.id == id) {
                     continue;
                 }
                 claimed.push(canonical(&path));
                 registry.entries.push(ModelEntry {
                     id: id.clone(),
-                    kind: ModelKind::Llm,
+                    kind,
                     name: id,
                     path: Some(path),
                     manifest: None,
@@ -221,17 +228,12 @@ impl Registry {
     /// The installed model `id_or_path` names: a registry id, or a path to a GGUF file.
     pub fn resolve(&self, id_or_path: &str) -> Result<ModelEntry, RegistryError> {
         let as_path = Path::new(id_or_path);
-        if as_path
-            .extension()
-            .is_some_and(|e| e.eq_ignore_ascii_case("gguf"))
-            && as_path.is_file()
+        if as_path.is_file()
+            && let Some((id, kind)) = dropped_in(as_path)
         {
-            let id = as_path
-                .file_stem()
-                .map_or_else(String::new, |s| s.to_string_lossy().to_lowercase());
             return Ok(ModelEntry {
                 id: id.clone(),
-                kind: ModelKind::Llm,
+                kind,
                 name: id,
                 path: Some(as_path.to_owned()),
                 manifest: None,
@@ -270,6 +272,29 @@ impl Registry {
         self.entries
             .iter()
             .filter(move |e| e.kind == kind && e.path.is_some())
+    }
+}
+
+/// A Piper voice's configuration: `voice.onnx` → `voice.onnx.json`.
+fn piper_config(onnx: &Path) -> PathBuf {
+    let mut p = onnx.as_os_str().to_owned();
+    p.push(".json");
+    PathBuf::from(p)
+}
+
+/// The id and kind of a model file without a manifest: a `.gguf` is a language model (id:
+/// the file's stem, lower case); an `.onnx` is a Piper voice (id: the stem in lower case with
+/// `_` as `-`, as `en_GB-alba-medium.onnx` → `en-gb-alba-medium`).
+fn dropped_in(path: &Path) -> Option<(String, ModelKind)> {
+    let ext = path.extension()?.to_string_lossy().to_lowercase();
+    let stem = path.file_stem()?.to_string_lossy().to_lowercase();
+    if stem.is_empty() {
+        return None;
+    }
+    match ext.as_str() {
+        "gguf" => Some((stem, ModelKind::Llm)),
+        "onnx" => Some((stem.replace('_', "-"), ModelKind::Tts)),
+        _ => None,
     }
 }
 

@@ -92,6 +92,11 @@ fn a_six_word_sentence_is_seconds_of_audible_speech() {
 }
 
 fn reference(voice: &Path, ids: &[i64]) -> Option<Vec<f32>> {
+    reference_as(voice, ids, 0)
+}
+
+/// onnxruntime's waveform for `ids` as speaker `sid`, noise scales 0.
+fn reference_as(voice: &Path, ids: &[i64], sid: i64) -> Option<Vec<f32>> {
     let dir = tempfile::tempdir().unwrap();
     let ids_path = dir.path().join("ids.json");
     std::fs::write(&ids_path, serde_json::to_string(ids).unwrap()).unwrap();
@@ -103,6 +108,8 @@ fn reference(voice: &Path, ids: &[i64]) -> Option<Vec<f32>> {
         .arg(voice)
         .arg(&ids_path)
         .arg(&out)
+        .arg("1")
+        .arg(sid.to_string())
         .status();
     if !status.is_ok_and(|s| s.success()) {
         assert!(
@@ -164,7 +171,15 @@ fn waveforms_agree_with_onnxruntime_at_zero_noise() {
 #[test]
 fn the_portable_path_the_cuda_build_runs_matches_the_cpu_kernels() {
     let Some(path) = common::joe() else { return };
-    let weights = previz_models::tts::onnx::OnnxWeights::load(&path).unwrap();
+    portable_matches_fast(&path, &[0]);
+    // The multi-speaker conditioning too.
+    let tiny = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/multispeaker/tiny-multispeaker.onnx");
+    portable_matches_fast(&tiny, &[0, 2]);
+}
+
+fn portable_matches_fast(path: &Path, speakers: &[i64]) {
+    let weights = previz_models::tts::onnx::OnnxWeights::load(path).unwrap();
     let fast = previz_models::tts::Vits::load(&weights, &Device::Cpu).unwrap();
     let portable = previz_models::tts::Vits::load_with(
         &weights,
@@ -187,9 +202,12 @@ fn the_portable_path_the_cuda_build_runs_matches_the_cpu_kernels() {
         .iter()
         .map(|v| v.as_i64().unwrap())
         .collect();
-    for ids in [long, vec![1, 0, 25, 0, 2]] {
-        let a = fast.synthesize(&ids, 0, scales, 42).unwrap();
-        let b = portable.synthesize(&ids, 0, scales, 42).unwrap();
+    for (ids, &speaker) in [long, vec![1, 0, 25, 0, 2]]
+        .iter()
+        .flat_map(|ids| speakers.iter().map(move |s| (ids, s)))
+    {
+        let a = fast.synthesize(ids, speaker, scales, 42).unwrap();
+        let b = portable.synthesize(ids, speaker, scales, 42).unwrap();
         assert_eq!(a.durations, b.durations);
         assert_eq!(a.samples.len(), b.samples.len());
         let max_diff = a
@@ -200,4 +218,65 @@ fn the_portable_path_the_cuda_build_runs_matches_the_cpu_kernels() {
             .fold(0.0f32, f32::max);
         assert!(max_diff < 5e-4, "{} ids: max diff {max_diff}", ids.len());
     }
+}
+
+/// A multi-speaker voice made by Piper's own training code and exported by its own exporter
+/// (tiny random weights, 3 speakers; `scripts/make_multispeaker_voice.py`): the speaker
+/// embedding, the duration predictor's, the flows' and the decoder's conditioning all load
+/// through the same code as joe, every speaker matches onnxruntime, and speakers differ.
+#[test]
+fn every_speaker_of_a_multi_speaker_voice_matches_onnxruntime() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/multispeaker/tiny-multispeaker.onnx");
+    let voice = Voice::load(&path, DeviceChoice::Cpu).unwrap();
+    assert_eq!(voice.config.num_speakers, 3);
+    // A real sentence's ids (the tiny voice shares joe's phoneme map).
+    let ids: Vec<i64> = fixture()["cases"][0]["sentences"][0]["ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_i64().unwrap())
+        .collect();
+    let mut outputs = Vec::new();
+    for (name, sid) in [("ada", 0), ("ben", 1), ("cy", 2)] {
+        for speaker in [name.to_string(), sid.to_string()] {
+            let options = SpeakOptions {
+                noise_scale: Some(0.0),
+                noise_w: Some(0.0),
+                speaker: Some(speaker.clone()),
+                ..SpeakOptions::default()
+            };
+            let got = voice.synthesize_ids(&ids, &options).unwrap().samples;
+            let Some(want) = reference_as(&path, &ids, sid) else {
+                return;
+            };
+            assert_eq!(got.len(), want.len(), "speaker {speaker}: same length");
+            let max_diff = got
+                .iter()
+                .zip(&want)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0f32, f32::max);
+            eprintln!(
+                "speaker {speaker}: {} samples, max |diff| {max_diff:.2e}",
+                got.len()
+            );
+            assert!(max_diff < 5e-4, "speaker {speaker}: max diff {max_diff}");
+            outputs.push(got);
+        }
+    }
+    assert_eq!(
+        outputs[0], outputs[1],
+        "a speaker by name or by number is the same"
+    );
+    assert_ne!(outputs[0], outputs[2], "speakers sound different");
+    assert_ne!(outputs[2], outputs[4], "speakers sound different");
+    let options = SpeakOptions {
+        speaker: Some("dan".into()),
+        ..SpeakOptions::default()
+    };
+    let err = voice
+        .synthesize_ids(&ids, &options)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("ada") && err.contains("cy"), "{err}");
 }

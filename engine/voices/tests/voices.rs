@@ -354,3 +354,50 @@ fn the_catalogue_offers_what_is_installed_and_a_preview_speaks_the_first_line() 
         );
     }
 }
+
+/// A Piper voice dropped into a models folder (no manifest) is found, a multi-speaker one
+/// offers its speakers, and a casting picks one: speakers sound different.
+#[test]
+fn a_dropped_in_multi_speaker_voice_offers_its_speakers_and_casting_picks_one() {
+    let dir =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models/tests/fixtures/multispeaker");
+    let mut bank = VoiceBank::with_registry(Registry::discover(&[dir]), DeviceChoice::Cpu);
+    assert_eq!(bank.piper_voices(), ["tiny-multispeaker"]);
+    let catalogue = bank.catalogue();
+    let tiny = catalogue.find("tiny-multispeaker").expect("offered");
+    assert_eq!(tiny.speakers, ["ada", "ben", "cy"]);
+    assert_eq!(tiny.speaker_count, 3);
+    if !bank.has_espeak() {
+        assert!(
+            std::env::var_os("PREVIZ_REQUIRE_MODELS").is_none(),
+            "espeak-ng is required: apt install espeak-ng"
+        );
+        return;
+    }
+    let say = [previz_voices::delivery::Segment::Say {
+        text: "We leave at midnight.".into(),
+        delivery: previz_voices::delivery::Delivery::default(),
+    }];
+    let mut takes = Vec::new();
+    for speaker in ["ada", "cy"] {
+        let mut casting = previz_core::Casting::new("tiny-multispeaker");
+        casting.speaker = Some(speaker.into());
+        let take = bank.render(&casting, &say, 48_000, 0).unwrap();
+        assert_eq!(
+            take.engine,
+            previz_voices::EngineKind::Piper {
+                id: "tiny-multispeaker".into()
+            }
+        );
+        assert!(!take.samples.is_empty());
+        takes.push(take.samples);
+    }
+    assert_ne!(takes[0], takes[1], "two speakers, two voices");
+    let mut casting = previz_core::Casting::new("tiny-multispeaker");
+    casting.speaker = Some("dan".into());
+    let err = bank
+        .render(&casting, &say, 48_000, 0)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("ada"), "names the speakers there are: {err}");
+}

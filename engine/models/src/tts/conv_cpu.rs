@@ -598,9 +598,8 @@ impl PackedConv {
         assert_eq!(y.len(), self.cout * t_out);
         assert_eq!(self.w.len(), self.cout * self.kernel * self.cin);
         let threads = rayon::current_num_threads();
-        let parallel = parallel
-            && threads > 1
-            && self.cout * t_out * self.cin * self.kernel > 1 << 18;
+        let parallel =
+            parallel && threads > 1 && self.cout * t_out * self.cin * self.kernel > 1 << 18;
         let row_blocks = self.cout / ROWS;
         // Enough tasks to balance: about four per thread.
         let groups = if parallel {

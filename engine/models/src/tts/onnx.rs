@@ -181,6 +181,21 @@ impl OnnxWeights {
             let transpose = match node.op_type.as_str() {
                 "Conv" => false,
                 "ConvTranspose" => true,
+                "Exp" => {
+                    // exp of a constant (the duration predictor's affine flow, exp(−logs),
+                    // which some exporters fold into a constant and others leave as a node):
+                    // folded here, so both read the same way.
+                    if let (Some(input), Some(output)) = (node.input.first(), node.output.first())
+                        && let Some(t) = tensors.get(input)
+                    {
+                        let folded = Weight {
+                            dims: t.dims.clone(),
+                            values: t.values.iter().map(|v| v.exp()).collect(),
+                        };
+                        tensors.insert(output.clone(), folded);
+                    }
+                    continue;
+                }
                 "Gather" => {
                     // An embedding: the table is the first input.
                     if let (Some(table), Some(module)) =
