@@ -178,7 +178,9 @@ impl PackedConv {
         if let Some(stacked) = self.phases.as_deref()
             && t > 0
         {
-            return self.polyphase(stacked, x, t, t_out, leaky, residual, parallel);
+            let mut y = vec![0.0f32; self.cout * t_out];
+            self.polyphase(stacked, x, t, t_out, leaky, residual, parallel, &mut y);
+            return y;
         }
         // The output starts as residual + bias, in one pass.
         let mut y = match residual {
@@ -355,8 +357,10 @@ impl PackedConv {
         leaky: Option<f32>,
         residual: Option<&[f32]>,
         parallel: bool,
-    ) -> Vec<f32> {
+        y: &mut [f32],
+    ) {
         use rayon::prelude::*;
+        assert_eq!(y.len(), self.cout * t_out, "output is [C_out, t_out]");
         let s = self.stride;
         let pl = self.pads.0;
         let taps = self.kernel / s;
@@ -371,7 +375,6 @@ impl PackedConv {
         let tiles = j_total.div_ceil(width);
         let slope = leaky.unwrap_or(1.0);
         let act = move |v: f32| if v < 0.0 { v * slope } else { v };
-        let mut y = vec![0.0f32; cout * t_out];
         let dst = SendPtr(y.as_mut_ptr());
         let tile_run = |tile: usize| {
             let j0 = tile * width;
@@ -404,26 +407,41 @@ impl PackedConv {
             // The tile's outputs: o in [o0, o1), disjoint from every other tile's.
             let o0 = (j0 * s).saturating_sub(pl);
             let o1 = ((j0 + n) * s).saturating_sub(pl).min(t_out);
+            if o1 <= o0 {
+                return;
+            }
+            // Output o of the tile is phase p = q mod s at column jj = q div s, q = o + pad − j0·s.
+            let q0 = o0 + pl - j0 * s;
             for co in 0..cout {
                 let rows: Vec<&[f32]> = (0..s).map(|p| &yp[(p * cout + co) * n..][..n]).collect();
-                let res = residual.map(|r| &r[co * t_out..][..t_out]);
-                // o = (j0 + jj)·s + p − pad, in order of o.
-                let base = (j0 * s) as isize - pl as isize;
-                for jj in 0..n {
-                    let ob = base + (jj * s) as isize;
-                    for (p, row) in rows.iter().enumerate() {
-                        let o = ob + p as isize;
-                        if o < o0 as isize || o >= o1 as isize {
-                            continue;
-                        }
-                        let o = o as usize;
-                        let v = match res {
-                            Some(r) => r[o] + row[jj],
-                            None => row[jj],
-                        };
-                        // SAFETY: o < t_out and co < cout, so the index is inside y; the spans
-                        // [o0, o1) of different tiles are disjoint, so no two tasks write it.
-                        unsafe { *dst.ptr().add(co * t_out + o) = v };
+                // SAFETY: [co·t_out + o0, co·t_out + o1) lies inside y (o1 ≤ t_out, co < cout),
+                // and the spans [o0, o1) of different tiles are disjoint, so this slice is the
+                // only access to that memory while the tile runs.
+                let out = unsafe {
+                    std::slice::from_raw_parts_mut(dst.ptr().add(co * t_out + o0), o1 - o0)
+                };
+                // A partial group of phases first, then whole groups of `s` outputs.
+                let head = ((s - q0 % s) % s).min(out.len());
+                let (first, rest) = out.split_at_mut(head);
+                for (k, v) in first.iter_mut().enumerate() {
+                    let q = q0 + k;
+                    *v = rows[q % s][q / s];
+                }
+                let jj0 = (q0 + head) / s;
+                let jj_tail = jj0 + rest.len() / s;
+                let mut groups = rest.chunks_exact_mut(s);
+                for (g, jj) in groups.by_ref().zip(jj0..) {
+                    for (v, row) in g.iter_mut().zip(&rows) {
+                        *v = row[jj];
+                    }
+                }
+                let tail = groups.into_remainder();
+                for (p, v) in tail.iter_mut().enumerate() {
+                    *v = rows[p][jj_tail];
+                }
+                if let Some(r) = residual {
+                    for (v, r) in out.iter_mut().zip(&r[co * t_out + o0..co * t_out + o1]) {
+                        *v += r;
                     }
                 }
             }
@@ -433,7 +451,20 @@ impl PackedConv {
         } else {
             (0..tiles).for_each(tile_run);
         }
-        y
+    }
+
+    /// A transposed convolution (`act(x)` first) written into `out` (`[C_out, out_len(t)]`,
+    /// every element overwritten, so a reused buffer needs no clearing). For callers that
+    /// keep their large buffers between calls: fresh pages cost more than the arithmetic.
+    pub fn forward_into(&self, x: &[f32], t: usize, leaky: Option<f32>, out: &mut [f32]) {
+        assert_eq!(x.len(), self.cin * t, "input is [C_in, t]");
+        let t_out = self.out_len(t);
+        match self.phases.as_deref() {
+            Some(stacked) if t > 0 => {
+                self.polyphase(stacked, x, t, t_out, leaky, None, true, out);
+            }
+            _ => out.copy_from_slice(&self.forward(x, t, leaky, None)),
+        }
     }
 }
 
@@ -453,7 +484,22 @@ pub fn resblock_stage(
     blocks: &[ResSteps<'_>],
     slope: f32,
 ) -> Vec<f32> {
+    let mut out = vec![0.0f32; channels * t];
+    resblock_stage_into(x, channels, t, blocks, slope, &mut out);
+    out
+}
+
+/// [`resblock_stage`] written into `out` (`[C, t]`, every element overwritten).
+pub fn resblock_stage_into(
+    x: &[f32],
+    channels: usize,
+    t: usize,
+    blocks: &[ResSteps<'_>],
+    slope: f32,
+    out: &mut [f32],
+) {
     assert_eq!(x.len(), channels * t);
+    assert_eq!(out.len(), channels * t);
     let halo = blocks
         .iter()
         .map(|b| {
@@ -468,9 +514,10 @@ pub fn resblock_stage(
     let width = (64 * 1024 / channels.max(1))
         .saturating_sub(2 * halo)
         .max(256);
-    stage_tiled(x, channels, t, blocks, slope, halo, width)
+    stage_tiled(x, channels, t, blocks, slope, halo, width, out);
 }
 
+#[allow(clippy::too_many_arguments)]
 fn stage_tiled(
     x: &[f32],
     channels: usize,
@@ -479,12 +526,15 @@ fn stage_tiled(
     slope: f32,
     halo: usize,
     width: usize,
-) -> Vec<f32> {
+    out: &mut [f32],
+) {
     use rayon::prelude::*;
     let width = width.min(t.max(1));
     let tiles = t.div_ceil(width);
     let scale = 1.0 / blocks.len().max(1) as f32;
-    let tile_out = |tile: usize| -> Vec<f32> {
+    assert_eq!(out.len(), channels * t);
+    let dst = SendPtr(out.as_mut_ptr());
+    let tile_out = |tile: usize| {
         let t0 = tile * width;
         let n = width.min(t - t0);
         let len = n + 2 * halo;
@@ -544,23 +594,20 @@ fn stage_tiled(
                 }
             }
         }
-        acc.iter_mut().for_each(|v| *v *= scale);
-        acc
-    };
-    let parts: Vec<Vec<f32>> = if tiles > 1 && rayon::current_num_threads() > 1 {
-        (0..tiles).into_par_iter().map(tile_out).collect()
-    } else {
-        (0..tiles).map(tile_out).collect()
-    };
-    let mut out = vec![0.0f32; channels * t];
-    for (tile, part) in parts.iter().enumerate() {
-        let t0 = tile * width;
-        let n = width.min(t - t0);
         for c in 0..channels {
-            out[c * t + t0..][..n].copy_from_slice(&part[c * n..][..n]);
+            // SAFETY: columns t0..t0+n of row c lie inside `out` ([channels, t]); tiles cover
+            // disjoint columns, so no other task touches them.
+            let row = unsafe { std::slice::from_raw_parts_mut(dst.ptr().add(c * t + t0), n) };
+            for (o, a) in row.iter_mut().zip(&acc[c * n..][..n]) {
+                *o = a * scale;
+            }
         }
+    };
+    if tiles > 1 && rayon::current_num_threads() > 1 {
+        (0..tiles).into_par_iter().for_each(tile_out);
+    } else {
+        (0..tiles).for_each(tile_out);
     }
-    out
 }
 
 /// Output channels per register block of the AVX-512 kernel.
@@ -732,7 +779,8 @@ unsafe fn conv_tile_avx512(
 /// A raw pointer that may cross to rayon's threads (each tile writes its own columns).
 #[derive(Clone, Copy)]
 struct SendPtr(*mut f32);
-// SAFETY: only used by `tiles`, whose tasks write disjoint columns and finish before it returns.
+// SAFETY: only used by parallel loops whose tasks write disjoint ranges of one buffer and
+// finish before the loop returns.
 unsafe impl Send for SendPtr {}
 
 impl SendPtr {
@@ -909,7 +957,9 @@ mod tests {
                 .max()
                 .unwrap();
             for width in [64, 100, 700] {
-                let got = stage_tiled(&x, ch, t, &blocks, 0.1, halo, width);
+                // A dirty reused buffer: every element is overwritten.
+                let mut got = vec![f32::NAN; ch * t];
+                stage_tiled(&x, ch, t, &blocks, 0.1, halo, width, &mut got);
                 for (i, (g, w)) in got.iter().zip(&want).enumerate() {
                     assert!((g - w).abs() < 1e-3, "width {width} at {i}: {g} vs {w}");
                 }
@@ -967,6 +1017,9 @@ mod tests {
                 for (g, w) in got.iter().zip(&want) {
                     assert!((g - w).abs() < 1e-4, "{g} vs {w}");
                 }
+                let mut into = vec![f32::NAN; want.len()];
+                p.forward_into(&x, t, leaky, &mut into);
+                assert_eq!(into, got, "forward_into overwrites every sample");
                 // With a residual, every output sample gets it added once.
                 let r = values(cout * t_out, 8);
                 let got = p.forward(&x, t, leaky, Some(&r));

@@ -24,7 +24,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use super::TtsError;
-use super::conv_cpu::{PackedConv, ResSteps, resblock_stage};
+use super::conv_cpu::{PackedConv, ResSteps, resblock_stage, resblock_stage_into};
 use super::onnx::{ConvAttrs, OnnxWeights, Weight};
 
 type CResult<T> = candle_core::Result<T>;
@@ -1074,7 +1074,13 @@ struct Generator {
     /// `ups.len() × kernels` resblocks, stage by stage.
     resblocks: Vec<ResBlock>,
     conv_post: Conv,
+    /// The CPU path's two signal buffers, kept between sentences: at audio rate they are tens
+    /// of megabytes, and fresh pages cost more than the arithmetic that fills them.
+    scratch: std::sync::Mutex<[Vec<f32>; 2]>,
 }
+
+/// Largest signal buffer kept between sentences (floats): 64 Mi, 256 MiB each.
+const SCRATCH_KEEP: usize = 64 << 20;
 
 impl Generator {
     fn load(w: &OnnxWeights, cx: &Ctx) -> Result<Self, TtsError> {
@@ -1106,7 +1112,80 @@ impl Generator {
             ups,
             resblocks,
             conv_post: Conv::load(w, "dec.conv_post", cx)?,
+            scratch: std::sync::Mutex::new([Vec::new(), Vec::new()]),
         })
+    }
+
+    /// The whole decoder on the host when every part has CPU kernels: upsampling and each
+    /// stage's fused resblocks alternate between two reused buffers.
+    fn forward_cpu(&self, x: &Tensor) -> CResult<Option<Tensor>> {
+        let ups: Option<Vec<&PackedConv>> = self.ups.iter().map(|u| u.cpu.as_ref()).collect();
+        let kernels = self.resblocks.len() / self.ups.len();
+        let stages: Option<Vec<Vec<ResSteps<'_>>>> = self
+            .resblocks
+            .chunks(kernels)
+            .map(|stage| stage.iter().map(ResBlock::cpu_steps).collect())
+            .collect();
+        let (Some(ups), Some(stages), Some(post)) = (ups, stages, self.conv_post.cpu.as_ref())
+        else {
+            return Ok(None);
+        };
+        // Another synthesis on this voice holds the buffers: use fresh ones.
+        let mut fresh = [Vec::new(), Vec::new()];
+        let mut guard = self.scratch.try_lock();
+        let [a, b] = match guard.as_deref_mut() {
+            Ok(kept) => kept,
+            Err(_) => &mut fresh,
+        };
+        let (_, mut channels, mut t) = x.dims3()?;
+        let profile = std::env::var_os("PREVIZ_TTS_PROFILE").is_some();
+        with_cpu_data(x, |v| {
+            a.clear();
+            a.extend_from_slice(v);
+        })?;
+        for (i, (up, blocks)) in ups.iter().zip(&stages).enumerate() {
+            let clock = std::time::Instant::now();
+            let t_up = up.out_len(t);
+            let n = up.cout * t_up;
+            if b.len() < n {
+                b.resize(n, 0.0);
+            }
+            up.forward_into(&a[..channels * t], t, Some(LRELU_SLOPE as f32), &mut b[..n]);
+            (channels, t) = (up.cout, t_up);
+            if profile {
+                eprintln!(
+                    "tts profile:   ups.{i} {:.1} ms -> [1, {channels}, {t}]",
+                    clock.elapsed().as_secs_f64() * 1e3
+                );
+            }
+            let clock = std::time::Instant::now();
+            if a.len() < n {
+                a.resize(n, 0.0);
+            }
+            resblock_stage_into(
+                &b[..n],
+                channels,
+                t,
+                blocks,
+                LRELU_SLOPE as f32,
+                &mut a[..n],
+            );
+            if profile {
+                eprintln!(
+                    "tts profile:   resblocks of stage {i} (fused) {:.1} ms",
+                    clock.elapsed().as_secs_f64() * 1e3
+                );
+            }
+        }
+        let mut y = post.forward(&a[..channels * t], t, Some(0.01), None);
+        y.iter_mut().for_each(|v| *v = v.tanh());
+        for buf in [a, b] {
+            if buf.len() > SCRATCH_KEEP {
+                *buf = Vec::new();
+            }
+        }
+        let len = post.out_len(t);
+        Ok(Some(Tensor::from_vec(y, (1, post.cout, len), x.device())?))
     }
 
     /// Samples per frame.
@@ -1118,6 +1197,11 @@ impl Generator {
         let mut x = self.conv_pre.forward(z)?;
         if let (Some(c), Some(g)) = (&self.cond, g) {
             x = x.broadcast_add(&c.forward(g)?)?;
+        }
+        if x.device().is_cpu()
+            && let Some(y) = self.forward_cpu(&x)?
+        {
+            return Ok(y);
         }
         let kernels = self.resblocks.len() / self.ups.len();
         let profile = std::env::var_os("PREVIZ_TTS_PROFILE").is_some();
