@@ -878,7 +878,10 @@ impl WaveNet {
 #[inline]
 fn fast_exp(x: f32) -> f32 {
     let x = x.clamp(-87.0, 87.0);
-    let n = (x * std::f32::consts::LOG2_E).round();
+    // Round to nearest by adding and subtracting 1.5·2^23 (SSE2 has no rounding instruction
+    // and `f32::round` is a library call, which would keep the loops from vectorising).
+    const SHIFTER: f32 = 12_582_912.0;
+    let n = (x * std::f32::consts::LOG2_E + SHIFTER) - SHIFTER;
     let r = x - n * 0.693_359_4 + n * 2.121_944_4e-4;
     let p = 1.0
         + r * (1.0
