@@ -294,7 +294,7 @@ impl ChannelNorm {
     }
 
     fn forward(&self, x: &Tensor) -> CResult<Tensor> {
-        if self.host.is_some() && x.dim(0)? == 1 {
+        if self.host.is_some() && x.dim(0)? == 1 && x.device().is_cpu() {
             let t = x.dim(2)?;
             if let Some(y) = with_cpu_data(x, |v| self.forward_host(v, t))? {
                 return Tensor::from_vec(y, x.shape(), x.device());
@@ -519,7 +519,13 @@ impl DdsConv {
     /// the CPU weights are there.
     fn forward_host(&self, x: &Tensor) -> CResult<Option<Tensor>> {
         let (b, c, t) = x.dims3()?;
-        if b != 1 {
+        let all_on_host = self.layers.iter().all(|(sep, n1, pw, n2)| {
+            sep.depthwise_cpu.is_some()
+                && pw.cpu.is_some()
+                && n1.host.is_some()
+                && n2.host.is_some()
+        });
+        if b != 1 || !all_on_host || !x.device().is_cpu() {
             return Ok(None);
         }
         let mut v = with_cpu_data(x, <[f32]>::to_vec)?;
@@ -826,7 +832,7 @@ impl WaveNet {
             .zip(&self.res_skip)
             .map(|(a, b)| Some((a.cpu.as_ref()?, b.cpu.as_ref()?)))
             .collect();
-        let Some(convs) = convs else {
+        let Some(convs) = convs.filter(|_| x.device().is_cpu()) else {
             return Ok(None);
         };
         let n = convs.len();
