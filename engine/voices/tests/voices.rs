@@ -204,6 +204,69 @@ fn changing_a_line_revoices_it_and_moves_the_edit_after_it_by_the_difference() {
     assert_eq!(project, before);
 }
 
+/// Recasting a character (here: speaking 50% faster, as the Cast panel's speed does) re-voices
+/// only their lines, and the edit re-times to the new takes as one undoable command.
+#[test]
+fn recasting_a_character_revoices_only_their_lines_and_retimes_the_edit() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = AssetStore::new(dir.path().join("assets"));
+    let mut bank = bank();
+    let mut project = project();
+    let options = VoicesOptions {
+        scenes: Some(vec![0]),
+        ..VoicesOptions::default()
+    };
+    let (batch, _) = run_voices(&project, &mut bank, &store, &options, &ctx(), |_| {}).unwrap();
+    project.apply(&batch.unwrap()).unwrap();
+
+    let speaker = project.script.scenes[0]
+        .dialogue()
+        .find_map(|d| d.character)
+        .unwrap();
+    let theirs: Vec<LineId> = project.script.scenes[0]
+        .dialogue()
+        .filter(|d| d.character == Some(speaker))
+        .map(|d| d.id)
+        .collect();
+    let mut casting = project
+        .script
+        .character(speaker)
+        .unwrap()
+        .voice
+        .clone()
+        .unwrap();
+    casting.speed_percent = 150;
+    project
+        .apply(&EditCommand::EditCharacter {
+            character: speaker,
+            field: previz_core::script::CharacterField::Voice(Some(casting)),
+        })
+        .unwrap();
+    let before = project.clone();
+    let old: i64 = theirs.iter().map(|l| clip_of(&before, *l).2).sum();
+
+    let mut voiced = Vec::new();
+    let (batch, summary) = run_voices(&project, &mut bank, &store, &options, &ctx(), |o| {
+        if o.status == LineStatus::Voiced {
+            voiced.push(o.line);
+        }
+    })
+    .unwrap();
+    assert_eq!(voiced, theirs, "exactly the recast character's lines");
+    assert_eq!(summary.voiced, theirs.len());
+    let applied = project.apply(&batch.unwrap()).unwrap();
+    let new: i64 = theirs.iter().map(|l| clip_of(&project, *l).2).sum();
+    assert!(new < old, "faster speech, shorter clips: {old} -> {new}");
+    assert_eq!(
+        project.timeline.tracks[0].duration_frames(),
+        before.timeline.tracks[0].duration_frames() - (old - new),
+        "the picture is shorter by the measured difference"
+    );
+    assert!(project.validate().is_empty(), "{:?}", project.validate());
+    project.apply_changes(&applied.undo).unwrap();
+    assert_eq!(project, before, "one undo");
+}
+
 #[test]
 fn with_no_espeak_lines_are_timed_silences_at_reading_speed() {
     let dir = tempfile::tempdir().unwrap();
