@@ -67,15 +67,17 @@ fn with_bank<T>(
     let mut guard = shared
         .lock()
         .map_err(|_| JobError::failed("an earlier voice job failed badly; restart the studio"))?;
-    if guard.as_ref().is_none_or(|(d, _)| *d != device) {
-        let choice = match device {
-            Device::Cpu => DeviceChoice::Cpu,
-            Device::Cuda => DeviceChoice::Cuda(0),
-        };
-        *guard = Some((device, VoiceBank::discover(choice)));
+    match guard.as_mut() {
+        Some((d, bank)) if *d == device => Ok(work(bank)),
+        _ => {
+            let choice = match device {
+                Device::Cpu => DeviceChoice::Cpu,
+                Device::Cuda => DeviceChoice::Cuda(0),
+            };
+            let (_, bank) = guard.insert((device, VoiceBank::discover(choice)));
+            Ok(work(bank))
+        }
     }
-    let (_, bank) = guard.as_mut().expect("just set");
-    Ok(work(bank))
 }
 
 impl Studio {
