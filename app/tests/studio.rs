@@ -1006,6 +1006,8 @@ fn the_cast_panel_casts_a_voice_and_previews_it_without_touching_the_project() {
     if chosen.id.starts_with("espeak:") {
         assert!(h.query_by_label(&format!("Variant of {name}")).is_some());
     }
+    assert!(h.query_by_label(&format!("Speed of {name}")).is_some());
+    assert!(h.query_by_label(&format!("Pitch of {name}")).is_some());
 
     let before = doc(&h).clone();
     h.get_by_label(&format!("Preview {name}")).click();

@@ -219,45 +219,65 @@ fn casting_numbers(
     casting: &Casting,
     pending: &mut Vec<Pending>,
 ) {
-    ui.label("Speed");
-    let mut speed = casting.speed_percent;
-    let r = ui
-        .add(
-            egui::DragValue::new(&mut speed)
-                .range(25..=400)
-                .suffix(" %"),
+    number(
+        ui,
+        name,
+        "Speed",
+        " %",
+        25..=400,
+        casting.speed_percent,
+        |v| {
+            let mut c = casting.clone();
+            c.speed_percent = v;
+            c
+        },
+    )
+    .map(|c| (c, "speed"))
+    .into_iter()
+    .chain(
+        number(
+            ui,
+            name,
+            "Pitch",
+            " st",
+            -12..=12,
+            casting.pitch_semitones,
+            |v| {
+                let mut c = casting.clone();
+                c.pitch_semitones = v;
+                c
+            },
         )
-        .accessible_name(format!("Speed of {name}"));
-    if r.changed() {
-        let mut c = casting.clone();
-        c.speed_percent = speed;
-        pending.push(Pending::Coalesce(
+        .map(|c| (c, "pitch")),
+    )
+    .for_each(|(edit, field)| match edit {
+        Some(c) => pending.push(Pending::Coalesce(
             cast(id, Some(c)),
-            format!("cast:{id}:speed"),
-        ));
-    }
-    if r.drag_stopped() || r.lost_focus() {
-        pending.push(Pending::Seal);
-    }
-    ui.label("Pitch");
-    let mut pitch = casting.pitch_semitones;
-    let r = ui
-        .add(
-            egui::DragValue::new(&mut pitch)
-                .range(-12..=12)
-                .suffix(" st"),
-        )
-        .accessible_name(format!("Pitch of {name}"));
-    if r.changed() {
-        let mut c = casting.clone();
-        c.pitch_semitones = pitch;
-        pending.push(Pending::Coalesce(
-            cast(id, Some(c)),
-            format!("cast:{id}:pitch"),
-        ));
-    }
-    if r.drag_stopped() || r.lost_focus() {
-        pending.push(Pending::Seal);
+            format!("cast:{id}:{field}"),
+        )),
+        None => pending.push(Pending::Seal),
+    });
+
+    /// One numeric field of the casting, named "<label> of <character>": `Some(Some(casting))`
+    /// when it changed, `Some(None)` when the drag or typing ended (seal the undo step).
+    fn number<T: egui::emath::Numeric>(
+        ui: &mut egui::Ui,
+        name: &str,
+        label: &str,
+        suffix: &str,
+        range: std::ops::RangeInclusive<T>,
+        value: T,
+        with: impl FnOnce(T) -> Casting,
+    ) -> Option<Option<Casting>> {
+        ui.label(label);
+        let mut v = value;
+        let r = ui
+            .add(egui::DragValue::new(&mut v).range(range).suffix(suffix))
+            .accessible_name(format!("{label} of {name}"));
+        if r.changed() {
+            return Some(Some(with(v)));
+        }
+        (r.drag_stopped() || r.lost_focus()).then_some(None)
     }
 }
 
