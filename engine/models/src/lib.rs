@@ -4,10 +4,12 @@
 //!   through candle-transformers), the GGUF's own tokenizer and chat template, sampling,
 //!   constrained generation with streaming, cancellation and KV-cache prefix reuse.
 //! * [`device`]: CPU / CUDA selection and the VRAM budget.
+//! * [`diffusion`]: Stable Diffusion (diffusers folders), LoRA, seeded samplers, previews.
 //! * [`tts`]: Piper voices (VITS) ported to candle, phonemes from the espeak-ng program.
 //! * [`registry`]: model manifests (`models/*.toml`) and the GGUF files a user drops in.
 
 pub mod device;
+pub mod diffusion;
 pub mod llm;
 pub mod registry;
 pub mod tts;

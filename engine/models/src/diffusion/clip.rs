@@ -1,0 +1,298 @@
+//! The CLIP text side of a Stable Diffusion model: its tokenizer (from `tokenizer/`) and its
+//! text transformer (from `text_encoder/`), built from the folder's own config so that any size
+//! loads, tiny test models included (candle-transformers' CLIP config has private fields and
+//! only the released sizes).
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use candle_core::{DType, Device, Module, Result as CandleResult, Tensor};
+use candle_nn::{Embedding, LayerNorm, Linear, VarBuilder};
+use tokenizers::Tokenizer;
+
+use super::DiffusionError;
+use super::config::ClipConfig;
+
+const BOS: &str = "<|startoftext|>";
+const EOS: &str = "<|endoftext|>";
+
+/// CLIP's byte-level BPE with its special tokens and padding rule.
+pub struct ClipTokenizer {
+    tokenizer: Tokenizer,
+    bos: u32,
+    eos: u32,
+    pad: u32,
+    /// Context length: 77 for every released CLIP.
+    pub max_len: usize,
+}
+
+fn read(path: &Path) -> Result<String, DiffusionError> {
+    std::fs::read_to_string(path).map_err(|e| DiffusionError::io(path, &e))
+}
+
+/// The special token a `special_tokens_map.json` / `tokenizer_config.json` names for `key`
+/// (a string or `{"content": ...}`).
+fn special_token(dir: &Path, key: &str) -> Option<String> {
+    ["special_tokens_map.json", "tokenizer_config.json"]
+        .iter()
+        .find_map(|name| {
+            let text = std::fs::read_to_string(dir.join(name)).ok()?;
+            let json: serde_json::Value = serde_json::from_str(&text).ok()?;
+            match json.get(key)? {
+                serde_json::Value::String(s) => Some(s.clone()),
+                other => other.get("content")?.as_str().map(str::to_owned),
+            }
+        })
+}
+
+impl ClipTokenizer {
+    /// Loads `dir/tokenizer.json` if there is one, else builds CLIP's tokenizer from
+    /// `vocab.json` + `merges.txt` exactly as transformers' converter does.
+    pub fn load(dir: &Path, max_len: usize) -> Result<Self, DiffusionError> {
+        let json_path = dir.join("tokenizer.json");
+        let tokenizer = if json_path.is_file() {
+            Tokenizer::from_file(&json_path).map_err(|e| DiffusionError::Config {
+                file: json_path.clone(),
+                line: 0,
+                message: format!("not a tokenizer: {e}"),
+            })?
+        } else {
+            let vocab_path = dir.join("vocab.json");
+            let merges_path = dir.join("merges.txt");
+            for p in [&vocab_path, &merges_path] {
+                if !p.is_file() {
+                    return Err(DiffusionError::Missing {
+                        file: p.clone(),
+                        what: "the CLIP tokenizer (vocab.json and merges.txt, or tokenizer.json)"
+                            .into(),
+                    });
+                }
+            }
+            let vocab: HashMap<String, u32> =
+                super::config::parse_json(&read(&vocab_path)?, &vocab_path)?;
+            let merges: Vec<String> = read(&merges_path)?
+                .lines()
+                .filter(|l| !l.starts_with("#version") && !l.trim().is_empty())
+                .map(str::to_owned)
+                .collect();
+            for (i, m) in merges.iter().enumerate() {
+                if m.split(' ').count() != 2 {
+                    return Err(DiffusionError::Config {
+                        file: merges_path.clone(),
+                        line: i + 2,
+                        message: format!("'{m}' is not a merge; expected two tokens and a space"),
+                    });
+                }
+            }
+            let spec = serde_json::json!({
+                "version": "1.0",
+                "truncation": null,
+                "padding": null,
+                "added_tokens": [],
+                "normalizer": {"type": "Sequence", "normalizers": [
+                    {"type": "NFC"},
+                    {"type": "Replace", "pattern": {"Regex": "\\s+"}, "content": " "},
+                    {"type": "Lowercase"}
+                ]},
+                "pre_tokenizer": {"type": "Sequence", "pretokenizers": [
+                    {"type": "Split", "pattern": {"Regex":
+                        "<\\|startoftext\\|>|<\\|endoftext\\|>|'s|'t|'re|'ve|'m|'ll|'d|[\\p{L}]+|[\\p{N}]|[^\\s\\p{L}\\p{N}]+"},
+                     "behavior": "Removed", "invert": true},
+                    {"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": false}
+                ]},
+                "post_processor": null,
+                "decoder": {"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": true, "use_regex": true},
+                "model": {
+                    "type": "BPE", "dropout": null, "unk_token": EOS,
+                    "continuing_subword_prefix": "", "end_of_word_suffix": "</w>",
+                    "fuse_unk": false, "byte_fallback": false,
+                    "vocab": vocab, "merges": merges
+                }
+            });
+            Tokenizer::from_bytes(spec.to_string().as_bytes()).map_err(|e| {
+                DiffusionError::Config {
+                    file: vocab_path.clone(),
+                    line: 0,
+                    message: format!("vocab.json and merges.txt do not make a tokenizer: {e}"),
+                }
+            })?
+        };
+        let id = |token: &str| {
+            tokenizer
+                .token_to_id(token)
+                .ok_or_else(|| DiffusionError::Config {
+                    file: dir.to_path_buf(),
+                    line: 0,
+                    message: format!("the tokenizer has no '{token}' token; is this a CLIP tokenizer?"),
+                })
+        };
+        let bos = id(BOS)?;
+        let eos = id(EOS)?;
+        let pad = special_token(dir, "pad_token")
+            .and_then(|t| tokenizer.token_to_id(&t))
+            .unwrap_or(eos);
+        Ok(Self {
+            tokenizer,
+            bos,
+            eos,
+            pad,
+            max_len: max_len.max(3),
+        })
+    }
+
+    /// `<bos> prompt <eos> <pad>...`, truncated to the context length (the end of an overlong
+    /// prompt is dropped, as diffusers does).
+    pub fn encode(&self, text: &str) -> Result<Vec<u32>, DiffusionError> {
+        let encoding = self
+            .tokenizer
+            .encode(text, false)
+            .map_err(|e| DiffusionError::Runtime(format!("tokenizing the prompt: {e}")))?;
+        let mut ids = Vec::with_capacity(self.max_len);
+        ids.push(self.bos);
+        ids.extend(encoding.get_ids().iter().take(self.max_len - 2));
+        ids.push(self.eos);
+        ids.resize(self.max_len, self.pad);
+        Ok(ids)
+    }
+}
+
+struct ClipLayer {
+    norm1: LayerNorm,
+    q: Linear,
+    k: Linear,
+    v: Linear,
+    out: Linear,
+    norm2: LayerNorm,
+    fc1: Linear,
+    fc2: Linear,
+}
+
+/// CLIP's text transformer (transformers' `CLIPTextModel`).
+pub struct ClipTextEncoder {
+    token_embedding: Embedding,
+    position_embedding: Tensor,
+    layers: Vec<ClipLayer>,
+    final_norm: LayerNorm,
+    heads: usize,
+    quick_gelu: bool,
+    pub hidden_size: usize,
+    pub max_len: usize,
+}
+
+impl ClipTextEncoder {
+    pub fn new(vb: &VarBuilder, c: &ClipConfig) -> CandleResult<Self> {
+        let m = vb.pp("text_model");
+        let emb = m.pp("embeddings");
+        let d = c.hidden_size;
+        let token_embedding =
+            candle_nn::embedding(c.vocab_size, d, emb.pp("token_embedding"))?;
+        let position_embedding = emb
+            .pp("position_embedding")
+            .get((c.max_position_embeddings, d), "weight")?;
+        let ln = |p: VarBuilder| candle_nn::layer_norm(d, c.layer_norm_eps, p);
+        let mut layers = Vec::with_capacity(c.num_hidden_layers);
+        for i in 0..c.num_hidden_layers {
+            let l = m.pp("encoder.layers").pp(i.to_string());
+            let a = l.pp("self_attn");
+            layers.push(ClipLayer {
+                norm1: ln(l.pp("layer_norm1"))?,
+                q: candle_nn::linear(d, d, a.pp("q_proj"))?,
+                k: candle_nn::linear(d, d, a.pp("k_proj"))?,
+                v: candle_nn::linear(d, d, a.pp("v_proj"))?,
+                out: candle_nn::linear(d, d, a.pp("out_proj"))?,
+                norm2: ln(l.pp("layer_norm2"))?,
+                fc1: candle_nn::linear(d, c.intermediate_size, l.pp("mlp.fc1"))?,
+                fc2: candle_nn::linear(c.intermediate_size, d, l.pp("mlp.fc2"))?,
+            });
+        }
+        Ok(Self {
+            token_embedding,
+            position_embedding,
+            layers,
+            final_norm: ln(m.pp("final_layer_norm"))?,
+            heads: c.num_attention_heads,
+            quick_gelu: c.hidden_act == "quick_gelu",
+            hidden_size: d,
+            max_len: c.max_position_embeddings,
+        })
+    }
+
+    /// Hidden states after the final layer norm, `(batch, tokens, hidden)`.
+    pub fn forward(&self, ids: &Tensor) -> CandleResult<Tensor> {
+        let (b, n) = ids.dims2()?;
+        let d = self.hidden_size;
+        let hd = d / self.heads;
+        let pos = self.position_embedding.narrow(0, 0, n)?.unsqueeze(0)?;
+        let mut x = self.token_embedding.forward(ids)?.broadcast_add(&pos)?;
+        let mask = causal_mask(n, x.device(), x.dtype())?;
+        let scale = 1.0 / (hd as f64).sqrt();
+        for l in &self.layers {
+            let h = l.norm1.forward(&x)?;
+            let split = |t: Tensor| -> CandleResult<Tensor> {
+                t.reshape((b, n, self.heads, hd))?.transpose(1, 2)?.contiguous()
+            };
+            let q = split((l.q.forward(&h)? * scale)?)?;
+            let k = split(l.k.forward(&h)?)?;
+            let v = split(l.v.forward(&h)?)?;
+            let att = q.matmul(&k.t()?)?.broadcast_add(&mask)?;
+            let att = candle_nn::ops::softmax_last_dim(&att)?;
+            let o = att
+                .matmul(&v)?
+                .transpose(1, 2)?
+                .reshape((b, n, d))?;
+            x = (x + l.out.forward(&o)?)?;
+            let h = l.fc1.forward(&l.norm2.forward(&x)?)?;
+            let h = if self.quick_gelu {
+                (&h * candle_nn::ops::sigmoid(&(&h * 1.702)?)?)?
+            } else {
+                h.gelu_erf()?
+            };
+            x = (x + l.fc2.forward(&h)?)?;
+        }
+        self.final_norm.forward(&x)
+    }
+}
+
+fn causal_mask(n: usize, device: &Device, dtype: DType) -> CandleResult<Tensor> {
+    let mask: Vec<f32> = (0..n)
+        .flat_map(|i| (0..n).map(move |j| if j > i { f32::NEG_INFINITY } else { 0.0 }))
+        .collect();
+    Tensor::from_vec(mask, (n, n), device)?.to_dtype(dtype)
+}
+
+/// Prompt embeddings for classifier-free guidance: `(2, tokens, hidden)` with the negative
+/// prompt first, or `(1, tokens, hidden)` when guidance is off.
+pub fn embed_prompts(
+    tokenizer: &ClipTokenizer,
+    encoder: &ClipTextEncoder,
+    prompt: &str,
+    negative: Option<&str>,
+    device: &Device,
+) -> Result<Tensor, DiffusionError> {
+    let mut rows = Vec::new();
+    if let Some(neg) = negative {
+        rows.push(tokenizer.encode(neg)?);
+    }
+    rows.push(tokenizer.encode(prompt)?);
+    let n = tokenizer.max_len.min(encoder.max_len);
+    let flat: Vec<u32> = rows.iter().flat_map(|r| r[..n].iter().copied()).collect();
+    let ids = Tensor::from_vec(flat, (rows.len(), n), device)?;
+    Ok(encoder.forward(&ids)?)
+}
+
+impl std::fmt::Debug for ClipTokenizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClipTokenizer")
+            .field("max_len", &self.max_len)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for ClipTextEncoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClipTextEncoder")
+            .field("layers", &self.layers.len())
+            .field("hidden_size", &self.hidden_size)
+            .finish_non_exhaustive()
+    }
+}
