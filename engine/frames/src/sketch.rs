@@ -47,7 +47,7 @@ pub struct SketchInput<'a> {
 /// images get the frame only). Deterministic; never panics.
 #[must_use]
 pub fn draw_sketch(input: &SketchInput<'_>, width: u32, height: u32) -> RgbImage {
-    let mut img = RgbImage::from_pixel(width, height, image::Rgb(PAPER));
+    let mut img = paper(width, height);
     if width < 24 || height < 24 {
         border(&mut img, 1);
         return img;
@@ -839,17 +839,28 @@ fn angle_name(a: CameraAngle) -> &'static str {
     }
 }
 
-/// The frame line around the whole image.
+/// The frame line around the whole image, `t` pixels wide.
 fn border(img: &mut RgbImage, t: u32) {
     let (w, h) = img.dimensions();
-    let t = t.min(w / 2).min(h / 2);
+    let t = t.min(w.div_ceil(2)).min(h.div_ceil(2));
     for y in 0..h {
-        for x in 0..w {
-            if x < t || y < t || x >= w - t || y >= h - t {
+        if y < t || y >= h - t {
+            for x in 0..w {
+                img.put_pixel(x, y, image::Rgb(INK));
+            }
+        } else {
+            for x in (0..t).chain(w - t..w) {
                 img.put_pixel(x, y, image::Rgb(INK));
             }
         }
     }
+}
+
+/// A blank sheet (one allocation and a few doubling copies, not a loop over pixels).
+fn paper(width: u32, height: u32) -> RgbImage {
+    let n = (width as usize).checked_mul(height as usize);
+    n.and_then(|n| RgbImage::from_raw(width, height, PAPER.repeat(n)))
+        .unwrap_or_else(|| RgbImage::from_pixel(width, height, image::Rgb(PAPER)))
 }
 
 #[cfg(test)]

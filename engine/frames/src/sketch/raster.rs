@@ -272,6 +272,8 @@ pub(crate) struct Pen<'a> {
     edges: Vec<Edge>,
     active: Vec<usize>,
     xs: Vec<(f32, i32)>,
+    /// A run of the colour being filled, copied over interior pixels.
+    solid: Vec<u8>,
 }
 
 #[derive(Clone, Copy)]
@@ -296,6 +298,7 @@ impl<'a> Pen<'a> {
             edges: Vec::new(),
             active: Vec::new(),
             xs: Vec::new(),
+            solid: Vec::new(),
         }
     }
 
@@ -343,6 +346,7 @@ impl<'a> Pen<'a> {
         }
         let alpha = alpha.min(1.0);
         self.edges.clear();
+        self.solid.clear();
         let (mut xmin, mut xmax, mut ymin, mut ymax) = (f32::MAX, f32::MIN, f32::MAX, f32::MIN);
         for path in paths {
             if path.len() < 3 {
@@ -414,6 +418,9 @@ impl<'a> Pen<'a> {
             }
             let mut any = false;
             let (mut lo, mut hi) = (bw, 0usize);
+            // Pixels every sub-scanline covers with a single span: fully inside the shape,
+            // copied in one go below (big washes would otherwise cost a blend per pixel).
+            let (mut full_lo, mut full_hi, mut one_span_each) = (0usize, bw, true);
             for s in 0..SUB {
                 let sy = yf + (s as f32 + 0.5) * weight;
                 self.xs.clear();
@@ -423,50 +430,73 @@ impl<'a> Pen<'a> {
                         self.xs.push((e.x0 + (sy - e.y0) * e.dxdy, e.dir));
                     }
                 }
-                if self.xs.len() < 2 {
-                    continue;
-                }
-                self.xs.sort_by(|a, b| a.0.total_cmp(&b.0));
-                let mut wind = 0;
-                let mut start = 0.0;
-                for &(x, d) in &self.xs {
-                    let before = wind;
-                    wind += d;
-                    if before == 0 && wind != 0 {
-                        start = x;
-                    } else if before != 0
-                        && wind == 0
-                        && let Some((a, b)) = add_span(
-                            &mut self.direct,
-                            &mut self.delta,
-                            bw,
-                            start - ox,
-                            x - ox,
-                            weight,
-                        )
-                    {
-                        any = true;
-                        lo = lo.min(a);
-                        hi = hi.max(b);
+                let mut spans = 0;
+                if self.xs.len() >= 2 {
+                    self.xs.sort_by(|a, b| a.0.total_cmp(&b.0));
+                    let mut wind = 0;
+                    let mut start = 0.0;
+                    for &(x, d) in &self.xs {
+                        let before = wind;
+                        wind += d;
+                        if before == 0 && wind != 0 {
+                            start = x;
+                        } else if before != 0
+                            && wind == 0
+                            && let Some((a, b)) = add_span(
+                                &mut self.direct,
+                                &mut self.delta,
+                                bw,
+                                start - ox,
+                                x - ox,
+                                weight,
+                            )
+                        {
+                            any = true;
+                            spans += 1;
+                            lo = lo.min(a);
+                            hi = hi.max(b.min(bw - 1));
+                            full_lo = full_lo.max(a + 1);
+                            full_hi = full_hi.min(b);
+                        }
                     }
                 }
+                one_span_each &= spans == 1;
             }
             if !any {
                 continue;
             }
-            let hi = hi.min(bw - 1);
+            // The interior run, if any: pixels full_lo..full_hi (exclusive) are covered by every
+            // sub-scanline and hold no coverage entries of their own.
+            let solid = one_span_each && alpha >= 0.999 && full_lo + 1 < full_hi;
+            let (skip_from, skip_to) = if solid {
+                (full_lo + 1, full_hi)
+            } else {
+                (bw, bw)
+            };
             let row = &mut self.img.as_mut()[y * stride..(y + 1) * stride];
             let mut run = 0.0f32;
-            for i in lo..=hi {
+            let mut i = lo;
+            while i <= hi {
+                if i == skip_from {
+                    let (a, b) = ((x_start + skip_from) * 3, (x_start + skip_to) * 3);
+                    if self.solid.len() < b - a {
+                        self.solid = col.repeat(bw);
+                    }
+                    row[a..b].copy_from_slice(&self.solid[..b - a]);
+                    i = skip_to;
+                    continue;
+                }
                 run += self.delta[i];
                 let cov = (self.direct[i] + run).min(1.0);
                 self.direct[i] = 0.0;
                 self.delta[i] = 0.0;
+                i += 1;
                 if cov <= 0.003 {
                     continue;
                 }
                 let a = cov * alpha;
-                let px = &mut row[(x_start + i) * 3..(x_start + i) * 3 + 3];
+                let x = (x_start + i - 1) * 3;
+                let px = &mut row[x..x + 3];
                 if a >= 0.999 {
                     px.copy_from_slice(&col);
                 } else {
@@ -476,18 +506,15 @@ impl<'a> Pen<'a> {
                     }
                 }
             }
-            // What lies past `hi` (a span ending exactly at the box's edge) is cleared too.
-            for i in hi + 1..=bw {
-                self.direct[i] = 0.0;
-                self.delta[i] = 0.0;
-            }
-            self.delta[bw + 1] = 0.0;
+            // A span ending exactly at the box's right edge leaves its end mark there.
+            self.delta[bw] = 0.0;
         }
     }
 }
 
 /// Adds the span `[a, b)` (pixels from the box's left edge) to the coverage row: exact partial
-/// coverage at both ends, a running sum in between. Returns the touched pixel range.
+/// coverage at both ends, a running sum in between. Returns the first touched pixel and the
+/// pixel holding the span's end (at most `bw`).
 fn add_span(
     direct: &mut [f32],
     delta: &mut [f32],
@@ -516,7 +543,7 @@ fn add_span(
             direct[ib] += (b - ib as f32) * weight;
         }
     }
-    Some((ia, ib.min(bw - 1)))
+    Some((ia, ib))
 }
 
 /// Capsules along a polyline, one per segment (their union is the stroke).
@@ -567,6 +594,29 @@ mod tests {
         // Where both squares overlap the half-alpha ink is laid once, not twice.
         assert_eq!(img.get_pixel(20, 20)[0], img.get_pixel(8, 8)[0]);
         assert!((i32::from(img.get_pixel(8, 8)[0]) - 128).abs() <= 1);
+    }
+
+    #[test]
+    fn the_interior_fast_path_draws_what_blending_draws() {
+        let shapes = [
+            vec![circle(pt(40.3, 38.7), 30.0), rect(50.0, 10.0, 75.5, 70.2)],
+            vec![polygon(vec![
+                pt(5.0, 5.0),
+                pt(75.0, 20.0),
+                pt(10.0, 70.0),
+                pt(40.0, 30.0),
+            ])],
+        ];
+        for paths in &shapes {
+            let mut fast = RgbImage::from_pixel(80, 80, image::Rgb([250, 240, 230]));
+            let mut slow = fast.clone();
+            Pen::new(&mut fast).fill(paths, [10, 20, 30], 1.0);
+            // Just under full alpha: every pixel goes through the blend.
+            Pen::new(&mut slow).fill(paths, [10, 20, 30], 0.9995);
+            for (a, b) in fast.pixels().zip(slow.pixels()) {
+                assert!((0..3).all(|k| a[k].abs_diff(b[k]) <= 1), "{a:?} {b:?}");
+            }
+        }
     }
 
     #[test]
