@@ -383,7 +383,9 @@ fn standing_scene(
     let horizon = match angle {
         CameraAngle::Low => vis * 0.8,
         CameraAngle::WormsEye => vis * 0.95,
-        CameraAngle::High => vis * 0.13,
+        // Looking down: the horizon leaves the top of the frame (a far shot still shows it).
+        CameraAngle::High if reach == Reach::Extreme => vis * 0.1,
+        CameraAngle::High => -vis * 0.12,
         _ if shown > 0 => eye_y.clamp(vis * 0.12, vis * 0.8),
         _ => match reach {
             Reach::Extreme => vis * 0.64,
@@ -804,6 +806,12 @@ fn title(input: &SketchInput<'_>) -> String {
         });
     }
     let label: String = input.label.trim().chars().take(16).collect();
+    // A label of nothing the font can draw (emoji, say) is no label.
+    let label = if text::measure(label.trim(), 10.0) > 0.0 {
+        label
+    } else {
+        String::new()
+    };
     let rest = parts.join(" \u{b7} ");
     match (label.is_empty(), rest.is_empty()) {
         (true, _) => rest,
@@ -885,6 +893,8 @@ mod tests {
         input.angle = None;
         assert_eq!(title(&input), "MCU");
         input.lens_mm = Some(27.5);
+        assert_eq!(title(&input), "MCU \u{b7} 27.5mm");
+        input.label = "\u{1f3ac}\u{1f600}";
         assert_eq!(title(&input), "MCU \u{b7} 27.5mm");
     }
 

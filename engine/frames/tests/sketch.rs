@@ -209,11 +209,13 @@ fn a_dutch_angle_tilts_the_horizon() {
     );
 }
 
+/// In a far shot: high puts the horizon near the top, low near the bottom. (Closer high
+/// angles lose it above the frame.)
 #[test]
 fn low_and_high_angles_move_the_horizon() {
     let at = |angle| {
         let input = SketchInput {
-            size: Some(ShotSize::Wide),
+            size: Some(ShotSize::ExtremeWide),
             angle: Some(angle),
             ..SketchInput::default()
         };
@@ -344,6 +346,36 @@ fn every_size_and_angle_draws_at_every_aspect() {
                     "{size:?} {angle:?} {w}x{h} is blank"
                 );
             }
+        }
+    }
+}
+
+#[test]
+fn big_frames_and_hostile_text_draw() {
+    let weird = format!(
+        "{}{}{}",
+        "😀🎬👩‍👩‍👧".repeat(50),
+        "\u{5e9}\u{5dc}\u{5d5}\u{5dd} e\u{301}\u{302}\u{303} \u{0}\u{1b}[31m\r\n\t\u{202e}",
+        "W".repeat(10_000)
+    );
+    let input = SketchInput {
+        size: Some(ShotSize::Medium),
+        angle: Some(CameraAngle::OverTheShoulder),
+        movement: Some(CameraMovement::Handheld),
+        lens_mm: Some(f32::NAN),
+        subjects: vec![weird.clone(), weird.clone(), String::new(), "  ".into()],
+        action: &weird,
+        label: &weird,
+        heading: &weird,
+        seed: u64::MAX,
+    };
+    for (w, h) in [(4096, 4096), (2048, 856), (4096, 8), (8, 4096)] {
+        let img = draw_sketch(&input, w, h);
+        assert_eq!(img.dimensions(), (w, h));
+        if w == 2048 {
+            let dir = target_dir().join("sketch-samples");
+            std::fs::create_dir_all(&dir).unwrap();
+            img.save(dir.join("hostile-text-2048.png")).unwrap();
         }
     }
 }
@@ -565,6 +597,35 @@ fn write_samples() {
         for (suffix, w, h) in [("169", 1024, 576), ("239", 1024, 428)] {
             let img = draw_sketch(input, w, h);
             img.save(dir.join(format!("{name}-{suffix}.png"))).unwrap();
+        }
+    }
+    // Every size and every angle, one person, for comparing them side by side.
+    for (i, &size) in S::ALL.iter().enumerate() {
+        let input = SketchInput {
+            size: Some(size),
+            subjects: names(&["Nora"]),
+            label: "S",
+            heading: "EXT. PIER - DAY",
+            seed: 21,
+            ..SketchInput::default()
+        };
+        draw_sketch(&input, 512, 288)
+            .save(dir.join(format!("size-{i}-{size}.png")))
+            .unwrap();
+    }
+    for (i, &angle) in A::ALL.iter().enumerate() {
+        for (heading, place) in [("INT. HALL - DAY", "int"), ("EXT. PIER - DAY", "ext")] {
+            let input = SketchInput {
+                size: Some(S::Full),
+                angle: Some(angle),
+                subjects: names(&["Nora", "Sam"]),
+                label: "A",
+                heading,
+                seed: 22,
+                ..SketchInput::default()
+            };
+            let name = format!("angle-{i}-{angle}-{place}.png");
+            draw_sketch(&input, 512, 288).save(dir.join(name)).unwrap();
         }
     }
     // Thumbnails: the shot list's size and smaller.
