@@ -26,6 +26,7 @@ LAYERS = {
     # Pipelines that drive models over the document (breakdown; later voices, frames).
     "previz-breakdown": 2.5,
     "previz-voices": 2.5,
+    "previz-frames": 2.5,
     "previz-cli": 3,
     "previz-studio": 3,
 }
