@@ -202,6 +202,12 @@ impl Registry {
                         .filter(|p| piper_config(p).is_file()),
                 );
             }
+            // Diffusion models: diffusers folders and Hugging Face cache entries.
+            found.extend(
+                subdirectories(root)
+                    .into_iter()
+                    .filter(|d| is_diffusers_dir(d)),
+            );
             for path in found {
                 if claimed.contains(&canonical(&path)) {
                     continue;
@@ -228,7 +234,7 @@ impl Registry {
     /// The installed model `id_or_path` names: a registry id, or a path to a GGUF file.
     pub fn resolve(&self, id_or_path: &str) -> Result<ModelEntry, RegistryError> {
         let as_path = Path::new(id_or_path);
-        if as_path.is_file()
+        if (as_path.is_file() || is_diffusers_dir(as_path))
             && let Some((id, kind)) = dropped_in(as_path)
         {
             return Ok(ModelEntry {
@@ -282,10 +288,27 @@ fn piper_config(onnx: &Path) -> PathBuf {
     PathBuf::from(p)
 }
 
-/// The id and kind of a model file without a manifest: a `.gguf` is a language model (id:
-/// the file's stem, lower case); an `.onnx` is a Piper voice (id: the stem in lower case with
-/// `_` as `-`, as `en_GB-alba-medium.onnx` → `en-gb-alba-medium`).
+/// Whether `dir` is a diffusers folder (`model_index.json`) or a Hugging Face cache entry
+/// holding one (`snapshots/<rev>/model_index.json`).
+#[must_use]
+pub fn is_diffusers_dir(dir: &Path) -> bool {
+    dir.join("model_index.json").is_file()
+        || subdirectories(&dir.join("snapshots"))
+            .iter()
+            .any(|s| s.join("model_index.json").is_file())
+}
+
+/// The id and kind of a model without a manifest: a `.gguf` is a language model (id: the
+/// file's stem, lower case); an `.onnx` is a Piper voice (id: the stem in lower case with `_`
+/// as `-`, as `en_GB-alba-medium.onnx` → `en-gb-alba-medium`); a diffusers folder is a
+/// diffusion model (id: the folder's name in lower case, `models--org--name` → `name`).
 fn dropped_in(path: &Path) -> Option<(String, ModelKind)> {
+    if is_diffusers_dir(path) {
+        let name = path.file_name()?.to_string_lossy().to_lowercase();
+        // Hugging Face cache entries are `models--org--name`.
+        let id = name.rsplit("--").next().unwrap_or(&name).to_owned();
+        return (!id.is_empty()).then_some((id, ModelKind::Diffusion));
+    }
     let ext = path.extension()?.to_string_lossy().to_lowercase();
     let stem = path.file_stem()?.to_string_lossy().to_lowercase();
     if stem.is_empty() {
@@ -345,6 +368,29 @@ fn subdirectories(dir: &Path) -> Vec<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn diffusers_folders_and_hf_cache_entries_are_diffusion_models() {
+        let dir = tempfile::tempdir().unwrap();
+        let plain = dir.path().join("My-SD15");
+        std::fs::create_dir_all(&plain).unwrap();
+        std::fs::write(plain.join("model_index.json"), "{}").unwrap();
+        let cached = dir
+            .path()
+            .join("models--stabilityai--sd-turbo/snapshots/abc");
+        std::fs::create_dir_all(&cached).unwrap();
+        std::fs::write(cached.join("model_index.json"), "{}").unwrap();
+        std::fs::create_dir_all(dir.path().join("not-a-model")).unwrap();
+        let r = Registry::discover(&[dir.path().to_path_buf()]);
+        let mut ids: Vec<&str> = r
+            .installed(ModelKind::Diffusion)
+            .map(|e| e.id.as_str())
+            .collect();
+        ids.sort_unstable();
+        assert_eq!(ids, vec!["my-sd15", "sd-turbo"]);
+        let by_path = r.resolve(&plain.display().to_string()).unwrap();
+        assert_eq!(by_path.kind, ModelKind::Diffusion);
+    }
 
     #[test]
     fn embedded_manifests_parse() {

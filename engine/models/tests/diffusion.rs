@@ -63,13 +63,20 @@ fn text_to_image_runs_every_scheduler_and_seeds_reproduce() {
         assert_eq!((a.width, a.height, a.pixels.len()), (64, 64, 64 * 64 * 3));
         assert_eq!(
             steps,
-            vec![(1, 3, Some((8, 8))), (2, 3, Some((8, 8))), (3, 3, Some((8, 8)))],
+            vec![
+                (1, 3, Some((8, 8))),
+                (2, 3, Some((8, 8))),
+                (3, 3, Some((8, 8)))
+            ],
             "{scheduler}"
         );
         let (again, _) = run(&model, &request(1, scheduler));
         assert_eq!(a, again, "{scheduler}: same seed, same image");
         let (other, _) = run(&model, &request(2, scheduler));
-        assert!(mean_abs_diff(&a, &other) > 0.5, "{scheduler}: seeds must differ");
+        assert!(
+            mean_abs_diff(&a, &other) > 0.5,
+            "{scheduler}: seeds must differ"
+        );
         // Not a flat picture: random weights still give structure.
         let min = a.pixels.iter().min().unwrap();
         let max = a.pixels.iter().max().unwrap();
@@ -169,7 +176,10 @@ fn cancellation_stops_between_steps() {
             token.cancel();
         }
     });
-    assert!(matches!(result, Err(DiffusionError::Cancelled)), "{result:?}");
+    assert!(
+        matches!(result, Err(DiffusionError::Cancelled)),
+        "{result:?}"
+    );
     assert_eq!(seen, 2, "no step runs after the cancel");
 }
 
@@ -189,16 +199,31 @@ fn broken_folders_give_errors_that_name_the_file_and_the_tensor() {
     let bytes = std::fs::read(&unet).unwrap();
     std::fs::write(&unet, &bytes[..bytes.len() * 2 / 3]).unwrap();
     let e = load_err(&root);
-    assert!(e.contains("diffusion_pytorch_model.safetensors") && e.contains("truncated") && e.contains("tensor '"), "{e}");
+    assert!(
+        e.contains("diffusion_pytorch_model.safetensors")
+            && e.contains("truncated")
+            && e.contains("tensor '"),
+        "{e}"
+    );
     std::fs::write(&unet, &bytes).unwrap();
 
     // Weights from another model: the config says more channels than the file has.
     let cfg_path = root.join("unet/config.json");
     let cfg = std::fs::read_to_string(&cfg_path).unwrap();
-    std::fs::write(&cfg_path, cfg.replace("\"block_out_channels\": [\n    32,", "\"block_out_channels\": [\n    40,")).unwrap();
+    std::fs::write(
+        &cfg_path,
+        cfg.replace(
+            "\"block_out_channels\": [\n    32,",
+            "\"block_out_channels\": [\n    40,",
+        ),
+    )
+    .unwrap();
     let e = load_err(&root);
     assert!(e.contains("unet") && e.contains("do not fit"), "{e}");
-    assert!(e.contains("conv_in") || e.contains("shape"), "names the tensor: {e}");
+    assert!(
+        e.contains("conv_in") || e.contains("shape"),
+        "names the tensor: {e}"
+    );
 
     // Bad JSON: file and line.
     std::fs::write(&cfg_path, "{\n  \"in_channels\": 4,\n  oops\n}").unwrap();
@@ -210,10 +235,16 @@ fn broken_folders_give_errors_that_name_the_file_and_the_tensor() {
     let vae = root.join("vae/diffusion_pytorch_model.safetensors");
     std::fs::rename(&vae, root.join("vae/diffusion_pytorch_model.bin")).unwrap();
     let e = load_err(&root);
-    assert!(e.contains("diffusion_pytorch_model.bin") && e.contains("pickle"), "{e}");
+    assert!(
+        e.contains("diffusion_pytorch_model.bin") && e.contains("pickle"),
+        "{e}"
+    );
     std::fs::remove_file(root.join("vae/diffusion_pytorch_model.bin")).unwrap();
     let e = load_err(&root);
-    assert!(e.contains("vae/diffusion_pytorch_model.safetensors: missing"), "{e}");
+    assert!(
+        e.contains("vae/diffusion_pytorch_model.safetensors: missing"),
+        "{e}"
+    );
 
     // Not a model folder at all.
     let e = load_err(dir.path());
@@ -242,7 +273,9 @@ fn write_lora(path: &Path, kohya: bool) {
     let mut t = std::collections::HashMap::new();
     let rank = 2;
     let ramp = |n: usize, k: f32| {
-        (0..n).map(|i| ((i as f32 * 0.37 + k).sin()) * 0.5).collect::<Vec<f32>>()
+        (0..n)
+            .map(|i| ((i as f32 * 0.37 + k).sin()) * 0.5)
+            .collect::<Vec<f32>>()
     };
     let unet_module = "down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_q";
     let te_module = "text_model.encoder.layers.0.self_attn.q_proj";
@@ -253,9 +286,16 @@ fn write_lora(path: &Path, kohya: bool) {
             let key = format!("lora_{comp}_{}", module.replace('.', "_"));
             t.insert(format!("{key}.lora_down.weight"), down);
             t.insert(format!("{key}.lora_up.weight"), up);
-            t.insert(format!("{key}.alpha"), Tensor::new(&[rank as f32], &dev).unwrap());
+            t.insert(
+                format!("{key}.alpha"),
+                Tensor::new(&[rank as f32], &dev).unwrap(),
+            );
         } else {
-            let prefix = if comp == "unet" { "unet" } else { "text_encoder" };
+            let prefix = if comp == "unet" {
+                "unet"
+            } else {
+                "text_encoder"
+            };
             t.insert(format!("{prefix}.{module}.lora_A.weight"), down);
             t.insert(format!("{prefix}.{module}.lora_B.weight"), up);
         }
@@ -272,23 +312,56 @@ fn loras_merge_in_both_namings_at_a_chosen_scale() {
     write_lora(&kohya, true);
     write_lora(&peft, false);
     let with = |loras: Vec<(PathBuf, f32)>| {
-        let model = DiffusionModel::load(&root, &LoadOptions { loras, ..LoadOptions::default() }).unwrap();
+        let model = DiffusionModel::load(
+            &root,
+            &LoadOptions {
+                loras,
+                ..LoadOptions::default()
+            },
+        )
+        .unwrap();
         run(&model, &request(3, SchedulerKind::Ddim)).0
     };
     let base = with(vec![]);
     let k = with(vec![(kohya.clone(), 1.0)]);
     let p = with(vec![(peft.clone(), 1.0)]);
-    assert!(mean_abs_diff(&base, &k) > 0.1, "the LoRA changes the picture");
-    assert!(mean_abs_diff(&k, &p) < 0.01, "kohya and diffusers naming merge the same delta");
-    assert!(mean_abs_diff(&base, &with(vec![(kohya.clone(), 0.0)])) < 0.01, "scale 0 is the base model");
+    assert!(
+        mean_abs_diff(&base, &k) > 0.1,
+        "the LoRA changes the picture"
+    );
+    assert!(
+        mean_abs_diff(&k, &p) < 0.01,
+        "kohya and diffusers naming merge the same delta"
+    );
+    assert!(
+        mean_abs_diff(&base, &with(vec![(kohya.clone(), 0.0)])) < 0.01,
+        "scale 0 is the base model"
+    );
 
     // A LoRA for another model family is refused by name.
     let other = dir.path().join("sdxl-only.safetensors");
     let dev = candle_core::Device::Cpu;
     let mut t = std::collections::HashMap::new();
-    t.insert("lora_unet_nonexistent_block_to_q.lora_down.weight".to_string(), candle_core::Tensor::zeros((2, 8), candle_core::DType::F32, &dev).unwrap());
-    t.insert("lora_unet_nonexistent_block_to_q.lora_up.weight".to_string(), candle_core::Tensor::zeros((8, 2), candle_core::DType::F32, &dev).unwrap());
+    t.insert(
+        "lora_unet_nonexistent_block_to_q.lora_down.weight".to_string(),
+        candle_core::Tensor::zeros((2, 8), candle_core::DType::F32, &dev).unwrap(),
+    );
+    t.insert(
+        "lora_unet_nonexistent_block_to_q.lora_up.weight".to_string(),
+        candle_core::Tensor::zeros((8, 2), candle_core::DType::F32, &dev).unwrap(),
+    );
     candle_core::safetensors::save(&t, &other).unwrap();
-    let e = DiffusionModel::load(&root, &LoadOptions { loras: vec![(other, 1.0)], ..LoadOptions::default() }).unwrap_err().to_string();
-    assert!(e.contains("sdxl-only.safetensors") && e.contains("another model family"), "{e}");
+    let e = DiffusionModel::load(
+        &root,
+        &LoadOptions {
+            loras: vec![(other, 1.0)],
+            ..LoadOptions::default()
+        },
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("sdxl-only.safetensors") && e.contains("another model family"),
+        "{e}"
+    );
 }

@@ -123,7 +123,9 @@ impl ClipTokenizer {
                 .ok_or_else(|| DiffusionError::Config {
                     file: dir.to_path_buf(),
                     line: 0,
-                    message: format!("the tokenizer has no '{token}' token; is this a CLIP tokenizer?"),
+                    message: format!(
+                        "the tokenizer has no '{token}' token; is this a CLIP tokenizer?"
+                    ),
                 })
         };
         let bos = id(BOS)?;
@@ -184,8 +186,7 @@ impl ClipTextEncoder {
         let m = vb.pp("text_model");
         let emb = m.pp("embeddings");
         let d = c.hidden_size;
-        let token_embedding =
-            candle_nn::embedding(c.vocab_size, d, emb.pp("token_embedding"))?;
+        let token_embedding = candle_nn::embedding(c.vocab_size, d, emb.pp("token_embedding"))?;
         let position_embedding = emb
             .pp("position_embedding")
             .get((c.max_position_embeddings, d), "weight")?;
@@ -229,17 +230,16 @@ impl ClipTextEncoder {
         for l in &self.layers {
             let h = l.norm1.forward(&x)?;
             let split = |t: Tensor| -> CandleResult<Tensor> {
-                t.reshape((b, n, self.heads, hd))?.transpose(1, 2)?.contiguous()
+                t.reshape((b, n, self.heads, hd))?
+                    .transpose(1, 2)?
+                    .contiguous()
             };
             let q = split((l.q.forward(&h)? * scale)?)?;
             let k = split(l.k.forward(&h)?)?;
             let v = split(l.v.forward(&h)?)?;
             let att = q.matmul(&k.t()?)?.broadcast_add(&mask)?;
             let att = candle_nn::ops::softmax_last_dim(&att)?;
-            let o = att
-                .matmul(&v)?
-                .transpose(1, 2)?
-                .reshape((b, n, d))?;
+            let o = att.matmul(&v)?.transpose(1, 2)?.reshape((b, n, d))?;
             x = (x + l.out.forward(&o)?)?;
             let h = l.fc1.forward(&l.norm2.forward(&x)?)?;
             let h = if self.quick_gelu {

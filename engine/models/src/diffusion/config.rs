@@ -15,7 +15,10 @@ use serde::de::DeserializeOwned;
 use super::DiffusionError;
 
 /// Parses a JSON config, naming the file, line and column on error.
-pub(crate) fn parse_json<T: DeserializeOwned>(text: &str, path: &Path) -> Result<T, DiffusionError> {
+pub(crate) fn parse_json<T: DeserializeOwned>(
+    text: &str,
+    path: &Path,
+) -> Result<T, DiffusionError> {
     serde_json::from_str(text).map_err(|e| DiffusionError::Config {
         file: path.to_path_buf(),
         line: e.line(),

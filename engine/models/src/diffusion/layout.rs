@@ -183,7 +183,9 @@ pub fn check_safetensors(path: &Path) -> Result<Vec<String>, DiffusionError> {
             )));
         };
         if offsets.len() != 2 || offsets[0] > offsets[1] {
-            return Err(corrupt(format!("tensor '{name}' has bad data_offsets {offsets:?}")));
+            return Err(corrupt(format!(
+                "tensor '{name}' has bad data_offsets {offsets:?}"
+            )));
         }
         if offsets[1] > data_len {
             return Err(corrupt(format!(

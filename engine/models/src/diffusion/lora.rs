@@ -175,7 +175,10 @@ impl LoraDelta {
             let hit = key
                 .strip_prefix("d:")
                 .map(|m| m == module)
-                .or_else(|| key.strip_prefix("k:").map(|m| m == module.replace('.', "_")))
+                .or_else(|| {
+                    key.strip_prefix("k:")
+                        .map(|m| m == module.replace('.', "_"))
+                })
                 .unwrap_or(false);
             hit.then_some(p)
         })
@@ -204,11 +207,9 @@ pub fn merged_tensors(
 ) -> Result<HashMap<String, Tensor>, DiffusionError> {
     let mut all = HashMap::new();
     for f in files {
-        let t = candle_core::safetensors::load(f, device).map_err(|e| {
-            DiffusionError::Corrupt {
-                file: f.clone(),
-                message: e.to_string(),
-            }
+        let t = candle_core::safetensors::load(f, device).map_err(|e| DiffusionError::Corrupt {
+            file: f.clone(),
+            message: e.to_string(),
         })?;
         all.extend(t);
     }

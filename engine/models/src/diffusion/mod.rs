@@ -220,10 +220,14 @@ impl DiffusionModel {
             DType::F32
         };
         let p = |c: &str, f: &str| root.join(c).join(f);
-        let unet_config =
-            config::unet_config(&read_text(&p("unet", "config.json"))?, &p("unet", "config.json"))?;
-        let vae_config =
-            config::vae_config(&read_text(&p("vae", "config.json"))?, &p("vae", "config.json"))?;
+        let unet_config = config::unet_config(
+            &read_text(&p("unet", "config.json"))?,
+            &p("unet", "config.json"),
+        )?;
+        let vae_config = config::vae_config(
+            &read_text(&p("vae", "config.json"))?,
+            &p("vae", "config.json"),
+        )?;
         let clip_config = config::clip_config(
             &read_text(&p("text_encoder", "config.json"))?,
             &p("text_encoder", "config.json"),
@@ -244,8 +248,10 @@ impl DiffusionModel {
                 ),
             });
         }
-        let tokenizer =
-            clip::ClipTokenizer::load(&root.join("tokenizer"), clip_config.max_position_embeddings)?;
+        let tokenizer = clip::ClipTokenizer::load(
+            &root.join("tokenizer"),
+            clip_config.max_position_embeddings,
+        )?;
 
         let text_files = layout::weight_files(&root.join("text_encoder"), "model")?;
         let unet_files = layout::weight_files(&root.join("unet"), "diffusion_pytorch_model")?;
@@ -255,10 +261,14 @@ impl DiffusionModel {
         for (file, scale) in &options.loras {
             deltas.push(lora::LoraDelta::load(file, *scale)?);
         }
-        let text_deltas: Vec<lora::LoraDelta> =
-            deltas.iter().filter_map(|d| d.for_component(lora::Component::TextEncoder)).collect();
-        let unet_deltas: Vec<lora::LoraDelta> =
-            deltas.iter().filter_map(|d| d.for_component(lora::Component::Unet)).collect();
+        let text_deltas: Vec<lora::LoraDelta> = deltas
+            .iter()
+            .filter_map(|d| d.for_component(lora::Component::TextEncoder))
+            .collect();
+        let unet_deltas: Vec<lora::LoraDelta> = deltas
+            .iter()
+            .filter_map(|d| d.for_component(lora::Component::Unet))
+            .collect();
 
         let vb = var_builder(&text_files, dtype, &device, &text_deltas)?;
         let text_encoder = clip::ClipTextEncoder::new(&vb, &clip_config)
@@ -346,7 +356,10 @@ impl DiffusionModel {
             ));
         }
         if r.width > 4096 || r.height > 4096 {
-            return bad(format!("{}x{} is larger than 4096 on a side", r.width, r.height));
+            return bad(format!(
+                "{}x{} is larger than 4096 on a side",
+                r.width, r.height
+            ));
         }
         if r.steps == 0 || r.steps > 500 {
             return bad(format!("{} steps; use 1 to 500", r.steps));
@@ -365,7 +378,10 @@ impl DiffusionModel {
                 return bad("the start image's pixel buffer does not match its size".into());
             }
             if !(init.strength > 0.0 && init.strength <= 1.0) {
-                return bad(format!("strength {}; use more than 0 and at most 1", init.strength));
+                return bad(format!(
+                    "strength {}; use more than 0 and at most 1",
+                    init.strength
+                ));
             }
             if let Some(mask) = &init.mask
                 && mask.len() != (r.width * r.height) as usize
@@ -425,8 +441,10 @@ impl DiffusionModel {
                 let noise = gaussian()?.to_dtype(self.dtype())?;
                 let latents = sampler.add_noise(&z0, &noise, start)?;
                 let mask = match &init.mask {
-                    Some(m) => Some(latent_mask(m, r.width, r.height, ds, &self.device)?
-                        .to_dtype(self.dtype())?),
+                    Some(m) => Some(
+                        latent_mask(m, r.width, r.height, ds, &self.device)?
+                            .to_dtype(self.dtype())?,
+                    ),
                     None => None,
                 };
                 let masked_image = match (&mask, self.is_inpainting_model()) {
@@ -468,7 +486,9 @@ impl DiffusionModel {
             } else {
                 out
             };
-            latents = sampler.step(&out, i, &latents, &mut || gaussian().and_then(|g| g.to_dtype(self.dtype())))?;
+            latents = sampler.step(&out, i, &latents, &mut || {
+                gaussian().and_then(|g| g.to_dtype(self.dtype()))
+            })?;
             // A plain model inpaints by putting the kept region back, noised to the next level.
             if let Some((z0, noise, Some(mask), None)) = &keep {
                 let known = if i + 1 < n {
@@ -613,7 +633,9 @@ pub fn linear_preview(latents: &Tensor) -> Result<RgbImage, DiffusionError> {
     for i in 0..h * w {
         for rgb in 0..3 {
             let v: f32 = if c == 4 {
-                (0..4).map(|ch| data[ch * h * w + i] * FACTORS[ch][rgb]).sum()
+                (0..4)
+                    .map(|ch| data[ch * h * w + i] * FACTORS[ch][rgb])
+                    .sum()
             } else {
                 (0..c).map(|ch| data[ch * h * w + i]).sum::<f32>() / c.max(1) as f32
             };

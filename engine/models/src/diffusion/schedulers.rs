@@ -166,8 +166,12 @@ pub trait Sampler: Send {
     /// The clean sample predicted at the last step (for previews).
     fn denoised(&self) -> Option<&Tensor>;
     /// A clean sample noised to the level of `step_index` (img2img, inpainting).
-    fn add_noise(&self, original: &Tensor, noise: &Tensor, step_index: usize)
-    -> CandleResult<Tensor>;
+    fn add_noise(
+        &self,
+        original: &Tensor,
+        noise: &Tensor,
+        step_index: usize,
+    ) -> CandleResult<Tensor>;
 }
 
 /// Builds the sampler `kind` for `steps` steps over `schedule`.
@@ -199,10 +203,7 @@ fn ddim_timesteps(schedule: &Schedule, n: usize) -> Vec<f64> {
             .collect(),
         _ => {
             let ratio = (t / n).max(1);
-            (0..n)
-                .rev()
-                .map(|i| (i * ratio) as f64 + offset)
-                .collect()
+            (0..n).rev().map(|i| (i * ratio) as f64 + offset).collect()
         }
     }
 }
@@ -290,7 +291,12 @@ impl Sampler for Ddim {
     fn denoised(&self) -> Option<&Tensor> {
         self.last_x0.as_ref()
     }
-    fn add_noise(&self, original: &Tensor, noise: &Tensor, step_index: usize) -> CandleResult<Tensor> {
+    fn add_noise(
+        &self,
+        original: &Tensor,
+        noise: &Tensor,
+        step_index: usize,
+    ) -> CandleResult<Tensor> {
         let t = self.timesteps[step_index.min(self.timesteps.len() - 1)];
         let alpha = self.schedule.alphas_cumprod[clamp_t(t, &self.schedule)];
         (original * alpha.sqrt())? + (noise * (1.0 - alpha).sqrt())?
@@ -311,7 +317,10 @@ fn sigma_timesteps(schedule: &Schedule, n: usize, extra: bool) -> Vec<f64> {
                 .collect()
         }
         "linspace" => {
-            let v: Vec<f64> = linspace(0.0, (t - 1) as f64, points).into_iter().rev().collect();
+            let v: Vec<f64> = linspace(0.0, (t - 1) as f64, points)
+                .into_iter()
+                .rev()
+                .collect();
             if extra {
                 v.into_iter().map(f64::round_ties_even).collect()
             } else {
@@ -408,7 +417,12 @@ impl Sampler for EulerAncestral {
     fn denoised(&self) -> Option<&Tensor> {
         self.last_x0.as_ref()
     }
-    fn add_noise(&self, original: &Tensor, noise: &Tensor, step_index: usize) -> CandleResult<Tensor> {
+    fn add_noise(
+        &self,
+        original: &Tensor,
+        noise: &Tensor,
+        step_index: usize,
+    ) -> CandleResult<Tensor> {
         original + (noise * self.sigma(step_index))?
     }
 }
@@ -475,7 +489,11 @@ impl Sampler for DpmSolver2M {
         let h = lambda_t - lambda_s0;
         // exp(-h) - 1, which is -1 at the last step (sigma_t = 0, h = inf).
         let phi = (-h).exp() - 1.0;
-        let ratio = if sigma_s0 > 0.0 { sigma_t / sigma_s0 } else { 0.0 };
+        let ratio = if sigma_s0 > 0.0 {
+            sigma_t / sigma_s0
+        } else {
+            0.0
+        };
         let last = step_index + 1 >= self.timesteps.len();
         let first_order = self.lower_order_done < 1 || last || self.history.len() < 2;
         let m0 = &self.history[self.history.len() - 1];
@@ -494,7 +512,12 @@ impl Sampler for DpmSolver2M {
     fn denoised(&self) -> Option<&Tensor> {
         self.history.last()
     }
-    fn add_noise(&self, original: &Tensor, noise: &Tensor, step_index: usize) -> CandleResult<Tensor> {
+    fn add_noise(
+        &self,
+        original: &Tensor,
+        noise: &Tensor,
+        step_index: usize,
+    ) -> CandleResult<Tensor> {
         let (alpha, sigma, _) = self.coefficients(step_index);
         (original * alpha)? + (noise * sigma)?
     }
@@ -515,7 +538,10 @@ mod tests {
         assert_eq!(ddim_timesteps(&s, 4), vec![751.0, 501.0, 251.0, 1.0]);
         let mut trailing = s.clone();
         trailing.config.timestep_spacing = "trailing".into();
-        assert_eq!(ddim_timesteps(&trailing, 4), vec![999.0, 749.0, 499.0, 249.0]);
+        assert_eq!(
+            ddim_timesteps(&trailing, 4),
+            vec![999.0, 749.0, 499.0, 249.0]
+        );
         // DPM-Solver leading spaces n + 1 points: 1000 // 5 = 200 -> [801, 601, 401, 201].
         assert_eq!(
             sigma_timesteps(&s, 4, true),
@@ -532,7 +558,11 @@ mod tests {
         let s = sd15();
         // alphas_cumprod[0] = 1 - 0.00085; the last is ~0.0047 for SD 1.5.
         assert!((s.alphas_cumprod[0] - 0.99915).abs() < 1e-9);
-        assert!((s.alphas_cumprod[999] - 0.004_660_8).abs() < 1e-5, "{}", s.alphas_cumprod[999]);
+        assert!(
+            (s.alphas_cumprod[999] - 0.004_660_8).abs() < 1e-5,
+            "{}",
+            s.alphas_cumprod[999]
+        );
         // Euler ancestral, leading spacing: the first sigma is that of the first timestep, the
         // initial noise sqrt(sigma^2 + 1); the last sigma is zero.
         let e = EulerAncestral::new(&s, 30);
@@ -546,7 +576,15 @@ mod tests {
         for k in SchedulerKind::ALL {
             assert_eq!(k.as_str().parse::<SchedulerKind>().unwrap(), k);
         }
-        assert_eq!("DPM++ 2M".parse::<SchedulerKind>().unwrap(), SchedulerKind::DpmPlusPlus2M);
-        assert!("pndm".parse::<SchedulerKind>().unwrap_err().contains("ddim, euler_a"));
+        assert_eq!(
+            "DPM++ 2M".parse::<SchedulerKind>().unwrap(),
+            SchedulerKind::DpmPlusPlus2M
+        );
+        assert!(
+            "pndm"
+                .parse::<SchedulerKind>()
+                .unwrap_err()
+                .contains("ddim, euler_a")
+        );
     }
 }

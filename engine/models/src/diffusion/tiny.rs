@@ -99,7 +99,10 @@ fn write_tokenizer(dir: &Path) -> Result<usize, DiffusionError> {
     for (a, b) in merges {
         merges_txt.push_str(&format!("{a} {b}\n"));
     }
-    write(&dir.join("vocab.json"), &serde_json::to_string(&map).unwrap_or_default())?;
+    write(
+        &dir.join("vocab.json"),
+        &serde_json::to_string(&map).unwrap_or_default(),
+    )?;
     write(&dir.join("merges.txt"), &merges_txt)?;
     write(
         &dir.join("special_tokens_map.json"),
@@ -162,7 +165,8 @@ fn save(tensors: &HashMap<String, Tensor>, path: &Path) -> Result<(), DiffusionE
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).map_err(|e| DiffusionError::io(parent, &e))?;
     }
-    candle_core::safetensors::save(tensors, path).map_err(|e| DiffusionError::io(path, &std::io::Error::other(e.to_string())))
+    candle_core::safetensors::save(tensors, path)
+        .map_err(|e| DiffusionError::io(path, &std::io::Error::other(e.to_string())))
 }
 
 /// Writes a tiny SD 1.x-shaped model into `dir` (a diffusers folder).
@@ -187,12 +191,24 @@ pub fn write_tiny_model(dir: &Path, spec: &TinySpec) -> Result<(), DiffusionErro
     });
     let n = spec.unet_channels.len();
     let down: Vec<&str> = (0..n)
-        .map(|i| if i + 1 < n { "CrossAttnDownBlock2D" } else { "DownBlock2D" })
+        .map(|i| {
+            if i + 1 < n {
+                "CrossAttnDownBlock2D"
+            } else {
+                "DownBlock2D"
+            }
+        })
         .collect();
     let up: Vec<&str> = down
         .iter()
         .rev()
-        .map(|d| if *d == "DownBlock2D" { "UpBlock2D" } else { "CrossAttnUpBlock2D" })
+        .map(|d| {
+            if *d == "DownBlock2D" {
+                "UpBlock2D"
+            } else {
+                "CrossAttnUpBlock2D"
+            }
+        })
         .collect();
     let unet_json = serde_json::json!({
         "_class_name": "UNet2DConditionModel",
@@ -259,14 +275,21 @@ pub fn write_tiny_model(dir: &Path, spec: &TinySpec) -> Result<(), DiffusionErro
     write(&dir.join("text_encoder/config.json"), &pretty(&clip_json))?;
     write(&dir.join("unet/config.json"), &pretty(&unet_json))?;
     write(&dir.join("vae/config.json"), &pretty(&vae_json))?;
-    write(&dir.join("scheduler/scheduler_config.json"), &pretty(&scheduler_json))?;
+    write(
+        &dir.join("scheduler/scheduler_config.json"),
+        &pretty(&scheduler_json),
+    )?;
 
     // Shapes come from building each part over an empty VarMap with our own config readers.
     let dev = Device::Cpu;
-    let clip_cfg = super::config::clip_config(&pretty(&clip_json), &dir.join("text_encoder/config.json"))?;
+    let clip_cfg =
+        super::config::clip_config(&pretty(&clip_json), &dir.join("text_encoder/config.json"))?;
     let map = VarMap::new();
     super::clip::ClipTextEncoder::new(&VarBuilder::from_varmap(&map, DType::F32, &dev), &clip_cfg)?;
-    save(&seeded(&map, spec.seed)?, &dir.join("text_encoder/model.safetensors"))?;
+    save(
+        &seeded(&map, spec.seed)?,
+        &dir.join("text_encoder/model.safetensors"),
+    )?;
 
     let unet_cfg = super::config::unet_config(&pretty(&unet_json), &dir.join("unet/config.json"))?;
     let map = VarMap::new();
@@ -277,7 +300,10 @@ pub fn write_tiny_model(dir: &Path, spec: &TinySpec) -> Result<(), DiffusionErro
         false,
         unet_cfg.candle,
     )?;
-    save(&seeded(&map, spec.seed.wrapping_add(1))?, &dir.join("unet/diffusion_pytorch_model.safetensors"))?;
+    save(
+        &seeded(&map, spec.seed.wrapping_add(1))?,
+        &dir.join("unet/diffusion_pytorch_model.safetensors"),
+    )?;
 
     let vae_cfg = super::config::vae_config(&pretty(&vae_json), &dir.join("vae/config.json"))?;
     let map = VarMap::new();
@@ -294,6 +320,9 @@ pub fn write_tiny_model(dir: &Path, spec: &TinySpec) -> Result<(), DiffusionErro
             (k, v)
         })
         .collect();
-    save(&renamed, &dir.join("vae/diffusion_pytorch_model.safetensors"))?;
+    save(
+        &renamed,
+        &dir.join("vae/diffusion_pytorch_model.safetensors"),
+    )?;
     Ok(())
 }

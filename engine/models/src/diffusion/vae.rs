@@ -102,12 +102,24 @@ impl Vae {
             enc_norm: candle_nn::group_norm(groups, last, 1e-6, e.pp("conv_norm_out"))?,
             enc_conv_out: conv3(e.pp("conv_out"), last, 2 * lat)?,
             quant_conv: if c.use_quant_conv {
-                Some(candle_nn::conv2d(2 * lat, 2 * lat, 1, one, vb.pp("quant_conv"))?)
+                Some(candle_nn::conv2d(
+                    2 * lat,
+                    2 * lat,
+                    1,
+                    one,
+                    vb.pp("quant_conv"),
+                )?)
             } else {
                 None
             },
             post_quant_conv: if c.use_post_quant_conv {
-                Some(candle_nn::conv2d(lat, lat, 1, one, vb.pp("post_quant_conv"))?)
+                Some(candle_nn::conv2d(
+                    lat,
+                    lat,
+                    1,
+                    one,
+                    vb.pp("post_quant_conv"),
+                )?)
             } else {
                 None
             },

@@ -1,0 +1,510 @@
+//! Shots to frames: each selected shot gets new takes (a diffusion model's, or the built-in
+//! sketch when none is installed), stored content-addressed as PNG with full provenance, and
+//! landed as one undoable batch that makes the first new take active.
+
+use std::path::PathBuf;
+
+use image::ImageEncoder;
+use previz_core::Extra;
+use previz_core::edit::EditCommand;
+use previz_core::ids::{ShotId, TakeId};
+use previz_core::project::Project;
+use previz_core::shot::{Asset, AssetKind, MediaInfo, Provenance, Shot, Take};
+use previz_jobs::JobContext;
+use previz_models::diffusion::{
+    DiffusionError, DiffusionModel, InitImage, LoadOptions, Request, RgbImage, SchedulerKind,
+};
+use previz_storage::AssetStore;
+
+use crate::prompt::shot_prompt;
+use crate::sketch::{SketchInput, draw_sketch};
+
+/// What can go wrong making frames, each saying what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum FramesError {
+    #[error("diffusion model: {0}")]
+    Model(#[from] DiffusionError),
+    #[error("asset store: {0}")]
+    Store(String),
+    #[error("image: {0}")]
+    Image(String),
+    #[error("the edit refused the frames: {0}")]
+    Edit(String),
+}
+
+/// Who draws the frames.
+#[derive(Debug)]
+pub enum FrameEngine {
+    /// The built-in storyboard sketch: always there, never fails.
+    Sketch,
+    Diffusion(Box<DiffusionEngine>),
+}
+
+/// A loaded diffusion model and how it samples.
+#[derive(Debug)]
+pub struct DiffusionEngine {
+    pub id: String,
+    pub model: DiffusionModel,
+    /// blake3 of its weights (and LoRAs).
+    pub hash: String,
+    pub steps: usize,
+    pub guidance: f32,
+    pub scheduler: SchedulerKind,
+}
+
+impl DiffusionEngine {
+    /// Loads the model at `path` with its LoRAs, hashing its weights for provenance.
+    pub fn load(
+        id: &str,
+        path: &std::path::Path,
+        options: &LoadOptions,
+    ) -> Result<Self, FramesError> {
+        let model = DiffusionModel::load(path, options)?;
+        let hash = model.content_hash()?;
+        // Turbo models are distilled for one to four steps without guidance.
+        let turbo = id.contains("turbo");
+        Ok(Self {
+            id: id.to_owned(),
+            model,
+            hash,
+            steps: if turbo { 4 } else { 25 },
+            guidance: if turbo { 0.0 } else { 7.5 },
+            scheduler: SchedulerKind::default(),
+        })
+    }
+}
+
+/// Which shots, how many takes, from where.
+#[derive(Clone, Debug, Default)]
+pub struct FramesOptions {
+    /// `None`: every shot of the project (in script order).
+    pub shots: Option<Vec<ShotId>>,
+    /// New takes per shot (at least one).
+    pub takes: usize,
+    pub seed: u64,
+    /// Make takes even for shots whose active take was drawn from the same prompt and model.
+    pub force: bool,
+    /// img2img from each shot's active take at this strength (variations, "redraw from this").
+    pub from_active: Option<f32>,
+}
+
+/// What happened to one shot.
+#[derive(Clone, Debug)]
+pub struct ShotOutcome {
+    pub shot: ShotId,
+    pub label: String,
+    /// New takes made (0 when kept).
+    pub takes: usize,
+    pub prompt: String,
+}
+
+/// Progress inside a shot (diffusion steps), for progress bars and the job panel.
+#[derive(Clone, Copy, Debug)]
+pub struct StepProgress {
+    pub shot_index: usize,
+    pub shots: usize,
+    pub take: usize,
+    pub step: usize,
+    pub steps: usize,
+}
+
+/// What a run did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FramesSummary {
+    pub shots_drawn: usize,
+    pub takes: usize,
+    pub kept: usize,
+    pub cancelled: bool,
+}
+
+/// The size frames are generated at: the project's aspect ratio at about the model's native
+/// area (512² for SD 1.5), multiples of `step`; the sketch draws at the project's frame size
+/// (long side at most 2048).
+#[must_use]
+pub fn generation_size(project: &Project, native: Option<u32>, step: u32) -> (u32, u32) {
+    let (fw, fh) = (
+        project.settings.frame_width.max(1),
+        project.settings.frame_height.max(1),
+    );
+    let aspect = f64::from(fw) / f64::from(fh);
+    let step = step.max(1);
+    let round = |v: f64| -> u32 {
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let r = ((v / f64::from(step)).round().max(1.0) as u32) * step;
+        r.clamp(step, 2048 / step * step)
+    };
+    match native {
+        Some(n) => {
+            let area = f64::from(n) * f64::from(n);
+            let h = (area / aspect).sqrt();
+            (round(h * aspect), round(h))
+        }
+        None => {
+            let scale = (2048.0 / f64::from(fw.max(fh))).min(1.0);
+            (round(f64::from(fw) * scale), round(f64::from(fh) * scale))
+        }
+    }
+}
+
+fn png_bytes(image: &RgbImage) -> Result<Vec<u8>, FramesError> {
+    let mut out = Vec::new();
+    image::codecs::png::PngEncoder::new(&mut out)
+        .write_image(
+            &image.pixels,
+            image.width,
+            image.height,
+            image::ExtendedColorType::Rgb8,
+        )
+        .map_err(|e| FramesError::Image(e.to_string()))?;
+    Ok(out)
+}
+
+/// The active take's picture at `width`×`height`, for img2img.
+fn active_picture(
+    shot: &Shot,
+    store: &AssetStore,
+    width: u32,
+    height: u32,
+) -> Result<Option<RgbImage>, FramesError> {
+    let Some(take) = shot.active() else {
+        return Ok(None);
+    };
+    let bytes = store
+        .read(&take.asset)
+        .map_err(|e| FramesError::Store(e.to_string()))?;
+    let img = image::load_from_memory(&bytes)
+        .map_err(|e| FramesError::Image(format!("take {}: {e}", take.asset)))?
+        .resize_exact(width, height, image::imageops::FilterType::Lanczos3)
+        .to_rgb8();
+    Ok(Some(RgbImage {
+        width,
+        height,
+        pixels: img.into_raw(),
+    }))
+}
+
+fn sketch_for(
+    project: &Project,
+    shot: &Shot,
+    subjects: Vec<String>,
+    w: u32,
+    h: u32,
+    seed: u64,
+) -> RgbImage {
+    let heading = project
+        .script
+        .scene(shot.scene)
+        .map(|s| s.heading.text.clone())
+        .unwrap_or_default();
+    let label = shot.label.clone().unwrap_or_default();
+    let input = SketchInput {
+        size: shot.size,
+        angle: shot.angle,
+        movement: shot.movement,
+        lens_mm: shot.lens_mm,
+        subjects,
+        action: &shot.action,
+        label: &label,
+        heading: &heading,
+        seed,
+    };
+    let img = draw_sketch(&input, w, h);
+    RgbImage {
+        width: w,
+        height: h,
+        pixels: img.into_raw(),
+    }
+}
+
+/// The key provenance keeps to tell whether a shot's active take is up to date.
+fn engine_key(engine: &FrameEngine) -> String {
+    match engine {
+        FrameEngine::Sketch => "sketch".into(),
+        FrameEngine::Diffusion(d) => format!("{}:{}", d.id, &d.hash[..16.min(d.hash.len())]),
+    }
+}
+
+/// A stable number from a shot id, so the sketch's layout does not change between runs.
+fn shot_seed(shot: ShotId, base: u64) -> u64 {
+    let h = blake3::hash(shot.to_string().as_bytes());
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&h.as_bytes()[..8]);
+    u64::from_le_bytes(b) ^ base
+}
+
+/// Makes frames for the selected shots of `project` and returns the batch that lands them.
+/// Pictures are written to `store` as they are made, so a cancelled run keeps its files and
+/// the shots done so far.
+pub fn run_frames(
+    project: &Project,
+    engine: &FrameEngine,
+    store: &AssetStore,
+    options: &FramesOptions,
+    ctx: &JobContext,
+    mut on_shot: impl FnMut(&ShotOutcome),
+    mut on_step: impl FnMut(&StepProgress, Option<&RgbImage>),
+) -> Result<(Option<EditCommand>, FramesSummary), FramesError> {
+    let mut working = project.clone();
+    let mut commands: Vec<EditCommand> = Vec::new();
+    let mut summary = FramesSummary::default();
+    let shots: Vec<ShotId> = match &options.shots {
+        Some(ids) => ids.clone(),
+        None => project.shots.iter().map(|s| s.id).collect(),
+    };
+    let (width, height) = match engine {
+        FrameEngine::Sketch => generation_size(project, None, 8),
+        FrameEngine::Diffusion(d) => generation_size(
+            project,
+            Some(d.model.native_size().unwrap_or(512)),
+            d.model.size_step(),
+        ),
+    };
+    let key = engine_key(engine);
+    let takes = options.takes.max(1);
+    let token = ctx.cancel_token();
+    for (index, id) in shots.iter().enumerate() {
+        if ctx.is_cancelled() {
+            summary.cancelled = true;
+            break;
+        }
+        let Some(shot) = working.shot(*id).cloned() else {
+            continue;
+        };
+        let prompt = shot_prompt(&working, &shot);
+        let label = shot
+            .label
+            .clone()
+            .unwrap_or_else(|| format!("{}", index + 1));
+        ctx.progress(
+            index as f32 / shots.len().max(1) as f32,
+            format!("shot {label}: {}", preview_text(&prompt.prompt)),
+        );
+        let up_to_date = shot.active().is_some_and(|t| {
+            t.provenance.prompt == prompt.prompt
+                && t.provenance.extra.get("engine").and_then(|v| v.as_str()) == Some(key.as_str())
+        });
+        if up_to_date && !options.force && options.from_active.is_none() {
+            summary.kept += 1;
+            on_shot(&ShotOutcome {
+                shot: *id,
+                label,
+                takes: 0,
+                prompt: prompt.prompt,
+            });
+            continue;
+        }
+        let init = match (options.from_active, engine) {
+            (Some(strength), FrameEngine::Diffusion(_)) => {
+                active_picture(&shot, store, width, height)?.map(|image| InitImage {
+                    image,
+                    strength,
+                    mask: None,
+                })
+            }
+            _ => None,
+        };
+        let mut made = 0;
+        for take_index in 0..takes {
+            if ctx.is_cancelled() {
+                summary.cancelled = true;
+                break;
+            }
+            let seed = options
+                .seed
+                .wrapping_add(shot_seed(*id, 0) % 1_000_000)
+                .wrapping_add(take_index as u64 * 7919);
+            let (image, provenance) = match engine {
+                FrameEngine::Sketch => {
+                    // A sketch is a function of the shot: extra takes vary the layout seed.
+                    let img = sketch_for(
+                        &working,
+                        &shot,
+                        prompt.subjects.clone(),
+                        width,
+                        height,
+                        shot_seed(*id, take_index as u64),
+                    );
+                    let p = Provenance {
+                        generator: "sketch".into(),
+                        prompt: prompt.prompt.clone(),
+                        seed: Some(take_index as u64),
+                        ..Provenance::default()
+                    };
+                    (img, p)
+                }
+                FrameEngine::Diffusion(d) => {
+                    let request = Request {
+                        prompt: prompt.prompt.clone(),
+                        negative_prompt: prompt.negative.clone(),
+                        width,
+                        height,
+                        steps: d.steps,
+                        guidance: d.guidance,
+                        scheduler: d.scheduler,
+                        seed,
+                        init: init.clone(),
+                        previews: true,
+                    };
+                    let result = d.model.generate(&request, Some(&token), &mut |s| {
+                        on_step(
+                            &StepProgress {
+                                shot_index: index,
+                                shots: shots.len(),
+                                take: take_index,
+                                step: s.step,
+                                steps: s.total,
+                            },
+                            s.preview,
+                        );
+                    });
+                    let img = match result {
+                        Ok(img) => img,
+                        Err(DiffusionError::Cancelled) => {
+                            summary.cancelled = true;
+                            break;
+                        }
+                        Err(e) => return Err(e.into()),
+                    };
+                    let mut extra = Extra::new();
+                    if !d.model.loras.is_empty() {
+                        extra.insert(
+                            "loras".into(),
+                            serde_json::Value::Array(
+                                d.model
+                                    .loras
+                                    .iter()
+                                    .map(|(f, s)| {
+                                        serde_json::json!({"file": lora_name(f), "scale": s})
+                                    })
+                                    .collect(),
+                            ),
+                        );
+                    }
+                    if let Some(i) = &init {
+                        extra.insert("img2img_strength".into(), serde_json::json!(i.strength));
+                        if let Some(t) = shot.active() {
+                            extra.insert(
+                                "img2img_from".into(),
+                                serde_json::json!(t.asset.to_string()),
+                            );
+                        }
+                    }
+                    let p = Provenance {
+                        generator: "diffusion".into(),
+                        model_id: Some(d.id.clone()),
+                        model_hash: Some(d.hash.clone()),
+                        prompt: prompt.prompt.clone(),
+                        negative_prompt: prompt.negative.clone(),
+                        seed: Some(seed),
+                        steps: Some(u32::try_from(d.steps).unwrap_or(u32::MAX)),
+                        scheduler: Some(d.scheduler.to_string()),
+                        guidance: Some(d.guidance),
+                        extra,
+                        ..Provenance::default()
+                    };
+                    (img, p)
+                }
+            };
+            let mut provenance = provenance;
+            provenance
+                .extra
+                .insert("engine".into(), serde_json::Value::String(key.clone()));
+            provenance.extra.insert(
+                "size".into(),
+                serde_json::json!([image.width, image.height]),
+            );
+            let bytes = png_bytes(&image)?;
+            let hash = store
+                .put(&bytes)
+                .map_err(|e| FramesError::Store(e.to_string()))?;
+            let asset = Asset {
+                hash,
+                kind: AssetKind::Image,
+                media: MediaInfo {
+                    mime: "image/png".into(),
+                    bytes: bytes.len() as u64,
+                    width: Some(image.width),
+                    height: Some(image.height),
+                    ..MediaInfo::default()
+                },
+                extra: Extra::new(),
+            };
+            let take = Take {
+                id: TakeId::new(),
+                asset: hash,
+                provenance,
+                created: jiff::Timestamp::now(),
+                note: String::new(),
+                extra: Extra::new(),
+            };
+            let registered = working.assets.contains_key(&hash);
+            let command = EditCommand::AttachTake {
+                shot: *id,
+                take: Box::new(take),
+                asset: (!registered).then(|| Box::new(asset)),
+                make_active: made == 0,
+            };
+            working
+                .apply(&command)
+                .map_err(|e| FramesError::Edit(e.to_string()))?;
+            commands.push(command);
+            made += 1;
+        }
+        if made > 0 {
+            summary.shots_drawn += 1;
+            summary.takes += made;
+        }
+        on_shot(&ShotOutcome {
+            shot: *id,
+            label,
+            takes: made,
+            prompt: prompt.prompt,
+        });
+        if summary.cancelled {
+            break;
+        }
+    }
+    ctx.progress(1.0, "done");
+    let batch = (!commands.is_empty()).then(|| EditCommand::Batch {
+        label: format!(
+            "Draw frames ({} take{} for {} shot{})",
+            summary.takes,
+            if summary.takes == 1 { "" } else { "s" },
+            summary.shots_drawn,
+            if summary.shots_drawn == 1 { "" } else { "s" }
+        ),
+        commands,
+    });
+    Ok((batch, summary))
+}
+
+fn lora_name(path: &std::path::Path) -> String {
+    path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
+}
+
+fn preview_text(text: &str) -> String {
+    let mut s: String = text.chars().take(48).collect();
+    if text.chars().count() > 48 {
+        s.push('…');
+    }
+    s
+}
+
+/// A LoRA given on the command line or in settings: `file` or `file:scale`.
+pub fn parse_lora(spec: &str) -> Result<(PathBuf, f32), String> {
+    let (file, scale) = match spec.rsplit_once(':') {
+        Some((f, s)) if s.parse::<f32>().is_ok() && !f.is_empty() => {
+            (f, s.parse::<f32>().unwrap_or(1.0))
+        }
+        _ => (spec, 1.0),
+    };
+    if !scale.is_finite() || !(-4.0..=4.0).contains(&scale) {
+        return Err(format!(
+            "LoRA '{spec}': scale {scale} must be between -4 and 4"
+        ));
+    }
+    Ok((PathBuf::from(file), scale))
+}
