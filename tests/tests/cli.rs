@@ -613,3 +613,117 @@ fn voices_list_says_what_can_be_cast_here() {
     assert_eq!(run.status, 0, "{}", run.stderr);
     assert!(run.stdout.contains("new characters get:"), "{}", run.stdout);
 }
+
+#[test]
+fn frames_draws_sketches_without_a_model_and_takes_from_a_diffusion_model() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("night.previz");
+    let dir_s = dir.to_str().unwrap();
+    let run = previz_in(
+        tmp.path(),
+        &[
+            "import",
+            sample("dialogue-heavy.fountain").to_str().unwrap(),
+            "-o",
+            dir_s,
+        ],
+    );
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    let run = previz_in(tmp.path(), &["breakdown", dir_s, "--json"]);
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    // No model anywhere this run looks: every shot gets the built-in sketch.
+    let empty = tmp.path().join("no-models");
+    std::fs::create_dir_all(&empty).unwrap();
+    let env = [
+        ("PREVIZ_MODELS_DIR", empty.as_os_str()),
+        ("HOME", empty.as_os_str()),
+    ];
+    let run = previz_e2e::previz_in_env(tmp.path(), &["frames", dir_s, "--json"], &env);
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    let json = run.json();
+    assert_eq!(json["engine"], "sketch");
+    let (session, _) = Session::open(&dir, OpenMode::ReadOnly).unwrap();
+    let shots = session.project().shots.len() as u64;
+    assert!(shots > 0);
+    assert_eq!(json["takes"].as_u64(), Some(shots), "{json}");
+    for shot in &session.project().shots {
+        let take = shot.active().expect("a sketch per shot");
+        assert!(
+            session
+                .assets()
+                .read(&take.asset)
+                .unwrap()
+                .starts_with(b"\x89PNG")
+        );
+    }
+    drop(session);
+    let run = previz_e2e::previz_in_env(tmp.path(), &["frames", dir_s, "--json"], &env);
+    assert_eq!(
+        run.json()["kept"].as_u64(),
+        Some(shots),
+        "a second run keeps them"
+    );
+
+    // A tiny diffusion model of the real architecture, named by its folder.
+    let model = tmp.path().join("tiny-sd");
+    previz_models::diffusion::tiny::write_tiny_model(
+        &model,
+        &previz_models::diffusion::tiny::TinySpec::default(),
+    )
+    .unwrap();
+    let model_s = model.to_str().unwrap();
+    let run = previz_e2e::previz_in_env(
+        tmp.path(),
+        &[
+            "frames",
+            dir_s,
+            "--model",
+            model_s,
+            "--shots",
+            "1-2",
+            "--takes",
+            "2",
+            "--steps",
+            "2",
+            "--scheduler",
+            "ddim",
+            "--seed",
+            "5",
+            "--json",
+        ],
+        &env,
+    );
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    let json = run.json();
+    assert_eq!(
+        (json["engine"].as_str(), json["takes"].as_u64()),
+        (Some("tiny-sd"), Some(4)),
+        "{json}"
+    );
+    let (session, _) = Session::open(&dir, OpenMode::ReadOnly).unwrap();
+    let first = &session.project().shots[0];
+    assert_eq!(first.takes.len(), 3, "the sketch and two new takes");
+    let active = first.active().unwrap();
+    assert_eq!(active.provenance.generator, "diffusion");
+    assert_eq!(active.provenance.scheduler.as_deref(), Some("ddim"));
+    assert_eq!(active.provenance.steps, Some(2));
+    drop(session);
+
+    // Bad input: a clear line and exit 2.
+    let run = previz_e2e::previz_in_env(tmp.path(), &["frames", dir_s, "--shots", "999"], &env);
+    assert_eq!(run.status, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("--shots") && run.stderr.contains("999"),
+        "{}",
+        run.stderr
+    );
+    std::fs::remove_file(model.join("vae/diffusion_pytorch_model.safetensors")).unwrap();
+    let run = previz_e2e::previz_in_env(tmp.path(), &["frames", dir_s, "--model", model_s], &env);
+    assert_eq!(run.status, 2, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("vae/diffusion_pytorch_model.safetensors"),
+        "{}",
+        run.stderr
+    );
+}

@@ -37,6 +37,10 @@ pub enum Command {
     /// none is set): a WAV take per line, the edit re-timed to the measured lengths, scene by
     /// scene; re-running keeps lines already voiced with their current words and voice.
     Voices(VoicesArgs),
+    /// Draw storyboard frames: a new take per shot (or --takes N) from a diffusion model, or
+    /// the built-in storyboard sketch when none is installed; scene by scene, each scene saved
+    /// as it lands; re-running keeps shots whose active take is up to date.
+    Frames(FramesArgs),
     /// Write a project out in another format.
     #[command(subcommand)]
     Export(ExportCommand),
@@ -156,6 +160,55 @@ pub struct VoicesArgs {
     /// and exit; no project is opened.
     #[arg(long)]
     pub list: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct FramesArgs {
+    /// The project folder (default: the only *.previz folder here, or the current folder).
+    pub project: Option<PathBuf>,
+    /// Which scenes, by position in the script: 3, 2-5, 4- (default: all).
+    #[arg(long)]
+    pub scenes: Option<String>,
+    /// Which shots, by label or by position in the project (1-based): 3,5A,7-9 (default: all
+    /// in the selected scenes).
+    #[arg(long)]
+    pub shots: Option<String>,
+    /// New takes per shot.
+    #[arg(long, default_value_t = 1)]
+    pub takes: usize,
+    /// The diffusion model: a registry id (`previz models`), a diffusers folder or a Hugging
+    /// Face cache entry; `sketch` draws the built-in storyboard sketch. Default: the first
+    /// installed diffusion model, else `sketch`.
+    #[arg(long)]
+    pub model: Option<String>,
+    /// LoRA adapters merged into the model: FILE or FILE:SCALE (repeatable).
+    #[arg(long = "lora")]
+    pub loras: Vec<String>,
+    /// Denoising steps (default: 25, or 4 for turbo models).
+    #[arg(long)]
+    pub steps: Option<usize>,
+    /// Classifier-free guidance (default: 7.5, or 0 for turbo models).
+    #[arg(long)]
+    pub guidance: Option<f32>,
+    /// Sampler: euler_a, ddim or dpmpp_2m.
+    #[arg(long, default_value = "euler_a")]
+    pub scheduler: String,
+    /// Base seed (each shot and take adds its own offset; recorded on every take).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Redraw from each shot's active take (img2img) at this strength, 0-1: variations.
+    #[arg(long)]
+    pub from_active: Option<f32>,
+    /// Where the model runs: cpu, cuda, cuda:N or auto (CUDA needs `--features cuda`).
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Draw shots even when their active take is up to date.
+    #[arg(long)]
+    pub force: bool,
+    /// Take over the project's lock if another session holds it (only when that session is
+    /// gone, e.g. after a crash).
+    #[arg(long)]
+    pub take_over: bool,
 }
 
 #[derive(Debug, Subcommand)]

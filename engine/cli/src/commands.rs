@@ -2,6 +2,7 @@
 
 mod breakdown;
 mod export;
+mod frames;
 mod import;
 mod info;
 mod models;
@@ -25,6 +26,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Validate(args) => validate::run(&args, json),
         Command::Breakdown(args) => breakdown::run(&args, json),
         Command::Voices(args) => voices::run(&args, json),
+        Command::Frames(args) => frames::run(&args, json),
         Command::Export(ExportCommand::Fountain(args)) => export::fountain(&args, json),
         Command::Models(args) => models::run(&args, json),
     }

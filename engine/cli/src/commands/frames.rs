@@ -1,0 +1,278 @@
+//! `previz frames`: storyboard frames for shots, scene by scene, with a progress bar over
+//! shots and denoising steps.
+//!
+//! With a diffusion model (the first installed one, or `--model`) each shot gets new takes
+//! with full provenance; with none, the built-in storyboard sketch, never an error. Each
+//! scene's takes land as one undo step and the project is saved before the next scene, so an
+//! interrupted run keeps what was drawn; running again keeps shots whose active take is up
+//! to date.
+
+use std::io::IsTerminal;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use previz_breakdown::{BreakdownError, SceneSelection};
+use previz_core::ids::ShotId;
+use previz_core::project::Project;
+use previz_frames::{
+    DiffusionEngine, FrameEngine, FramesOptions, FramesSummary, parse_lora, run_frames,
+};
+use previz_jobs::{CancelToken, JobContext, JobKind};
+use previz_models::device::DeviceChoice;
+use previz_models::diffusion::{LoadOptions, SchedulerKind};
+use previz_models::registry::{ModelKind, Registry};
+use previz_storage::OpenMode;
+use serde::Serialize;
+
+use super::{close, open, project_dir, storage_error};
+use crate::args::FramesArgs;
+use crate::output::{CliError, print_json, print_text};
+
+#[derive(Serialize)]
+struct Report {
+    engine: String,
+    shots_drawn: usize,
+    takes: usize,
+    kept: usize,
+    cancelled: bool,
+}
+
+/// Shots named by label or by 1-based position: `3,5A,7-9`.
+fn select_shots(project: &Project, spec: &str) -> Result<Vec<ShotId>, CliError> {
+    let mut out = Vec::new();
+    let n = project.shots.len();
+    for token in spec.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+        if let Some(s) = project.shots.iter().find(|s| {
+            s.label
+                .as_deref()
+                .is_some_and(|l| l.eq_ignore_ascii_case(token))
+        }) {
+            out.push(s.id);
+            continue;
+        }
+        let (a, b) = token.split_once('-').unwrap_or((token, token));
+        let parse = |x: &str, default: usize| -> Option<usize> {
+            if x.trim().is_empty() {
+                Some(default)
+            } else {
+                x.trim().parse().ok()
+            }
+        };
+        match (parse(a, 1), parse(b, n)) {
+            (Some(first), Some(last)) if first >= 1 && first <= last && last <= n => {
+                out.extend(project.shots[first - 1..last].iter().map(|s| s.id));
+            }
+            _ => {
+                return Err(CliError::bad_input(format!(
+                    "--shots: '{token}' is neither a shot label nor a position within 1-{n}; use labels (5A) or positions (3, 7-9)"
+                )));
+            }
+        }
+    }
+    out.dedup();
+    Ok(out)
+}
+
+fn engine_for(args: &FramesArgs) -> Result<FrameEngine, CliError> {
+    let registry = Registry::discover_default();
+    let entry = match args.model.as_deref() {
+        Some("sketch") => return Ok(FrameEngine::Sketch),
+        Some(id) => Some(
+            registry
+                .resolve(id)
+                .map_err(|e| CliError::bad_input(e.to_string()))?,
+        ),
+        None => registry.installed(ModelKind::Diffusion).next().cloned(),
+    };
+    let Some(entry) = entry else {
+        return Ok(FrameEngine::Sketch);
+    };
+    if entry.kind != ModelKind::Diffusion {
+        return Err(CliError::bad_input(format!(
+            "--model {}: that is not a diffusion model; `previz models` lists them",
+            entry.id
+        )));
+    }
+    let Some(path) = entry.path else {
+        return Err(CliError::bad_input(format!(
+            "model {} is not installed",
+            entry.id
+        )));
+    };
+    let device: DeviceChoice = args
+        .device
+        .parse()
+        .map_err(|e: previz_models::device::DeviceError| CliError::bad_input(e.to_string()))?;
+    let loras = args
+        .loras
+        .iter()
+        .map(|l| parse_lora(l))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(CliError::bad_input)?;
+    let mut engine = DiffusionEngine::load(&entry.id, &path, &LoadOptions { device, loras })
+        .map_err(|e| CliError::bad_input(e.to_string()))?;
+    if let Some(steps) = args.steps {
+        engine.steps = steps;
+    }
+    if let Some(g) = args.guidance {
+        engine.guidance = g;
+    }
+    engine.scheduler = args
+        .scheduler
+        .parse::<SchedulerKind>()
+        .map_err(CliError::bad_input)?;
+    Ok(FrameEngine::Diffusion(Box::new(engine)))
+}
+
+pub fn run(args: &FramesArgs, json: bool) -> Result<(), CliError> {
+    let scenes: SceneSelection = match &args.scenes {
+        Some(text) => text
+            .parse()
+            .map_err(|e: BreakdownError| CliError::bad_input(e.to_string()))?,
+        None => SceneSelection::All,
+    };
+    if let Some(s) = args.from_active
+        && !(s > 0.0 && s <= 1.0)
+    {
+        return Err(CliError::bad_input(format!(
+            "--from-active {s}: the strength must be more than 0 and at most 1"
+        )));
+    }
+    let engine = engine_for(args)?;
+    let engine_name = match &engine {
+        FrameEngine::Sketch => "sketch".to_owned(),
+        FrameEngine::Diffusion(d) => d.id.clone(),
+    };
+    let dir = project_dir(args.project.as_deref())?;
+    let mode = if args.take_over {
+        OpenMode::TakeOver
+    } else {
+        OpenMode::ReadWrite
+    };
+    let (mut session, _) = open(&dir, mode, json)?;
+    let store = session.assets();
+    let project = session.project().clone();
+    let chosen: Option<Vec<ShotId>> = match &args.shots {
+        Some(spec) => match select_shots(&project, spec) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                close(session);
+                return Err(e);
+            }
+        },
+        None => None,
+    };
+    // Scene by scene, in script order.
+    let mut per_scene: Vec<Vec<ShotId>> = Vec::new();
+    for (i, scene) in project.script.scenes.iter().enumerate() {
+        if !scenes.contains(i + 1) {
+            continue;
+        }
+        let ids: Vec<ShotId> = project
+            .shots
+            .iter()
+            .filter(|s| s.scene == scene.id)
+            .filter(|s| chosen.as_ref().is_none_or(|c| c.contains(&s.id)))
+            .map(|s| s.id)
+            .collect();
+        if !ids.is_empty() {
+            per_scene.push(ids);
+        }
+    }
+    let total: usize = per_scene.iter().map(Vec::len).sum::<usize>() * args.takes.max(1);
+    let bar = ProgressBar::new(total as u64);
+    if json || !std::io::stderr().is_terminal() {
+        bar.set_draw_target(ProgressDrawTarget::hidden());
+    }
+    bar.set_style(
+        ProgressStyle::with_template("{bar:30} {pos}/{len} takes {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let ctx = JobContext::detached(JobKind::Frames, "frames", CancelToken::new());
+    let mut sum = FramesSummary::default();
+    for ids in per_scene {
+        let options = FramesOptions {
+            shots: Some(ids),
+            takes: args.takes.max(1),
+            seed: args.seed,
+            force: args.force,
+            from_active: args.from_active,
+        };
+        let project = session.project().clone();
+        let result = run_frames(
+            &project,
+            &engine,
+            &store,
+            &options,
+            &ctx,
+            |o| {
+                bar.inc(if o.takes == 0 { options.takes } else { o.takes } as u64);
+                if !json {
+                    let what = if o.takes == 0 {
+                        "up to date".to_owned()
+                    } else {
+                        format!("{} take{}", o.takes, if o.takes == 1 { "" } else { "s" })
+                    };
+                    bar.suspend(|| eprintln!("shot {}: {what}", o.label));
+                }
+            },
+            |s, _| {
+                bar.set_message(format!(
+                    "shot {}/{} step {}/{}",
+                    s.shot_index + 1,
+                    s.shots,
+                    s.step,
+                    s.steps
+                ))
+            },
+        );
+        let (command, summary) = match result {
+            Ok(r) => r,
+            Err(e) => {
+                bar.finish_and_clear();
+                close(session);
+                return Err(CliError::failure(e.to_string()));
+            }
+        };
+        if let Some(command) = command
+            && let Err(e) = session.apply(&command).and_then(|_| session.save())
+        {
+            bar.finish_and_clear();
+            close(session);
+            return Err(storage_error(&e));
+        }
+        sum.shots_drawn += summary.shots_drawn;
+        sum.takes += summary.takes;
+        sum.kept += summary.kept;
+        if summary.cancelled {
+            sum.cancelled = true;
+            break;
+        }
+    }
+    bar.finish_and_clear();
+    close(session);
+    let report = Report {
+        engine: engine_name,
+        shots_drawn: sum.shots_drawn,
+        takes: sum.takes,
+        kept: sum.kept,
+        cancelled: sum.cancelled,
+    };
+    if json {
+        return print_json(&report);
+    }
+    print_text(&format!(
+        "Drew {} take{} for {} shot{} in {} with {}; {} kept (up to date){}",
+        report.takes,
+        if report.takes == 1 { "" } else { "s" },
+        report.shots_drawn,
+        if report.shots_drawn == 1 { "" } else { "s" },
+        dir.display(),
+        report.engine,
+        report.kept,
+        if report.cancelled {
+            "; cancelled, run again to go on"
+        } else {
+            ""
+        }
+    ))
+}
