@@ -10,6 +10,7 @@ pub mod app;
 pub mod breakdown;
 pub mod cast;
 pub mod files;
+pub mod frames;
 pub mod import;
 pub mod media;
 pub mod panels;

@@ -422,6 +422,34 @@ impl Studio {
         });
     }
 
+    /// Storyboard frames for `shots` (all when `None`) as a background job: the chosen
+    /// diffusion model, else the first installed, else the built-in sketch.
+    pub fn draw_frames(&mut self, shots: Option<Vec<ShotId>>, mode: crate::frames::FramesMode) {
+        let Some(doc) = self.doc() else {
+            return;
+        };
+        let project = doc.clone();
+        let Some(store) = self.project.as_ref().map(|p| p.session.assets()) else {
+            return;
+        };
+        let model = self.settings.diffusion_model.clone();
+        let device = self.settings.device;
+        let what = match &shots {
+            None => "every shot".to_owned(),
+            Some(v) if v.len() == 1 => "1 shot".to_owned(),
+            Some(v) => format!("{} shots", v.len()),
+        };
+        let verb = match mode {
+            crate::frames::FramesMode::Draw => "Frames for",
+            crate::frames::FramesMode::Regenerate => "New takes for",
+            crate::frames::FramesMode::Variations(_) => "Variations of",
+        };
+        let spec = JobSpec::new(JobKind::Frames, format!("{verb} {what}"));
+        self.jobs.submit(spec, move |ctx| {
+            crate::frames::run(&project, &store, shots, model.as_deref(), mode, device, ctx)
+        });
+    }
+
     /// Brings a revised screenplay into the open project (parsed in the background; the
     /// revision lands as one undo step).
     pub fn import_revision(&mut self, script: PathBuf) {

@@ -952,6 +952,38 @@ fn voices_from_the_generate_menu_land_takes_and_retime_as_one_undo_step() {
     assert_eq!(*doc(&h), before, "one undo took the voices back");
 }
 
+/// Generate › Storyboard frames with no diffusion model installed: every shot gets a sketch
+/// take (a PNG in the project's store, provenance "sketch"), as one undo step.
+#[test]
+fn storyboard_frames_from_the_generate_menu_give_every_shot_a_take_as_one_undo_step() {
+    let sample = sample();
+    let mut h = window(sample.studio);
+    h.run();
+    let before = doc(&h).clone();
+    assert!(!before.shots.is_empty());
+    h.get_by_label("Generate").click();
+    h.run();
+    h.get_by_label("Storyboard frames for all shots").click();
+    h.run_steps(2);
+    step_until(&mut h, "the frames to land", |h| {
+        h.state()
+            .studio
+            .undo_label()
+            .is_some_and(|l| l.starts_with("Frames for"))
+    });
+    let after = doc(&h).clone();
+    for shot in &after.shots {
+        let take = shot.active().expect("a take per shot");
+        assert_eq!(take.provenance.generator, "sketch");
+        assert_eq!(after.assets[&take.asset].media.mime, "image/png");
+    }
+    assert!(after.validate().is_empty(), "{:?}", after.validate());
+    h.run_steps(2);
+    h.key_press_modifiers(Modifiers::COMMAND, Key::Z);
+    h.run_steps(2);
+    assert_eq!(*doc(&h), before, "one undo took the frames back");
+}
+
 /// The Cast panel: the voices this machine has are found in the background; choosing one
 /// for a character is one undo step in the character bible; "Preview" speaks the character's
 /// first line as cast (played when there is an audio device, said why when not) and changes

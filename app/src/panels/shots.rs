@@ -373,11 +373,12 @@ pub fn ui(ui: &mut egui::Ui, studio: &mut Studio, view: &mut ShotsView) {
 /// The Generate menu: what can be generated, and why not when it cannot.
 pub fn generation_menu(ui: &mut egui::Ui, studio: &mut Studio) {
     let open = studio.project.is_some();
-    let frames_why = if studio.settings.diffusion_model.is_none() {
-        "Needs a diffusion model: none is chosen. Pick one in File › Settings › Models (models are added with `previz models add`)."
-    } else {
-        "Frame generation is not built into this version yet."
+    let frames_why = match &studio.settings.diffusion_model {
+        None => "A take per shot from the first installed diffusion model; with none installed, a storyboard sketch drawn from the shot's fields. Choose a model in File › Settings › Models.".to_owned(),
+        Some(m) => format!("A take per shot drawn by {m} (File › Settings › Models)."),
     };
+    let selected: Vec<ShotId> = studio.selection.shots.iter().copied().collect();
+    let has_selection = !selected.is_empty();
     let voices_why = if studio.settings.voice_model.is_none() {
         "Every line spoken by its character's voice, the edit re-timed to the takes. Characters without a voice get the first installed Piper voice (espeak-ng's own without one); choose one in File › Settings › Models."
     } else {
@@ -415,11 +416,39 @@ pub fn generation_menu(ui: &mut egui::Ui, studio: &mut Studio) {
         studio.break_down(scene);
         ui.close();
     }
-    ui.add_enabled(
-        false,
-        egui::Button::new("Storyboard frames for selected shots"),
-    )
-    .on_disabled_hover_text(frames_why);
+    if ui
+        .add_enabled(open, egui::Button::new("Storyboard frames for all shots"))
+        .on_hover_text(format!("{frames_why} Shots whose take is up to date are kept."))
+        .on_disabled_hover_text("Open a project first.")
+        .clicked()
+    {
+        studio.draw_frames(None, crate::frames::FramesMode::Draw);
+        ui.close();
+    }
+    if ui
+        .add_enabled(
+            open && has_selection,
+            egui::Button::new("New takes for selected shots"),
+        )
+        .on_hover_text(format!("{frames_why} Always a new take; the old ones stay."))
+        .on_disabled_hover_text("Select shots first (storyboard, shot list or timeline).")
+        .clicked()
+    {
+        studio.draw_frames(Some(selected.clone()), crate::frames::FramesMode::Regenerate);
+        ui.close();
+    }
+    if ui
+        .add_enabled(
+            open && has_selection,
+            egui::Button::new("Variations of selected shots"),
+        )
+        .on_hover_text("Redraws each selected shot from its active take (image-to-image at strength 0.6) with a new seed. Needs a diffusion model.")
+        .on_disabled_hover_text("Select shots first (storyboard, shot list or timeline).")
+        .clicked()
+    {
+        studio.draw_frames(Some(selected), crate::frames::FramesMode::Variations(0.6));
+        ui.close();
+    }
     if ui
         .add_enabled(open, egui::Button::new("Voices for all dialogue"))
         .on_hover_text(voices_why)

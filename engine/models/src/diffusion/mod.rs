@@ -524,6 +524,19 @@ impl DiffusionModel {
     }
 }
 
+/// The first `draws` noise tensors a request with `seed` draws, in order (for the reference
+/// script, which feeds them to diffusers so both pipelines see the same noise).
+pub fn noise_sequence(
+    seed: u64,
+    shape: (usize, usize, usize, usize),
+    draws: usize,
+) -> Result<Vec<Tensor>, DiffusionError> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    (0..draws)
+        .map(|_| gaussian(&mut rng, shape, &Device::Cpu).map_err(DiffusionError::from))
+        .collect()
+}
+
 /// Standard normal noise from the request's seed (Box-Muller over ChaCha8).
 fn gaussian(
     rng: &mut ChaCha8Rng,

@@ -1,0 +1,135 @@
+//! Our Stable Diffusion pipeline against diffusers on the same tiny model and the same noise.
+//!
+//! The reference pictures in tests/fixtures/diffusion/ were made once by
+//! tests/diffusion/reference.py (run by hand; it needs torch, diffusers and transformers):
+//!
+//! ```text
+//! PREVIZ_DIFFUSION_EXPORT=/tmp/sdref cargo test -p previz-models --test diffusion_reference
+//! python3 tests/diffusion/reference.py /tmp/sdref engine/models/tests/fixtures/diffusion
+//! ```
+//!
+//! The first command writes the tiny model (a pure function of its seed, so CI rebuilds the
+//! same bytes), the noise each case draws, and the cases; the second runs diffusers' own
+//! pipelines (StableDiffusionPipeline, StableDiffusionImg2ImgPipeline with DDIM, Euler
+//! ancestral and DPM-Solver++ 2M) with that noise and writes their pictures. CI compares ours
+//! with them: scheduler, guidance and img2img noise must compute what diffusers computes.
+
+use std::path::{Path, PathBuf};
+
+
+use previz_models::diffusion::tiny::{TinySpec, write_tiny_model};
+use previz_models::diffusion::{
+    DiffusionModel, InitImage, LoadOptions, Request, RgbImage, SchedulerKind, noise_sequence,
+};
+
+struct Case {
+    name: &'static str,
+    scheduler: SchedulerKind,
+    steps: usize,
+    guidance: f32,
+    seed: u64,
+    /// img2img strength from the `start` picture (the first case's output).
+    strength: Option<f32>,
+}
+
+const CASES: [Case; 5] = [
+    Case { name: "txt2img-ddim", scheduler: SchedulerKind::Ddim, steps: 4, guidance: 7.5, seed: 1, strength: None },
+    Case { name: "txt2img-euler-a", scheduler: SchedulerKind::EulerAncestral, steps: 4, guidance: 7.5, seed: 2, strength: None },
+    Case { name: "txt2img-dpmpp-2m", scheduler: SchedulerKind::DpmPlusPlus2M, steps: 4, guidance: 7.5, seed: 3, strength: None },
+    Case { name: "txt2img-no-guidance", scheduler: SchedulerKind::EulerAncestral, steps: 2, guidance: 0.0, seed: 4, strength: None },
+    Case { name: "img2img-euler-a", scheduler: SchedulerKind::EulerAncestral, steps: 4, guidance: 7.5, seed: 5, strength: Some(0.5) },
+];
+
+const PROMPT: &str = "the red door";
+const NEGATIVE: &str = "blurry";
+
+fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/diffusion")
+}
+
+fn read_png(path: &Path) -> RgbImage {
+    let img = image::open(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .to_rgb8();
+    RgbImage { width: img.width(), height: img.height(), pixels: img.into_raw() }
+}
+
+fn write_png(path: &Path, img: &RgbImage) {
+    image::RgbImage::from_raw(img.width, img.height, img.pixels.clone())
+        .unwrap()
+        .save(path)
+        .unwrap();
+}
+
+fn request(case: &Case, init: Option<&RgbImage>) -> Request {
+    Request {
+        prompt: PROMPT.into(),
+        negative_prompt: NEGATIVE.into(),
+        width: 64,
+        height: 64,
+        steps: case.steps,
+        guidance: case.guidance,
+        scheduler: case.scheduler,
+        seed: case.seed,
+        init: case.strength.map(|strength| InitImage {
+            image: init.expect("img2img starts from the first case").clone(),
+            strength,
+            mask: None,
+        }),
+        previews: false,
+    }
+}
+
+#[test]
+fn our_pipeline_computes_what_diffusers_computes() {
+    let export = std::env::var_os("PREVIZ_DIFFUSION_EXPORT").map(PathBuf::from);
+    let tmp = tempfile::tempdir().unwrap();
+    let root = match &export {
+        Some(dir) => dir.join("tiny-sd"),
+        None => tmp.path().join("tiny-sd"),
+    };
+    write_tiny_model(&root, &TinySpec::default()).unwrap();
+    let model = DiffusionModel::load(&root, &LoadOptions::default()).unwrap();
+    let mut first: Option<RgbImage> = None;
+    let mut report = Vec::new();
+    for case in &CASES {
+        let ours = model.generate(&request(case, first.as_ref()), None, &mut |_| {}).unwrap();
+        if let Some(dir) = &export {
+            // The noise this case draws, in order, for diffusers to use.
+            let draws = noise_sequence(case.seed, (1, 4, 8, 8), case.steps + 2).unwrap();
+            let map: std::collections::HashMap<String, candle_core::Tensor> = draws
+                .into_iter()
+                .enumerate()
+                .map(|(i, t)| (format!("noise.{i}"), t))
+                .collect();
+            candle_core::safetensors::save(&map, dir.join(format!("noise-{}.safetensors", case.name))).unwrap();
+            write_png(&dir.join(format!("ours-{}.png", case.name)), &ours);
+            let spec = serde_json::json!({
+                "name": case.name, "scheduler": case.scheduler.as_str(), "steps": case.steps,
+                "guidance": case.guidance, "strength": case.strength,
+                "prompt": PROMPT, "negative_prompt": NEGATIVE, "width": 64, "height": 64,
+                "init": case.strength.map(|_| "ours-txt2img-ddim.png"),
+            });
+            report.push(spec);
+        } else {
+            let reference = read_png(&fixtures().join(format!("{}.png", case.name)));
+            assert_eq!((reference.width, reference.height), (ours.width, ours.height));
+            let diffs: Vec<u32> = ours
+                .pixels
+                .iter()
+                .zip(&reference.pixels)
+                .map(|(a, b)| u32::from(a.abs_diff(*b)))
+                .collect();
+            let mean = f64::from(diffs.iter().sum::<u32>()) / diffs.len() as f64;
+            let max = diffs.iter().max().copied().unwrap_or(0);
+            eprintln!("{}: mean |ours - diffusers| = {mean:.3}, max = {max}", case.name);
+            assert!(mean < 1.0 && max <= 12, "{}: mean {mean:.3}, max {max} (8-bit levels)", case.name);
+        }
+        if first.is_none() {
+            first = Some(ours);
+        }
+    }
+    if let Some(dir) = &export {
+        std::fs::write(dir.join("cases.json"), serde_json::to_string_pretty(&report).unwrap()).unwrap();
+    }
+}
