@@ -43,7 +43,10 @@ fn engine(model: Option<&str>, device: Device, ctx: &JobContext) -> Result<Frame
         return Ok(FrameEngine::Sketch);
     };
     let Some(path) = entry.path else {
-        return Err(JobError::failed(format!("model {} is not installed", entry.id)));
+        return Err(JobError::failed(format!(
+            "model {} is not installed",
+            entry.id
+        )));
     };
     ctx.progress(0.0, format!("loading {}", entry.id));
     let device = match device {
@@ -88,7 +91,11 @@ pub fn run(
             _ => None,
         },
     };
-    let count = options.shots.as_ref().map_or(project.shots.len(), Vec::len).max(1);
+    let count = options
+        .shots
+        .as_ref()
+        .map_or(project.shots.len(), Vec::len)
+        .max(1);
     let (command, summary) = run_frames(
         project,
         &engine,
@@ -104,7 +111,13 @@ pub fn run(
             let done = s.shot_index as f32 + s.step as f32 / s.steps.max(1) as f32;
             ctx.progress(
                 done / count as f32,
-                format!("shot {}/{}: step {}/{}", s.shot_index + 1, s.shots, s.step, s.steps),
+                format!(
+                    "shot {}/{}: step {}/{}",
+                    s.shot_index + 1,
+                    s.shots,
+                    s.step,
+                    s.steps
+                ),
             );
         },
     )

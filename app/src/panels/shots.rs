@@ -418,7 +418,9 @@ pub fn generation_menu(ui: &mut egui::Ui, studio: &mut Studio) {
     }
     if ui
         .add_enabled(open, egui::Button::new("Storyboard frames for all shots"))
-        .on_hover_text(format!("{frames_why} Shots whose take is up to date are kept."))
+        .on_hover_text(format!(
+            "{frames_why} Shots whose take is up to date are kept."
+        ))
         .on_disabled_hover_text("Open a project first.")
         .clicked()
     {
@@ -430,11 +432,16 @@ pub fn generation_menu(ui: &mut egui::Ui, studio: &mut Studio) {
             open && has_selection,
             egui::Button::new("New takes for selected shots"),
         )
-        .on_hover_text(format!("{frames_why} Always a new take; the old ones stay."))
+        .on_hover_text(format!(
+            "{frames_why} Always a new take; the old ones stay."
+        ))
         .on_disabled_hover_text("Select shots first (storyboard, shot list or timeline).")
         .clicked()
     {
-        studio.draw_frames(Some(selected.clone()), crate::frames::FramesMode::Regenerate);
+        studio.draw_frames(
+            Some(selected.clone()),
+            crate::frames::FramesMode::Regenerate,
+        );
         ui.close();
     }
     if ui

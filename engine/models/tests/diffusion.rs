@@ -214,7 +214,7 @@ fn broken_folders_give_errors_that_name_the_file_and_the_tensor() {
         &cfg_path,
         cfg.replace(
             "\"block_out_channels\": [\n    32,",
-            "\"block_out_channels\": [\n    40,",
+            "\"block_out_channels\": [\n    64,",
         ),
     )
     .unwrap();

@@ -25,6 +25,7 @@ pub struct TinySpec {
     pub vae_channels: Vec<usize>,
     pub clip_hidden: usize,
     pub clip_layers: usize,
+    /// Group-norm groups of the autoencoder (the UNet always has 32).
     pub norm_groups: usize,
     pub prediction_type: &'static str,
 }
@@ -222,7 +223,8 @@ pub fn write_tiny_model(dir: &Path, spec: &TinySpec) -> Result<(), DiffusionErro
         "layers_per_block": 1,
         "attention_head_dim": spec.unet_heads,
         "cross_attention_dim": spec.clip_hidden,
-        "norm_num_groups": spec.norm_groups,
+        // 32 groups as every released UNet (candle's down/up block resnets assume it).
+        "norm_num_groups": 32,
         "norm_eps": 1e-5,
         "use_linear_projection": false,
         "downsample_padding": 1,
