@@ -163,7 +163,8 @@ pub fn shot_prompt(project: &Project, shot: &Shot) -> ShotPrompt {
             .map(|s| s.trim().to_lowercase())
             .find(|s| !s.is_empty());
         let already = detail.is_some_and(|d| body_lower.contains(&d));
-        if !already && words.contains(',') || !already && words.contains('(') {
+        // A bare name adds nothing the subject does not already say.
+        if !already && (words.contains(',') || words.contains('(')) {
             pieces.push(words);
         }
     }

@@ -34,7 +34,10 @@ fn request(seed: u64, scheduler: SchedulerKind) -> Request {
     }
 }
 
-fn run(model: &DiffusionModel, r: &Request) -> (RgbImage, Vec<(usize, usize, Option<(u32, u32)>)>) {
+/// Each step as (step, total, preview size).
+type StepLog = Vec<(usize, usize, Option<(u32, u32)>)>;
+
+fn run(model: &DiffusionModel, r: &Request) -> (RgbImage, StepLog) {
     let mut steps = Vec::new();
     let image = model
         .generate(r, None, &mut |s| {

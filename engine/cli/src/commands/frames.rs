@@ -222,7 +222,7 @@ pub fn run(args: &FramesArgs, json: bool) -> Result<(), CliError> {
                     s.shots,
                     s.step,
                     s.steps
-                ))
+                ));
             },
         );
         let (command, summary) = match result {

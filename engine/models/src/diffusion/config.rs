@@ -219,13 +219,13 @@ pub fn unet_config(text: &str, path: &Path) -> Result<UnetConfig, DiffusionError
             .and_then(|t| t.get(i))
             .unwrap_or(1);
         let out_channels = j.block_out_channels[i];
-        if heads == 0 || out_channels % heads != 0 {
+        if heads == 0 || !out_channels.is_multiple_of(heads) {
             return Err(config_error(
                 path,
                 format!("block {i}: {out_channels} channels do not split into {heads} heads"),
             ));
         }
-        if j.norm_num_groups == 0 || out_channels % j.norm_num_groups != 0 {
+        if j.norm_num_groups == 0 || !out_channels.is_multiple_of(j.norm_num_groups) {
             return Err(config_error(
                 path,
                 format!(
@@ -298,7 +298,7 @@ pub fn vae_config(text: &str, path: &Path) -> Result<VaeConfig, DiffusionError> 
         || c.norm_num_groups == 0
         || c.block_out_channels
             .iter()
-            .any(|ch| ch % c.norm_num_groups != 0)
+            .any(|ch| !ch.is_multiple_of(c.norm_num_groups))
     {
         return Err(config_error(
             path,
@@ -345,7 +345,7 @@ fn quick_gelu() -> String {
 /// Reads `text_encoder/config.json`.
 pub fn clip_config(text: &str, path: &Path) -> Result<ClipConfig, DiffusionError> {
     let c: ClipConfig = parse_json(text, path)?;
-    if c.num_attention_heads == 0 || c.hidden_size % c.num_attention_heads != 0 {
+    if c.num_attention_heads == 0 || !c.hidden_size.is_multiple_of(c.num_attention_heads) {
         return Err(config_error(
             path,
             format!(

@@ -349,7 +349,11 @@ impl DiffusionModel {
     fn check(&self, r: &Request) -> Result<(), DiffusionError> {
         let step = self.size_step();
         let bad = |m: String| Err(DiffusionError::Request(m));
-        if r.width == 0 || r.height == 0 || r.width % step != 0 || r.height % step != 0 {
+        if r.width == 0
+            || r.height == 0
+            || !r.width.is_multiple_of(step)
+            || !r.height.is_multiple_of(step)
+        {
             return bad(format!(
                 "{}x{} is not a multiple of {step} on both sides",
                 r.width, r.height
@@ -646,8 +650,10 @@ pub fn linear_preview(latents: &Tensor) -> Result<RgbImage, DiffusionError> {
     for i in 0..h * w {
         for rgb in 0..3 {
             let v: f32 = if c == 4 {
-                (0..4)
-                    .map(|ch| data[ch * h * w + i] * FACTORS[ch][rgb])
+                FACTORS
+                    .iter()
+                    .enumerate()
+                    .map(|(ch, f)| data[ch * h * w + i] * f[rgb])
                     .sum()
             } else {
                 (0..c).map(|ch| data[ch * h * w + i]).sum::<f32>() / c.max(1) as f32
