@@ -186,9 +186,9 @@ fn active_picture(
 fn sketch_for(
     project: &Project,
     shot: &Shot,
+    label: &str,
     subjects: Vec<String>,
-    w: u32,
-    h: u32,
+    (w, h): (u32, u32),
     seed: u64,
 ) -> RgbImage {
     let heading = project
@@ -196,7 +196,6 @@ fn sketch_for(
         .scene(shot.scene)
         .map(|s| s.heading.text.clone())
         .unwrap_or_default();
-    let label = shot.label.clone().unwrap_or_default();
     let input = SketchInput {
         size: shot.size,
         angle: shot.angle,
@@ -204,7 +203,7 @@ fn sketch_for(
         lens_mm: shot.lens_mm,
         subjects,
         action: &shot.action,
-        label: &label,
+        label,
         heading: &heading,
         seed,
     };
@@ -319,9 +318,9 @@ pub fn run_frames(
                     let img = sketch_for(
                         &working,
                         &shot,
+                        &label,
                         prompt.subjects.clone(),
-                        width,
-                        height,
+                        (width, height),
                         shot_seed(*id, take_index as u64),
                     );
                     let p = Provenance {

@@ -162,7 +162,7 @@ pub fn run(args: &FramesArgs, json: bool) -> Result<(), CliError> {
         None => None,
     };
     // Scene by scene, in script order.
-    let mut per_scene: Vec<Vec<ShotId>> = Vec::new();
+    let mut per_scene: Vec<(usize, Vec<ShotId>)> = Vec::new();
     for (i, scene) in project.script.scenes.iter().enumerate() {
         if !scenes.contains(i + 1) {
             continue;
@@ -175,10 +175,10 @@ pub fn run(args: &FramesArgs, json: bool) -> Result<(), CliError> {
             .map(|s| s.id)
             .collect();
         if !ids.is_empty() {
-            per_scene.push(ids);
+            per_scene.push((i + 1, ids));
         }
     }
-    let total: usize = per_scene.iter().map(Vec::len).sum::<usize>() * args.takes.max(1);
+    let total: usize = per_scene.iter().map(|(_, v)| v.len()).sum::<usize>() * args.takes.max(1);
     let bar = ProgressBar::new(total as u64);
     if json || !std::io::stderr().is_terminal() {
         bar.set_draw_target(ProgressDrawTarget::hidden());
@@ -189,7 +189,7 @@ pub fn run(args: &FramesArgs, json: bool) -> Result<(), CliError> {
     );
     let ctx = JobContext::detached(JobKind::Frames, "frames", CancelToken::new());
     let mut sum = FramesSummary::default();
-    for ids in per_scene {
+    for (scene, ids) in per_scene {
         let options = FramesOptions {
             shots: Some(ids),
             takes: args.takes.max(1),
@@ -212,7 +212,7 @@ pub fn run(args: &FramesArgs, json: bool) -> Result<(), CliError> {
                     } else {
                         format!("{} take{}", o.takes, if o.takes == 1 { "" } else { "s" })
                     };
-                    bar.suspend(|| eprintln!("shot {}: {what}", o.label));
+                    bar.suspend(|| eprintln!("scene {scene}, shot {}: {what}", o.label));
                 }
             },
             |s, _| {
