@@ -68,12 +68,18 @@ fn main() {
     );
     let vae = vae::Vae::new(&vb, &vc).expect("vae");
     // 256x256 frames: 32x32 latents.
-    let latents = (Tensor::arange(0f32, 2.0 * 4.0 * 32.0 * 32.0, &dev).unwrap()
-        .reshape((2, 4, 32, 32)).unwrap()
-        .affine(1.0 / 4096.0, -1.0)).unwrap();
-    let context = (Tensor::arange(0f32, 2.0 * 77.0 * 256.0, &dev).unwrap()
-        .reshape((2, 77, 256)).unwrap()
-        .affine(1.0 / 20000.0, -1.0)).unwrap();
+    let latents = (Tensor::arange(0f32, 2.0 * 4.0 * 32.0 * 32.0, &dev)
+        .unwrap()
+        .reshape((2, 4, 32, 32))
+        .unwrap()
+        .affine(1.0 / 4096.0, -1.0))
+    .unwrap();
+    let context = (Tensor::arange(0f32, 2.0 * 77.0 * 256.0, &dev)
+        .unwrap()
+        .reshape((2, 77, 256))
+        .unwrap()
+        .affine(1.0 / 20000.0, -1.0))
+    .unwrap();
     let unet_ms = time(5, || {
         unet.forward(&latents, 500.0, &context).expect("unet step");
     });
