@@ -6,6 +6,9 @@
 //! `cargo bench -p previz-models --bench diffusion --profile dev -- DIR` writes the model into
 //! DIR (default: target/bench-sd) and times it.
 
+// A benchmark reports on stdout.
+#![allow(clippy::print_stdout)]
+
 use std::path::PathBuf;
 use std::time::Instant;
 
