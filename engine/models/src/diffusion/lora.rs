@@ -170,18 +170,18 @@ impl LoraDelta {
         })
     }
 
+    /// The pair that changes `module` (a dotted weight path), by either naming: two hash
+    /// lookups per component, not a scan.
     fn find(&self, module: &str) -> Option<&Pair> {
-        self.pairs.iter().find_map(|((_, key), p)| {
-            let hit = key
-                .strip_prefix("d:")
-                .map(|m| m == module)
-                .or_else(|| {
-                    key.strip_prefix("k:")
-                        .map(|m| m == module.replace('.', "_"))
-                })
-                .unwrap_or(false);
-            hit.then_some(p)
-        })
+        let dotted = format!("d:{module}");
+        let underscored = format!("k:{}", module.replace('.', "_"));
+        [Component::Unet, Component::TextEncoder]
+            .into_iter()
+            .find_map(|c| {
+                self.pairs
+                    .get(&(c, dotted.clone()))
+                    .or_else(|| self.pairs.get(&(c, underscored.clone())))
+            })
     }
 }
 

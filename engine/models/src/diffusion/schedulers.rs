@@ -71,6 +71,8 @@ impl FromStr for SchedulerKind {
 #[derive(Clone, Debug)]
 pub struct Schedule {
     pub alphas_cumprod: Vec<f64>,
+    /// sqrt((1 - alpha) / alpha) per training timestep.
+    sigmas: Vec<f64>,
     pub config: ScheduleConfig,
 }
 
@@ -86,15 +88,20 @@ impl Schedule {
                 .collect(),
         };
         let mut acc = 1.0;
-        let alphas_cumprod = betas
+        let alphas_cumprod: Vec<f64> = betas
             .iter()
             .map(|b| {
                 acc *= 1.0 - b;
                 acc
             })
             .collect();
+        let sigmas = alphas_cumprod
+            .iter()
+            .map(|a| ((1.0 - a) / a).sqrt())
+            .collect();
         Self {
             alphas_cumprod,
+            sigmas,
             config: config.clone(),
         }
     }
@@ -109,12 +116,7 @@ impl Schedule {
 
     /// Sigma (noise over signal) of a possibly fractional timestep, interpolated as np.interp.
     fn sigma_at(&self, t: f64) -> f64 {
-        let sigmas: Vec<f64> = self
-            .alphas_cumprod
-            .iter()
-            .map(|a| ((1.0 - a) / a).sqrt())
-            .collect();
-        interp(t, &sigmas)
+        interp(t, &self.sigmas)
     }
 }
 
