@@ -10,7 +10,11 @@
 //! * [`lora`]: LoRA adapters (kohya and diffusers naming) merged into the weights at load.
 //! * [`tiny`]: tiny random-weight models of the real architecture, for tests and benchmarks.
 //!
-//! The UNet is candle-transformers' `UNet2DConditionModel`, configured from `unet/config.json`.
+//! * [`unet`]: the UNet (candle-transformers' blocks, our top level with SDXL's conditioning).
+//!
+//! SD 1.x, SD 2.x, SD-Turbo (one CLIP text encoder) and SDXL / SDXL-Turbo (two text encoders,
+//! penultimate states concatenated, the second's pooled embedding and the size / crop ids as
+//! extra conditioning) run through the same sampler loop.
 
 pub mod clip;
 pub mod config;
@@ -18,13 +22,13 @@ pub mod layout;
 pub mod lora;
 pub mod schedulers;
 pub mod tiny;
+pub mod unet;
 pub mod vae;
 
 use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
-use candle_transformers::models::stable_diffusion::unet_2d::UNet2DConditionModel;
 use previz_jobs::CancelToken;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -148,11 +152,12 @@ pub struct DiffusionModel {
     pub root: PathBuf,
     /// The pipeline class `model_index.json` names.
     pub class_name: String,
-    tokenizer: clip::ClipTokenizer,
-    text_encoder: clip::ClipTextEncoder,
-    unet: UNet2DConditionModel,
+    text: clip::TextStack,
+    unet: unet::Unet,
     unet_config: config::UnetConfig,
     vae: vae::Vae,
+    /// f32 where the autoencoder overflows in f16 (`force_upcast`), else the model's dtype.
+    vae_dtype: DType,
     schedule: schedulers::Schedule,
     device: Device,
     /// Every weight file, in load order (for hashing and provenance).
@@ -207,10 +212,11 @@ impl DiffusionModel {
         let root = layout::resolve_root(path)?;
         let index_path = root.join("model_index.json");
         let index: config::ModelIndex = config::parse_json(&read_text(&index_path)?, &index_path)?;
-        if index.text_encoder_2.is_some() {
+        let xl = config::ModelIndex::has(index.text_encoder_2.as_ref());
+        if !config::ModelIndex::has(index.text_encoder.as_ref()) {
             return Err(DiffusionError::Unsupported {
                 file: index_path,
-                what: "SDXL (two text encoders and size conditioning)".into(),
+                what: "a pipeline without the first text encoder (SDXL's refiner)".into(),
             });
         }
         let device = resolve(options.device)?;
@@ -228,61 +234,115 @@ impl DiffusionModel {
             &read_text(&p("vae", "config.json"))?,
             &p("vae", "config.json"),
         )?;
-        let clip_config = config::clip_config(
-            &read_text(&p("text_encoder", "config.json"))?,
-            &p("text_encoder", "config.json"),
-        )?;
         let schedule_path = p("scheduler", "scheduler_config.json");
         let schedule_config = if schedule_path.is_file() {
             config::schedule_config(&read_text(&schedule_path)?, &schedule_path)?
         } else {
             config::ScheduleConfig::default()
         };
-        if clip_config.hidden_size != unet_config.cross_attention_dim {
-            return Err(DiffusionError::Config {
-                file: p("unet", "config.json"),
-                line: 0,
-                message: format!(
-                    "cross_attention_dim {} does not match the text encoder's hidden_size {}",
-                    unet_config.cross_attention_dim, clip_config.hidden_size
-                ),
-            });
-        }
-        let tokenizer = clip::ClipTokenizer::load(
-            &root.join("tokenizer"),
-            clip_config.max_position_embeddings,
-        )?;
-
-        let text_files = layout::weight_files(&root.join("text_encoder"), "model")?;
-        let unet_files = layout::weight_files(&root.join("unet"), "diffusion_pytorch_model")?;
-        let vae_files = layout::weight_files(&root.join("vae"), "diffusion_pytorch_model")?;
 
         let mut deltas = Vec::new();
         for (file, scale) in &options.loras {
             deltas.push(lora::LoraDelta::load(file, *scale)?);
         }
-        let text_deltas: Vec<lora::LoraDelta> = deltas
-            .iter()
-            .filter_map(|d| d.for_component(lora::Component::TextEncoder))
-            .collect();
-        let unet_deltas: Vec<lora::LoraDelta> = deltas
-            .iter()
-            .filter_map(|d| d.for_component(lora::Component::Unet))
-            .collect();
+        let deltas_for = |c: lora::Component| -> Vec<lora::LoraDelta> {
+            deltas.iter().filter_map(|d| d.for_component(c)).collect()
+        };
 
-        let vb = var_builder(&text_files, dtype, &device, &text_deltas)?;
-        let text_encoder = clip::ClipTextEncoder::new(&vb, &clip_config)
-            .map_err(|e| weights_error(&text_files[0], &e))?;
-        let vb = var_builder(&unet_files, dtype, &device, &unet_deltas)?;
-        let unet = UNet2DConditionModel::new(
-            vb,
-            unet_config.in_channels,
-            unet_config.out_channels,
-            false,
-            unet_config.candle.clone(),
-        )
-        .map_err(|e| weights_error(&unet_files[0], &e))?;
-        let vb = var_builder(&vae_files, dtype, &device, &[])?;
+        // The text encoders: SD 1.x / 2.x have one, SDXL two (the second with a projection).
+        let parts: &[(&str, &str, lora::Component)] = if xl {
+            &[
+                ("text_encoder", "tokenizer", lora::Component::TextEncoder),
+                (
+                    "text_encoder_2",
+                    "tokenizer_2",
+                    lora::Component::TextEncoder2,
+                ),
+            ]
+        } else {
+            &[("text_encoder", "tokenizer", lora::Component::TextEncoder)]
+        };
+        let mut encoders = Vec::with_capacity(parts.len());
+        let mut text_files = Vec::new();
+        let mut context_dim = 0;
+        let mut pooled_dim = None;
+        for (i, (enc, tok, component)) in parts.iter().enumerate() {
+            let config_path = p(enc, "config.json");
+            let clip_config = config::clip_config(&read_text(&config_path)?, &config_path)?;
+            let tokenizer =
+                clip::ClipTokenizer::load(&root.join(tok), clip_config.max_position_embeddings)?;
+            let files = layout::weight_files(&root.join(enc), "model")?;
+            let vb = var_builder(&files, dtype, &device, &deltas_for(*component))?;
+            let with_projection = xl && i == 1;
+            let encoder = clip::ClipTextEncoder::new(&vb, &clip_config, with_projection)
+                .map_err(|e| weights_error(&files[0], &e))?;
+            context_dim += clip_config.hidden_size;
+            if with_projection {
+                pooled_dim = Some(
+                    clip_config
+                        .projection_dim
+                        .unwrap_or(clip_config.hidden_size),
+                );
+            }
+            encoders.push((tokenizer, encoder));
+            text_files.extend(files);
+        }
+        let unet_config_path = p("unet", "config.json");
+        let mismatch = |message: String| DiffusionError::Config {
+            file: unet_config_path.clone(),
+            line: 0,
+            message,
+        };
+        if context_dim != unet_config.cross_attention_dim {
+            return Err(mismatch(format!(
+                "cross_attention_dim {} does not match the text encoders' hidden size {context_dim}",
+                unet_config.cross_attention_dim
+            )));
+        }
+        match (unet_config.addition, pooled_dim) {
+            (Some(a), Some(d)) if a.text_embed_dim() != d => {
+                return Err(mismatch(format!(
+                    "projection_class_embeddings_input_dim {} expects a pooled text embedding of {} but text_encoder_2 projects to {d}",
+                    a.input_dim,
+                    a.text_embed_dim()
+                )));
+            }
+            (Some(_), None) => {
+                return Err(mismatch(
+                    "the UNet takes SDXL's size conditioning but the pipeline has no text_encoder_2"
+                        .into(),
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(mismatch(
+                    "the pipeline has two text encoders (SDXL) but the UNet has no addition_embed_type 'text_time'"
+                        .into(),
+                ));
+            }
+            _ => {}
+        }
+        let text = clip::TextStack {
+            encoders,
+            xl,
+            zeros_for_empty_negative: index.force_zeros_for_empty_prompt.unwrap_or(xl),
+        };
+
+        let unet_files = layout::weight_files(&root.join("unet"), "diffusion_pytorch_model")?;
+        let vae_files = layout::weight_files(&root.join("vae"), "diffusion_pytorch_model")?;
+        let vb = var_builder(
+            &unet_files,
+            dtype,
+            &device,
+            &deltas_for(lora::Component::Unet),
+        )?;
+        let unet =
+            unet::Unet::new(&vb, &unet_config).map_err(|e| weights_error(&unet_files[0], &e))?;
+        let vae_dtype = if vae_config.force_upcast {
+            DType::F32
+        } else {
+            dtype
+        };
+        let vb = var_builder(&vae_files, vae_dtype, &device, &[])?;
         let vae = vae::Vae::new(&vb, &vae_config).map_err(|e| weights_error(&vae_files[0], &e))?;
         if vae.latent_channels != unet_config.out_channels {
             return Err(DiffusionError::Config {
@@ -298,11 +358,11 @@ impl DiffusionModel {
         Ok(Self {
             root,
             class_name: index.class_name,
-            tokenizer,
-            text_encoder,
+            text,
             unet,
             unet_config,
             vae,
+            vae_dtype,
             schedule: schedulers::Schedule::new(&schedule_config),
             device,
             weight_files,
@@ -338,6 +398,12 @@ impl DiffusionModel {
         self.unet_config
             .sample_size
             .and_then(|s| u32::try_from(s * self.vae.downscale).ok())
+    }
+
+    /// Whether this is an SDXL-family model (two text encoders, size conditioning).
+    #[must_use]
+    pub fn is_xl(&self) -> bool {
+        self.text.xl
     }
 
     /// Whether the UNet takes the mask and masked image (a dedicated inpainting model).
@@ -408,14 +474,31 @@ impl DiffusionModel {
         self.check(r)?;
         let mut rng = ChaCha8Rng::seed_from_u64(r.seed);
         let guided = r.guidance > 1.0;
-        let emb = clip::embed_prompts(
-            &self.tokenizer,
-            &self.text_encoder,
+        let text = self.text.embed(
             &r.prompt,
             guided.then_some(r.negative_prompt.as_str()),
             &self.device,
-        )?
-        .to_dtype(self.dtype())?;
+        )?;
+        let context = text.context.to_dtype(self.dtype())?;
+        // SDXL: the pooled prompt and the size conditioning (original size = target size =
+        // the request's, no crop), one row per guidance branch.
+        let added = match (&text.pooled, self.unet.takes_added_conditioning()) {
+            (Some(pooled), true) => {
+                let rows = pooled.dim(0)?;
+                let (h, w) = (f64::from(r.height), f64::from(r.width));
+                let ids: Vec<f32> = (0..rows)
+                    .flat_map(|_| [h, w, 0.0, 0.0, h, w])
+                    .map(|v| v as f32)
+                    .collect();
+                let ids = Tensor::from_vec(ids, (rows, 6), &self.device)?.to_dtype(self.dtype())?;
+                Some((pooled.to_dtype(self.dtype())?, ids))
+            }
+            _ => None,
+        };
+        let cond = unet::Conditioning {
+            context: &context,
+            added: added.as_ref().map(|(p, t)| (p, t)),
+        };
         let ds = self.vae.downscale;
         let shape = (
             1,
@@ -435,8 +518,9 @@ impl DiffusionModel {
                 (0, (noise * sampler.init_noise_sigma())?, None)
             }
             Some(init) => {
-                let pixels = to_tensor(&init.image, &self.device)?.to_dtype(self.dtype())?;
+                let pixels = to_tensor(&init.image, &self.device)?.to_dtype(self.vae_dtype)?;
                 let (mean, logvar) = self.vae.encode(&pixels)?;
+                let (mean, logvar) = (mean.to_dtype(self.dtype())?, logvar.to_dtype(self.dtype())?);
                 let eps = gaussian()?.to_dtype(self.dtype())?;
                 let z0 = ((mean + (logvar * 0.5)?.exp()?.mul(&eps)?)? * scale)?;
                 #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
@@ -454,9 +538,9 @@ impl DiffusionModel {
                 let masked_image = match (&mask, self.is_inpainting_model()) {
                     (Some(_), true) => {
                         let keep_px = pixel_keep_mask(init, r.width, r.height, &self.device)?
-                            .to_dtype(self.dtype())?;
+                            .to_dtype(self.vae_dtype)?;
                         let (m, _) = self.vae.encode(&pixels.broadcast_mul(&keep_px)?)?;
-                        Some((m * scale)?)
+                        Some((m.to_dtype(self.dtype())? * scale)?)
                     }
                     _ => None,
                 };
@@ -482,7 +566,7 @@ impl DiffusionModel {
                 let masked_b = masked.repeat((b, 1, 1, 1))?;
                 input = Tensor::cat(&[&input, &mask_b, &masked_b], 1)?;
             }
-            let out = self.unet.forward(&input, t, &emb)?;
+            let out = self.unet.forward(&input, t, &cond)?;
             let out = if guided {
                 let parts = out.chunk(2, 0)?;
                 let (uncond, cond) = (&parts[0], &parts[1]);
@@ -505,7 +589,10 @@ impl DiffusionModel {
             }
             let preview = if r.previews {
                 // The sampler's estimate of the clean picture, not the noisy latents.
-                Some(linear_preview(sampler.denoised().unwrap_or(&latents))?)
+                Some(linear_preview(
+                    sampler.denoised().unwrap_or(&latents),
+                    self.text.xl,
+                )?)
             } else {
                 None
             };
@@ -515,7 +602,9 @@ impl DiffusionModel {
                 preview: preview.as_ref(),
             });
         }
-        let pixels = self.vae.decode(&(latents / scale)?)?;
+        let pixels = self
+            .vae
+            .decode(&(latents / scale)?.to_dtype(self.vae_dtype)?)?;
         to_image(&pixels)
     }
 
@@ -634,15 +723,23 @@ fn pixel_keep_mask(
     Tensor::from_vec(keep, (1, 1, height as usize, width as usize), device)
 }
 
-/// SD's four latent channels to RGB by a fixed linear map (the factors ComfyUI and A1111 use
-/// for SD 1.x / 2.x): a preview in microseconds, at latent resolution.
-pub fn linear_preview(latents: &Tensor) -> Result<RgbImage, DiffusionError> {
-    const FACTORS: [[f32; 3]; 4] = [
+/// SD's four latent channels to RGB by a fixed linear map (the factors ComfyUI uses for
+/// SD 1.x / 2.x and, with `xl`, for SDXL's autoencoder): a preview in microseconds, at latent
+/// resolution.
+pub fn linear_preview(latents: &Tensor, xl: bool) -> Result<RgbImage, DiffusionError> {
+    const SD: [[f32; 3]; 4] = [
         [0.3512, 0.2297, 0.3227],
         [0.3250, 0.4974, 0.2350],
         [-0.2829, 0.1762, 0.2721],
         [-0.2120, -0.2616, -0.7177],
     ];
+    const XL: [[f32; 3]; 4] = [
+        [0.3651, 0.4232, 0.4341],
+        [-0.2533, -0.0042, 0.1068],
+        [0.1076, 0.1111, -0.0362],
+        [-0.3165, -0.2492, -0.2188],
+    ];
+    let factors = if xl { &XL } else { &SD };
     let l = latents.get(0)?.to_dtype(DType::F32)?;
     let (c, h, w) = l.dims3()?;
     let data = l.flatten_all()?.to_vec1::<f32>()?;
@@ -650,7 +747,7 @@ pub fn linear_preview(latents: &Tensor) -> Result<RgbImage, DiffusionError> {
     for i in 0..h * w {
         for rgb in 0..3 {
             let v: f32 = if c == 4 {
-                FACTORS
+                factors
                     .iter()
                     .enumerate()
                     .map(|(ch, f)| data[ch * h * w + i] * f[rgb])

@@ -28,6 +28,10 @@ pub struct TinySpec {
     /// Group-norm groups of the autoencoder (the UNet always has 32).
     pub norm_groups: usize,
     pub prediction_type: &'static str,
+    /// SDXL's layout: two text encoders (the second wider, with a projection and the `!` pad
+    /// token), the first down block without attention, two transformer layers in the second,
+    /// linear projections, and the `text_time` size conditioning.
+    pub xl: bool,
 }
 
 impl Default for TinySpec {
@@ -42,6 +46,7 @@ impl Default for TinySpec {
             clip_layers: 2,
             norm_groups: 8,
             prediction_type: "epsilon",
+            xl: false,
         }
     }
 }
@@ -67,7 +72,7 @@ fn byte_symbols() -> Vec<char> {
 }
 
 /// A small CLIP vocabulary: every byte symbol alone and word-final, a few merges, the specials.
-fn write_tokenizer(dir: &Path) -> Result<usize, DiffusionError> {
+fn write_tokenizer(dir: &Path, pad: &str) -> Result<usize, DiffusionError> {
     let symbols = byte_symbols();
     let mut vocab: Vec<String> = symbols.iter().map(ToString::to_string).collect();
     vocab.extend(symbols.iter().map(|c| format!("{c}</w>")));
@@ -105,14 +110,18 @@ fn write_tokenizer(dir: &Path) -> Result<usize, DiffusionError> {
         &serde_json::to_string(&map).unwrap_or_default(),
     )?;
     write(&dir.join("merges.txt"), &merges_txt)?;
-    write(
-        &dir.join("special_tokens_map.json"),
-        r#"{"bos_token": "<|startoftext|>", "eos_token": "<|endoftext|>", "pad_token": "<|endoftext|>", "unk_token": "<|endoftext|>"}"#,
-    )?;
-    write(
-        &dir.join("tokenizer_config.json"),
-        r#"{"model_max_length": 77, "bos_token": "<|startoftext|>", "eos_token": "<|endoftext|>", "pad_token": "<|endoftext|>", "unk_token": "<|endoftext|>", "do_lower_case": true, "tokenizer_class": "CLIPTokenizer"}"#,
-    )?;
+    let specials = serde_json::json!({
+        "bos_token": "<|startoftext|>",
+        "eos_token": "<|endoftext|>",
+        "pad_token": pad,
+        "unk_token": "<|endoftext|>"
+    });
+    let mut config = specials.clone();
+    config["model_max_length"] = 77.into();
+    config["do_lower_case"] = true.into();
+    config["tokenizer_class"] = "CLIPTokenizer".into();
+    write(&dir.join("special_tokens_map.json"), &specials.to_string())?;
+    write(&dir.join("tokenizer_config.json"), &config.to_string())?;
     Ok(vocab.len())
 }
 
@@ -170,48 +179,100 @@ fn save(tensors: &HashMap<String, Tensor>, path: &Path) -> Result<(), DiffusionE
         .map_err(|e| DiffusionError::io(path, &std::io::Error::other(e.to_string())))
 }
 
-/// Writes a tiny SD 1.x-shaped model into `dir` (a diffusers folder).
-pub fn write_tiny_model(dir: &Path, spec: &TinySpec) -> Result<(), DiffusionError> {
-    let vocab_size = write_tokenizer(&dir.join("tokenizer"))?;
-    let clip_json = serde_json::json!({
-        "architectures": ["CLIPTextModel"],
+/// The config of a tiny CLIP text encoder (`projection`: SDXL's second, with
+/// `text_projection`, GELU and transformers' legacy `eos_token_id`).
+fn clip_json(
+    vocab_size: usize,
+    hidden: usize,
+    layers: usize,
+    projection: bool,
+) -> serde_json::Value {
+    serde_json::json!({
+        "architectures": [if projection { "CLIPTextModelWithProjection" } else { "CLIPTextModel" }],
         "model_type": "clip_text_model",
         "vocab_size": vocab_size,
-        "hidden_size": spec.clip_hidden,
-        "intermediate_size": spec.clip_hidden * 2,
-        "num_hidden_layers": spec.clip_layers,
+        "hidden_size": hidden,
+        "intermediate_size": hidden * 2,
+        "num_hidden_layers": layers,
         "num_attention_heads": 4,
         "max_position_embeddings": 77,
-        "hidden_act": "quick_gelu",
+        "hidden_act": if projection { "gelu" } else { "quick_gelu" },
         "layer_norm_eps": 1e-5,
-        "projection_dim": spec.clip_hidden,
-        "bos_token_id": vocab_size - 2,
-        "eos_token_id": vocab_size - 1,
-        "pad_token_id": vocab_size - 1,
+        "projection_dim": if projection { hidden / 2 } else { hidden },
+        "bos_token_id": if projection { 0 } else { vocab_size - 2 },
+        "eos_token_id": if projection { 2 } else { vocab_size - 1 },
+        "pad_token_id": if projection { 1 } else { vocab_size - 1 },
         "torch_dtype": "float32"
-    });
+    })
+}
+
+/// Writes a tiny SD-shaped model into `dir` (a diffusers folder): SD 1.x's layout, or SDXL's
+/// with `spec.xl`.
+pub fn write_tiny_model(dir: &Path, spec: &TinySpec) -> Result<(), DiffusionError> {
+    let pretty = |v: &serde_json::Value| serde_json::to_string_pretty(v).unwrap_or_default();
+    let dev = Device::Cpu;
+    let vocab_size = write_tokenizer(&dir.join("tokenizer"), "<|endoftext|>")?;
+    let mut encoders = vec![(
+        "text_encoder",
+        clip_json(vocab_size, spec.clip_hidden, spec.clip_layers, false),
+    )];
+    if spec.xl {
+        write_tokenizer(&dir.join("tokenizer_2"), "!")?;
+        encoders.push((
+            "text_encoder_2",
+            clip_json(
+                vocab_size,
+                spec.clip_hidden + 16,
+                spec.clip_layers + 1,
+                true,
+            ),
+        ));
+    }
+    let mut context_dim = 0;
+    let mut pooled_dim = 0;
+    for (i, (name, json)) in encoders.iter().enumerate() {
+        let path = dir.join(name).join("config.json");
+        write(&path, &pretty(json))?;
+        // Shapes come from building each part over an empty VarMap with our own readers.
+        let cfg = super::config::clip_config(&pretty(json), &path)?;
+        context_dim += cfg.hidden_size;
+        pooled_dim = cfg.projection_dim.unwrap_or(cfg.hidden_size);
+        let map = VarMap::new();
+        super::clip::ClipTextEncoder::new(
+            &VarBuilder::from_varmap(&map, DType::F32, &dev),
+            &cfg,
+            i == 1,
+        )?;
+        let seed = spec.seed.wrapping_add(if i == 0 { 0 } else { 10 });
+        save(
+            &seeded(&map, seed)?,
+            &dir.join(name).join("model.safetensors"),
+        )?;
+    }
+
     let n = spec.unet_channels.len();
+    // SD 1.x: attention everywhere but the last block; SDXL: everywhere but the first.
+    let cross = |i: usize| if spec.xl { i > 0 } else { i + 1 < n };
     let down: Vec<&str> = (0..n)
         .map(|i| {
-            if i + 1 < n {
+            if cross(i) {
                 "CrossAttnDownBlock2D"
             } else {
                 "DownBlock2D"
             }
         })
         .collect();
-    let up: Vec<&str> = down
-        .iter()
+    let up: Vec<&str> = (0..n)
         .rev()
-        .map(|d| {
-            if *d == "DownBlock2D" {
-                "UpBlock2D"
-            } else {
+        .map(|i| {
+            if cross(i) {
                 "CrossAttnUpBlock2D"
+            } else {
+                "UpBlock2D"
             }
         })
         .collect();
-    let unet_json = serde_json::json!({
+    let mut unet_json = serde_json::json!({
         "_class_name": "UNet2DConditionModel",
         "sample_size": 8,
         "in_channels": 4,
@@ -222,7 +283,7 @@ pub fn write_tiny_model(dir: &Path, spec: &TinySpec) -> Result<(), DiffusionErro
         "mid_block_type": "UNetMidBlock2DCrossAttn",
         "layers_per_block": 1,
         "attention_head_dim": spec.unet_heads,
-        "cross_attention_dim": spec.clip_hidden,
+        "cross_attention_dim": context_dim,
         // 32 groups as every released UNet (candle's down/up block resnets assume it).
         "norm_num_groups": 32,
         "norm_eps": 1e-5,
@@ -233,6 +294,24 @@ pub fn write_tiny_model(dir: &Path, spec: &TinySpec) -> Result<(), DiffusionErro
         "center_input_sample": false,
         "act_fn": "silu"
     });
+    if spec.xl {
+        let time_dim = 8;
+        let heads: Vec<usize> = (0..n).map(|i| spec.unet_heads << i).collect();
+        let layers: Vec<usize> = (0..n).map(|i| i.max(1)).collect();
+        for (k, v) in [
+            ("attention_head_dim", serde_json::json!(heads)),
+            ("transformer_layers_per_block", serde_json::json!(layers)),
+            ("use_linear_projection", true.into()),
+            ("addition_embed_type", "text_time".into()),
+            ("addition_time_embed_dim", time_dim.into()),
+            (
+                "projection_class_embeddings_input_dim",
+                (6 * time_dim + pooled_dim).into(),
+            ),
+        ] {
+            unet_json[k] = v;
+        }
+    }
     let vae_json = serde_json::json!({
         "_class_name": "AutoencoderKL",
         "in_channels": 3,
@@ -244,7 +323,7 @@ pub fn write_tiny_model(dir: &Path, spec: &TinySpec) -> Result<(), DiffusionErro
         "layers_per_block": 1,
         "norm_num_groups": spec.norm_groups.min(spec.vae_channels[0]),
         "act_fn": "silu",
-        "scaling_factor": 0.18215,
+        "scaling_factor": if spec.xl { 0.13025 } else { 0.18215 },
         "sample_size": 64
     });
     let scheduler_json = serde_json::json!({
@@ -260,7 +339,7 @@ pub fn write_tiny_model(dir: &Path, spec: &TinySpec) -> Result<(), DiffusionErro
         "clip_sample": false,
         "skip_prk_steps": true
     });
-    let index = serde_json::json!({
+    let mut index = serde_json::json!({
         "_class_name": "StableDiffusionPipeline",
         "_diffusers_version": "0.30.0",
         "feature_extractor": [null, null],
@@ -272,9 +351,25 @@ pub fn write_tiny_model(dir: &Path, spec: &TinySpec) -> Result<(), DiffusionErro
         "unet": ["diffusers", "UNet2DConditionModel"],
         "vae": ["diffusers", "AutoencoderKL"]
     });
-    let pretty = |v: &serde_json::Value| serde_json::to_string_pretty(v).unwrap_or_default();
+    if spec.xl {
+        let o = index
+            .as_object_mut()
+            .ok_or_else(|| DiffusionError::Runtime("index".into()))?;
+        o.remove("safety_checker");
+        o.remove("requires_safety_checker");
+        o.insert("_class_name".into(), "StableDiffusionXLPipeline".into());
+        o.insert(
+            "text_encoder_2".into(),
+            serde_json::json!(["transformers", "CLIPTextModelWithProjection"]),
+        );
+        o.insert(
+            "tokenizer_2".into(),
+            serde_json::json!(["transformers", "CLIPTokenizer"]),
+        );
+        o.insert("force_zeros_for_empty_prompt".into(), true.into());
+        o.insert("image_encoder".into(), serde_json::json!([null, null]));
+    }
     write(&dir.join("model_index.json"), &pretty(&index))?;
-    write(&dir.join("text_encoder/config.json"), &pretty(&clip_json))?;
     write(&dir.join("unet/config.json"), &pretty(&unet_json))?;
     write(&dir.join("vae/config.json"), &pretty(&vae_json))?;
     write(
@@ -282,26 +377,9 @@ pub fn write_tiny_model(dir: &Path, spec: &TinySpec) -> Result<(), DiffusionErro
         &pretty(&scheduler_json),
     )?;
 
-    // Shapes come from building each part over an empty VarMap with our own config readers.
-    let dev = Device::Cpu;
-    let clip_cfg =
-        super::config::clip_config(&pretty(&clip_json), &dir.join("text_encoder/config.json"))?;
-    let map = VarMap::new();
-    super::clip::ClipTextEncoder::new(&VarBuilder::from_varmap(&map, DType::F32, &dev), &clip_cfg)?;
-    save(
-        &seeded(&map, spec.seed)?,
-        &dir.join("text_encoder/model.safetensors"),
-    )?;
-
     let unet_cfg = super::config::unet_config(&pretty(&unet_json), &dir.join("unet/config.json"))?;
     let map = VarMap::new();
-    candle_transformers::models::stable_diffusion::unet_2d::UNet2DConditionModel::new(
-        VarBuilder::from_varmap(&map, DType::F32, &dev),
-        4,
-        4,
-        false,
-        unet_cfg.candle,
-    )?;
+    super::unet::Unet::new(&VarBuilder::from_varmap(&map, DType::F32, &dev), &unet_cfg)?;
     save(
         &seeded(&map, spec.seed.wrapping_add(1))?,
         &dir.join("unet/diffusion_pytorch_model.safetensors"),
