@@ -107,7 +107,10 @@ pub fn run(
                 ctx.log(format!("shot {}: {}", o.label, o.prompt));
             }
         },
-        |s, _| {
+        |s, preview| {
+            if let Some(p) = preview {
+                ctx.preview(p.width, p.height, p.pixels.clone());
+            }
             let done = s.shot_index as f32 + s.step as f32 / s.steps.max(1) as f32;
             ctx.progress(
                 done / count as f32,

@@ -164,6 +164,8 @@ pub struct DiffusionModel {
     pub weight_files: Vec<PathBuf>,
     /// LoRAs merged into the weights: (file, scale).
     pub loras: Vec<(PathBuf, f32)>,
+    /// [`content_hash`](Self::content_hash), computed once.
+    hash: std::sync::OnceLock<String>,
 }
 
 /// Options for loading.
@@ -367,11 +369,40 @@ impl DiffusionModel {
             device,
             weight_files,
             loras: options.loras.clone(),
+            hash: std::sync::OnceLock::new(),
         })
     }
 
+    /// About how many bytes the model at `path` takes once loaded on `device` (every weight at
+    /// the dtype it runs in), from the files' headers: what the model pool reserves.
+    pub fn estimate_bytes(path: &Path, device: DeviceChoice) -> Result<u64, DiffusionError> {
+        let root = layout::resolve_root(path)?;
+        let cuda = crate::device::cuda_compiled() && !matches!(device, DeviceChoice::Cpu);
+        let mut params = 0;
+        for (dir, stem) in [
+            ("text_encoder", "model"),
+            ("text_encoder_2", "model"),
+            ("unet", "diffusion_pytorch_model"),
+            ("vae", "diffusion_pytorch_model"),
+        ] {
+            if !root.join(dir).is_dir() {
+                continue;
+            }
+            for f in layout::weight_files(&root.join(dir), stem)? {
+                params += layout::parameter_count(&f)?;
+            }
+        }
+        // f16 on CUDA, f32 on the CPU; activations come on top (a few hundred MiB at 1024 px
+        // with the tiled decode), which the pool's budget leaves room for.
+        Ok(params * if cuda { 2 } else { 4 })
+    }
+
     /// blake3 over every weight file (and each LoRA), hex: the provenance's model hash.
+    /// Computed on first use and kept (the files are read once per loaded model).
     pub fn content_hash(&self) -> Result<String, DiffusionError> {
+        if let Some(h) = self.hash.get() {
+            return Ok(h.clone());
+        }
         let mut h = blake3::Hasher::new();
         for f in self
             .weight_files
@@ -383,7 +414,8 @@ impl DiffusionModel {
         for (_, scale) in &self.loras {
             h.update(&scale.to_le_bytes());
         }
-        Ok(h.finalize().to_hex().to_string())
+        let hex = h.finalize().to_hex().to_string();
+        Ok(self.hash.get_or_init(|| hex).clone())
     }
 
     /// Pixels per latent (8 for released models): sizes must be multiples of it.
