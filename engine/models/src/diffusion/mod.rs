@@ -5,7 +5,7 @@
 //! * [`layout`]: where the files are (diffusers folder, Hugging Face cache, shards) and checks.
 //! * [`config`]: the folder's JSON configs.
 //! * [`clip`]: tokenizer and text encoder.
-//! * [`vae`]: the autoencoder.
+//! * [`vae`]: the autoencoder, decoding large frames in tiles.
 //! * [`schedulers`]: DDIM, Euler ancestral, DPM-Solver++ 2M.
 //! * [`lora`]: LoRA adapters (kohya and diffusers naming) merged into the weights at load.
 //! * [`tiny`]: tiny random-weight models of the real architecture, for tests and benchmarks.
@@ -167,6 +167,9 @@ pub struct LoadOptions {
     pub device: DeviceChoice,
     /// LoRA adapters merged at load: (file, scale).
     pub loras: Vec<(PathBuf, f32)>,
+    /// Decode in tiles of this many latents when larger: `Some(0)` never, `None`
+    /// [`vae::DEFAULT_TILE`] (64 latents, 512 px).
+    pub vae_tile: Option<usize>,
 }
 
 fn read_text(path: &Path) -> Result<String, DiffusionError> {
@@ -283,7 +286,9 @@ impl DiffusionModel {
         )
         .map_err(|e| weights_error(&unet_files[0], &e))?;
         let vb = var_builder(&vae_files, dtype, &device, &[])?;
-        let vae = vae::Vae::new(&vb, &vae_config).map_err(|e| weights_error(&vae_files[0], &e))?;
+        let vae = vae::Vae::new(&vb, &vae_config)
+            .map_err(|e| weights_error(&vae_files[0], &e))?
+            .with_tile(options.vae_tile);
         if vae.latent_channels != unet_config.out_channels {
             return Err(DiffusionError::Config {
                 file: p("vae", "config.json"),
@@ -515,7 +520,7 @@ impl DiffusionModel {
                 preview: preview.as_ref(),
             });
         }
-        let pixels = self.vae.decode(&(latents / scale)?)?;
+        let pixels = self.vae.decode_auto(&(latents / scale)?)?;
         to_image(&pixels)
     }
 
