@@ -6,6 +6,7 @@
 //! * [`config`]: the folder's JSON configs.
 //! * [`clip`]: tokenizer and text encoder.
 //! * [`vae`]: the autoencoder, decoding large frames in tiles.
+//! * [`taesd`]: the tiny autoencoder, for full-resolution per-step previews when present.
 //! * [`schedulers`]: DDIM, Euler ancestral, DPM-Solver++ 2M.
 //! * [`lora`]: LoRA adapters (kohya and diffusers naming) merged into the weights at load.
 //! * [`tiny`]: tiny random-weight models of the real architecture, for tests and benchmarks.
@@ -17,6 +18,7 @@ pub mod config;
 pub mod layout;
 pub mod lora;
 pub mod schedulers;
+pub mod taesd;
 pub mod tiny;
 pub mod vae;
 
@@ -113,7 +115,8 @@ pub struct Request {
     pub scheduler: SchedulerKind,
     pub seed: u64,
     pub init: Option<InitImage>,
-    /// Decode a preview every step (a linear map of the latents: microseconds).
+    /// Decode a preview every step (a linear map of the latents, microseconds; or TAESD at full
+    /// resolution when the model has one, a few convolutions per pixel).
     pub previews: bool,
 }
 
@@ -139,7 +142,8 @@ pub struct Step<'a> {
     /// 1-based.
     pub step: usize,
     pub total: usize,
-    /// The current estimate of the final image at latent resolution.
+    /// The current estimate of the final image: at full resolution through TAESD when the model
+    /// has one, else at latent resolution.
     pub preview: Option<&'a RgbImage>,
 }
 
@@ -153,6 +157,7 @@ pub struct DiffusionModel {
     unet: UNet2DConditionModel,
     unet_config: config::UnetConfig,
     vae: vae::Vae,
+    taesd: Option<taesd::Taesd>,
     schedule: schedulers::Schedule,
     device: Device,
     /// Every weight file, in load order (for hashing and provenance).
@@ -167,6 +172,8 @@ pub struct LoadOptions {
     pub device: DeviceChoice,
     /// LoRA adapters merged at load: (file, scale).
     pub loras: Vec<(PathBuf, f32)>,
+    /// A TAESD folder for previews (else `<model>/taesd/` when it exists).
+    pub taesd: Option<PathBuf>,
     /// Decode in tiles of this many latents when larger: `Some(0)` never, `None`
     /// [`vae::DEFAULT_TILE`] (64 latents, 512 px).
     pub vae_tile: Option<usize>,
@@ -299,6 +306,8 @@ impl DiffusionModel {
                 ),
             });
         }
+        // Previews only: not in weight_files (the frames, and so the hash, do not depend on it).
+        let taesd = taesd::find(&root, options.taesd.as_deref(), &device, dtype, &vae)?;
         let weight_files = [text_files, unet_files, vae_files].concat();
         Ok(Self {
             root,
@@ -308,6 +317,7 @@ impl DiffusionModel {
             unet,
             unet_config,
             vae,
+            taesd,
             schedule: schedulers::Schedule::new(&schedule_config),
             device,
             weight_files,
@@ -510,7 +520,10 @@ impl DiffusionModel {
             }
             let preview = if r.previews {
                 // The sampler's estimate of the clean picture, not the noisy latents.
-                Some(linear_preview(sampler.denoised().unwrap_or(&latents))?)
+                Some(taesd::preview(
+                    self.taesd.as_ref(),
+                    sampler.denoised().unwrap_or(&latents),
+                )?)
             } else {
                 None
             };
