@@ -59,6 +59,7 @@ fn engine(model: Option<&str>, device: Device, ctx: &JobContext) -> Result<Frame
         &LoadOptions {
             device,
             loras: Vec::new(),
+            ..LoadOptions::default()
         },
     )
     .map_err(|e| JobError::failed(e.to_string()))?;

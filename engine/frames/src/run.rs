@@ -78,7 +78,8 @@ impl DiffusionEngine {
         let key = PoolKey {
             kind: "diffusion",
             path: path.to_path_buf(),
-            variant: format!("{:?} {:?}", options.device, options.loras),
+            // Device, LoRAs and scales, TAESD and tiling: whatever changes what is loaded.
+            variant: format!("{options:?}"),
         };
         let estimate = DiffusionModel::estimate_bytes(path, options.device)?;
         let loaded = pool

@@ -5,7 +5,8 @@
 //! * [`layout`]: where the files are (diffusers folder, Hugging Face cache, shards) and checks.
 //! * [`config`]: the folder's JSON configs.
 //! * [`clip`]: tokenizer and text encoder.
-//! * [`vae`]: the autoencoder.
+//! * [`vae`]: the autoencoder, decoding large frames in tiles.
+//! * [`taesd`]: the tiny autoencoder, for full-resolution per-step previews when present.
 //! * [`schedulers`]: DDIM, Euler ancestral, DPM-Solver++ 2M.
 //! * [`lora`]: LoRA adapters (kohya and diffusers naming) merged into the weights at load.
 //! * [`tiny`]: tiny random-weight models of the real architecture, for tests and benchmarks.
@@ -21,6 +22,7 @@ pub mod config;
 pub mod layout;
 pub mod lora;
 pub mod schedulers;
+pub mod taesd;
 pub mod tiny;
 pub mod unet;
 pub mod vae;
@@ -117,7 +119,8 @@ pub struct Request {
     pub scheduler: SchedulerKind,
     pub seed: u64,
     pub init: Option<InitImage>,
-    /// Decode a preview every step (a linear map of the latents: microseconds).
+    /// Decode a preview every step (a linear map of the latents, microseconds; or TAESD at full
+    /// resolution when the model has one, a few convolutions per pixel).
     pub previews: bool,
 }
 
@@ -143,7 +146,8 @@ pub struct Step<'a> {
     /// 1-based.
     pub step: usize,
     pub total: usize,
-    /// The current estimate of the final image at latent resolution.
+    /// The current estimate of the final image: at full resolution through TAESD when the model
+    /// has one, else at latent resolution.
     pub preview: Option<&'a RgbImage>,
 }
 
@@ -158,6 +162,7 @@ pub struct DiffusionModel {
     vae: vae::Vae,
     /// f32 where the autoencoder overflows in f16 (`force_upcast`), else the model's dtype.
     vae_dtype: DType,
+    taesd: Option<taesd::Taesd>,
     schedule: schedulers::Schedule,
     device: Device,
     /// Every weight file, in load order (for hashing and provenance).
@@ -174,6 +179,11 @@ pub struct LoadOptions {
     pub device: DeviceChoice,
     /// LoRA adapters merged at load: (file, scale).
     pub loras: Vec<(PathBuf, f32)>,
+    /// A TAESD folder for previews (else `<model>/taesd/` when it exists).
+    pub taesd: Option<PathBuf>,
+    /// Decode in tiles of this many latents when larger: `Some(0)` never, `None`
+    /// [`vae::DEFAULT_TILE`] (64 latents, 512 px).
+    pub vae_tile: Option<usize>,
 }
 
 fn read_text(path: &Path) -> Result<String, DiffusionError> {
@@ -345,7 +355,9 @@ impl DiffusionModel {
             dtype
         };
         let vb = var_builder(&vae_files, vae_dtype, &device, &[])?;
-        let vae = vae::Vae::new(&vb, &vae_config).map_err(|e| weights_error(&vae_files[0], &e))?;
+        let vae = vae::Vae::new(&vb, &vae_config)
+            .map_err(|e| weights_error(&vae_files[0], &e))?
+            .with_tile(options.vae_tile);
         if vae.latent_channels != unet_config.out_channels {
             return Err(DiffusionError::Config {
                 file: p("vae", "config.json"),
@@ -356,6 +368,8 @@ impl DiffusionModel {
                 ),
             });
         }
+        // Previews only: not in weight_files (the frames, and so the hash, do not depend on it).
+        let taesd = taesd::find(&root, options.taesd.as_deref(), &device, dtype, &vae)?;
         let weight_files = [text_files, unet_files, vae_files].concat();
         Ok(Self {
             root,
@@ -365,6 +379,7 @@ impl DiffusionModel {
             unet_config,
             vae,
             vae_dtype,
+            taesd,
             schedule: schedulers::Schedule::new(&schedule_config),
             device,
             weight_files,
@@ -621,7 +636,8 @@ impl DiffusionModel {
             }
             let preview = if r.previews {
                 // The sampler's estimate of the clean picture, not the noisy latents.
-                Some(linear_preview(
+                Some(taesd::preview(
+                    self.taesd.as_ref(),
                     sampler.denoised().unwrap_or(&latents),
                     self.text.xl,
                 )?)
@@ -636,7 +652,7 @@ impl DiffusionModel {
         }
         let pixels = self
             .vae
-            .decode(&(latents / scale)?.to_dtype(self.vae_dtype)?)?;
+            .decode_auto(&(latents / scale)?.to_dtype(self.vae_dtype)?)?;
         to_image(&pixels)
     }
 

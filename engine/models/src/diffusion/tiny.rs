@@ -5,6 +5,9 @@
 //!
 //! The weights are a pure function of the seed and the tensor's name, so the folder written in
 //! CI is byte-identical to the one the reference outputs were recorded from.
+//!
+//! [`write_tiny_taesd`] writes a tiny TAESD (diffusers' `AutoencoderTiny`) the same way, for the
+//! preview tests and tests/diffusion/reference_vae.py.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -405,4 +408,43 @@ pub fn write_tiny_model(dir: &Path, spec: &TinySpec) -> Result<(), DiffusionErro
         &dir.join("vae/diffusion_pytorch_model.safetensors"),
     )?;
     Ok(())
+}
+
+/// Writes a tiny TAESD into `dir` (diffusers' `AutoencoderTiny` folder: `config.json`,
+/// `diffusion_pytorch_model.safetensors`): TAESD's real layout (stages of 1, 3, 3, 3 encoder
+/// and 3, 3, 3, 1 decoder blocks, 8 pixels per latent, 4 latent channels) at `channels` wide,
+/// with encoder and decoder weights that depend only on `seed`.
+pub fn write_tiny_taesd(dir: &Path, seed: u64, channels: usize) -> Result<(), DiffusionError> {
+    let json = serde_json::json!({
+        "_class_name": "AutoencoderTiny",
+        "_diffusers_version": "0.35.1",
+        "act_fn": "relu",
+        "decoder_block_out_channels": vec![channels; 4],
+        "encoder_block_out_channels": vec![channels; 4],
+        "force_upcast": false,
+        "in_channels": 3,
+        "latent_channels": 4,
+        "latent_magnitude": 3,
+        "latent_shift": 0.5,
+        "num_decoder_blocks": [3, 3, 3, 1],
+        "num_encoder_blocks": [1, 3, 3, 3],
+        "out_channels": 3,
+        "scaling_factor": 1.0,
+        "shift_factor": 0.0,
+        "upsample_fn": "nearest",
+        "upsampling_scaling_factor": 2
+    });
+    let text = serde_json::to_string_pretty(&json).unwrap_or_default();
+    write(&dir.join("config.json"), &text)?;
+    let config = super::taesd::taesd_config(&text, &dir.join("config.json"))?;
+    let map = VarMap::new();
+    super::taesd::Taesd::build(
+        &VarBuilder::from_varmap(&map, DType::F32, &Device::Cpu),
+        &config,
+        true,
+    )?;
+    save(
+        &seeded(&map, seed)?,
+        &dir.join("diffusion_pytorch_model.safetensors"),
+    )
 }
