@@ -215,19 +215,11 @@ mod tests {
         let ctx = JobContext::detached(JobKind::Frames, "frames", CancelToken::new());
         ctx.preview(2, 1, vec![1, 2, 3, 4, 5, 6]);
         ctx.preview(2, 2, vec![0; 5]);
-        let first = ctx
-            .cell
-            .snapshot(std::time::Instant::now())
-            .preview
-            .unwrap();
+        let first = ctx.cell.snapshot(Instant::now()).preview.unwrap();
         assert_eq!((first.width, first.height, first.serial), (2, 1, 1));
         assert_eq!(&first.rgb[..], &[1, 2, 3, 4, 5, 6]);
         ctx.preview(1, 1, vec![9, 9, 9]);
-        let second = ctx
-            .cell
-            .snapshot(std::time::Instant::now())
-            .preview
-            .unwrap();
+        let second = ctx.cell.snapshot(Instant::now()).preview.unwrap();
         assert_eq!((second.width, second.serial), (1, 2));
     }
 

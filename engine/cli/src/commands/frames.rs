@@ -108,8 +108,16 @@ fn engine_for(args: &FramesArgs) -> Result<FrameEngine, CliError> {
         .map(|l| parse_lora(l))
         .collect::<Result<Vec<_>, _>>()
         .map_err(CliError::bad_input)?;
-    let mut engine = DiffusionEngine::load(&entry.id, &path, &LoadOptions { device, loras })
-        .map_err(|e| CliError::bad_input(e.to_string()))?;
+    let mut engine = DiffusionEngine::load(
+        &entry.id,
+        &path,
+        &LoadOptions {
+            device,
+            loras,
+            ..LoadOptions::default()
+        },
+    )
+    .map_err(|e| CliError::bad_input(e.to_string()))?;
     if let Some(steps) = args.steps {
         engine.steps = steps;
     }
