@@ -16,6 +16,7 @@ use previz_models::llm::LlmError;
 use previz_models::llm::constrained::{JsonConstraint, compile_schema, grammar_vocab};
 use previz_models::llm::generate::{GenerateRequest, Generation, Llm, LoadOptions, StopReason};
 use previz_models::llm::sampler::Sampling;
+use previz_models::pool::{ModelPool, PoolKey, Reservation};
 
 use previz_core::ScriptElement;
 
@@ -31,6 +32,9 @@ const MAX_TOKENS: usize = 1800;
 /// Breaks scenes down with a local chat model.
 pub struct LlmEngine {
     llm: Llm,
+    /// Its weights counted in the process's model budget while it lives (the LLM mutates its
+    /// KV cache, so it is owned by the job, not shared through the pool).
+    _memory: Option<Reservation<'static>>,
     vocab: Arc<Vocab>,
     model_id: String,
     sampling: Sampling,
@@ -54,8 +58,24 @@ impl LlmEngine {
         options: &LoadOptions,
         seed: u64,
     ) -> Result<Self, LlmError> {
+        let bytes = std::fs::metadata(path)
+            .map_err(|e| LlmError::Io {
+                path: path.to_path_buf(),
+                source: e,
+            })?
+            .len();
+        let key = PoolKey {
+            kind: "llm",
+            path: path.to_path_buf(),
+            variant: format!("{options:?}"),
+        };
+        let memory = ModelPool::global()
+            .reserve::<LlmError>(key, bytes)
+            .map_err(|e| LlmError::Memory(e.to_string()))?;
         let llm = Llm::load(path, options)?;
-        Ok(Self::new(llm, model_id, seed))
+        let mut engine = Self::new(llm, model_id, seed);
+        engine._memory = Some(memory);
+        Ok(engine)
     }
 
     /// Wraps a loaded model.
@@ -64,6 +84,7 @@ impl LlmEngine {
         let vocab = grammar_vocab(llm.tokenizer());
         Self {
             llm,
+            _memory: None,
             vocab,
             model_id: model_id.to_owned(),
             // Warm enough to vary with the seed, cool enough to stay on task; a mild repeat

@@ -70,9 +70,35 @@ fn mib(bytes: u64) -> u64 {
 
 struct Entry {
     key: PoolKey,
-    model: Arc<dyn Any + Send + Sync>,
+    /// `None`: a [`Reservation`] (memory a job owns outright, counted while it lives).
+    model: Option<Arc<dyn Any + Send + Sync>>,
     bytes: u64,
     last_used: u64,
+}
+
+impl Entry {
+    fn in_use(&self) -> bool {
+        self.model.as_ref().is_none_or(|m| Arc::strong_count(m) > 1)
+    }
+}
+
+/// Memory counted against the budget while this lives: for a model a job owns outright and
+/// mutates (the LLM with its KV cache), which is not shared but must still make room and be
+/// seen by the other loads. Dropping it gives the room back.
+#[derive(Debug)]
+pub struct Reservation<'a> {
+    pool: &'a ModelPool,
+    id: u64,
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        let mut inner = lock(&self.pool.inner);
+        let id = self.id;
+        inner
+            .entries
+            .retain(|e| e.model.is_some() || e.last_used != id);
+    }
 }
 
 #[derive(Default)]
@@ -147,40 +173,7 @@ impl ModelPool {
                 budget: self.budget,
             });
         }
-        // Make room: drop unused models, least recently used first. Their memory is freed
-        // when the last Arc goes, which for an unused entry is here.
-        let evicted = {
-            let mut inner = lock(&self.inner);
-            let mut evicted = Vec::new();
-            loop {
-                let used: u64 = inner.entries.iter().map(|e| e.bytes).sum();
-                if used.saturating_add(estimate) <= self.budget {
-                    break;
-                }
-                let victim = inner
-                    .entries
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, e)| Arc::strong_count(&e.model) == 1)
-                    .min_by_key(|(_, e)| e.last_used)
-                    .map(|(i, _)| i);
-                match victim {
-                    Some(i) => evicted.push(inner.entries.swap_remove(i)),
-                    None => {
-                        let in_use: Vec<String> =
-                            inner.entries.iter().map(|e| e.key.to_string()).collect();
-                        return Err(PoolError::Busy {
-                            key: key.to_string(),
-                            needed: estimate,
-                            budget: self.budget,
-                            in_use_bytes: used,
-                            in_use,
-                        });
-                    }
-                }
-            }
-            evicted
-        };
+        let evicted = self.make_room(&key, estimate)?;
         drop(evicted); // freed outside the bookkeeping lock
         let model = Arc::new(load().map_err(PoolError::Load)?);
         let mut inner = lock(&self.inner);
@@ -188,20 +181,81 @@ impl ModelPool {
         let last_used = inner.clock;
         inner.entries.push(Entry {
             key,
-            model: model.clone(),
+            model: Some(model.clone()),
             bytes: estimate,
             last_used,
         });
         Ok(model)
     }
 
+    /// Counts `bytes` for `key` until the returned guard drops, evicting unused models first
+    /// when the budget needs it.
+    pub fn reserve<E>(&self, key: PoolKey, bytes: u64) -> Result<Reservation<'_>, PoolError<E>> {
+        let _one_load_at_a_time = lock(&self.loading);
+        if bytes > self.budget {
+            return Err(PoolError::TooBig {
+                key: key.to_string(),
+                needed: bytes,
+                budget: self.budget,
+            });
+        }
+        drop(self.make_room(&key, bytes)?);
+        let mut inner = lock(&self.inner);
+        inner.clock += 1;
+        let id = inner.clock;
+        inner.entries.push(Entry {
+            key,
+            model: None,
+            bytes,
+            last_used: id,
+        });
+        Ok(Reservation { pool: self, id })
+    }
+
+    /// Removes unused models, least recently used first, until `needed` more bytes fit; the
+    /// removed entries are returned so their memory is freed outside the lock.
+    fn make_room<E>(&self, key: &PoolKey, needed: u64) -> Result<Vec<Entry>, PoolError<E>> {
+        let mut inner = lock(&self.inner);
+        let mut evicted = Vec::new();
+        loop {
+            let used: u64 = inner.entries.iter().map(|e| e.bytes).sum();
+            if used.saturating_add(needed) <= self.budget {
+                return Ok(evicted);
+            }
+            let victim = inner
+                .entries
+                .iter()
+                .enumerate()
+                .filter(|(_, e)| !e.in_use())
+                .min_by_key(|(_, e)| e.last_used)
+                .map(|(i, _)| i);
+            match victim {
+                Some(i) => evicted.push(inner.entries.swap_remove(i)),
+                None => {
+                    let in_use: Vec<String> =
+                        inner.entries.iter().map(|e| e.key.to_string()).collect();
+                    return Err(PoolError::Busy {
+                        key: key.to_string(),
+                        needed,
+                        budget: self.budget,
+                        in_use_bytes: used,
+                        in_use,
+                    });
+                }
+            }
+        }
+    }
+
     fn lookup<T: Send + Sync + 'static>(&self, key: &PoolKey) -> Option<Arc<T>> {
         let mut inner = lock(&self.inner);
         inner.clock += 1;
         let now = inner.clock;
-        let entry = inner.entries.iter_mut().find(|e| &e.key == key)?;
+        let entry = inner
+            .entries
+            .iter_mut()
+            .find(|e| e.model.is_some() && &e.key == key)?;
         entry.last_used = now;
-        entry.model.clone().downcast::<T>().ok()
+        entry.model.clone()?.downcast::<T>().ok()
     }
 
     /// What is held now, most recently used first.
@@ -215,7 +269,7 @@ impl ModelPool {
             .map(|e| Resident {
                 key: e.key.clone(),
                 bytes: e.bytes,
-                in_use: Arc::strong_count(&e.model) > 1,
+                in_use: e.in_use(),
             })
             .collect()
     }
@@ -226,7 +280,7 @@ impl ModelPool {
             let mut inner = lock(&self.inner);
             let (keep, drop): (Vec<Entry>, Vec<Entry>) = std::mem::take(&mut inner.entries)
                 .into_iter()
-                .partition(|e| Arc::strong_count(&e.model) > 1);
+                .partition(Entry::in_use);
             inner.entries = keep;
             drop
         };
@@ -322,6 +376,24 @@ mod tests {
         assert!(load(&pool, "diffusion", 50).is_ok());
         let e = load(&pool, "huge", 101).unwrap_err().to_string();
         assert!(e.contains("budget is 1 MiB") || e.contains("budget"), "{e}");
+    }
+
+    #[test]
+    fn a_reservation_makes_room_counts_while_it_lives_and_is_never_shared() {
+        let pool = ModelPool::new(100);
+        drop(load(&pool, "diffusion", 70).unwrap());
+        let llm = pool.reserve::<String>(key("llm"), 50).unwrap();
+        assert_eq!(
+            pool.resident().len(),
+            1,
+            "the unused diffusion model made room"
+        );
+        assert!(pool.resident()[0].in_use);
+        let e = load(&pool, "voice", 60).unwrap_err().to_string();
+        assert!(e.contains("test llm"), "{e}");
+        drop(llm);
+        assert!(pool.resident().is_empty());
+        assert!(load(&pool, "voice", 60).is_ok());
     }
 
     #[test]

@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use previz_core::script::Casting;
 use previz_models::device::DeviceChoice;
+use previz_models::pool::{ModelPool, PoolKey};
 use previz_models::tts::{SpeakOptions, Voice, phonemize::espeak_available};
 
 use crate::VoicesError;
@@ -166,13 +167,25 @@ impl VoiceBank {
         let path: PathBuf = entry
             .path
             .ok_or_else(|| VoicesError::Voice(format!("voice {id} is not installed")))?;
-        let voice =
-            Voice::load(&path, self.device).map_err(|e| VoicesError::Voice(e.to_string()))?;
-        let hash = blake3::Hasher::new()
-            .update_mmap(&path)
-            .map(|h| h.finalize().to_hex().to_string())
-            .map_err(|e| VoicesError::Voice(format!("{}: {e}", path.display())))?;
-        let loaded = Arc::new(LoadedVoice { voice, hash });
+        // Through the process's model pool: shared with other jobs and counted in the budget
+        // the LLM and the diffusion model share (weights are f32, about the ONNX file's size).
+        let bytes = std::fs::metadata(&path).map_or(0, |m| m.len());
+        let key = PoolKey {
+            kind: "voice",
+            path: path.clone(),
+            variant: format!("{:?}", self.device),
+        };
+        let device = self.device;
+        let loaded = ModelPool::global()
+            .get_or_load(key, bytes, || {
+                let voice = Voice::load(&path, device).map_err(|e| e.to_string())?;
+                let hash = blake3::Hasher::new()
+                    .update_mmap(&path)
+                    .map(|h| h.finalize().to_hex().to_string())
+                    .map_err(|e| format!("{}: {e}", path.display()))?;
+                Ok::<_, String>(LoadedVoice { voice, hash })
+            })
+            .map_err(|e| VoicesError::Voice(e.to_string()))?;
         self.loaded.insert(id.to_string(), loaded.clone());
         Ok(loaded)
     }

@@ -23,6 +23,8 @@ pub enum LlmError {
     },
     #[error("tokenizer: {0}")]
     Tokenizer(String),
+    #[error("model memory: {0}")]
+    Memory(String),
     #[error("chat template: {0}")]
     Template(String),
     #[error(
