@@ -1,6 +1,6 @@
 //! Stable Diffusion on candle: text-to-image, image-to-image and inpainting from a diffusers
-//! folder, with classifier-free guidance, seeded samplers, per-step progress with a cheap
-//! preview, and cancellation between steps.
+//! folder or a single-file checkpoint, with classifier-free guidance, seeded samplers, per-step
+//! progress with a cheap preview, and cancellation between steps.
 //!
 //! * [`layout`]: where the files are (diffusers folder, Hugging Face cache, shards) and checks.
 //! * [`config`]: the folder's JSON configs.
@@ -8,6 +8,8 @@
 //! * [`vae`]: the autoencoder.
 //! * [`schedulers`]: DDIM, Euler ancestral, DPM-Solver++ 2M.
 //! * [`lora`]: LoRA adapters (kohya and diffusers naming) merged into the weights at load.
+//! * [`single_file`]: single-file checkpoints (A1111 / civitai, original LDM names) converted
+//!   to diffusers names and configs in memory.
 //! * [`tiny`]: tiny random-weight models of the real architecture, for tests and benchmarks.
 //!
 //! The UNet is candle-transformers' `UNet2DConditionModel`, configured from `unet/config.json`.
@@ -17,6 +19,7 @@ pub mod config;
 pub mod layout;
 pub mod lora;
 pub mod schedulers;
+pub mod single_file;
 pub mod tiny;
 pub mod vae;
 
@@ -179,31 +182,105 @@ fn read_text(path: &Path) -> Result<String, DiffusionError> {
     std::fs::read_to_string(path).map_err(|e| DiffusionError::io(path, &e))
 }
 
-/// A VarBuilder over checked safetensors files (LoRA deltas merged in). The files are read
-/// through candle's safe loader (no `unsafe` mmap in our code: the workspace denies it).
-fn var_builder(
-    files: &[PathBuf],
-    dtype: DType,
-    device: &Device,
-    loras: &[lora::LoraDelta],
-) -> Result<VarBuilder<'static>, DiffusionError> {
-    for f in files {
-        layout::check_safetensors(f)?;
-    }
-    let tensors = lora::merged_tensors(files, loras, device)?;
-    Ok(VarBuilder::from_tensors(tensors, dtype, device))
+/// A component's weights: safetensors files (a diffusers folder), or tensors already in memory
+/// under diffusers names (a converted single-file checkpoint) with the file they came from.
+pub(crate) enum Weights {
+    Files(Vec<PathBuf>),
+    Tensors {
+        file: PathBuf,
+        tensors: std::collections::HashMap<String, Tensor>,
+        /// Diffusers name to the checkpoint's own name, for errors.
+        origin: std::collections::HashMap<String, String>,
+    },
 }
 
-fn weights_error(file: &Path, e: &candle_core::Error) -> DiffusionError {
-    DiffusionError::Weights {
-        file: file.to_path_buf(),
-        detail: e.to_string(),
+impl Weights {
+    /// A VarBuilder over the checked weights with LoRA deltas merged in. Files are read through
+    /// candle's safe loader (no `unsafe` mmap in our code: the workspace denies it).
+    fn var_builder(
+        &mut self,
+        dtype: DType,
+        device: &Device,
+        loras: &[lora::LoraDelta],
+    ) -> Result<VarBuilder<'static>, DiffusionError> {
+        let tensors = match self {
+            Weights::Files(files) => {
+                for f in files.iter() {
+                    layout::check_safetensors(f)?;
+                }
+                lora::merged_tensors(files, loras, device)?
+            }
+            Weights::Tensors { file, tensors, .. } => {
+                let mut tensors = std::mem::take(tensors);
+                lora::merge(&mut tensors, loras, file)?;
+                tensors
+            }
+        };
+        Ok(VarBuilder::from_tensors(tensors, dtype, device))
     }
+
+    /// The weights do not fit the config: name the file (and the checkpoint's tensor).
+    fn error(&self, e: &candle_core::Error) -> DiffusionError {
+        match self {
+            Weights::Files(files) => DiffusionError::Weights {
+                file: files.first().cloned().unwrap_or_default(),
+                detail: e.to_string(),
+            },
+            Weights::Tensors { file, origin, .. } => DiffusionError::Weights {
+                file: file.clone(),
+                detail: single_file::explain(&e.to_string(), origin),
+            },
+        }
+    }
+}
+
+/// A config's JSON text and the path its errors name.
+pub(crate) struct ConfigText {
+    pub text: String,
+    pub path: PathBuf,
+}
+
+impl ConfigText {
+    fn read(path: PathBuf) -> Result<Self, DiffusionError> {
+        Ok(Self {
+            text: read_text(&path)?,
+            path,
+        })
+    }
+}
+
+/// Everything a model is built from, whichever layout it came in: the folder loader
+/// ([`DiffusionModel::load`]) and the single-file loader ([`single_file`]) both fill one and
+/// hand it to [`DiffusionModel::build`].
+pub(crate) struct Parts {
+    pub root: PathBuf,
+    pub class_name: String,
+    pub unet_config: ConfigText,
+    pub vae_config: ConfigText,
+    pub clip_config: ConfigText,
+    /// `None`: Stable Diffusion's training schedule.
+    pub schedule_config: Option<ConfigText>,
+    /// vocab.json + merges.txt (or tokenizer.json).
+    pub tokenizer_dir: PathBuf,
+    pub text_encoder: Weights,
+    pub unet: Weights,
+    pub vae: Weights,
+    /// The files the content hash covers.
+    pub weight_files: Vec<PathBuf>,
 }
 
 impl DiffusionModel {
-    /// Loads the model at `path` (a diffusers folder or a Hugging Face cache entry).
+    /// Loads the model at `path`: a diffusers folder, a Hugging Face cache entry, or a
+    /// single-file `.safetensors` checkpoint (converted in memory, see [`single_file`]; its
+    /// tokenizer is looked up as [`single_file::SingleFileOptions`] describes).
     pub fn load(path: &Path, options: &LoadOptions) -> Result<Self, DiffusionError> {
+        if single_file::is_single_file(path) {
+            return Self::load_single_file(
+                path,
+                options,
+                &single_file::SingleFileOptions::default(),
+            );
+        }
         let root = layout::resolve_root(path)?;
         let index_path = root.join("model_index.json");
         let index: config::ModelIndex = config::parse_json(&read_text(&index_path)?, &index_path)?;
@@ -213,34 +290,57 @@ impl DiffusionModel {
                 what: "SDXL (two text encoders and size conditioning)".into(),
             });
         }
+        let p = |c: &str, f: &str| root.join(c).join(f);
+        let schedule_path = p("scheduler", "scheduler_config.json");
+        let schedule_config = if schedule_path.is_file() {
+            Some(ConfigText::read(schedule_path)?)
+        } else {
+            None
+        };
+        let unet_config = ConfigText::read(p("unet", "config.json"))?;
+        let vae_config = ConfigText::read(p("vae", "config.json"))?;
+        let clip_config = ConfigText::read(p("text_encoder", "config.json"))?;
+        let text_files = layout::weight_files(&root.join("text_encoder"), "model")?;
+        let unet_files = layout::weight_files(&root.join("unet"), "diffusion_pytorch_model")?;
+        let vae_files = layout::weight_files(&root.join("vae"), "diffusion_pytorch_model")?;
+        let weight_files = [text_files.clone(), unet_files.clone(), vae_files.clone()].concat();
+        Self::build(
+            Parts {
+                tokenizer_dir: root.join("tokenizer"),
+                root,
+                class_name: index.class_name,
+                unet_config,
+                vae_config,
+                clip_config,
+                schedule_config,
+                text_encoder: Weights::Files(text_files),
+                unet: Weights::Files(unet_files),
+                vae: Weights::Files(vae_files),
+                weight_files,
+            },
+            options,
+        )
+    }
+
+    /// Builds a model from its configs and weights, checking that they fit each other.
+    fn build(mut parts: Parts, options: &LoadOptions) -> Result<Self, DiffusionError> {
         let device = resolve(options.device)?;
         let dtype = if device.is_cuda() {
             DType::F16
         } else {
             DType::F32
         };
-        let p = |c: &str, f: &str| root.join(c).join(f);
-        let unet_config = config::unet_config(
-            &read_text(&p("unet", "config.json"))?,
-            &p("unet", "config.json"),
-        )?;
-        let vae_config = config::vae_config(
-            &read_text(&p("vae", "config.json"))?,
-            &p("vae", "config.json"),
-        )?;
-        let clip_config = config::clip_config(
-            &read_text(&p("text_encoder", "config.json"))?,
-            &p("text_encoder", "config.json"),
-        )?;
-        let schedule_path = p("scheduler", "scheduler_config.json");
-        let schedule_config = if schedule_path.is_file() {
-            config::schedule_config(&read_text(&schedule_path)?, &schedule_path)?
-        } else {
-            config::ScheduleConfig::default()
+        let (uc, vc, cc) = (&parts.unet_config, &parts.vae_config, &parts.clip_config);
+        let unet_config = config::unet_config(&uc.text, &uc.path)?;
+        let vae_config = config::vae_config(&vc.text, &vc.path)?;
+        let clip_config = config::clip_config(&cc.text, &cc.path)?;
+        let schedule_config = match &parts.schedule_config {
+            Some(s) => config::schedule_config(&s.text, &s.path)?,
+            None => config::ScheduleConfig::default(),
         };
         if clip_config.hidden_size != unet_config.cross_attention_dim {
             return Err(DiffusionError::Config {
-                file: p("unet", "config.json"),
+                file: uc.path.clone(),
                 line: 0,
                 message: format!(
                     "cross_attention_dim {} does not match the text encoder's hidden_size {}",
@@ -248,14 +348,8 @@ impl DiffusionModel {
                 ),
             });
         }
-        let tokenizer = clip::ClipTokenizer::load(
-            &root.join("tokenizer"),
-            clip_config.max_position_embeddings,
-        )?;
-
-        let text_files = layout::weight_files(&root.join("text_encoder"), "model")?;
-        let unet_files = layout::weight_files(&root.join("unet"), "diffusion_pytorch_model")?;
-        let vae_files = layout::weight_files(&root.join("vae"), "diffusion_pytorch_model")?;
+        let tokenizer =
+            clip::ClipTokenizer::load(&parts.tokenizer_dir, clip_config.max_position_embeddings)?;
 
         let mut deltas = Vec::new();
         for (file, scale) in &options.loras {
@@ -270,10 +364,12 @@ impl DiffusionModel {
             .filter_map(|d| d.for_component(lora::Component::Unet))
             .collect();
 
-        let vb = var_builder(&text_files, dtype, &device, &text_deltas)?;
+        let vb = parts
+            .text_encoder
+            .var_builder(dtype, &device, &text_deltas)?;
         let text_encoder = clip::ClipTextEncoder::new(&vb, &clip_config)
-            .map_err(|e| weights_error(&text_files[0], &e))?;
-        let vb = var_builder(&unet_files, dtype, &device, &unet_deltas)?;
+            .map_err(|e| parts.text_encoder.error(&e))?;
+        let vb = parts.unet.var_builder(dtype, &device, &unet_deltas)?;
         let unet = UNet2DConditionModel::new(
             vb,
             unet_config.in_channels,
@@ -281,12 +377,12 @@ impl DiffusionModel {
             false,
             unet_config.candle.clone(),
         )
-        .map_err(|e| weights_error(&unet_files[0], &e))?;
-        let vb = var_builder(&vae_files, dtype, &device, &[])?;
-        let vae = vae::Vae::new(&vb, &vae_config).map_err(|e| weights_error(&vae_files[0], &e))?;
+        .map_err(|e| parts.unet.error(&e))?;
+        let vb = parts.vae.var_builder(dtype, &device, &[])?;
+        let vae = vae::Vae::new(&vb, &vae_config).map_err(|e| parts.vae.error(&e))?;
         if vae.latent_channels != unet_config.out_channels {
             return Err(DiffusionError::Config {
-                file: p("vae", "config.json"),
+                file: parts.vae_config.path.clone(),
                 line: 0,
                 message: format!(
                     "latent_channels {} does not match the UNet's out_channels {}",
@@ -294,10 +390,9 @@ impl DiffusionModel {
                 ),
             });
         }
-        let weight_files = [text_files, unet_files, vae_files].concat();
         Ok(Self {
-            root,
-            class_name: index.class_name,
+            root: parts.root,
+            class_name: parts.class_name,
             tokenizer,
             text_encoder,
             unet,
@@ -305,7 +400,7 @@ impl DiffusionModel {
             vae,
             schedule: schedulers::Schedule::new(&schedule_config),
             device,
-            weight_files,
+            weight_files: parts.weight_files,
             loras: options.loras.clone(),
         })
     }
