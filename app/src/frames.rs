@@ -59,6 +59,7 @@ fn engine(model: Option<&str>, device: Device, ctx: &JobContext) -> Result<Frame
         &LoadOptions {
             device,
             loras: Vec::new(),
+            ..LoadOptions::default()
         },
     )
     .map_err(|e| JobError::failed(e.to_string()))?;
@@ -107,7 +108,10 @@ pub fn run(
                 ctx.log(format!("shot {}: {}", o.label, o.prompt));
             }
         },
-        |s, _| {
+        |s, preview| {
+            if let Some(p) = preview {
+                ctx.preview(p.width, p.height, p.pixels.clone());
+            }
             let done = s.shot_index as f32 + s.step as f32 / s.steps.max(1) as f32;
             ctx.progress(
                 done / count as f32,

@@ -984,6 +984,59 @@ fn storyboard_frames_from_the_generate_menu_give_every_shot_a_take_as_one_undo_s
     assert_eq!(*doc(&h), before, "one undo took the frames back");
 }
 
+/// With a diffusion model chosen in Settings, the frames job draws every shot through it and
+/// the job panel shows each denoising step's preview (the job keeps the last one).
+#[test]
+fn diffusion_frames_show_their_denoising_previews_in_the_job_panel() {
+    let mut sample = sample();
+    let model = sample.dir.path().join("tiny-sd");
+    previz_models::diffusion::tiny::write_tiny_model(
+        &model,
+        &previz_models::diffusion::tiny::TinySpec::default(),
+    )
+    .unwrap();
+    sample.studio.settings.diffusion_model = Some(model.display().to_string());
+    let mut h = window(sample.studio);
+    h.run();
+    h.get_by_label("Generate").click();
+    h.run();
+    h.get_by_label("Storyboard frames for all shots").click();
+    h.run_steps(2);
+    step_until(&mut h, "the frames to land", |h| {
+        h.state()
+            .studio
+            .undo_label()
+            .is_some_and(|l| l.starts_with("Frames for"))
+    });
+    let shots = doc(&h).shots.len();
+    for shot in &doc(&h).shots {
+        let take = shot.active().expect("a take per shot");
+        assert_eq!(take.provenance.generator, "diffusion");
+        assert_eq!(take.provenance.model_id.as_deref(), Some("tiny-sd"));
+    }
+    let job = h
+        .state()
+        .studio
+        .jobs
+        .snapshot()
+        .into_iter()
+        .find(|j| j.kind == JobKind::Frames)
+        .expect("the frames job");
+    let preview = job.preview.expect("the job reported previews");
+    assert!(
+        preview.serial as usize >= shots,
+        "{} previews for {shots} shots",
+        preview.serial
+    );
+    assert_eq!(
+        preview.rgb.len(),
+        (preview.width * preview.height * 3) as usize
+    );
+    topmost(&h, "Jobs").click();
+    h.run_steps(3);
+    let _ = h.get_by_label("preview of the frame being drawn");
+}
+
 /// The Cast panel: the voices this machine has are found in the background; choosing one
 /// for a character is one undo step in the character bible; "Preview" speaks the character's
 /// first line as cast (played when there is an audio device, said why when not) and changes

@@ -14,6 +14,7 @@ ancestral's per-step noise), and writes <case>.png into the fixtures folder.
 
 Recorded with torch 2.8.0, diffusers 0.35.1, transformers 4.56.1 on CPU in float32.
 """
+import inspect
 import json
 import sys
 from pathlib import Path
@@ -29,6 +30,8 @@ from diffusers import (
     EulerAncestralDiscreteScheduler,
     StableDiffusionImg2ImgPipeline,
     StableDiffusionPipeline,
+    StableDiffusionXLImg2ImgPipeline,
+    StableDiffusionXLPipeline,
 )
 
 SCHEDULERS = {
@@ -58,8 +61,10 @@ def patch_randn(queue):
     import diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion_img2img as i2i_mod
     import diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion as sd_mod
     import diffusers.schedulers.scheduling_euler_ancestral_discrete as ea_mod
+    import diffusers.pipelines.stable_diffusion_xl.pipeline_stable_diffusion_xl as xl_mod
+    import diffusers.pipelines.stable_diffusion_xl.pipeline_stable_diffusion_xl_img2img as xli_mod
 
-    for mod in (vae_mod, i2i_mod, sd_mod, ea_mod):
+    for mod in (vae_mod, i2i_mod, sd_mod, ea_mod, xl_mod, xli_mod):
         mod.randn_tensor = queue
 
 
@@ -67,26 +72,35 @@ def main():
     export, out = Path(sys.argv[1]), Path(sys.argv[2])
     out.mkdir(parents=True, exist_ok=True)
     torch.set_grad_enabled(False)
-    model = export / "tiny-sd"
     cases = json.loads((export / "cases.json").read_text())
-    txt = StableDiffusionPipeline.from_pretrained(
-        model, safety_checker=None, requires_safety_checker=False, torch_dtype=torch.float32
-    )
-    txt.set_progress_bar_config(disable=True)
+    pipes = {}
+    for name, cls in (("tiny-sd", StableDiffusionPipeline), ("tiny-sdxl", StableDiffusionXLPipeline)):
+        extra = (
+            dict(safety_checker=None, requires_safety_checker=False)
+            if cls is StableDiffusionPipeline
+            else dict(add_watermarker=False)
+        )
+        pipes[name] = cls.from_pretrained(export / name, torch_dtype=torch.float32, **extra)
+    img2img = {"tiny-sd": StableDiffusionImg2ImgPipeline, "tiny-sdxl": StableDiffusionXLImg2ImgPipeline}
     print("diffusers", diffusers.__version__, "torch", torch.__version__)
     for case in cases:
+        txt = pipes[case["model"]]
         noise = load_file(export / f"noise-{case['name']}.safetensors")
         draws = [noise[f"noise.{i}"] for i in range(len(noise))]
         scheduler = SCHEDULERS[case["scheduler"]].from_config(txt.scheduler.config)
+        guided = case["guidance"] > 1
+        # An empty negative prompt is passed as None: SDXL then zeroes the negative branch
+        # (force_zeros_for_empty_prompt), which is what our pipeline does for "".
+        negative = case["negative_prompt"] if guided and case["negative_prompt"] else None
         common = dict(
             prompt=case["prompt"],
-            negative_prompt=case["negative_prompt"] if case["guidance"] > 1 else None,
+            negative_prompt=negative,
             num_inference_steps=case["steps"],
             guidance_scale=case["guidance"],
             output_type="pil",
         )
         if case["strength"] is None:
-            pipe = StableDiffusionPipeline(**{**txt.components, "scheduler": scheduler})
+            pipe = type(txt)(**{**txt.components, "scheduler": scheduler})
             pipe.set_progress_bar_config(disable=True)
             # Our first draw is the initial noise; diffusers scales it by init_noise_sigma.
             patch_randn(NoiseQueue(draws[1:]))
@@ -94,7 +108,10 @@ def main():
                 height=case["height"], width=case["width"], latents=draws[0], **common
             ).images[0]
         else:
-            pipe = StableDiffusionImg2ImgPipeline(**{**txt.components, "scheduler": scheduler})
+            cls = img2img[case["model"]]
+            accepted = inspect.signature(cls.__init__).parameters
+            components = {k: v for k, v in txt.components.items() if k in accepted}
+            pipe = cls(**{**components, "scheduler": scheduler})
             pipe.set_progress_bar_config(disable=True)
             init = Image.open(export / case["init"]).convert("RGB")
             # Our draws: the VAE's latent sample, the img2img noise, then the sampler's.

@@ -1,4 +1,5 @@
-//! The job panel: every long job with its progress, ETA, a cancel button and its log.
+//! The job panel: every long job with its progress, ETA, a cancel button, the picture it is
+//! making (a storyboard frame's denoising preview) and its log.
 
 use previz_jobs::JobState;
 
@@ -62,6 +63,9 @@ pub fn ui(ui: &mut egui::Ui, studio: &mut Studio) {
                             .animate(job.state == JobState::Running),
                     );
                 }
+                if let Some(p) = &job.preview {
+                    preview(ui, job.id, p);
+                }
                 if !job.log_tail.is_empty() {
                     ui.collapsing(format!("Log ({} lines)", job.log_tail.len()), |ui| {
                         for line in &job.log_tail {
@@ -75,4 +79,28 @@ pub fn ui(ui: &mut egui::Ui, studio: &mut Studio) {
     if let Some(id) = cancel {
         studio.jobs.cancel(id);
     }
+}
+
+/// The job's latest preview, uploaded once per new picture (kept in egui's memory by job).
+fn preview(ui: &mut egui::Ui, job: previz_jobs::JobId, p: &previz_jobs::JobPreview) {
+    let key = egui::Id::unique(("job-preview", job));
+    let cached: Option<(u64, egui::TextureHandle)> = ui.ctx().data(|d| d.get_temp(key));
+    let texture = match cached {
+        Some((serial, t)) if serial == p.serial => t,
+        _ => {
+            let image = egui::ColorImage::from_rgb([p.width as usize, p.height as usize], &p.rgb);
+            let t = ui.ctx().load_texture(
+                format!("job-preview-{job:?}"),
+                image,
+                egui::TextureOptions::LINEAR,
+            );
+            ui.ctx()
+                .data_mut(|d| d.insert_temp(key, (p.serial, t.clone())));
+            t
+        }
+    };
+    // Previews come at latent resolution (an eighth of the frame): shown at least 128 px high.
+    let scale = (128.0 / p.height.max(1) as f32).max(1.0);
+    let size = egui::vec2(p.width as f32 * scale, p.height as f32 * scale);
+    ui.add(egui::Image::new((texture.id(), size)).alt_text("preview of the frame being drawn"));
 }

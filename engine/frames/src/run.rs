@@ -14,6 +14,7 @@ use previz_jobs::JobContext;
 use previz_models::diffusion::{
     DiffusionError, DiffusionModel, InitImage, LoadOptions, Request, RgbImage, SchedulerKind,
 };
+use previz_models::pool::{ModelPool, PoolError, PoolKey};
 use previz_storage::AssetStore;
 
 use crate::prompt::shot_prompt;
@@ -30,6 +31,8 @@ pub enum FramesError {
     Image(String),
     #[error("the edit refused the frames: {0}")]
     Edit(String),
+    #[error("model memory: {0}")]
+    Memory(String),
 }
 
 /// Who draws the frames.
@@ -44,7 +47,8 @@ pub enum FrameEngine {
 #[derive(Debug)]
 pub struct DiffusionEngine {
     pub id: String,
-    pub model: DiffusionModel,
+    /// Shared through the process's model pool: the next job reuses it without a reload.
+    pub model: std::sync::Arc<DiffusionModel>,
     /// blake3 of its weights (and LoRAs).
     pub hash: String,
     pub steps: usize,
@@ -53,14 +57,40 @@ pub struct DiffusionEngine {
 }
 
 impl DiffusionEngine {
-    /// Loads the model at `path` with its LoRAs, hashing its weights for provenance.
+    /// Loads the model at `path` with its LoRAs, hashing its weights for provenance, through
+    /// the process's [`ModelPool`]: held models are reused, and unused ones are evicted (least
+    /// recently used first) when this one needs the room.
     pub fn load(
         id: &str,
         path: &std::path::Path,
         options: &LoadOptions,
     ) -> Result<Self, FramesError> {
-        let model = DiffusionModel::load(path, options)?;
-        let hash = model.content_hash()?;
+        Self::load_in(ModelPool::global(), id, path, options)
+    }
+
+    /// [`load`](Self::load) through a given pool.
+    pub fn load_in(
+        pool: &ModelPool,
+        id: &str,
+        path: &std::path::Path,
+        options: &LoadOptions,
+    ) -> Result<Self, FramesError> {
+        let key = PoolKey {
+            kind: "diffusion",
+            path: path.to_path_buf(),
+            // Device, LoRAs and scales, TAESD and tiling: whatever changes what is loaded.
+            variant: format!("{options:?}"),
+        };
+        let estimate = DiffusionModel::estimate_bytes(path, options.device)?;
+        let loaded = pool
+            .get_or_load(key, estimate, || DiffusionModel::load(path, options))
+            .map_err(|e| match e {
+                PoolError::Load(e) => FramesError::Model(e),
+                other => FramesError::Memory(other.to_string()),
+            })?;
+        // Hashed once per loaded model (the pool keeps the answer with it).
+        let hash = loaded.content_hash()?;
+        let model = loaded;
         // Turbo models are distilled for one to four steps without guidance.
         let turbo = id.contains("turbo");
         Ok(Self {

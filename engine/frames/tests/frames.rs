@@ -281,3 +281,42 @@ fn cancelling_keeps_the_shots_already_drawn() {
     assert!(p.shots[0].active().is_some());
     assert!(p.shots[1].active().is_none());
 }
+
+/// Loads go through a model pool: the second job reuses the model the first loaded, and a
+/// budget too small for two models evicts the one no job holds.
+#[test]
+fn jobs_share_loaded_models_and_the_pool_evicts_what_no_job_holds() {
+    use previz_models::diffusion::DiffusionModel;
+    use previz_models::pool::ModelPool;
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("tiny-a");
+    let b = dir.path().join("tiny-b");
+    write_tiny_model(&a, &TinySpec::default()).unwrap();
+    write_tiny_model(
+        &b,
+        &TinySpec {
+            seed: 99,
+            ..TinySpec::default()
+        },
+    )
+    .unwrap();
+    let size = DiffusionModel::estimate_bytes(&a, Default::default()).unwrap();
+    assert!(size > 100_000, "{size} bytes");
+    let pool = ModelPool::new(size * 3 / 2);
+    let first = DiffusionEngine::load_in(&pool, "tiny-a", &a, &LoadOptions::default()).unwrap();
+    let again = DiffusionEngine::load_in(&pool, "tiny-a", &a, &LoadOptions::default()).unwrap();
+    assert!(
+        std::sync::Arc::ptr_eq(&first.model, &again.model),
+        "not reloaded"
+    );
+    assert_eq!(first.hash, again.hash);
+    // Both jobs still hold tiny-a: there is no room for tiny-b, and the error says why.
+    let e = DiffusionEngine::load_in(&pool, "tiny-b", &b, &LoadOptions::default()).unwrap_err();
+    assert!(e.to_string().contains("in use"), "{e}");
+    drop((first, again));
+    let other = DiffusionEngine::load_in(&pool, "tiny-b", &b, &LoadOptions::default()).unwrap();
+    assert_ne!(other.hash, "");
+    let held = pool.resident();
+    assert_eq!(held.len(), 1, "tiny-a was evicted: {held:?}");
+    assert!(held[0].key.path.ends_with("tiny-b") && held[0].in_use);
+}

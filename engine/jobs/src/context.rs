@@ -119,6 +119,29 @@ impl JobContext {
         self.notify();
     }
 
+    /// Shows the picture the job is making (8-bit RGB, row-major); a buffer that does not
+    /// match `width × height × 3` is ignored. Cheap: the bytes are moved, not copied, and a
+    /// snapshot shares them.
+    pub fn preview(&self, width: u32, height: u32, rgb: Vec<u8>) {
+        let expected = u64::from(width) * u64::from(height) * 3;
+        if expected == 0 || rgb.len() as u64 != expected {
+            return;
+        }
+        let rgb: Arc<[u8]> = rgb.into();
+        let old = {
+            let mut live = lock(&self.cell.live);
+            let serial = live.preview.as_ref().map_or(1, |p| p.serial + 1);
+            live.preview.replace(crate::types::JobPreview {
+                width,
+                height,
+                rgb,
+                serial,
+            })
+        };
+        drop(old); // freed outside the lock
+        self.notify();
+    }
+
     /// Appends to the job's log (a message with newlines is several lines). The queue keeps
     /// the last 500 lines of each job, each cut at 4 KiB.
     pub fn log(&self, line: impl Into<String>) {
@@ -185,6 +208,27 @@ mod tests {
         assert!((live.progress - 0.0).abs() < f32::EPSILON);
         assert_eq!(live.message, "clamped");
         assert_eq!(live.log.len(), 2);
+    }
+
+    #[test]
+    fn previews_replace_each_other_and_bad_buffers_are_ignored() {
+        let ctx = JobContext::detached(JobKind::Frames, "frames", CancelToken::new());
+        ctx.preview(2, 1, vec![1, 2, 3, 4, 5, 6]);
+        ctx.preview(2, 2, vec![0; 5]);
+        let first = ctx
+            .cell
+            .snapshot(std::time::Instant::now())
+            .preview
+            .unwrap();
+        assert_eq!((first.width, first.height, first.serial), (2, 1, 1));
+        assert_eq!(&first.rgb[..], &[1, 2, 3, 4, 5, 6]);
+        ctx.preview(1, 1, vec![9, 9, 9]);
+        let second = ctx
+            .cell
+            .snapshot(std::time::Instant::now())
+            .preview
+            .unwrap();
+        assert_eq!((second.width, second.serial), (1, 2));
     }
 
     #[test]

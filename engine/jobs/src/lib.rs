@@ -88,7 +88,8 @@ pub use context::{CancelToken, JobContext};
 pub use queue::{JobQueue, QueueConfig, QueueStats};
 pub use shutdown::{AbandonedJob, ShutdownReport};
 pub use types::{
-    Finished, JobError, JobId, JobKind, JobOutput, JobSnapshot, JobSpec, JobState, Priority,
+    Finished, JobError, JobId, JobKind, JobOutput, JobPreview, JobSnapshot, JobSpec, JobState,
+    Priority,
 };
 pub use wake::Waker;
 

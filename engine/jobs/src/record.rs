@@ -8,7 +8,7 @@ use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
 use crate::context::CancelToken;
-use crate::types::{JobId, JobKind, JobSnapshot, JobSpec, JobState, Priority};
+use crate::types::{JobId, JobKind, JobPreview, JobSnapshot, JobSpec, JobState, Priority};
 
 /// Log lines a job keeps; older ones are dropped (and counted).
 pub(crate) const LOG_CAPACITY: usize = 500;
@@ -53,6 +53,7 @@ pub(crate) struct Live {
     pub(crate) finished_at: Option<Instant>,
     /// The worker running it.
     pub(crate) thread: Option<ThreadId>,
+    pub(crate) preview: Option<JobPreview>,
 }
 
 impl JobCell {
@@ -74,6 +75,7 @@ impl JobCell {
                 started_at: None,
                 finished_at: None,
                 thread: None,
+                preview: None,
             }),
         }
     }
@@ -103,6 +105,7 @@ impl JobCell {
             queued_at: self.queued_at,
             started_at: live.started_at,
             finished_at: live.finished_at,
+            preview: live.preview.clone(),
         }
     }
 }

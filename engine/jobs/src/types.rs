@@ -348,6 +348,16 @@ impl fmt::Display for JobState {
     }
 }
 
+/// The picture a job is making, as it stands (a denoising step's estimate): 8-bit RGB,
+/// row-major. `serial` grows with every new preview, so a viewer re-uploads only on change.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JobPreview {
+    pub width: u32,
+    pub height: u32,
+    pub rgb: std::sync::Arc<[u8]>,
+    pub serial: u64,
+}
+
 /// One row of the job panel, copied out of the queue by
 /// [`JobQueue::snapshot`](crate::JobQueue::snapshot).
 #[derive(Clone, Debug, PartialEq)]
@@ -375,6 +385,8 @@ pub struct JobSnapshot {
     pub queued_at: Instant,
     pub started_at: Option<Instant>,
     pub finished_at: Option<Instant>,
+    /// The latest preview the job reported, if it draws pictures.
+    pub preview: Option<JobPreview>,
 }
 
 impl JobSnapshot {

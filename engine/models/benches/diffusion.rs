@@ -14,8 +14,8 @@ use std::time::Instant;
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
-use candle_transformers::models::stable_diffusion::unet_2d::UNet2DConditionModel;
 use previz_models::diffusion::tiny::{TinySpec, write_tiny_model};
+use previz_models::diffusion::unet::{Conditioning, Unet};
 use previz_models::diffusion::{config, vae};
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -50,6 +50,7 @@ fn main() {
         clip_layers: 2,
         norm_groups: 32,
         prediction_type: "epsilon",
+        xl: false,
     };
     write_tiny_model(&dir, &spec).expect("write the bench model");
     let dev = Device::Cpu;
@@ -61,7 +62,7 @@ fn main() {
         DType::F32,
         &dev,
     );
-    let unet = UNet2DConditionModel::new(vb, 4, 4, false, uc.candle).expect("unet");
+    let unet = Unet::new(&vb, &uc).expect("unet");
     let vc = config::vae_config(&read("vae/config.json"), &dir).expect("vae config");
     let vb = VarBuilder::from_tensors(
         candle_core::safetensors::load(dir.join("vae/diffusion_pytorch_model.safetensors"), &dev)
@@ -84,7 +85,11 @@ fn main() {
         .affine(1.0 / 20000.0, -1.0))
     .unwrap();
     let unet_ms = time(5, || {
-        unet.forward(&latents, 500.0, &context).expect("unet step");
+        let cond = Conditioning {
+            context: &context,
+            added: None,
+        };
+        unet.forward(&latents, 500.0, &cond).expect("unet step");
     });
     let one = latents.narrow(0, 0, 1).unwrap();
     let vae_ms = time(5, || {

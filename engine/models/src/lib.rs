@@ -11,5 +11,6 @@
 pub mod device;
 pub mod diffusion;
 pub mod llm;
+pub mod pool;
 pub mod registry;
 pub mod tts;

@@ -368,3 +368,166 @@ fn loras_merge_in_both_namings_at_a_chosen_scale() {
         "{e}"
     );
 }
+
+fn tiny_xl(dir: &Path) -> PathBuf {
+    let root = dir.join("tiny-sdxl");
+    let spec = TinySpec {
+        xl: true,
+        ..TinySpec::default()
+    };
+    write_tiny_model(&root, &spec).unwrap();
+    root
+}
+
+#[test]
+fn sdxl_runs_with_both_text_encoders_and_its_size_conditioning() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = tiny_xl(dir.path());
+    let model = load(&root);
+    assert!(model.is_xl());
+    let r = request(5, SchedulerKind::EulerAncestral);
+    let (a, steps) = run(&model, &r);
+    assert_eq!((a.width, a.height), (64, 64));
+    assert_eq!(steps.len(), 3);
+    assert!(
+        steps.iter().all(|s| s.2 == Some((8, 8))),
+        "a preview per step"
+    );
+    assert_eq!(run(&model, &r).0, a, "same seed, same picture");
+    let other_size = Request {
+        width: 48,
+        height: 80,
+        ..r.clone()
+    };
+    let b = run(&model, &other_size).0;
+    assert_eq!((b.width, b.height), (48, 80));
+    // An empty negative prompt is zeros (force_zeros_for_empty_prompt), not the encoding of "".
+    let empty = Request {
+        negative_prompt: String::new(),
+        ..r.clone()
+    };
+    let space = Request {
+        negative_prompt: " ".into(),
+        ..r.clone()
+    };
+    assert!(mean_abs_diff(&run(&model, &empty).0, &run(&model, &space).0) > 0.5);
+    // img2img from the picture.
+    let i2i = Request {
+        init: Some(InitImage {
+            image: a.clone(),
+            strength: 0.5,
+            mask: None,
+        }),
+        ..r
+    };
+    let (c, steps) = run(&model, &i2i);
+    assert!(steps.len() < 3 && mean_abs_diff(&a, &c) > 0.0);
+}
+
+#[test]
+fn sdxl_parts_that_do_not_fit_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = tiny_xl(dir.path());
+    let unet_cfg = root.join("unet/config.json");
+    let cfg = std::fs::read_to_string(&unet_cfg).unwrap();
+
+    // A base UNet in an SDXL pipeline.
+    let mut j: serde_json::Value = serde_json::from_str(&cfg).unwrap();
+    j.as_object_mut().unwrap().remove("addition_embed_type");
+    std::fs::write(&unet_cfg, j.to_string()).unwrap();
+    let e = load_err(&root);
+    assert!(
+        e.contains("unet/config.json") && e.contains("text_time"),
+        "{e}"
+    );
+
+    // The pooled embedding's width disagrees with text_encoder_2's projection.
+    let mut j: serde_json::Value = serde_json::from_str(&cfg).unwrap();
+    j["projection_class_embeddings_input_dim"] = 70.into();
+    std::fs::write(&unet_cfg, j.to_string()).unwrap();
+    let e = load_err(&root);
+    assert!(
+        e.contains("projection_class_embeddings_input_dim 70") && e.contains("text_encoder_2"),
+        "{e}"
+    );
+
+    // An unknown conditioning kind.
+    let mut j: serde_json::Value = serde_json::from_str(&cfg).unwrap();
+    j["addition_embed_type"] = "image".into();
+    std::fs::write(&unet_cfg, j.to_string()).unwrap();
+    let e = load_err(&root);
+    assert!(e.contains("addition_embed_type 'image'"), "{e}");
+    std::fs::write(&unet_cfg, &cfg).unwrap();
+
+    // The refiner (no first text encoder) is refused by name.
+    let index = root.join("model_index.json");
+    let text = std::fs::read_to_string(&index).unwrap();
+    let mut j: serde_json::Value = serde_json::from_str(&text).unwrap();
+    j["text_encoder"] = serde_json::json!([null, null]);
+    std::fs::write(&index, j.to_string()).unwrap();
+    let e = load_err(&root);
+    assert!(
+        e.contains("model_index.json") && e.contains("refiner"),
+        "{e}"
+    );
+    std::fs::write(&index, &text).unwrap();
+
+    // A missing second tokenizer.
+    std::fs::remove_dir_all(root.join("tokenizer_2")).unwrap();
+    let e = load_err(&root);
+    assert!(e.contains("tokenizer_2"), "{e}");
+}
+
+#[test]
+fn sdxl_loras_reach_the_second_text_encoder() {
+    use candle_core::{Device, Tensor};
+    let dir = tempfile::tempdir().unwrap();
+    let root = tiny_xl(dir.path());
+    let dev = Device::Cpu;
+    let module = "text_model.encoder.layers.0.self_attn.q_proj";
+    let dim = 48; // text_encoder_2 is 16 wider than the first.
+    let ramp = |n: usize, k: f32| {
+        (0..n)
+            .map(|i| ((i as f32 * 0.37 + k).sin()) * 0.5)
+            .collect::<Vec<f32>>()
+    };
+    let write = |path: &Path, kohya: bool| {
+        let down = Tensor::from_vec(ramp(2 * dim, 1.0), (2, dim), &dev).unwrap();
+        let up = Tensor::from_vec(ramp(dim * 2, 2.0), (dim, 2), &dev).unwrap();
+        let mut t = std::collections::HashMap::new();
+        if kohya {
+            let key = format!("lora_te2_{}", module.replace('.', "_"));
+            t.insert(format!("{key}.lora_down.weight"), down);
+            t.insert(format!("{key}.lora_up.weight"), up);
+        } else {
+            t.insert(format!("text_encoder_2.{module}.lora_A.weight"), down);
+            t.insert(format!("text_encoder_2.{module}.lora_B.weight"), up);
+        }
+        candle_core::safetensors::save(&t, path).unwrap();
+    };
+    let kohya = dir.path().join("te2-kohya.safetensors");
+    let peft = dir.path().join("te2-peft.safetensors");
+    write(&kohya, true);
+    write(&peft, false);
+    let with = |loras: Vec<(PathBuf, f32)>| {
+        let model = DiffusionModel::load(
+            &root,
+            &LoadOptions {
+                loras,
+                ..LoadOptions::default()
+            },
+        )
+        .unwrap();
+        run(&model, &request(3, SchedulerKind::Ddim)).0
+    };
+    let base = with(vec![]);
+    let k = with(vec![(kohya, 1.0)]);
+    assert!(
+        mean_abs_diff(&base, &k) > 0.1,
+        "the LoRA changes the picture"
+    );
+    assert!(
+        mean_abs_diff(&k, &with(vec![(peft, 1.0)])) < 0.01,
+        "both namings merge the same delta"
+    );
+}

@@ -10,8 +10,9 @@
 //!
 //! The first command writes the tiny model (a pure function of its seed, so CI rebuilds the
 //! same bytes), the noise each case draws, and the cases; the second runs diffusers' own
-//! pipelines (StableDiffusionPipeline, StableDiffusionImg2ImgPipeline with DDIM, Euler
-//! ancestral and DPM-Solver++ 2M) with that noise and writes their pictures. CI compares ours
+//! pipelines (StableDiffusionPipeline, StableDiffusionImg2ImgPipeline and their SDXL
+//! counterparts, with DDIM, Euler ancestral and DPM-Solver++ 2M) with that noise and writes
+//! their pictures. CI compares ours
 //! with them: scheduler, guidance and img2img noise must compute what diffusers computes.
 
 use std::path::{Path, PathBuf};
@@ -27,11 +28,15 @@ struct Case {
     steps: usize,
     guidance: f32,
     seed: u64,
-    /// img2img strength from the `start` picture (the first case's output).
+    /// img2img strength from the `start` picture (the first case's output of the same model).
     strength: Option<f32>,
+    /// The tiny SDXL-shaped model instead of the SD 1.x-shaped one.
+    xl: bool,
+    /// Empty: SDXL's pipeline zeroes the negative branch (`force_zeros_for_empty_prompt`).
+    negative: &'static str,
 }
 
-const CASES: [Case; 5] = [
+const CASES: [Case; 8] = [
     Case {
         name: "txt2img-ddim",
         scheduler: SchedulerKind::Ddim,
@@ -39,6 +44,8 @@ const CASES: [Case; 5] = [
         guidance: 7.5,
         seed: 1,
         strength: None,
+        xl: false,
+        negative: NEGATIVE,
     },
     Case {
         name: "txt2img-euler-a",
@@ -47,6 +54,8 @@ const CASES: [Case; 5] = [
         guidance: 7.5,
         seed: 2,
         strength: None,
+        xl: false,
+        negative: NEGATIVE,
     },
     Case {
         name: "txt2img-dpmpp-2m",
@@ -55,6 +64,8 @@ const CASES: [Case; 5] = [
         guidance: 7.5,
         seed: 3,
         strength: None,
+        xl: false,
+        negative: NEGATIVE,
     },
     Case {
         name: "txt2img-no-guidance",
@@ -63,6 +74,8 @@ const CASES: [Case; 5] = [
         guidance: 0.0,
         seed: 4,
         strength: None,
+        xl: false,
+        negative: NEGATIVE,
     },
     Case {
         name: "img2img-euler-a",
@@ -71,6 +84,38 @@ const CASES: [Case; 5] = [
         guidance: 7.5,
         seed: 5,
         strength: Some(0.5),
+        xl: false,
+        negative: NEGATIVE,
+    },
+    Case {
+        name: "xl-txt2img-euler-a-zero-negative",
+        scheduler: SchedulerKind::EulerAncestral,
+        steps: 4,
+        guidance: 5.0,
+        seed: 6,
+        strength: None,
+        xl: true,
+        negative: "",
+    },
+    Case {
+        name: "xl-txt2img-ddim",
+        scheduler: SchedulerKind::Ddim,
+        steps: 4,
+        guidance: 6.0,
+        seed: 7,
+        strength: None,
+        xl: true,
+        negative: NEGATIVE,
+    },
+    Case {
+        name: "xl-img2img-dpmpp-2m",
+        scheduler: SchedulerKind::DpmPlusPlus2M,
+        steps: 5,
+        guidance: 6.0,
+        seed: 8,
+        strength: Some(0.6),
+        xl: true,
+        negative: NEGATIVE,
     },
 ];
 
@@ -102,7 +147,7 @@ fn write_png(path: &Path, img: &RgbImage) {
 fn request(case: &Case, init: Option<&RgbImage>) -> Request {
     Request {
         prompt: PROMPT.into(),
-        negative_prompt: NEGATIVE.into(),
+        negative_prompt: case.negative.into(),
         width: 64,
         height: 64,
         steps: case.steps,
@@ -127,12 +172,21 @@ fn our_pipeline_computes_what_diffusers_computes() {
         None => tmp.path().join("tiny-sd"),
     };
     write_tiny_model(&root, &TinySpec::default()).unwrap();
-    let model = DiffusionModel::load(&root, &LoadOptions::default()).unwrap();
-    let mut first: Option<RgbImage> = None;
+    let xl_root = root.with_file_name("tiny-sdxl");
+    let xl_spec = TinySpec {
+        xl: true,
+        ..TinySpec::default()
+    };
+    write_tiny_model(&xl_root, &xl_spec).unwrap();
+    let sd = DiffusionModel::load(&root, &LoadOptions::default()).unwrap();
+    let xl = DiffusionModel::load(&xl_root, &LoadOptions::default()).unwrap();
+    let mut first: [Option<(RgbImage, &str)>; 2] = [None, None];
     let mut report = Vec::new();
     for case in &CASES {
+        let model = if case.xl { &xl } else { &sd };
+        let start = first[usize::from(case.xl)].as_ref();
         let ours = model
-            .generate(&request(case, first.as_ref()), None, &mut |_| {})
+            .generate(&request(case, start.map(|s| &s.0)), None, &mut |_| {})
             .unwrap();
         if let Some(dir) = &export {
             // The noise this case draws, in order, for diffusers to use.
@@ -151,8 +205,9 @@ fn our_pipeline_computes_what_diffusers_computes() {
             let spec = serde_json::json!({
                 "name": case.name, "scheduler": case.scheduler.as_str(), "steps": case.steps,
                 "guidance": case.guidance, "strength": case.strength,
-                "prompt": PROMPT, "negative_prompt": NEGATIVE, "width": 64, "height": 64,
-                "init": case.strength.map(|_| "ours-txt2img-ddim.png"),
+                "prompt": PROMPT, "negative_prompt": case.negative, "width": 64, "height": 64,
+                "model": if case.xl { "tiny-sdxl" } else { "tiny-sd" },
+                "init": start.filter(|_| case.strength.is_some()).map(|s| format!("ours-{}.png", s.1)),
             });
             report.push(spec);
         } else {
@@ -179,8 +234,8 @@ fn our_pipeline_computes_what_diffusers_computes() {
                 case.name
             );
         }
-        if first.is_none() {
-            first = Some(ours);
+        if first[usize::from(case.xl)].is_none() {
+            first[usize::from(case.xl)] = Some((ours, case.name));
         }
     }
     if let Some(dir) = &export {

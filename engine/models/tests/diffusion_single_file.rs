@@ -47,11 +47,13 @@ fn cases() -> Vec<Case> {
         unet_heads: 8,
         // 32 groups, as every released autoencoder.
         vae_channels: vec![32, 32, 32, 32],
-        // One 64-wide CLIP head.
-        clip_hidden: 64,
+        // The tiny writer's 4 CLIP heads, 64 wide as CLIP's (SDXL's second encoder is 16
+        // wider: 272 / 64 still gives 4).
+        clip_hidden: 256,
         clip_layers: 2,
         norm_groups: 32,
         prediction_type: "epsilon",
+        xl: false,
     };
     vec![
         Case {
@@ -87,7 +89,9 @@ fn cases() -> Vec<Case> {
             inpainting: false,
             spec: TinySpec {
                 seed: 23,
-                unet_channels: vec![64, 128, 128],
+                // The tiny SDXL writer doubles the heads per block: 1, 2, 4 are 64 wide here.
+                unet_channels: vec![64, 128, 256],
+                unet_heads: 1,
                 ..base
             },
         },
@@ -291,7 +295,7 @@ fn every_family_converts_to_exactly_the_folders_tensors_and_configs() {
                 "SD 2's last text layer is dropped"
             );
         }
-        // Our config readers accept what was inferred (SDXL's UNet is refused by design).
+        // Our config readers accept what was inferred and build the same UNet from it.
         let cfg = |name: &str| {
             let comp = &c.components[name];
             (comp.config.clone(), comp.config_path.clone())
@@ -300,7 +304,10 @@ fn every_family_converts_to_exactly_the_folders_tensors_and_configs() {
         config::vae_config(&t, &p).unwrap();
         let (t, p) = cfg("text_encoder");
         config::clip_config(&t, &p).unwrap();
-        if case.family != TinyFamily::Sdxl {
+        if let Some(comp) = c.components.get("text_encoder_2") {
+            config::clip_config(&comp.config, &comp.config_path).unwrap();
+        }
+        {
             let (t, p) = cfg("unet");
             let ours = config::unet_config(&t, &p).unwrap();
             let theirs = config::unet_config(
@@ -312,6 +319,12 @@ fn every_family_converts_to_exactly_the_folders_tensors_and_configs() {
                 format!("{:?}", ours.candle),
                 format!("{:?}", theirs.candle),
                 "{}: the runtime builds the same UNet",
+                case.name
+            );
+            assert_eq!(
+                format!("{:?}", ours.addition),
+                format!("{:?}", theirs.addition),
+                "{}: the same size conditioning",
                 case.name
             );
         }
@@ -366,7 +379,7 @@ fn with_tokenizer(folder: &Path) -> SingleFileOptions {
 #[test]
 fn a_picture_from_the_single_file_equals_the_one_from_the_folder() {
     let dir = tempfile::tempdir().unwrap();
-    for name in ["sd1", "sd2", "sd1-inpainting"] {
+    for name in ["sd1", "sd2", "sd1-inpainting", "sdxl"] {
         let case = case(name);
         let (folder, file) = write(dir.path(), &case, DType::F32);
         let r = if case.inpainting {
@@ -383,6 +396,8 @@ fn a_picture_from_the_single_file_equals_the_one_from_the_folder() {
         )
         .unwrap();
         assert_eq!(single.is_inpainting_model(), case.inpainting);
+        assert_eq!(single.is_xl(), case.family == TinyFamily::Sdxl);
+        assert_eq!(single.class_name, from_folder.class_name);
         assert_eq!(single.weight_files, vec![file.clone()]);
         let a = image(&from_folder, &r);
         let b = image(&single, &r);
@@ -418,13 +433,24 @@ fn load_on_a_safetensors_file_goes_through_the_converter() {
     assert!(image(&model, &request(5)) == image(&from_folder, &request(5)));
     assert!(!model.content_hash().unwrap().is_empty());
 
-    // SDXL converts but this build does not run it: a clear refusal, after conversion.
-    let (_, xl) = write(dir.path(), &case("sdxl"), DType::F32);
-    let err = DiffusionModel::load(&xl, &LoadOptions::default()).unwrap_err();
-    assert!(
-        matches!(err, DiffusionError::Unsupported { .. }) && err.to_string().contains("SDXL"),
-        "{err}"
-    );
+    // SDXL loads too: two text encoders (the second's tokenizer pads with "!"), size
+    // conditioning, zeros for an empty negative prompt, as from its folder.
+    let xl_dir = dir.path().join("xl");
+    let (xl_folder, xl) = write(&xl_dir, &case("sdxl"), DType::F32);
+    let beside = xl_dir.join("tokenizer");
+    std::fs::create_dir_all(&beside).unwrap();
+    for f in ["vocab.json", "merges.txt", "special_tokens_map.json"] {
+        std::fs::copy(folder.join("tokenizer").join(f), beside.join(f)).unwrap();
+    }
+    let model = DiffusionModel::load(&xl, &LoadOptions::default()).unwrap();
+    assert!(model.is_xl());
+    assert_eq!(model.class_name, "StableDiffusionXLPipeline");
+    let from_folder = DiffusionModel::load(&xl_folder, &LoadOptions::default()).unwrap();
+    let empty_negative = Request {
+        negative_prompt: String::new(),
+        ..request(6)
+    };
+    assert!(image(&model, &empty_negative) == image(&from_folder, &empty_negative));
 }
 
 /// The folder's weights rounded through `dtype` and back, as a new folder.

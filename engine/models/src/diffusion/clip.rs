@@ -49,6 +49,17 @@ impl ClipTokenizer {
     /// Loads `dir/tokenizer.json` if there is one, else builds CLIP's tokenizer from
     /// `vocab.json` + `merges.txt` exactly as transformers' converter does.
     pub fn load(dir: &Path, max_len: usize) -> Result<Self, DiffusionError> {
+        Self::load_with_pad(dir, max_len, None)
+    }
+
+    /// [`load`](Self::load), padding with `pad` when given (SDXL's second tokenizer pads with
+    /// "!" where the first pads with `<|endoftext|>`; a single-file checkpoint has no tokenizer
+    /// files to say so) instead of the folder's pad token.
+    pub fn load_with_pad(
+        dir: &Path,
+        max_len: usize,
+        pad: Option<&str>,
+    ) -> Result<Self, DiffusionError> {
         let json_path = dir.join("tokenizer.json");
         let tokenizer = if json_path.is_file() {
             Tokenizer::from_file(&json_path).map_err(|e| DiffusionError::Config {
@@ -130,9 +141,12 @@ impl ClipTokenizer {
         };
         let bos = id(BOS)?;
         let eos = id(EOS)?;
-        let pad = special_token(dir, "pad_token")
-            .and_then(|t| tokenizer.token_to_id(&t))
-            .unwrap_or(eos);
+        let pad = match pad {
+            Some(token) => id(token)?,
+            None => special_token(dir, "pad_token")
+                .and_then(|t| tokenizer.token_to_id(&t))
+                .unwrap_or(eos),
+        };
         Ok(Self {
             tokenizer,
             bos,
@@ -175,14 +189,31 @@ pub struct ClipTextEncoder {
     position_embedding: Tensor,
     layers: Vec<ClipLayer>,
     final_norm: LayerNorm,
+    /// `text_projection` of a `CLIPTextModelWithProjection` (SDXL's second encoder).
+    projection: Option<Linear>,
     heads: usize,
     quick_gelu: bool,
+    /// `None`: the pooled token is the one with the highest id (transformers' legacy rule).
+    eos_token_id: Option<u32>,
     pub hidden_size: usize,
     pub max_len: usize,
 }
 
+/// One pass of the text encoder.
+#[derive(Debug)]
+pub struct Encoded {
+    /// The last layer's output after the final layer norm, `(batch, tokens, hidden)`.
+    pub last: Tensor,
+    /// The second-to-last layer's output, before any norm (SDXL conditions on it).
+    pub penultimate: Tensor,
+    /// The end-of-text token's final state through `text_projection`, `(batch, projection)`;
+    /// only for an encoder with a projection.
+    pub pooled: Option<Tensor>,
+}
+
 impl ClipTextEncoder {
-    pub fn new(vb: &VarBuilder, c: &ClipConfig) -> CandleResult<Self> {
+    /// `projection`: the weights hold `text_projection` (a `CLIPTextModelWithProjection`).
+    pub fn new(vb: &VarBuilder, c: &ClipConfig, projection: bool) -> CandleResult<Self> {
         let m = vb.pp("text_model");
         let emb = m.pp("embeddings");
         let d = c.hidden_size;
@@ -211,15 +242,34 @@ impl ClipTextEncoder {
             position_embedding,
             layers,
             final_norm: ln(m.pp("final_layer_norm"))?,
+            projection: if projection {
+                Some(candle_nn::linear_no_bias(
+                    d,
+                    c.projection_dim.unwrap_or(d),
+                    vb.pp("text_projection"),
+                )?)
+            } else {
+                None
+            },
             heads: c.num_attention_heads,
             quick_gelu: c.hidden_act == "quick_gelu",
+            eos_token_id: c
+                .eos_token_id
+                .filter(|&e| e != 2)
+                .and_then(|e| u32::try_from(e).ok()),
             hidden_size: d,
             max_len: c.max_position_embeddings,
         })
     }
 
     /// Hidden states after the final layer norm, `(batch, tokens, hidden)`.
+    /// The final hidden states (after the final layer norm): what SD 1.x / 2.x condition on.
     pub fn forward(&self, ids: &Tensor) -> CandleResult<Tensor> {
+        Ok(self.encode(ids)?.last)
+    }
+
+    /// Every output a pipeline may want from one pass.
+    pub fn encode(&self, ids: &Tensor) -> CandleResult<Encoded> {
         let (b, n) = ids.dims2()?;
         let d = self.hidden_size;
         let hd = d / self.heads;
@@ -227,7 +277,11 @@ impl ClipTextEncoder {
         let mut x = self.token_embedding.forward(ids)?.broadcast_add(&pos)?;
         let mask = causal_mask(n, x.device(), x.dtype())?;
         let scale = 1.0 / (hd as f64).sqrt();
-        for l in &self.layers {
+        let mut penultimate = x.clone();
+        for (i, l) in self.layers.iter().enumerate() {
+            if i + 1 == self.layers.len() {
+                penultimate = x.clone();
+            }
             let h = l.norm1.forward(&x)?;
             let split = |t: Tensor| -> CandleResult<Tensor> {
                 t.reshape((b, n, self.heads, hd))?
@@ -249,7 +303,36 @@ impl ClipTextEncoder {
             };
             x = (x + l.fc2.forward(&h)?)?;
         }
-        self.final_norm.forward(&x)
+        let last = self.final_norm.forward(&x)?;
+        let pooled = match &self.projection {
+            Some(proj) => {
+                let rows = ids.to_vec2::<u32>()?;
+                let mut picked = Vec::with_capacity(b);
+                for (i, row) in rows.iter().enumerate() {
+                    let pos = self.pooled_position(row);
+                    picked.push(last.get(i)?.get(pos)?);
+                }
+                Some(proj.forward(&Tensor::stack(&picked, 0)?)?)
+            }
+            None => None,
+        };
+        Ok(Encoded {
+            last,
+            penultimate,
+            pooled,
+        })
+    }
+
+    /// Where transformers reads the pooled output: the first end-of-text token, or with the
+    /// legacy `eos_token_id` 2, the first position holding the highest id.
+    fn pooled_position(&self, row: &[u32]) -> usize {
+        match self.eos_token_id {
+            Some(eos) => row.iter().position(|&t| t == eos).unwrap_or(0),
+            None => {
+                let max = row.iter().copied().max().unwrap_or(0);
+                row.iter().position(|&t| t == max).unwrap_or(0)
+            }
+        }
     }
 }
 
@@ -260,24 +343,64 @@ fn causal_mask(n: usize, device: &Device, dtype: DType) -> CandleResult<Tensor> 
     Tensor::from_vec(mask, (n, n), device)?.to_dtype(dtype)
 }
 
-/// Prompt embeddings for classifier-free guidance: `(2, tokens, hidden)` with the negative
-/// prompt first, or `(1, tokens, hidden)` when guidance is off.
-pub fn embed_prompts(
-    tokenizer: &ClipTokenizer,
-    encoder: &ClipTextEncoder,
-    prompt: &str,
-    negative: Option<&str>,
-    device: &Device,
-) -> Result<Tensor, DiffusionError> {
-    let mut rows = Vec::new();
-    if let Some(neg) = negative {
-        rows.push(tokenizer.encode(neg)?);
+/// The text side of a pipeline: one CLIP for SD 1.x / 2.x, two for SDXL.
+#[derive(Debug)]
+pub struct TextStack {
+    pub encoders: Vec<(ClipTokenizer, ClipTextEncoder)>,
+    /// SDXL: two encoders whose penultimate states are concatenated, and the second's pooled
+    /// embedding; SD 1.x / 2.x: the one encoder's final states.
+    pub xl: bool,
+    /// SDXL's `force_zeros_for_empty_prompt`: an empty negative prompt is zeros, not "".
+    pub zeros_for_empty_negative: bool,
+}
+
+/// What the UNet is conditioned on, one row per guidance branch (negative first).
+#[derive(Debug)]
+pub struct TextConditioning {
+    pub context: Tensor,
+    pub pooled: Option<Tensor>,
+}
+
+impl TextStack {
+    /// Encodes `prompt`, and `negative` first when guidance runs.
+    pub fn embed(
+        &self,
+        prompt: &str,
+        negative: Option<&str>,
+        device: &Device,
+    ) -> Result<TextConditioning, DiffusionError> {
+        let mut contexts = Vec::with_capacity(self.encoders.len());
+        let mut pooled = None;
+        for (tokenizer, encoder) in &self.encoders {
+            let mut rows = Vec::new();
+            if let Some(neg) = negative {
+                rows.push(tokenizer.encode(neg)?);
+            }
+            rows.push(tokenizer.encode(prompt)?);
+            let n = tokenizer.max_len.min(encoder.max_len);
+            let flat: Vec<u32> = rows.iter().flat_map(|r| r[..n].iter().copied()).collect();
+            let ids = Tensor::from_vec(flat, (rows.len(), n), device)?;
+            let out = encoder.encode(&ids)?;
+            contexts.push(if self.xl { out.penultimate } else { out.last });
+            if out.pooled.is_some() {
+                pooled = out.pooled;
+            }
+        }
+        let mut context = if contexts.len() == 1 {
+            contexts.remove(0)
+        } else {
+            Tensor::cat(&contexts, 2)?
+        };
+        if self.xl && self.zeros_for_empty_negative && negative.is_some_and(str::is_empty) {
+            let zero_first = |t: &Tensor| -> CandleResult<Tensor> {
+                let rest = t.narrow(0, 1, t.dim(0)? - 1)?;
+                Tensor::cat(&[&t.narrow(0, 0, 1)?.zeros_like()?, &rest], 0)
+            };
+            context = zero_first(&context)?;
+            pooled = pooled.map(|p| zero_first(&p)).transpose()?;
+        }
+        Ok(TextConditioning { context, pooled })
     }
-    rows.push(tokenizer.encode(prompt)?);
-    let n = tokenizer.max_len.min(encoder.max_len);
-    let flat: Vec<u32> = rows.iter().flat_map(|r| r[..n].iter().copied()).collect();
-    let ids = Tensor::from_vec(flat, (rows.len(), n), device)?;
-    Ok(encoder.forward(&ids)?)
 }
 
 impl std::fmt::Debug for ClipTokenizer {

@@ -1,7 +1,7 @@
 //! The JSON configs of a diffusers folder, read into the shapes our runtime builds.
 //!
 //! Each reader takes the file's text and its path (for errors) and checks what the runtime
-//! cannot do (SDXL's micro-conditioning, block layouts that are not mirrored) up front, so a
+//! cannot do (class-embedding UNets, block layouts that are not mirrored) up front, so a
 //! user learns at load time, with the file named, instead of halfway through a batch.
 
 use std::path::Path;
@@ -41,8 +41,26 @@ pub struct ModelIndex {
     pub class_name: String,
     #[serde(rename = "_diffusers_version", default)]
     pub diffusers_version: String,
+    /// `[library, class]`, or `[null, null]` when the pipeline has none (SDXL's refiner).
+    #[serde(default)]
+    pub text_encoder: Option<serde_json::Value>,
     #[serde(default)]
     pub text_encoder_2: Option<serde_json::Value>,
+    /// SDXL: an empty negative prompt is all zeros rather than the encoding of "".
+    #[serde(default)]
+    pub force_zeros_for_empty_prompt: Option<bool>,
+}
+
+impl ModelIndex {
+    /// Whether a component is named and not `[null, null]`.
+    #[must_use]
+    pub fn has(component: Option<&serde_json::Value>) -> bool {
+        match component {
+            Some(serde_json::Value::Array(a)) => a.iter().any(|v| !v.is_null()),
+            Some(v) => !v.is_null(),
+            None => false,
+        }
+    }
 }
 
 /// An `int` or a per-block list (diffusers writes both).
@@ -99,6 +117,10 @@ struct UnetJson {
     #[serde(default)]
     addition_embed_type: Option<String>,
     #[serde(default)]
+    addition_time_embed_dim: Option<usize>,
+    #[serde(default)]
+    projection_class_embeddings_input_dim: Option<usize>,
+    #[serde(default)]
     class_embed_type: Option<String>,
     #[serde(default)]
     sample_size: Option<usize>,
@@ -135,19 +157,64 @@ pub struct UnetConfig {
     pub cross_attention_dim: usize,
     /// Latent size the model was trained at (64 for SD 1.5 = 512 px).
     pub sample_size: Option<usize>,
+    /// SDXL's size and pooled-text conditioning (`addition_embed_type: "text_time"`).
+    pub addition: Option<AddedConditioning>,
+}
+
+/// The sizes of SDXL's `add_time_proj` / `add_embedding`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AddedConditioning {
+    /// Sinusoid channels per time id (256 for SDXL).
+    pub time_embed_dim: usize,
+    /// `add_embedding`'s input: the pooled text embedding plus six time ids' sinusoids.
+    pub input_dim: usize,
+}
+
+impl AddedConditioning {
+    /// The pooled text embedding's width the UNet expects.
+    #[must_use]
+    pub fn text_embed_dim(&self) -> usize {
+        self.input_dim.saturating_sub(6 * self.time_embed_dim)
+    }
 }
 
 /// Reads `unet/config.json`.
 pub fn unet_config(text: &str, path: &Path) -> Result<UnetConfig, DiffusionError> {
     let j: UnetJson = parse_json(text, path)?;
-    if let Some(kind) = &j.addition_embed_type {
-        return Err(config_error(
-            path,
-            format!(
-                "addition_embed_type '{kind}' (SDXL's size and crop conditioning) is not supported by this build's UNet yet; use an SD 1.x / 2.x / SD-Turbo model"
-            ),
-        ));
-    }
+    let addition = match j.addition_embed_type.as_deref() {
+        None => None,
+        Some("text_time") => {
+            let (Some(time_embed_dim), Some(input_dim)) = (
+                j.addition_time_embed_dim,
+                j.projection_class_embeddings_input_dim,
+            ) else {
+                return Err(config_error(
+                    path,
+                    "addition_embed_type 'text_time' needs addition_time_embed_dim and projection_class_embeddings_input_dim",
+                ));
+            };
+            if time_embed_dim == 0 || input_dim <= 6 * time_embed_dim {
+                return Err(config_error(
+                    path,
+                    format!(
+                        "projection_class_embeddings_input_dim {input_dim} leaves no room for the pooled text embedding after 6 x addition_time_embed_dim {time_embed_dim}"
+                    ),
+                ));
+            }
+            Some(AddedConditioning {
+                time_embed_dim,
+                input_dim,
+            })
+        }
+        Some(kind) => {
+            return Err(config_error(
+                path,
+                format!(
+                    "addition_embed_type '{kind}' is not supported; supported: none (SD 1.x / 2.x) and 'text_time' (SDXL)"
+                ),
+            ));
+        }
+    };
     if let Some(kind) = &j.class_embed_type {
         return Err(config_error(
             path,
@@ -259,6 +326,7 @@ pub fn unet_config(text: &str, path: &Path) -> Result<UnetConfig, DiffusionError
         out_channels: j.out_channels,
         cross_attention_dim: j.cross_attention_dim,
         sample_size: j.sample_size,
+        addition,
     })
 }
 
@@ -282,6 +350,9 @@ pub struct VaeConfig {
     pub use_quant_conv: bool,
     #[serde(default = "yes")]
     pub use_post_quant_conv: bool,
+    /// The autoencoder overflows in f16 (SDXL's): decode in f32 on CUDA.
+    #[serde(default = "yes")]
+    pub force_upcast: bool,
 }
 
 fn three() -> usize {
@@ -333,6 +404,9 @@ pub struct ClipConfig {
     pub layer_norm_eps: f64,
     #[serde(default)]
     pub projection_dim: Option<usize>,
+    /// transformers' rule for the pooled token: 2 (the legacy value) means "the highest id".
+    #[serde(default)]
+    pub eos_token_id: Option<usize>,
 }
 
 fn seventy_seven() -> usize {

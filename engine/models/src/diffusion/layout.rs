@@ -131,6 +131,41 @@ fn dtype_size(dtype: &str) -> Option<u64> {
     })
 }
 
+/// The number of weights in a safetensors file (from its header; the data is not read).
+pub fn parameter_count(path: &Path) -> Result<u64, DiffusionError> {
+    let mut f = std::fs::File::open(path).map_err(|e| DiffusionError::io(path, &e))?;
+    let corrupt = |message: &str| DiffusionError::Corrupt {
+        file: path.to_path_buf(),
+        message: message.to_owned(),
+    };
+    let mut head = [0u8; 8];
+    f.read_exact(&mut head)
+        .map_err(|_| corrupt("too short for a safetensors header"))?;
+    let n = u64::from_le_bytes(head);
+    if n > 100 << 20 {
+        return Err(corrupt(
+            "the header is implausibly large; the file is not safetensors",
+        ));
+    }
+    #[allow(clippy::cast_possible_truncation)]
+    let mut header = vec![0u8; n as usize];
+    f.read_exact(&mut header)
+        .map_err(|_| corrupt("the header is cut off; fetch the file again"))?;
+    let json: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&header)
+        .map_err(|e| corrupt(&format!("the header is not JSON ({e})")))?;
+    Ok(json
+        .iter()
+        .filter(|(name, _)| name.as_str() != "__metadata__")
+        .filter_map(|(_, info)| info.get("shape")?.as_array().cloned())
+        .map(|shape| {
+            shape
+                .iter()
+                .filter_map(serde_json::Value::as_u64)
+                .product::<u64>()
+        })
+        .sum())
+}
+
 /// One tensor in a safetensors header: its offsets are absolute positions in the file.
 #[derive(Clone, Debug)]
 pub(crate) struct TensorEntry {

@@ -2,10 +2,10 @@
 //!
 //! Both namings in the wild are read:
 //! * kohya / A1111: `lora_unet_<module with _ for .>.lora_down.weight`, `.lora_up.weight`,
-//!   `.alpha`; `lora_te_...` for the text encoder;
+//!   `.alpha`; `lora_te_...` (SDXL: `lora_te1_` / `lora_te2_`) for the text encoders;
 //! * diffusers / PEFT: `unet.<module>.lora_A.weight` / `.lora_B.weight` (also `.lora.down` /
 //!   `.lora_linear_layer.down` and the older `<module>_lora.down` processor form);
-//!   `text_encoder.<module>...` for the text encoder.
+//!   `text_encoder.<module>...` / `text_encoder_2.<module>...` for the text encoders.
 //!
 //! Conv LoRAs (LoCon) and linear LoRAs over 1x1 convs are reshaped to the base weight.
 
@@ -22,6 +22,8 @@ use super::layout::check_safetensors;
 pub enum Component {
     Unet,
     TextEncoder,
+    /// SDXL's second text encoder (`lora_te2_`, `text_encoder_2.`).
+    TextEncoder2,
 }
 
 #[derive(Clone)]
@@ -50,10 +52,17 @@ enum Part {
 fn classify(name: &str) -> Option<(Component, String, Part)> {
     let (component, rest, kohya) = if let Some(r) = name.strip_prefix("lora_unet_") {
         (Component::Unet, r, true)
-    } else if let Some(r) = name.strip_prefix("lora_te_") {
+    } else if let Some(r) = name
+        .strip_prefix("lora_te_")
+        .or_else(|| name.strip_prefix("lora_te1_"))
+    {
         (Component::TextEncoder, r, true)
+    } else if let Some(r) = name.strip_prefix("lora_te2_") {
+        (Component::TextEncoder2, r, true)
     } else if let Some(r) = name.strip_prefix("unet.") {
         (Component::Unet, r, false)
+    } else if let Some(r) = name.strip_prefix("text_encoder_2.") {
+        (Component::TextEncoder2, r, false)
     } else if let Some(r) = name.strip_prefix("text_encoder.") {
         (Component::TextEncoder, r, false)
     } else {
@@ -175,13 +184,17 @@ impl LoraDelta {
     fn find(&self, module: &str) -> Option<&Pair> {
         let dotted = format!("d:{module}");
         let underscored = format!("k:{}", module.replace('.', "_"));
-        [Component::Unet, Component::TextEncoder]
-            .into_iter()
-            .find_map(|c| {
-                self.pairs
-                    .get(&(c, dotted.clone()))
-                    .or_else(|| self.pairs.get(&(c, underscored.clone())))
-            })
+        [
+            Component::Unet,
+            Component::TextEncoder,
+            Component::TextEncoder2,
+        ]
+        .into_iter()
+        .find_map(|c| {
+            self.pairs
+                .get(&(c, dotted.clone()))
+                .or_else(|| self.pairs.get(&(c, underscored.clone())))
+        })
     }
 }
 

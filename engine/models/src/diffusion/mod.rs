@@ -5,14 +5,19 @@
 //! * [`layout`]: where the files are (diffusers folder, Hugging Face cache, shards) and checks.
 //! * [`config`]: the folder's JSON configs.
 //! * [`clip`]: tokenizer and text encoder.
-//! * [`vae`]: the autoencoder.
+//! * [`vae`]: the autoencoder, decoding large frames in tiles.
+//! * [`taesd`]: the tiny autoencoder, for full-resolution per-step previews when present.
 //! * [`schedulers`]: DDIM, Euler ancestral, DPM-Solver++ 2M.
 //! * [`lora`]: LoRA adapters (kohya and diffusers naming) merged into the weights at load.
 //! * [`single_file`]: single-file checkpoints (A1111 / civitai, original LDM names) converted
 //!   to diffusers names and configs in memory.
 //! * [`tiny`]: tiny random-weight models of the real architecture, for tests and benchmarks.
 //!
-//! The UNet is candle-transformers' `UNet2DConditionModel`, configured from `unet/config.json`.
+//! * [`unet`]: the UNet (candle-transformers' blocks, our top level with SDXL's conditioning).
+//!
+//! SD 1.x, SD 2.x, SD-Turbo (one CLIP text encoder) and SDXL / SDXL-Turbo (two text encoders,
+//! penultimate states concatenated, the second's pooled embedding and the size / crop ids as
+//! extra conditioning) run through the same sampler loop.
 
 pub mod clip;
 pub mod config;
@@ -20,14 +25,15 @@ pub mod layout;
 pub mod lora;
 pub mod schedulers;
 pub mod single_file;
+pub mod taesd;
 pub mod tiny;
+pub mod unet;
 pub mod vae;
 
 use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
-use candle_transformers::models::stable_diffusion::unet_2d::UNet2DConditionModel;
 use previz_jobs::CancelToken;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -116,7 +122,8 @@ pub struct Request {
     pub scheduler: SchedulerKind,
     pub seed: u64,
     pub init: Option<InitImage>,
-    /// Decode a preview every step (a linear map of the latents: microseconds).
+    /// Decode a preview every step (a linear map of the latents, microseconds; or TAESD at full
+    /// resolution when the model has one, a few convolutions per pixel).
     pub previews: bool,
 }
 
@@ -142,7 +149,8 @@ pub struct Step<'a> {
     /// 1-based.
     pub step: usize,
     pub total: usize,
-    /// The current estimate of the final image at latent resolution.
+    /// The current estimate of the final image: at full resolution through TAESD when the model
+    /// has one, else at latent resolution.
     pub preview: Option<&'a RgbImage>,
 }
 
@@ -151,17 +159,21 @@ pub struct DiffusionModel {
     pub root: PathBuf,
     /// The pipeline class `model_index.json` names.
     pub class_name: String,
-    tokenizer: clip::ClipTokenizer,
-    text_encoder: clip::ClipTextEncoder,
-    unet: UNet2DConditionModel,
+    text: clip::TextStack,
+    unet: unet::Unet,
     unet_config: config::UnetConfig,
     vae: vae::Vae,
+    /// f32 where the autoencoder overflows in f16 (`force_upcast`), else the model's dtype.
+    vae_dtype: DType,
+    taesd: Option<taesd::Taesd>,
     schedule: schedulers::Schedule,
     device: Device,
     /// Every weight file, in load order (for hashing and provenance).
     pub weight_files: Vec<PathBuf>,
     /// LoRAs merged into the weights: (file, scale).
     pub loras: Vec<(PathBuf, f32)>,
+    /// [`content_hash`](Self::content_hash), computed once.
+    hash: std::sync::OnceLock<String>,
 }
 
 /// Options for loading.
@@ -170,6 +182,11 @@ pub struct LoadOptions {
     pub device: DeviceChoice,
     /// LoRA adapters merged at load: (file, scale).
     pub loras: Vec<(PathBuf, f32)>,
+    /// A TAESD folder for previews (else `<model>/taesd/` when it exists).
+    pub taesd: Option<PathBuf>,
+    /// Decode in tiles of this many latents when larger: `Some(0)` never, `None`
+    /// [`vae::DEFAULT_TILE`] (64 latents, 512 px).
+    pub vae_tile: Option<usize>,
 }
 
 fn read_text(path: &Path) -> Result<String, DiffusionError> {
@@ -234,6 +251,23 @@ impl Weights {
     }
 }
 
+/// A VarBuilder over checked safetensors files (LoRA deltas merged in).
+fn var_builder(
+    files: &[PathBuf],
+    dtype: DType,
+    device: &Device,
+    loras: &[lora::LoraDelta],
+) -> Result<VarBuilder<'static>, DiffusionError> {
+    Weights::Files(files.to_vec()).var_builder(dtype, device, loras)
+}
+
+fn weights_error(file: &Path, e: &candle_core::Error) -> DiffusionError {
+    DiffusionError::Weights {
+        file: file.to_path_buf(),
+        detail: e.to_string(),
+    }
+}
+
 /// A config's JSON text and the path its errors name.
 pub(crate) struct ConfigText {
     pub text: String,
@@ -249,6 +283,19 @@ impl ConfigText {
     }
 }
 
+/// One text encoder and its tokenizer.
+pub(crate) struct TextPart {
+    pub config: ConfigText,
+    /// vocab.json + merges.txt (or tokenizer.json).
+    pub tokenizer_dir: PathBuf,
+    /// The padding token, where the folder does not say (SDXL's second tokenizer pads with
+    /// "!", a single file carries no tokenizer files); `None`: the folder's, else `<eos>`.
+    pub pad: Option<String>,
+    pub weights: Weights,
+    /// Which LoRA entries apply to it.
+    pub component: lora::Component,
+}
+
 /// Everything a model is built from, whichever layout it came in: the folder loader
 /// ([`DiffusionModel::load`]) and the single-file loader ([`single_file`]) both fill one and
 /// hand it to [`DiffusionModel::build`].
@@ -257,12 +304,14 @@ pub(crate) struct Parts {
     pub class_name: String,
     pub unet_config: ConfigText,
     pub vae_config: ConfigText,
-    pub clip_config: ConfigText,
     /// `None`: Stable Diffusion's training schedule.
     pub schedule_config: Option<ConfigText>,
-    /// vocab.json + merges.txt (or tokenizer.json).
-    pub tokenizer_dir: PathBuf,
-    pub text_encoder: Weights,
+    /// One text encoder (SD 1.x / 2.x) or two (SDXL: the second with a projection).
+    pub text: Vec<TextPart>,
+    /// SDXL: two text encoders, penultimate states, size conditioning.
+    pub xl: bool,
+    /// An empty negative prompt conditions on zeros (SDXL's `force_zeros_for_empty_prompt`).
+    pub force_zeros_for_empty_prompt: bool,
     pub unet: Weights,
     pub vae: Weights,
     /// The files the content hash covers.
@@ -284,10 +333,11 @@ impl DiffusionModel {
         let root = layout::resolve_root(path)?;
         let index_path = root.join("model_index.json");
         let index: config::ModelIndex = config::parse_json(&read_text(&index_path)?, &index_path)?;
-        if index.text_encoder_2.is_some() {
+        let xl = config::ModelIndex::has(index.text_encoder_2.as_ref());
+        if !config::ModelIndex::has(index.text_encoder.as_ref()) {
             return Err(DiffusionError::Unsupported {
                 file: index_path,
-                what: "SDXL (two text encoders and size conditioning)".into(),
+                what: "a pipeline without the first text encoder (SDXL's refiner)".into(),
             });
         }
         let p = |c: &str, f: &str| root.join(c).join(f);
@@ -299,21 +349,45 @@ impl DiffusionModel {
         };
         let unet_config = ConfigText::read(p("unet", "config.json"))?;
         let vae_config = ConfigText::read(p("vae", "config.json"))?;
-        let clip_config = ConfigText::read(p("text_encoder", "config.json"))?;
-        let text_files = layout::weight_files(&root.join("text_encoder"), "model")?;
+        let encoders: &[(&str, &str, lora::Component)] = if xl {
+            &[
+                ("text_encoder", "tokenizer", lora::Component::TextEncoder),
+                (
+                    "text_encoder_2",
+                    "tokenizer_2",
+                    lora::Component::TextEncoder2,
+                ),
+            ]
+        } else {
+            &[("text_encoder", "tokenizer", lora::Component::TextEncoder)]
+        };
+        let mut text = Vec::with_capacity(encoders.len());
+        let mut weight_files = Vec::new();
+        for (enc, tok, component) in encoders {
+            let files = layout::weight_files(&root.join(enc), "model")?;
+            weight_files.extend(files.iter().cloned());
+            text.push(TextPart {
+                config: ConfigText::read(p(enc, "config.json"))?,
+                tokenizer_dir: root.join(tok),
+                pad: None,
+                weights: Weights::Files(files),
+                component: *component,
+            });
+        }
         let unet_files = layout::weight_files(&root.join("unet"), "diffusion_pytorch_model")?;
         let vae_files = layout::weight_files(&root.join("vae"), "diffusion_pytorch_model")?;
-        let weight_files = [text_files.clone(), unet_files.clone(), vae_files.clone()].concat();
+        weight_files.extend(unet_files.iter().cloned());
+        weight_files.extend(vae_files.iter().cloned());
         Self::build(
             Parts {
-                tokenizer_dir: root.join("tokenizer"),
                 root,
                 class_name: index.class_name,
                 unet_config,
                 vae_config,
-                clip_config,
                 schedule_config,
-                text_encoder: Weights::Files(text_files),
+                text,
+                xl,
+                force_zeros_for_empty_prompt: index.force_zeros_for_empty_prompt.unwrap_or(xl),
                 unet: Weights::Files(unet_files),
                 vae: Weights::Files(vae_files),
                 weight_files,
@@ -323,66 +397,123 @@ impl DiffusionModel {
     }
 
     /// Builds a model from its configs and weights, checking that they fit each other.
-    fn build(mut parts: Parts, options: &LoadOptions) -> Result<Self, DiffusionError> {
+    fn build(parts: Parts, options: &LoadOptions) -> Result<Self, DiffusionError> {
+        let Parts {
+            root,
+            class_name,
+            unet_config,
+            vae_config,
+            schedule_config,
+            text,
+            xl,
+            force_zeros_for_empty_prompt,
+            mut unet,
+            mut vae,
+            weight_files,
+        } = parts;
         let device = resolve(options.device)?;
         let dtype = if device.is_cuda() {
             DType::F16
         } else {
             DType::F32
         };
-        let (uc, vc, cc) = (&parts.unet_config, &parts.vae_config, &parts.clip_config);
-        let unet_config = config::unet_config(&uc.text, &uc.path)?;
-        let vae_config = config::vae_config(&vc.text, &vc.path)?;
-        let clip_config = config::clip_config(&cc.text, &cc.path)?;
-        let schedule_config = match &parts.schedule_config {
+        let unet_config_path = unet_config.path;
+        let vae_config_path = vae_config.path;
+        let unet_config = config::unet_config(&unet_config.text, &unet_config_path)?;
+        let vae_config = config::vae_config(&vae_config.text, &vae_config_path)?;
+        let schedule_config = match &schedule_config {
             Some(s) => config::schedule_config(&s.text, &s.path)?,
             None => config::ScheduleConfig::default(),
         };
-        if clip_config.hidden_size != unet_config.cross_attention_dim {
-            return Err(DiffusionError::Config {
-                file: uc.path.clone(),
-                line: 0,
-                message: format!(
-                    "cross_attention_dim {} does not match the text encoder's hidden_size {}",
-                    unet_config.cross_attention_dim, clip_config.hidden_size
-                ),
-            });
-        }
-        let tokenizer =
-            clip::ClipTokenizer::load(&parts.tokenizer_dir, clip_config.max_position_embeddings)?;
 
         let mut deltas = Vec::new();
         for (file, scale) in &options.loras {
             deltas.push(lora::LoraDelta::load(file, *scale)?);
         }
-        let text_deltas: Vec<lora::LoraDelta> = deltas
-            .iter()
-            .filter_map(|d| d.for_component(lora::Component::TextEncoder))
-            .collect();
-        let unet_deltas: Vec<lora::LoraDelta> = deltas
-            .iter()
-            .filter_map(|d| d.for_component(lora::Component::Unet))
-            .collect();
+        let deltas_for = |c: lora::Component| -> Vec<lora::LoraDelta> {
+            deltas.iter().filter_map(|d| d.for_component(c)).collect()
+        };
 
-        let vb = parts
-            .text_encoder
-            .var_builder(dtype, &device, &text_deltas)?;
-        let text_encoder = clip::ClipTextEncoder::new(&vb, &clip_config)
-            .map_err(|e| parts.text_encoder.error(&e))?;
-        let vb = parts.unet.var_builder(dtype, &device, &unet_deltas)?;
-        let unet = UNet2DConditionModel::new(
-            vb,
-            unet_config.in_channels,
-            unet_config.out_channels,
-            false,
-            unet_config.candle.clone(),
-        )
-        .map_err(|e| parts.unet.error(&e))?;
-        let vb = parts.vae.var_builder(dtype, &device, &[])?;
-        let vae = vae::Vae::new(&vb, &vae_config).map_err(|e| parts.vae.error(&e))?;
+        // The text encoders: SD 1.x / 2.x have one, SDXL two (the second with a projection).
+        let mut encoders = Vec::with_capacity(text.len());
+        let mut context_dim = 0;
+        let mut pooled_dim = None;
+        for (i, mut part) in text.into_iter().enumerate() {
+            let clip_config = config::clip_config(&part.config.text, &part.config.path)?;
+            let tokenizer = clip::ClipTokenizer::load_with_pad(
+                &part.tokenizer_dir,
+                clip_config.max_position_embeddings,
+                part.pad.as_deref(),
+            )?;
+            let vb = part
+                .weights
+                .var_builder(dtype, &device, &deltas_for(part.component))?;
+            let with_projection = xl && i == 1;
+            let encoder = clip::ClipTextEncoder::new(&vb, &clip_config, with_projection)
+                .map_err(|e| part.weights.error(&e))?;
+            context_dim += clip_config.hidden_size;
+            if with_projection {
+                pooled_dim = Some(
+                    clip_config
+                        .projection_dim
+                        .unwrap_or(clip_config.hidden_size),
+                );
+            }
+            encoders.push((tokenizer, encoder));
+        }
+        let mismatch = |message: String| DiffusionError::Config {
+            file: unet_config_path.clone(),
+            line: 0,
+            message,
+        };
+        if context_dim != unet_config.cross_attention_dim {
+            return Err(mismatch(format!(
+                "cross_attention_dim {} does not match the text encoders' hidden size {context_dim}",
+                unet_config.cross_attention_dim
+            )));
+        }
+        match (unet_config.addition, pooled_dim) {
+            (Some(a), Some(d)) if a.text_embed_dim() != d => {
+                return Err(mismatch(format!(
+                    "projection_class_embeddings_input_dim {} expects a pooled text embedding of {} but text_encoder_2 projects to {d}",
+                    a.input_dim,
+                    a.text_embed_dim()
+                )));
+            }
+            (Some(_), None) => {
+                return Err(mismatch(
+                    "the UNet takes SDXL's size conditioning but the pipeline has no text_encoder_2"
+                        .into(),
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(mismatch(
+                    "the pipeline has two text encoders (SDXL) but the UNet has no addition_embed_type 'text_time'"
+                        .into(),
+                ));
+            }
+            _ => {}
+        }
+        let text = clip::TextStack {
+            encoders,
+            xl,
+            zeros_for_empty_negative: force_zeros_for_empty_prompt,
+        };
+
+        let vb = unet.var_builder(dtype, &device, &deltas_for(lora::Component::Unet))?;
+        let unet_model = unet::Unet::new(&vb, &unet_config).map_err(|e| unet.error(&e))?;
+        let vae_dtype = if vae_config.force_upcast {
+            DType::F32
+        } else {
+            dtype
+        };
+        let vb = vae.var_builder(vae_dtype, &device, &[])?;
+        let vae = vae::Vae::new(&vb, &vae_config)
+            .map_err(|e| vae.error(&e))?
+            .with_tile(options.vae_tile);
         if vae.latent_channels != unet_config.out_channels {
             return Err(DiffusionError::Config {
-                file: parts.vae_config.path.clone(),
+                file: vae_config_path,
                 line: 0,
                 message: format!(
                     "latent_channels {} does not match the UNet's out_channels {}",
@@ -390,23 +521,60 @@ impl DiffusionModel {
                 ),
             });
         }
+        // Previews only: not in weight_files (the frames, and so the hash, do not depend on it).
+        let taesd = taesd::find(&root, options.taesd.as_deref(), &device, dtype, &vae)?;
         Ok(Self {
-            root: parts.root,
-            class_name: parts.class_name,
-            tokenizer,
-            text_encoder,
-            unet,
+            root,
+            class_name,
+            text,
+            unet: unet_model,
             unet_config,
             vae,
+            vae_dtype,
+            taesd,
             schedule: schedulers::Schedule::new(&schedule_config),
             device,
-            weight_files: parts.weight_files,
+            weight_files,
             loras: options.loras.clone(),
+            hash: std::sync::OnceLock::new(),
         })
     }
 
+    /// About how many bytes the model at `path` takes once loaded on `device` (every weight at
+    /// the dtype it runs in), from the files' headers: what the model pool reserves.
+    pub fn estimate_bytes(path: &Path, device: DeviceChoice) -> Result<u64, DiffusionError> {
+        let cuda = crate::device::cuda_compiled() && !matches!(device, DeviceChoice::Cpu);
+        if single_file::is_single_file(path) {
+            // Every tensor of the file (EMA copies and training leftovers included: an
+            // overestimate on the safe side).
+            return Ok(layout::parameter_count(path)? * if cuda { 2 } else { 4 });
+        }
+        let root = layout::resolve_root(path)?;
+        let mut params = 0;
+        for (dir, stem) in [
+            ("text_encoder", "model"),
+            ("text_encoder_2", "model"),
+            ("unet", "diffusion_pytorch_model"),
+            ("vae", "diffusion_pytorch_model"),
+        ] {
+            if !root.join(dir).is_dir() {
+                continue;
+            }
+            for f in layout::weight_files(&root.join(dir), stem)? {
+                params += layout::parameter_count(&f)?;
+            }
+        }
+        // f16 on CUDA, f32 on the CPU; activations come on top (a few hundred MiB at 1024 px
+        // with the tiled decode), which the pool's budget leaves room for.
+        Ok(params * if cuda { 2 } else { 4 })
+    }
+
     /// blake3 over every weight file (and each LoRA), hex: the provenance's model hash.
+    /// Computed on first use and kept (the files are read once per loaded model).
     pub fn content_hash(&self) -> Result<String, DiffusionError> {
+        if let Some(h) = self.hash.get() {
+            return Ok(h.clone());
+        }
         let mut h = blake3::Hasher::new();
         for f in self
             .weight_files
@@ -418,7 +586,8 @@ impl DiffusionModel {
         for (_, scale) in &self.loras {
             h.update(&scale.to_le_bytes());
         }
-        Ok(h.finalize().to_hex().to_string())
+        let hex = h.finalize().to_hex().to_string();
+        Ok(self.hash.get_or_init(|| hex).clone())
     }
 
     /// Pixels per latent (8 for released models): sizes must be multiples of it.
@@ -433,6 +602,12 @@ impl DiffusionModel {
         self.unet_config
             .sample_size
             .and_then(|s| u32::try_from(s * self.vae.downscale).ok())
+    }
+
+    /// Whether this is an SDXL-family model (two text encoders, size conditioning).
+    #[must_use]
+    pub fn is_xl(&self) -> bool {
+        self.text.xl
     }
 
     /// Whether the UNet takes the mask and masked image (a dedicated inpainting model).
@@ -503,14 +678,31 @@ impl DiffusionModel {
         self.check(r)?;
         let mut rng = ChaCha8Rng::seed_from_u64(r.seed);
         let guided = r.guidance > 1.0;
-        let emb = clip::embed_prompts(
-            &self.tokenizer,
-            &self.text_encoder,
+        let text = self.text.embed(
             &r.prompt,
             guided.then_some(r.negative_prompt.as_str()),
             &self.device,
-        )?
-        .to_dtype(self.dtype())?;
+        )?;
+        let context = text.context.to_dtype(self.dtype())?;
+        // SDXL: the pooled prompt and the size conditioning (original size = target size =
+        // the request's, no crop), one row per guidance branch.
+        let added = match (&text.pooled, self.unet.takes_added_conditioning()) {
+            (Some(pooled), true) => {
+                let rows = pooled.dim(0)?;
+                let (h, w) = (f64::from(r.height), f64::from(r.width));
+                let ids: Vec<f32> = (0..rows)
+                    .flat_map(|_| [h, w, 0.0, 0.0, h, w])
+                    .map(|v| v as f32)
+                    .collect();
+                let ids = Tensor::from_vec(ids, (rows, 6), &self.device)?.to_dtype(self.dtype())?;
+                Some((pooled.to_dtype(self.dtype())?, ids))
+            }
+            _ => None,
+        };
+        let cond = unet::Conditioning {
+            context: &context,
+            added: added.as_ref().map(|(p, t)| (p, t)),
+        };
         let ds = self.vae.downscale;
         let shape = (
             1,
@@ -530,8 +722,9 @@ impl DiffusionModel {
                 (0, (noise * sampler.init_noise_sigma())?, None)
             }
             Some(init) => {
-                let pixels = to_tensor(&init.image, &self.device)?.to_dtype(self.dtype())?;
+                let pixels = to_tensor(&init.image, &self.device)?.to_dtype(self.vae_dtype)?;
                 let (mean, logvar) = self.vae.encode(&pixels)?;
+                let (mean, logvar) = (mean.to_dtype(self.dtype())?, logvar.to_dtype(self.dtype())?);
                 let eps = gaussian()?.to_dtype(self.dtype())?;
                 let z0 = ((mean + (logvar * 0.5)?.exp()?.mul(&eps)?)? * scale)?;
                 #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
@@ -549,9 +742,9 @@ impl DiffusionModel {
                 let masked_image = match (&mask, self.is_inpainting_model()) {
                     (Some(_), true) => {
                         let keep_px = pixel_keep_mask(init, r.width, r.height, &self.device)?
-                            .to_dtype(self.dtype())?;
+                            .to_dtype(self.vae_dtype)?;
                         let (m, _) = self.vae.encode(&pixels.broadcast_mul(&keep_px)?)?;
-                        Some((m * scale)?)
+                        Some((m.to_dtype(self.dtype())? * scale)?)
                     }
                     _ => None,
                 };
@@ -577,7 +770,7 @@ impl DiffusionModel {
                 let masked_b = masked.repeat((b, 1, 1, 1))?;
                 input = Tensor::cat(&[&input, &mask_b, &masked_b], 1)?;
             }
-            let out = self.unet.forward(&input, t, &emb)?;
+            let out = self.unet.forward(&input, t, &cond)?;
             let out = if guided {
                 let parts = out.chunk(2, 0)?;
                 let (uncond, cond) = (&parts[0], &parts[1]);
@@ -600,7 +793,11 @@ impl DiffusionModel {
             }
             let preview = if r.previews {
                 // The sampler's estimate of the clean picture, not the noisy latents.
-                Some(linear_preview(sampler.denoised().unwrap_or(&latents))?)
+                Some(taesd::preview(
+                    self.taesd.as_ref(),
+                    sampler.denoised().unwrap_or(&latents),
+                    self.text.xl,
+                )?)
             } else {
                 None
             };
@@ -610,7 +807,9 @@ impl DiffusionModel {
                 preview: preview.as_ref(),
             });
         }
-        let pixels = self.vae.decode(&(latents / scale)?)?;
+        let pixels = self
+            .vae
+            .decode_auto(&(latents / scale)?.to_dtype(self.vae_dtype)?)?;
         to_image(&pixels)
     }
 
@@ -729,15 +928,23 @@ fn pixel_keep_mask(
     Tensor::from_vec(keep, (1, 1, height as usize, width as usize), device)
 }
 
-/// SD's four latent channels to RGB by a fixed linear map (the factors ComfyUI and A1111 use
-/// for SD 1.x / 2.x): a preview in microseconds, at latent resolution.
-pub fn linear_preview(latents: &Tensor) -> Result<RgbImage, DiffusionError> {
-    const FACTORS: [[f32; 3]; 4] = [
+/// SD's four latent channels to RGB by a fixed linear map (the factors ComfyUI uses for
+/// SD 1.x / 2.x and, with `xl`, for SDXL's autoencoder): a preview in microseconds, at latent
+/// resolution.
+pub fn linear_preview(latents: &Tensor, xl: bool) -> Result<RgbImage, DiffusionError> {
+    const SD: [[f32; 3]; 4] = [
         [0.3512, 0.2297, 0.3227],
         [0.3250, 0.4974, 0.2350],
         [-0.2829, 0.1762, 0.2721],
         [-0.2120, -0.2616, -0.7177],
     ];
+    const XL: [[f32; 3]; 4] = [
+        [0.3651, 0.4232, 0.4341],
+        [-0.2533, -0.0042, 0.1068],
+        [0.1076, 0.1111, -0.0362],
+        [-0.3165, -0.2492, -0.2188],
+    ];
+    let factors = if xl { &XL } else { &SD };
     let l = latents.get(0)?.to_dtype(DType::F32)?;
     let (c, h, w) = l.dims3()?;
     let data = l.flatten_all()?.to_vec1::<f32>()?;
@@ -745,7 +952,7 @@ pub fn linear_preview(latents: &Tensor) -> Result<RgbImage, DiffusionError> {
     for i in 0..h * w {
         for rgb in 0..3 {
             let v: f32 = if c == 4 {
-                FACTORS
+                factors
                     .iter()
                     .enumerate()
                     .map(|(ch, f)| data[ch * h * w + i] * f[rgb])

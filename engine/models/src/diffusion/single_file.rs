@@ -8,8 +8,9 @@
 //!   `resblocks` to `layers`; the last layer is dropped, as SD 2 conditions on the penultimate),
 //! * inpainting variants of both (9 UNet input channels),
 //! * SDXL base (`conditioner.embedders.0.transformer.*` and `conditioner.embedders.1.model.*`
-//!   with `text_projection`; the UNet's `label_emb` becomes `add_embedding`): converted, but the
-//!   pipeline does not run SDXL yet, so [`DiffusionModel::load`] refuses it after conversion.
+//!   with `text_projection`; the UNet's `label_emb` becomes `add_embedding`); its second
+//!   tokenizer is the same CLIP vocabulary padding with "!", and an empty negative prompt
+//!   conditions on zeros (`force_zeros_for_empty_prompt`), as diffusers' SDXL pipeline.
 //!
 //! The configs are inferred from tensor shapes (channels, layers per block, transformer depth,
 //! cross-attention dim, context length, in/out channels). What the weights cannot show follows
@@ -43,7 +44,7 @@ use candle_core::{DType, Device, Tensor};
 use serde_json::{Value, json};
 
 use super::layout::{TensorEntry, safetensors_entries};
-use super::{ConfigText, DiffusionError, DiffusionModel, LoadOptions, Parts, Weights};
+use super::{ConfigText, DiffusionError, DiffusionModel, LoadOptions, Parts, TextPart, Weights};
 
 /// Which Stable Diffusion a checkpoint is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -1473,12 +1474,7 @@ impl DiffusionModel {
         single: &SingleFileOptions,
     ) -> Result<Self, DiffusionError> {
         let mut c = convert(file, single)?;
-        if c.components.contains_key("text_encoder_2") {
-            return Err(DiffusionError::Unsupported {
-                file: file.to_path_buf(),
-                what: "SDXL (two text encoders and size conditioning): the checkpoint converts, but this build's pipeline does not run SDXL yet".into(),
-            });
-        }
+        let xl = c.components.contains_key("text_encoder_2");
         let tokenizer_dir = tokenizer_dir(file, single)?;
         let mut take = |name: &str| {
             let comp = c
@@ -1499,14 +1495,31 @@ impl DiffusionModel {
         };
         let (unet_config, unet) = take("unet")?;
         let (vae_config, vae) = take("vae")?;
-        let (clip_config, text_encoder) = take("text_encoder")?;
+        let (config, weights) = take("text_encoder")?;
+        let mut text = vec![TextPart {
+            config,
+            tokenizer_dir: tokenizer_dir.clone(),
+            pad: None,
+            weights,
+            component: super::lora::Component::TextEncoder,
+        }];
+        if xl {
+            // SDXL's tokenizer_2 is the same CLIP vocabulary, padding with "!".
+            let (config, weights) = take("text_encoder_2")?;
+            text.push(TextPart {
+                config,
+                tokenizer_dir,
+                pad: Some("!".into()),
+                weights,
+                component: super::lora::Component::TextEncoder2,
+            });
+        }
         Self::build(
             Parts {
                 root: file.to_path_buf(),
                 class_name: c.class_name,
                 unet_config,
                 vae_config,
-                clip_config,
                 schedule_config: Some(ConfigText {
                     text: c.scheduler_config,
                     path: PathBuf::from(format!(
@@ -1514,8 +1527,9 @@ impl DiffusionModel {
                         file.display()
                     )),
                 }),
-                tokenizer_dir,
-                text_encoder,
+                text,
+                xl,
+                force_zeros_for_empty_prompt: xl,
                 unet,
                 vae,
                 weight_files: vec![file.to_path_buf()],

@@ -5,6 +5,9 @@
 //!
 //! The weights are a pure function of the seed and the tensor's name, so the folder written in
 //! CI is byte-identical to the one the reference outputs were recorded from.
+//!
+//! [`write_tiny_taesd`] writes a tiny TAESD (diffusers' `AutoencoderTiny`) the same way, for the
+//! preview tests and tests/diffusion/reference_vae.py.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -28,6 +31,10 @@ pub struct TinySpec {
     /// Group-norm groups of the autoencoder (the UNet always has 32).
     pub norm_groups: usize,
     pub prediction_type: &'static str,
+    /// SDXL's layout: two text encoders (the second wider, with a projection and the `!` pad
+    /// token), the first down block without attention, two transformer layers in the second,
+    /// linear projections, and the `text_time` size conditioning.
+    pub xl: bool,
 }
 
 impl Default for TinySpec {
@@ -42,6 +49,7 @@ impl Default for TinySpec {
             clip_layers: 2,
             norm_groups: 8,
             prediction_type: "epsilon",
+            xl: false,
         }
     }
 }
@@ -67,7 +75,7 @@ fn byte_symbols() -> Vec<char> {
 }
 
 /// A small CLIP vocabulary: every byte symbol alone and word-final, a few merges, the specials.
-fn write_tokenizer(dir: &Path) -> Result<usize, DiffusionError> {
+fn write_tokenizer(dir: &Path, pad: &str) -> Result<usize, DiffusionError> {
     let symbols = byte_symbols();
     let mut vocab: Vec<String> = symbols.iter().map(ToString::to_string).collect();
     vocab.extend(symbols.iter().map(|c| format!("{c}</w>")));
@@ -105,14 +113,18 @@ fn write_tokenizer(dir: &Path) -> Result<usize, DiffusionError> {
         &serde_json::to_string(&map).unwrap_or_default(),
     )?;
     write(&dir.join("merges.txt"), &merges_txt)?;
-    write(
-        &dir.join("special_tokens_map.json"),
-        r#"{"bos_token": "<|startoftext|>", "eos_token": "<|endoftext|>", "pad_token": "<|endoftext|>", "unk_token": "<|endoftext|>"}"#,
-    )?;
-    write(
-        &dir.join("tokenizer_config.json"),
-        r#"{"model_max_length": 77, "bos_token": "<|startoftext|>", "eos_token": "<|endoftext|>", "pad_token": "<|endoftext|>", "unk_token": "<|endoftext|>", "do_lower_case": true, "tokenizer_class": "CLIPTokenizer"}"#,
-    )?;
+    let specials = serde_json::json!({
+        "bos_token": "<|startoftext|>",
+        "eos_token": "<|endoftext|>",
+        "pad_token": pad,
+        "unk_token": "<|endoftext|>"
+    });
+    let mut config = specials.clone();
+    config["model_max_length"] = 77.into();
+    config["do_lower_case"] = true.into();
+    config["tokenizer_class"] = "CLIPTokenizer".into();
+    write(&dir.join("special_tokens_map.json"), &specials.to_string())?;
+    write(&dir.join("tokenizer_config.json"), &config.to_string())?;
     Ok(vocab.len())
 }
 
@@ -170,99 +182,147 @@ fn save(tensors: &HashMap<String, Tensor>, path: &Path) -> Result<(), DiffusionE
         .map_err(|e| DiffusionError::io(path, &std::io::Error::other(e.to_string())))
 }
 
-/// Which Stable Diffusion a tiny model is shaped like.
+/// The config of a tiny CLIP text encoder (`projection`: SDXL's second, with
+/// `text_projection`, GELU and transformers' legacy `eos_token_id`).
+fn clip_json(
+    vocab_size: usize,
+    hidden: usize,
+    layers: usize,
+    projection: bool,
+) -> serde_json::Value {
+    serde_json::json!({
+        "architectures": [if projection { "CLIPTextModelWithProjection" } else { "CLIPTextModel" }],
+        "model_type": "clip_text_model",
+        "vocab_size": vocab_size,
+        "hidden_size": hidden,
+        "intermediate_size": hidden * 2,
+        "num_hidden_layers": layers,
+        "num_attention_heads": 4,
+        "max_position_embeddings": 77,
+        "hidden_act": if projection { "gelu" } else { "quick_gelu" },
+        "layer_norm_eps": 1e-5,
+        "projection_dim": if projection { hidden / 2 } else { hidden },
+        "bos_token_id": if projection { 0 } else { vocab_size - 2 },
+        "eos_token_id": if projection { 2 } else { vocab_size - 1 },
+        "pad_token_id": if projection { 1 } else { vocab_size - 1 },
+        "torch_dtype": "float32"
+    })
+}
+
+/// Which Stable Diffusion a tiny model is shaped like ([`write_tiny_family`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum TinyFamily {
-    /// `TinySpec::unet_heads` heads per block, 1x1-conv projections, quick-GELU CLIP.
+    /// [`write_tiny_model`]'s SD 1.x layout: `TinySpec::unet_heads` heads per block, 1x1-conv
+    /// projections, quick-GELU CLIP.
     #[default]
     Sd1,
-    /// 64-dim UNet heads (channels must be multiples of 64), linear projections, GELU CLIP.
+    /// SD 1.x's layout with SD 2's rules: 64-dim UNet heads (channels must be multiples of
+    /// 64), linear projections, GELU CLIP.
     Sd2,
-    /// As SD 2 plus a first block without attention, deeper transformers in the last, a second
-    /// text encoder with a projection and the size/crop conditioning (`add_embedding`). Written
-    /// for the single-file converter; this build's pipeline does not run it.
+    /// [`write_tiny_model`]'s SDXL layout (`TinySpec::xl`).
     Sdxl,
 }
 
-/// Writes a tiny SD 1.x-shaped model into `dir` (a diffusers folder).
+/// Writes a tiny SD-shaped model into `dir` (a diffusers folder): SD 1.x's layout, or SDXL's
+/// with `spec.xl`.
 pub fn write_tiny_model(dir: &Path, spec: &TinySpec) -> Result<(), DiffusionError> {
-    write_tiny_family(dir, spec, TinyFamily::Sd1, false)
+    write_tiny(dir, spec, false, false)
 }
 
-/// Writes a tiny model of `family` into `dir` (a diffusers folder); `inpainting`: the UNet
-/// takes the mask and the masked image too (9 input channels).
+/// Writes a tiny model of `family` into `dir` (a diffusers folder; `spec.xl` is set by the
+/// family); `inpainting`: the UNet takes the mask and the masked image too (9 input channels).
+/// [`TinyFamily::Sd1`] and [`TinyFamily::Sdxl`] without inpainting write exactly what
+/// [`write_tiny_model`] writes.
 pub fn write_tiny_family(
     dir: &Path,
     spec: &TinySpec,
     family: TinyFamily,
     inpainting: bool,
 ) -> Result<(), DiffusionError> {
-    let sd1 = family == TinyFamily::Sd1;
-    let xl = family == TinyFamily::Sdxl;
-    let vocab_size = write_tokenizer(&dir.join("tokenizer"))?;
-    if xl {
-        write_tokenizer(&dir.join("tokenizer_2"))?;
-    }
-    // CLIP's heads are 64 wide; the default 32-wide tiny encoder keeps its historical 4.
-    let clip_heads = if spec.clip_hidden.is_multiple_of(64) {
-        spec.clip_hidden / 64
-    } else {
-        4
+    let spec = TinySpec {
+        xl: family == TinyFamily::Sdxl,
+        ..spec.clone()
     };
-    let clip_json = serde_json::json!({
-        "architectures": ["CLIPTextModel"],
-        "model_type": "clip_text_model",
-        "vocab_size": vocab_size,
-        "hidden_size": spec.clip_hidden,
-        "intermediate_size": spec.clip_hidden * 2,
-        "num_hidden_layers": spec.clip_layers,
-        "num_attention_heads": clip_heads,
-        "max_position_embeddings": 77,
-        "hidden_act": if family == TinyFamily::Sd2 { "gelu" } else { "quick_gelu" },
-        "layer_norm_eps": 1e-5,
-        "projection_dim": spec.clip_hidden,
-        "bos_token_id": vocab_size - 2,
-        "eos_token_id": vocab_size - 1,
-        "pad_token_id": vocab_size - 1,
-        "torch_dtype": "float32"
-    });
+    write_tiny(dir, &spec, family == TinyFamily::Sd2, inpainting)
+}
+
+/// [`write_tiny_model`] with SD 2's rules (`sd2`) or 9 UNet input channels (`inpainting`).
+fn write_tiny(
+    dir: &Path,
+    spec: &TinySpec,
+    sd2: bool,
+    inpainting: bool,
+) -> Result<(), DiffusionError> {
+    if let Some(c) = spec
+        .unet_channels
+        .iter()
+        .find(|c| sd2 && !c.is_multiple_of(64))
+    {
+        return Err(DiffusionError::Request(format!(
+            "a tiny SD 2 model has 64-wide heads; {c} UNet channels do not split into them"
+        )));
+    }
+    let pretty = |v: &serde_json::Value| serde_json::to_string_pretty(v).unwrap_or_default();
+    let dev = Device::Cpu;
+    let vocab_size = write_tokenizer(&dir.join("tokenizer"), "<|endoftext|>")?;
+    let mut first = clip_json(vocab_size, spec.clip_hidden, spec.clip_layers, false);
+    if sd2 {
+        first["hidden_act"] = "gelu".into();
+    }
+    let mut encoders = vec![("text_encoder", first)];
+    if spec.xl {
+        write_tokenizer(&dir.join("tokenizer_2"), "!")?;
+        encoders.push((
+            "text_encoder_2",
+            clip_json(
+                vocab_size,
+                spec.clip_hidden + 16,
+                spec.clip_layers + 1,
+                true,
+            ),
+        ));
+    }
+    let mut context_dim = 0;
+    let mut pooled_dim = 0;
+    for (i, (name, json)) in encoders.iter().enumerate() {
+        let path = dir.join(name).join("config.json");
+        write(&path, &pretty(json))?;
+        // Shapes come from building each part over an empty VarMap with our own readers.
+        let cfg = super::config::clip_config(&pretty(json), &path)?;
+        context_dim += cfg.hidden_size;
+        pooled_dim = cfg.projection_dim.unwrap_or(cfg.hidden_size);
+        let map = VarMap::new();
+        super::clip::ClipTextEncoder::new(
+            &VarBuilder::from_varmap(&map, DType::F32, &dev),
+            &cfg,
+            i == 1,
+        )?;
+        let seed = spec.seed.wrapping_add(if i == 0 { 0 } else { 10 });
+        save(
+            &seeded(&map, seed)?,
+            &dir.join(name).join("model.safetensors"),
+        )?;
+    }
+
     let n = spec.unet_channels.len();
-    // SD: attention in all blocks but the last; SDXL: in all but the first.
+    // SD 1.x: attention everywhere but the last block; SDXL: everywhere but the first.
+    let cross = |i: usize| if spec.xl { i > 0 } else { i + 1 < n };
     let down: Vec<&str> = (0..n)
         .map(|i| {
-            if (xl && i > 0) || (!xl && i + 1 < n) {
+            if cross(i) {
                 "CrossAttnDownBlock2D"
             } else {
                 "DownBlock2D"
             }
         })
         .collect();
-    let heads: serde_json::Value = if sd1 {
-        serde_json::json!(spec.unet_heads)
-    } else {
-        if let Some(c) = spec.unet_channels.iter().find(|c| !c.is_multiple_of(64)) {
-            return Err(DiffusionError::Request(format!(
-                "a tiny {family:?} model has 64-wide heads; {c} UNet channels do not split into them"
-            )));
-        }
-        serde_json::json!(
-            spec.unet_channels
-                .iter()
-                .map(|c| c / 64)
-                .collect::<Vec<_>>()
-        )
-    };
-    let depth: Vec<usize> = (0..n).map(|i| if xl { i.max(1) } else { 1 }).collect();
-    let clip2_hidden = spec.clip_hidden;
-    let time_dim = 8;
-    let up: Vec<&str> = down
-        .iter()
+    let up: Vec<&str> = (0..n)
         .rev()
-        .map(|d| {
-            if *d == "DownBlock2D" {
-                "UpBlock2D"
-            } else {
+        .map(|i| {
+            if cross(i) {
                 "CrossAttnUpBlock2D"
+            } else {
+                "UpBlock2D"
             }
         })
         .collect();
@@ -276,26 +336,40 @@ pub fn write_tiny_family(
         "up_block_types": up,
         "mid_block_type": "UNetMidBlock2DCrossAttn",
         "layers_per_block": 1,
-        "attention_head_dim": heads,
-        "transformer_layers_per_block": depth,
-        "cross_attention_dim": if xl { spec.clip_hidden + clip2_hidden } else { spec.clip_hidden },
+        "attention_head_dim": spec.unet_heads,
+        "cross_attention_dim": context_dim,
         // 32 groups as every released UNet (candle's down/up block resnets assume it).
         "norm_num_groups": 32,
         "norm_eps": 1e-5,
-        "use_linear_projection": !sd1,
+        "use_linear_projection": false,
         "downsample_padding": 1,
         "flip_sin_to_cos": true,
         "freq_shift": 0,
         "center_input_sample": false,
         "act_fn": "silu"
     });
-    // The UNet as our runtime builds it (SDXL's conditioning is added by hand below).
-    let base_unet_json = unet_json.clone();
-    if xl {
-        unet_json["addition_embed_type"] = serde_json::json!("text_time");
-        unet_json["addition_time_embed_dim"] = serde_json::json!(time_dim);
-        unet_json["projection_class_embeddings_input_dim"] =
-            serde_json::json!(clip2_hidden + 6 * time_dim);
+    if sd2 {
+        let heads: Vec<usize> = spec.unet_channels.iter().map(|c| c / 64).collect();
+        unet_json["attention_head_dim"] = serde_json::json!(heads);
+        unet_json["use_linear_projection"] = true.into();
+    }
+    if spec.xl {
+        let time_dim = 8;
+        let heads: Vec<usize> = (0..n).map(|i| spec.unet_heads << i).collect();
+        let layers: Vec<usize> = (0..n).map(|i| i.max(1)).collect();
+        for (k, v) in [
+            ("attention_head_dim", serde_json::json!(heads)),
+            ("transformer_layers_per_block", serde_json::json!(layers)),
+            ("use_linear_projection", true.into()),
+            ("addition_embed_type", "text_time".into()),
+            ("addition_time_embed_dim", time_dim.into()),
+            (
+                "projection_class_embeddings_input_dim",
+                (6 * time_dim + pooled_dim).into(),
+            ),
+        ] {
+            unet_json[k] = v;
+        }
     }
     let vae_json = serde_json::json!({
         "_class_name": "AutoencoderKL",
@@ -308,11 +382,11 @@ pub fn write_tiny_family(
         "layers_per_block": 1,
         "norm_num_groups": spec.norm_groups.min(spec.vae_channels[0]),
         "act_fn": "silu",
-        "scaling_factor": if xl { 0.13025 } else { 0.18215 },
+        "scaling_factor": if spec.xl { 0.13025 } else { 0.18215 },
         "sample_size": 64
     });
     let scheduler_json = serde_json::json!({
-        "_class_name": if xl { "EulerDiscreteScheduler" } else { "EulerAncestralDiscreteScheduler" },
+        "_class_name": "EulerAncestralDiscreteScheduler",
         "num_train_timesteps": 1000,
         "beta_start": 0.00085,
         "beta_end": 0.012,
@@ -324,14 +398,8 @@ pub fn write_tiny_family(
         "clip_sample": false,
         "skip_prk_steps": true
     });
-    let class = match (xl, inpainting) {
-        (false, false) => "StableDiffusionPipeline",
-        (false, true) => "StableDiffusionInpaintPipeline",
-        (true, false) => "StableDiffusionXLPipeline",
-        (true, true) => "StableDiffusionXLInpaintPipeline",
-    };
     let mut index = serde_json::json!({
-        "_class_name": class,
+        "_class_name": "StableDiffusionPipeline",
         "_diffusers_version": "0.30.0",
         "feature_extractor": [null, null],
         "safety_checker": [null, null],
@@ -342,20 +410,33 @@ pub fn write_tiny_family(
         "unet": ["diffusers", "UNet2DConditionModel"],
         "vae": ["diffusers", "AutoencoderKL"]
     });
-    if xl {
-        index["text_encoder_2"] =
-            serde_json::json!(["transformers", "CLIPTextModelWithProjection"]);
-        index["tokenizer_2"] = serde_json::json!(["transformers", "CLIPTokenizer"]);
-        index["scheduler"] = serde_json::json!(["diffusers", "EulerDiscreteScheduler"]);
-        if let Some(o) = index.as_object_mut() {
-            o.remove("safety_checker");
-            o.remove("feature_extractor");
-            o.remove("requires_safety_checker");
-        }
+    if spec.xl {
+        let o = index
+            .as_object_mut()
+            .ok_or_else(|| DiffusionError::Runtime("index".into()))?;
+        o.remove("safety_checker");
+        o.remove("requires_safety_checker");
+        o.insert("_class_name".into(), "StableDiffusionXLPipeline".into());
+        o.insert(
+            "text_encoder_2".into(),
+            serde_json::json!(["transformers", "CLIPTextModelWithProjection"]),
+        );
+        o.insert(
+            "tokenizer_2".into(),
+            serde_json::json!(["transformers", "CLIPTokenizer"]),
+        );
+        o.insert("force_zeros_for_empty_prompt".into(), true.into());
+        o.insert("image_encoder".into(), serde_json::json!([null, null]));
     }
-    let pretty = |v: &serde_json::Value| serde_json::to_string_pretty(v).unwrap_or_default();
+    if inpainting {
+        let class = if spec.xl {
+            "StableDiffusionXLInpaintPipeline"
+        } else {
+            "StableDiffusionInpaintPipeline"
+        };
+        index["_class_name"] = class.into();
+    }
     write(&dir.join("model_index.json"), &pretty(&index))?;
-    write(&dir.join("text_encoder/config.json"), &pretty(&clip_json))?;
     write(&dir.join("unet/config.json"), &pretty(&unet_json))?;
     write(&dir.join("vae/config.json"), &pretty(&vae_json))?;
     write(
@@ -363,54 +444,9 @@ pub fn write_tiny_family(
         &pretty(&scheduler_json),
     )?;
 
-    // Shapes come from building each part over an empty VarMap with our own config readers.
-    let dev = Device::Cpu;
-    let clip_cfg =
-        super::config::clip_config(&pretty(&clip_json), &dir.join("text_encoder/config.json"))?;
+    let unet_cfg = super::config::unet_config(&pretty(&unet_json), &dir.join("unet/config.json"))?;
     let map = VarMap::new();
-    super::clip::ClipTextEncoder::new(&VarBuilder::from_varmap(&map, DType::F32, &dev), &clip_cfg)?;
-    save(
-        &seeded(&map, spec.seed)?,
-        &dir.join("text_encoder/model.safetensors"),
-    )?;
-    if xl {
-        // The second encoder: OpenCLIP-shaped (GELU) with a projection, seeded apart.
-        let mut clip2 = clip_json.clone();
-        clip2["architectures"] = serde_json::json!(["CLIPTextModelWithProjection"]);
-        clip2["hidden_size"] = serde_json::json!(clip2_hidden);
-        clip2["intermediate_size"] = serde_json::json!(clip2_hidden * 2);
-        clip2["hidden_act"] = serde_json::json!("gelu");
-        clip2["projection_dim"] = serde_json::json!(clip2_hidden);
-        write(&dir.join("text_encoder_2/config.json"), &pretty(&clip2))?;
-        let cfg2 =
-            super::config::clip_config(&pretty(&clip2), &dir.join("text_encoder_2/config.json"))?;
-        let map = VarMap::new();
-        let vb = VarBuilder::from_varmap(&map, DType::F32, &dev);
-        super::clip::ClipTextEncoder::new(&vb, &cfg2)?;
-        vb.get((clip2_hidden, clip2_hidden), "text_projection.weight")?;
-        save(
-            &seeded(&map, spec.seed.wrapping_add(3))?,
-            &dir.join("text_encoder_2/model.safetensors"),
-        )?;
-    }
-
-    let unet_cfg =
-        super::config::unet_config(&pretty(&base_unet_json), &dir.join("unet/config.json"))?;
-    let map = VarMap::new();
-    let vb = VarBuilder::from_varmap(&map, DType::F32, &dev);
-    candle_transformers::models::stable_diffusion::unet_2d::UNet2DConditionModel::new(
-        vb.clone(),
-        unet_cfg.in_channels,
-        4,
-        false,
-        unet_cfg.candle,
-    )?;
-    if xl {
-        let time_embed = 4 * spec.unet_channels[0];
-        let a = vb.pp("add_embedding");
-        candle_nn::linear(clip2_hidden + 6 * time_dim, time_embed, a.pp("linear_1"))?;
-        candle_nn::linear(time_embed, time_embed, a.pp("linear_2"))?;
-    }
+    super::unet::Unet::new(&VarBuilder::from_varmap(&map, DType::F32, &dev), &unet_cfg)?;
     save(
         &seeded(&map, spec.seed.wrapping_add(1))?,
         &dir.join("unet/diffusion_pytorch_model.safetensors"),
@@ -436,6 +472,45 @@ pub fn write_tiny_family(
         &dir.join("vae/diffusion_pytorch_model.safetensors"),
     )?;
     Ok(())
+}
+
+/// Writes a tiny TAESD into `dir` (diffusers' `AutoencoderTiny` folder: `config.json`,
+/// `diffusion_pytorch_model.safetensors`): TAESD's real layout (stages of 1, 3, 3, 3 encoder
+/// and 3, 3, 3, 1 decoder blocks, 8 pixels per latent, 4 latent channels) at `channels` wide,
+/// with encoder and decoder weights that depend only on `seed`.
+pub fn write_tiny_taesd(dir: &Path, seed: u64, channels: usize) -> Result<(), DiffusionError> {
+    let json = serde_json::json!({
+        "_class_name": "AutoencoderTiny",
+        "_diffusers_version": "0.35.1",
+        "act_fn": "relu",
+        "decoder_block_out_channels": vec![channels; 4],
+        "encoder_block_out_channels": vec![channels; 4],
+        "force_upcast": false,
+        "in_channels": 3,
+        "latent_channels": 4,
+        "latent_magnitude": 3,
+        "latent_shift": 0.5,
+        "num_decoder_blocks": [3, 3, 3, 1],
+        "num_encoder_blocks": [1, 3, 3, 3],
+        "out_channels": 3,
+        "scaling_factor": 1.0,
+        "shift_factor": 0.0,
+        "upsample_fn": "nearest",
+        "upsampling_scaling_factor": 2
+    });
+    let text = serde_json::to_string_pretty(&json).unwrap_or_default();
+    write(&dir.join("config.json"), &text)?;
+    let config = super::taesd::taesd_config(&text, &dir.join("config.json"))?;
+    let map = VarMap::new();
+    super::taesd::Taesd::build(
+        &VarBuilder::from_varmap(&map, DType::F32, &Device::Cpu),
+        &config,
+        true,
+    )?;
+    save(
+        &seeded(&map, seed)?,
+        &dir.join("diffusion_pytorch_model.safetensors"),
+    )
 }
 
 fn load_folder_tensors(path: &Path) -> Result<HashMap<String, Tensor>, DiffusionError> {
@@ -706,6 +781,7 @@ pub fn write_tiny_single_file(
         super::clip::ClipTextEncoder::new(
             &VarBuilder::from_varmap(&map, DType::F32, &Device::Cpu),
             &cfg,
+            false,
         )?;
         let extra = seeded(&map, 99)?;
         let mut last = HashMap::new();
