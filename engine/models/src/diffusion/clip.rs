@@ -49,6 +49,17 @@ impl ClipTokenizer {
     /// Loads `dir/tokenizer.json` if there is one, else builds CLIP's tokenizer from
     /// `vocab.json` + `merges.txt` exactly as transformers' converter does.
     pub fn load(dir: &Path, max_len: usize) -> Result<Self, DiffusionError> {
+        Self::load_with_pad(dir, max_len, None)
+    }
+
+    /// [`load`](Self::load), padding with `pad` when given (SDXL's second tokenizer pads with
+    /// "!" where the first pads with `<|endoftext|>`; a single-file checkpoint has no tokenizer
+    /// files to say so) instead of the folder's pad token.
+    pub fn load_with_pad(
+        dir: &Path,
+        max_len: usize,
+        pad: Option<&str>,
+    ) -> Result<Self, DiffusionError> {
         let json_path = dir.join("tokenizer.json");
         let tokenizer = if json_path.is_file() {
             Tokenizer::from_file(&json_path).map_err(|e| DiffusionError::Config {
@@ -130,9 +141,12 @@ impl ClipTokenizer {
         };
         let bos = id(BOS)?;
         let eos = id(EOS)?;
-        let pad = special_token(dir, "pad_token")
-            .and_then(|t| tokenizer.token_to_id(&t))
-            .unwrap_or(eos);
+        let pad = match pad {
+            Some(token) => id(token)?,
+            None => special_token(dir, "pad_token")
+                .and_then(|t| tokenizer.token_to_id(&t))
+                .unwrap_or(eos),
+        };
         Ok(Self {
             tokenizer,
             bos,

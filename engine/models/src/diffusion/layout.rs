@@ -25,7 +25,7 @@ pub fn resolve_root(path: &Path) -> Result<PathBuf, DiffusionError> {
             },
             "safetensors" => DiffusionError::Unsupported {
                 file: path.to_path_buf(),
-                what: "a single-file checkpoint; convert it to a diffusers folder once (diffusers: StableDiffusionPipeline.from_single_file(path).save_pretrained(folder)) and point at the folder".into(),
+                what: "a single-file checkpoint where a diffusers folder is expected; DiffusionModel::load takes the file itself (it is converted in memory)".into(),
             },
             _ => DiffusionError::Missing {
                 file: path.to_path_buf(),
@@ -166,10 +166,28 @@ pub fn parameter_count(path: &Path) -> Result<u64, DiffusionError> {
         .sum())
 }
 
+/// One tensor in a safetensors header: its offsets are absolute positions in the file.
+#[derive(Clone, Debug)]
+pub(crate) struct TensorEntry {
+    pub name: String,
+    pub dtype: String,
+    pub shape: Vec<usize>,
+    pub start: u64,
+    pub end: u64,
+}
+
 /// Checks a safetensors file's header against its length before it is memory-mapped, so a
 /// truncated download names the first tensor it cut off instead of crashing the loader.
 /// Returns the tensor names.
 pub fn check_safetensors(path: &Path) -> Result<Vec<String>, DiffusionError> {
+    Ok(safetensors_entries(path)?
+        .into_iter()
+        .map(|e| e.name)
+        .collect())
+}
+
+/// The checked header of a safetensors file (see [`check_safetensors`]).
+pub(crate) fn safetensors_entries(path: &Path) -> Result<Vec<TensorEntry>, DiffusionError> {
     let corrupt = |message: String| DiffusionError::Corrupt {
         file: path.to_path_buf(),
         message,
@@ -198,7 +216,7 @@ pub fn check_safetensors(path: &Path) -> Result<Vec<String>, DiffusionError> {
     let json: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&header)
         .map_err(|e| corrupt(format!("the header is not JSON ({e}); the file is damaged")))?;
     let data_len = len - 8 - n;
-    let mut names = Vec::with_capacity(json.len());
+    let mut entries = Vec::with_capacity(json.len());
     for (name, info) in &json {
         if name == "__metadata__" {
             continue;
@@ -238,7 +256,15 @@ pub fn check_safetensors(path: &Path) -> Result<Vec<String>, DiffusionError> {
                 offsets[1] - offsets[0]
             )));
         }
-        names.push(name.clone());
+        let header_end = 8 + n;
+        entries.push(TensorEntry {
+            name: name.clone(),
+            dtype: dtype.to_owned(),
+            #[allow(clippy::cast_possible_truncation)]
+            shape: shape.iter().map(|&d| d as usize).collect(),
+            start: header_end + offsets[0],
+            end: header_end + offsets[1],
+        });
     }
-    Ok(names)
+    Ok(entries)
 }

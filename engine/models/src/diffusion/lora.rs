@@ -226,21 +226,35 @@ pub fn merged_tensors(
         })?;
         all.extend(t);
     }
+    let base = files
+        .first()
+        .map_or(Path::new("(no weight files)"), PathBuf::as_path);
+    merge(&mut all, loras, base)?;
+    Ok(all)
+}
+
+/// Adds every matching LoRA entry to `all` (weights already in memory, diffusers names);
+/// `base` names the model in errors.
+pub fn merge(
+    all: &mut HashMap<String, Tensor>,
+    loras: &[LoraDelta],
+    base: &Path,
+) -> Result<(), DiffusionError> {
     for lora in loras {
         let mut matched = 0usize;
-        for (name, base) in &mut all {
+        for (name, weight) in all.iter_mut() {
             let Some(module) = name.strip_suffix(".weight") else {
                 continue;
             };
             let Some(pair) = lora.find(module) else {
                 continue;
             };
-            let base32 = base.to_dtype(DType::F32)?;
+            let base32 = weight.to_dtype(DType::F32)?;
             let d = delta(pair, lora.scale, &base32).map_err(|e| DiffusionError::Weights {
                 file: lora.file.clone(),
                 detail: format!("the LoRA for '{name}' does not fit its weight: {e}"),
             })?;
-            *base = (base32 + d)?;
+            *weight = (base32 + d)?;
             matched += 1;
         }
         if matched == 0 {
@@ -249,12 +263,12 @@ pub fn merged_tensors(
                 detail: format!(
                     "none of its {} entries match a weight of {}; it was made for another model family",
                     lora.pairs.len(),
-                    files[0].display()
+                    base.display()
                 ),
             });
         }
     }
-    Ok(all)
+    Ok(())
 }
 
 impl std::fmt::Debug for LoraDelta {

@@ -1,6 +1,6 @@
 //! Stable Diffusion on candle: text-to-image, image-to-image and inpainting from a diffusers
-//! folder, with classifier-free guidance, seeded samplers, per-step progress with a cheap
-//! preview, and cancellation between steps.
+//! folder or a single-file checkpoint, with classifier-free guidance, seeded samplers, per-step
+//! progress with a cheap preview, and cancellation between steps.
 //!
 //! * [`layout`]: where the files are (diffusers folder, Hugging Face cache, shards) and checks.
 //! * [`config`]: the folder's JSON configs.
@@ -9,6 +9,8 @@
 //! * [`taesd`]: the tiny autoencoder, for full-resolution per-step previews when present.
 //! * [`schedulers`]: DDIM, Euler ancestral, DPM-Solver++ 2M.
 //! * [`lora`]: LoRA adapters (kohya and diffusers naming) merged into the weights at load.
+//! * [`single_file`]: single-file checkpoints (A1111 / civitai, original LDM names) converted
+//!   to diffusers names and configs in memory.
 //! * [`tiny`]: tiny random-weight models of the real architecture, for tests and benchmarks.
 //!
 //! * [`unet`]: the UNet (candle-transformers' blocks, our top level with SDXL's conditioning).
@@ -22,6 +24,7 @@ pub mod config;
 pub mod layout;
 pub mod lora;
 pub mod schedulers;
+pub mod single_file;
 pub mod taesd;
 pub mod tiny;
 pub mod unet;
@@ -196,19 +199,66 @@ fn read_text(path: &Path) -> Result<String, DiffusionError> {
     std::fs::read_to_string(path).map_err(|e| DiffusionError::io(path, &e))
 }
 
-/// A VarBuilder over checked safetensors files (LoRA deltas merged in). The files are read
-/// through candle's safe loader (no `unsafe` mmap in our code: the workspace denies it).
+/// A component's weights: safetensors files (a diffusers folder), or tensors already in memory
+/// under diffusers names (a converted single-file checkpoint) with the file they came from.
+pub(crate) enum Weights {
+    Files(Vec<PathBuf>),
+    Tensors {
+        file: PathBuf,
+        tensors: std::collections::HashMap<String, Tensor>,
+        /// Diffusers name to the checkpoint's own name, for errors.
+        origin: std::collections::HashMap<String, String>,
+    },
+}
+
+impl Weights {
+    /// A VarBuilder over the checked weights with LoRA deltas merged in. Files are read through
+    /// candle's safe loader (no `unsafe` mmap in our code: the workspace denies it).
+    fn var_builder(
+        &mut self,
+        dtype: DType,
+        device: &Device,
+        loras: &[lora::LoraDelta],
+    ) -> Result<VarBuilder<'static>, DiffusionError> {
+        let tensors = match self {
+            Weights::Files(files) => {
+                for f in files.iter() {
+                    layout::check_safetensors(f)?;
+                }
+                lora::merged_tensors(files, loras, device)?
+            }
+            Weights::Tensors { file, tensors, .. } => {
+                let mut tensors = std::mem::take(tensors);
+                lora::merge(&mut tensors, loras, file)?;
+                tensors
+            }
+        };
+        Ok(VarBuilder::from_tensors(tensors, dtype, device))
+    }
+
+    /// The weights do not fit the config: name the file (and the checkpoint's tensor).
+    fn error(&self, e: &candle_core::Error) -> DiffusionError {
+        match self {
+            Weights::Files(files) => DiffusionError::Weights {
+                file: files.first().cloned().unwrap_or_default(),
+                detail: e.to_string(),
+            },
+            Weights::Tensors { file, origin, .. } => DiffusionError::Weights {
+                file: file.clone(),
+                detail: single_file::explain(&e.to_string(), origin),
+            },
+        }
+    }
+}
+
+/// A VarBuilder over checked safetensors files (LoRA deltas merged in).
 fn var_builder(
     files: &[PathBuf],
     dtype: DType,
     device: &Device,
     loras: &[lora::LoraDelta],
 ) -> Result<VarBuilder<'static>, DiffusionError> {
-    for f in files {
-        layout::check_safetensors(f)?;
-    }
-    let tensors = lora::merged_tensors(files, loras, device)?;
-    Ok(VarBuilder::from_tensors(tensors, dtype, device))
+    Weights::Files(files.to_vec()).var_builder(dtype, device, loras)
 }
 
 fn weights_error(file: &Path, e: &candle_core::Error) -> DiffusionError {
@@ -218,9 +268,68 @@ fn weights_error(file: &Path, e: &candle_core::Error) -> DiffusionError {
     }
 }
 
+/// A config's JSON text and the path its errors name.
+pub(crate) struct ConfigText {
+    pub text: String,
+    pub path: PathBuf,
+}
+
+impl ConfigText {
+    fn read(path: PathBuf) -> Result<Self, DiffusionError> {
+        Ok(Self {
+            text: read_text(&path)?,
+            path,
+        })
+    }
+}
+
+/// One text encoder and its tokenizer.
+pub(crate) struct TextPart {
+    pub config: ConfigText,
+    /// vocab.json + merges.txt (or tokenizer.json).
+    pub tokenizer_dir: PathBuf,
+    /// The padding token, where the folder does not say (SDXL's second tokenizer pads with
+    /// "!", a single file carries no tokenizer files); `None`: the folder's, else `<eos>`.
+    pub pad: Option<String>,
+    pub weights: Weights,
+    /// Which LoRA entries apply to it.
+    pub component: lora::Component,
+}
+
+/// Everything a model is built from, whichever layout it came in: the folder loader
+/// ([`DiffusionModel::load`]) and the single-file loader ([`single_file`]) both fill one and
+/// hand it to [`DiffusionModel::build`].
+pub(crate) struct Parts {
+    pub root: PathBuf,
+    pub class_name: String,
+    pub unet_config: ConfigText,
+    pub vae_config: ConfigText,
+    /// `None`: Stable Diffusion's training schedule.
+    pub schedule_config: Option<ConfigText>,
+    /// One text encoder (SD 1.x / 2.x) or two (SDXL: the second with a projection).
+    pub text: Vec<TextPart>,
+    /// SDXL: two text encoders, penultimate states, size conditioning.
+    pub xl: bool,
+    /// An empty negative prompt conditions on zeros (SDXL's `force_zeros_for_empty_prompt`).
+    pub force_zeros_for_empty_prompt: bool,
+    pub unet: Weights,
+    pub vae: Weights,
+    /// The files the content hash covers.
+    pub weight_files: Vec<PathBuf>,
+}
+
 impl DiffusionModel {
-    /// Loads the model at `path` (a diffusers folder or a Hugging Face cache entry).
+    /// Loads the model at `path`: a diffusers folder, a Hugging Face cache entry, or a
+    /// single-file `.safetensors` checkpoint (converted in memory, see [`single_file`]; its
+    /// tokenizer is looked up as [`single_file::SingleFileOptions`] describes).
     pub fn load(path: &Path, options: &LoadOptions) -> Result<Self, DiffusionError> {
+        if single_file::is_single_file(path) {
+            return Self::load_single_file(
+                path,
+                options,
+                &single_file::SingleFileOptions::default(),
+            );
+        }
         let root = layout::resolve_root(path)?;
         let index_path = root.join("model_index.json");
         let index: config::ModelIndex = config::parse_json(&read_text(&index_path)?, &index_path)?;
@@ -231,38 +340,16 @@ impl DiffusionModel {
                 what: "a pipeline without the first text encoder (SDXL's refiner)".into(),
             });
         }
-        let device = resolve(options.device)?;
-        let dtype = if device.is_cuda() {
-            DType::F16
-        } else {
-            DType::F32
-        };
         let p = |c: &str, f: &str| root.join(c).join(f);
-        let unet_config = config::unet_config(
-            &read_text(&p("unet", "config.json"))?,
-            &p("unet", "config.json"),
-        )?;
-        let vae_config = config::vae_config(
-            &read_text(&p("vae", "config.json"))?,
-            &p("vae", "config.json"),
-        )?;
         let schedule_path = p("scheduler", "scheduler_config.json");
         let schedule_config = if schedule_path.is_file() {
-            config::schedule_config(&read_text(&schedule_path)?, &schedule_path)?
+            Some(ConfigText::read(schedule_path)?)
         } else {
-            config::ScheduleConfig::default()
+            None
         };
-
-        let mut deltas = Vec::new();
-        for (file, scale) in &options.loras {
-            deltas.push(lora::LoraDelta::load(file, *scale)?);
-        }
-        let deltas_for = |c: lora::Component| -> Vec<lora::LoraDelta> {
-            deltas.iter().filter_map(|d| d.for_component(c)).collect()
-        };
-
-        // The text encoders: SD 1.x / 2.x have one, SDXL two (the second with a projection).
-        let parts: &[(&str, &str, lora::Component)] = if xl {
+        let unet_config = ConfigText::read(p("unet", "config.json"))?;
+        let vae_config = ConfigText::read(p("vae", "config.json"))?;
+        let encoders: &[(&str, &str, lora::Component)] = if xl {
             &[
                 ("text_encoder", "tokenizer", lora::Component::TextEncoder),
                 (
@@ -274,20 +361,96 @@ impl DiffusionModel {
         } else {
             &[("text_encoder", "tokenizer", lora::Component::TextEncoder)]
         };
-        let mut encoders = Vec::with_capacity(parts.len());
-        let mut text_files = Vec::new();
+        let mut text = Vec::with_capacity(encoders.len());
+        let mut weight_files = Vec::new();
+        for (enc, tok, component) in encoders {
+            let files = layout::weight_files(&root.join(enc), "model")?;
+            weight_files.extend(files.iter().cloned());
+            text.push(TextPart {
+                config: ConfigText::read(p(enc, "config.json"))?,
+                tokenizer_dir: root.join(tok),
+                pad: None,
+                weights: Weights::Files(files),
+                component: *component,
+            });
+        }
+        let unet_files = layout::weight_files(&root.join("unet"), "diffusion_pytorch_model")?;
+        let vae_files = layout::weight_files(&root.join("vae"), "diffusion_pytorch_model")?;
+        weight_files.extend(unet_files.iter().cloned());
+        weight_files.extend(vae_files.iter().cloned());
+        Self::build(
+            Parts {
+                root,
+                class_name: index.class_name,
+                unet_config,
+                vae_config,
+                schedule_config,
+                text,
+                xl,
+                force_zeros_for_empty_prompt: index.force_zeros_for_empty_prompt.unwrap_or(xl),
+                unet: Weights::Files(unet_files),
+                vae: Weights::Files(vae_files),
+                weight_files,
+            },
+            options,
+        )
+    }
+
+    /// Builds a model from its configs and weights, checking that they fit each other.
+    fn build(parts: Parts, options: &LoadOptions) -> Result<Self, DiffusionError> {
+        let Parts {
+            root,
+            class_name,
+            unet_config,
+            vae_config,
+            schedule_config,
+            text,
+            xl,
+            force_zeros_for_empty_prompt,
+            mut unet,
+            mut vae,
+            weight_files,
+        } = parts;
+        let device = resolve(options.device)?;
+        let dtype = if device.is_cuda() {
+            DType::F16
+        } else {
+            DType::F32
+        };
+        let unet_config_path = unet_config.path;
+        let vae_config_path = vae_config.path;
+        let unet_config = config::unet_config(&unet_config.text, &unet_config_path)?;
+        let vae_config = config::vae_config(&vae_config.text, &vae_config_path)?;
+        let schedule_config = match &schedule_config {
+            Some(s) => config::schedule_config(&s.text, &s.path)?,
+            None => config::ScheduleConfig::default(),
+        };
+
+        let mut deltas = Vec::new();
+        for (file, scale) in &options.loras {
+            deltas.push(lora::LoraDelta::load(file, *scale)?);
+        }
+        let deltas_for = |c: lora::Component| -> Vec<lora::LoraDelta> {
+            deltas.iter().filter_map(|d| d.for_component(c)).collect()
+        };
+
+        // The text encoders: SD 1.x / 2.x have one, SDXL two (the second with a projection).
+        let mut encoders = Vec::with_capacity(text.len());
         let mut context_dim = 0;
         let mut pooled_dim = None;
-        for (i, (enc, tok, component)) in parts.iter().enumerate() {
-            let config_path = p(enc, "config.json");
-            let clip_config = config::clip_config(&read_text(&config_path)?, &config_path)?;
-            let tokenizer =
-                clip::ClipTokenizer::load(&root.join(tok), clip_config.max_position_embeddings)?;
-            let files = layout::weight_files(&root.join(enc), "model")?;
-            let vb = var_builder(&files, dtype, &device, &deltas_for(*component))?;
+        for (i, mut part) in text.into_iter().enumerate() {
+            let clip_config = config::clip_config(&part.config.text, &part.config.path)?;
+            let tokenizer = clip::ClipTokenizer::load_with_pad(
+                &part.tokenizer_dir,
+                clip_config.max_position_embeddings,
+                part.pad.as_deref(),
+            )?;
+            let vb = part
+                .weights
+                .var_builder(dtype, &device, &deltas_for(part.component))?;
             let with_projection = xl && i == 1;
             let encoder = clip::ClipTextEncoder::new(&vb, &clip_config, with_projection)
-                .map_err(|e| weights_error(&files[0], &e))?;
+                .map_err(|e| part.weights.error(&e))?;
             context_dim += clip_config.hidden_size;
             if with_projection {
                 pooled_dim = Some(
@@ -297,9 +460,7 @@ impl DiffusionModel {
                 );
             }
             encoders.push((tokenizer, encoder));
-            text_files.extend(files);
         }
-        let unet_config_path = p("unet", "config.json");
         let mismatch = |message: String| DiffusionError::Config {
             file: unet_config_path.clone(),
             line: 0,
@@ -336,31 +497,23 @@ impl DiffusionModel {
         let text = clip::TextStack {
             encoders,
             xl,
-            zeros_for_empty_negative: index.force_zeros_for_empty_prompt.unwrap_or(xl),
+            zeros_for_empty_negative: force_zeros_for_empty_prompt,
         };
 
-        let unet_files = layout::weight_files(&root.join("unet"), "diffusion_pytorch_model")?;
-        let vae_files = layout::weight_files(&root.join("vae"), "diffusion_pytorch_model")?;
-        let vb = var_builder(
-            &unet_files,
-            dtype,
-            &device,
-            &deltas_for(lora::Component::Unet),
-        )?;
-        let unet =
-            unet::Unet::new(&vb, &unet_config).map_err(|e| weights_error(&unet_files[0], &e))?;
+        let vb = unet.var_builder(dtype, &device, &deltas_for(lora::Component::Unet))?;
+        let unet_model = unet::Unet::new(&vb, &unet_config).map_err(|e| unet.error(&e))?;
         let vae_dtype = if vae_config.force_upcast {
             DType::F32
         } else {
             dtype
         };
-        let vb = var_builder(&vae_files, vae_dtype, &device, &[])?;
+        let vb = vae.var_builder(vae_dtype, &device, &[])?;
         let vae = vae::Vae::new(&vb, &vae_config)
-            .map_err(|e| weights_error(&vae_files[0], &e))?
+            .map_err(|e| vae.error(&e))?
             .with_tile(options.vae_tile);
         if vae.latent_channels != unet_config.out_channels {
             return Err(DiffusionError::Config {
-                file: p("vae", "config.json"),
+                file: vae_config_path,
                 line: 0,
                 message: format!(
                     "latent_channels {} does not match the UNet's out_channels {}",
@@ -370,12 +523,11 @@ impl DiffusionModel {
         }
         // Previews only: not in weight_files (the frames, and so the hash, do not depend on it).
         let taesd = taesd::find(&root, options.taesd.as_deref(), &device, dtype, &vae)?;
-        let weight_files = [text_files, unet_files, vae_files].concat();
         Ok(Self {
             root,
-            class_name: index.class_name,
+            class_name,
             text,
-            unet,
+            unet: unet_model,
             unet_config,
             vae,
             vae_dtype,
@@ -391,8 +543,13 @@ impl DiffusionModel {
     /// About how many bytes the model at `path` takes once loaded on `device` (every weight at
     /// the dtype it runs in), from the files' headers: what the model pool reserves.
     pub fn estimate_bytes(path: &Path, device: DeviceChoice) -> Result<u64, DiffusionError> {
-        let root = layout::resolve_root(path)?;
         let cuda = crate::device::cuda_compiled() && !matches!(device, DeviceChoice::Cpu);
+        if single_file::is_single_file(path) {
+            // Every tensor of the file (EMA copies and training leftovers included: an
+            // overestimate on the safe side).
+            return Ok(layout::parameter_count(path)? * if cuda { 2 } else { 4 });
+        }
+        let root = layout::resolve_root(path)?;
         let mut params = 0;
         for (dir, stem) in [
             ("text_encoder", "model"),

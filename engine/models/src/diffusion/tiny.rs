@@ -209,16 +209,67 @@ fn clip_json(
     })
 }
 
+/// Which Stable Diffusion a tiny model is shaped like ([`write_tiny_family`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TinyFamily {
+    /// [`write_tiny_model`]'s SD 1.x layout: `TinySpec::unet_heads` heads per block, 1x1-conv
+    /// projections, quick-GELU CLIP.
+    #[default]
+    Sd1,
+    /// SD 1.x's layout with SD 2's rules: 64-dim UNet heads (channels must be multiples of
+    /// 64), linear projections, GELU CLIP.
+    Sd2,
+    /// [`write_tiny_model`]'s SDXL layout (`TinySpec::xl`).
+    Sdxl,
+}
+
 /// Writes a tiny SD-shaped model into `dir` (a diffusers folder): SD 1.x's layout, or SDXL's
 /// with `spec.xl`.
 pub fn write_tiny_model(dir: &Path, spec: &TinySpec) -> Result<(), DiffusionError> {
+    write_tiny(dir, spec, false, false)
+}
+
+/// Writes a tiny model of `family` into `dir` (a diffusers folder; `spec.xl` is set by the
+/// family); `inpainting`: the UNet takes the mask and the masked image too (9 input channels).
+/// [`TinyFamily::Sd1`] and [`TinyFamily::Sdxl`] without inpainting write exactly what
+/// [`write_tiny_model`] writes.
+pub fn write_tiny_family(
+    dir: &Path,
+    spec: &TinySpec,
+    family: TinyFamily,
+    inpainting: bool,
+) -> Result<(), DiffusionError> {
+    let spec = TinySpec {
+        xl: family == TinyFamily::Sdxl,
+        ..spec.clone()
+    };
+    write_tiny(dir, &spec, family == TinyFamily::Sd2, inpainting)
+}
+
+/// [`write_tiny_model`] with SD 2's rules (`sd2`) or 9 UNet input channels (`inpainting`).
+fn write_tiny(
+    dir: &Path,
+    spec: &TinySpec,
+    sd2: bool,
+    inpainting: bool,
+) -> Result<(), DiffusionError> {
+    if let Some(c) = spec
+        .unet_channels
+        .iter()
+        .find(|c| sd2 && !c.is_multiple_of(64))
+    {
+        return Err(DiffusionError::Request(format!(
+            "a tiny SD 2 model has 64-wide heads; {c} UNet channels do not split into them"
+        )));
+    }
     let pretty = |v: &serde_json::Value| serde_json::to_string_pretty(v).unwrap_or_default();
     let dev = Device::Cpu;
     let vocab_size = write_tokenizer(&dir.join("tokenizer"), "<|endoftext|>")?;
-    let mut encoders = vec![(
-        "text_encoder",
-        clip_json(vocab_size, spec.clip_hidden, spec.clip_layers, false),
-    )];
+    let mut first = clip_json(vocab_size, spec.clip_hidden, spec.clip_layers, false);
+    if sd2 {
+        first["hidden_act"] = "gelu".into();
+    }
+    let mut encoders = vec![("text_encoder", first)];
     if spec.xl {
         write_tokenizer(&dir.join("tokenizer_2"), "!")?;
         encoders.push((
@@ -278,7 +329,7 @@ pub fn write_tiny_model(dir: &Path, spec: &TinySpec) -> Result<(), DiffusionErro
     let mut unet_json = serde_json::json!({
         "_class_name": "UNet2DConditionModel",
         "sample_size": 8,
-        "in_channels": 4,
+        "in_channels": if inpainting { 9 } else { 4 },
         "out_channels": 4,
         "block_out_channels": spec.unet_channels,
         "down_block_types": down,
@@ -297,6 +348,11 @@ pub fn write_tiny_model(dir: &Path, spec: &TinySpec) -> Result<(), DiffusionErro
         "center_input_sample": false,
         "act_fn": "silu"
     });
+    if sd2 {
+        let heads: Vec<usize> = spec.unet_channels.iter().map(|c| c / 64).collect();
+        unet_json["attention_head_dim"] = serde_json::json!(heads);
+        unet_json["use_linear_projection"] = true.into();
+    }
     if spec.xl {
         let time_dim = 8;
         let heads: Vec<usize> = (0..n).map(|i| spec.unet_heads << i).collect();
@@ -371,6 +427,14 @@ pub fn write_tiny_model(dir: &Path, spec: &TinySpec) -> Result<(), DiffusionErro
         );
         o.insert("force_zeros_for_empty_prompt".into(), true.into());
         o.insert("image_encoder".into(), serde_json::json!([null, null]));
+    }
+    if inpainting {
+        let class = if spec.xl {
+            "StableDiffusionXLInpaintPipeline"
+        } else {
+            "StableDiffusionInpaintPipeline"
+        };
+        index["_class_name"] = class.into();
     }
     write(&dir.join("model_index.json"), &pretty(&index))?;
     write(&dir.join("unet/config.json"), &pretty(&unet_json))?;
@@ -447,4 +511,354 @@ pub fn write_tiny_taesd(dir: &Path, seed: u64, channels: usize) -> Result<(), Di
         &seeded(&map, seed)?,
         &dir.join("diffusion_pytorch_model.safetensors"),
     )
+}
+
+fn load_folder_tensors(path: &Path) -> Result<HashMap<String, Tensor>, DiffusionError> {
+    candle_core::safetensors::load(path, &Device::Cpu).map_err(|e| DiffusionError::Corrupt {
+        file: path.to_path_buf(),
+        message: e.to_string(),
+    })
+}
+
+fn read_json(path: &Path) -> Result<serde_json::Value, DiffusionError> {
+    let text = std::fs::read_to_string(path).map_err(|e| DiffusionError::io(path, &e))?;
+    super::config::parse_json(&text, path)
+}
+
+/// `norm1` -> `in_layers.0` (a UNet resnet part, diffusers to LDM).
+fn ldm_unet_resnet(part: &str) -> String {
+    let (module, param) = part.rsplit_once('.').unwrap_or((part, ""));
+    let m = match module {
+        "norm1" => "in_layers.0",
+        "conv1" => "in_layers.2",
+        "time_emb_proj" => "emb_layers.1",
+        "norm2" => "out_layers.0",
+        "conv2" => "out_layers.3",
+        "conv_shortcut" => "skip_connection",
+        other => other,
+    };
+    format!("{m}.{param}")
+}
+
+/// A diffusers UNet name in LDM naming; `layers` per block, `attention[u]`: up block `u` has
+/// attention (its upsampler then sits at `.2`).
+fn ldm_unet(name: &str, layers: usize, attention: &[bool]) -> String {
+    let num = |s: &str| s.parse::<usize>().unwrap_or(0);
+    let parts: Vec<&str> = name.splitn(5, '.').collect();
+    let rest = |from: usize| parts[from..].join(".");
+    let n = layers + 1;
+    let fixed = [
+        ("time_embedding.linear_1.", "time_embed.0."),
+        ("time_embedding.linear_2.", "time_embed.2."),
+        ("conv_in.", "input_blocks.0.0."),
+        ("conv_norm_out.", "out.0."),
+        ("conv_out.", "out.2."),
+        ("add_embedding.linear_1.", "label_emb.0.0."),
+        ("add_embedding.linear_2.", "label_emb.0.2."),
+    ];
+    for (d, l) in fixed {
+        if let Some(p) = name.strip_prefix(d) {
+            return format!("{l}{p}");
+        }
+    }
+    match (parts[0], parts.get(2).copied()) {
+        ("down_blocks", Some("resnets")) => format!(
+            "input_blocks.{}.0.{}",
+            1 + num(parts[1]) * n + num(parts[3]),
+            ldm_unet_resnet(&rest(4))
+        ),
+        ("down_blocks", Some("attentions")) => format!(
+            "input_blocks.{}.1.{}",
+            1 + num(parts[1]) * n + num(parts[3]),
+            rest(4)
+        ),
+        // down_blocks.B.downsamplers.0.conv.P
+        ("down_blocks", Some("downsamplers")) => format!(
+            "input_blocks.{}.0.op.{}",
+            (num(parts[1]) + 1) * n,
+            rest(4).trim_start_matches("conv.")
+        ),
+        ("mid_block", _) => {
+            // mid_block.resnets.K.rest / mid_block.attentions.0.rest
+            let p: Vec<&str> = name.splitn(4, '.').collect();
+            match p[1] {
+                "resnets" => format!("middle_block.{}.{}", 2 * num(p[2]), ldm_unet_resnet(p[3])),
+                _ => format!("middle_block.1.{}", p[3]),
+            }
+        }
+        ("up_blocks", Some("resnets")) => format!(
+            "output_blocks.{}.0.{}",
+            num(parts[1]) * n + num(parts[3]),
+            ldm_unet_resnet(&rest(4))
+        ),
+        ("up_blocks", Some("attentions")) => format!(
+            "output_blocks.{}.1.{}",
+            num(parts[1]) * n + num(parts[3]),
+            rest(4)
+        ),
+        ("up_blocks", Some("upsamplers")) => {
+            let u = num(parts[1]);
+            let slot = if attention.get(u).copied().unwrap_or(false) {
+                2
+            } else {
+                1
+            };
+            format!("output_blocks.{}.{slot}.{}", u * n + layers, rest(4))
+        }
+        _ => name.to_owned(),
+    }
+}
+
+/// A diffusers autoencoder name in LDM naming, and whether the weight is a 1x1 conv there.
+fn ldm_vae(name: &str, blocks: usize) -> (String, bool) {
+    let resnet = |p: &str| p.replace("conv_shortcut", "nin_shortcut");
+    let Some((side, rest)) = name.split_once('.') else {
+        return (name.to_owned(), false);
+    };
+    if side != "encoder" && side != "decoder" {
+        return (name.to_owned(), false);
+    }
+    let p: Vec<&str> = rest.splitn(5, '.').collect();
+    let num = |s: &str| s.parse::<usize>().unwrap_or(0);
+    let out = match p[0] {
+        "conv_norm_out" => format!("norm_out.{}", p[1..].join(".")),
+        "mid_block" if p[1] == "resnets" => {
+            format!("mid.block_{}.{}", num(p[2]) + 1, resnet(&p[3..].join(".")))
+        }
+        "mid_block" => {
+            let tail = p[3..].join(".");
+            let (module, param) = tail.rsplit_once('.').unwrap_or((&tail, ""));
+            let m = match module {
+                "group_norm" => "norm",
+                "to_q" => "q",
+                "to_k" => "k",
+                "to_v" => "v",
+                _ => "proj_out",
+            };
+            return (
+                format!("{side}.mid.attn_1.{m}.{param}"),
+                m != "norm" && param == "weight",
+            );
+        }
+        "down_blocks" | "up_blocks" => {
+            let b = num(p[1]);
+            let (kind, sampler, b) = if p[0] == "down_blocks" {
+                ("down", "downsample", b)
+            } else {
+                ("up", "upsample", blocks - 1 - b)
+            };
+            if p[2] == "resnets" {
+                format!("{kind}.{b}.block.{}.{}", p[3], resnet(p[4]))
+            } else {
+                // (down|up)samplers.0.conv.P
+                format!("{kind}.{b}.{sampler}.{}", p[4])
+            }
+        }
+        _ => rest.to_owned(),
+    };
+    (format!("{side}.{out}"), false)
+}
+
+/// Writes OpenCLIP-named tensors of a transformers CLIP under `prefix`: fused q/k/v, the
+/// projection transposed.
+fn ldm_open_clip(
+    te: &HashMap<String, Tensor>,
+    prefix: &str,
+    layers: usize,
+    out: &mut HashMap<String, Tensor>,
+) -> Result<(), DiffusionError> {
+    let get = |k: &str| {
+        te.get(k).cloned().ok_or_else(|| DiffusionError::Missing {
+            file: std::path::PathBuf::from(k),
+            what: "a tiny text encoder tensor".into(),
+        })
+    };
+    let m = "text_model.";
+    out.insert(
+        format!("{prefix}token_embedding.weight"),
+        get(&format!("{m}embeddings.token_embedding.weight"))?,
+    );
+    out.insert(
+        format!("{prefix}positional_embedding"),
+        get(&format!("{m}embeddings.position_embedding.weight"))?,
+    );
+    for p in ["weight", "bias"] {
+        out.insert(
+            format!("{prefix}ln_final.{p}"),
+            get(&format!("{m}final_layer_norm.{p}"))?,
+        );
+    }
+    if let Some(proj) = te.get("text_projection.weight") {
+        out.insert(format!("{prefix}text_projection"), proj.t()?.contiguous()?);
+    }
+    for i in 0..layers {
+        let d = format!("{m}encoder.layers.{i}.");
+        let l = format!("{prefix}transformer.resblocks.{i}.");
+        for p in ["weight", "bias"] {
+            let qkv: Vec<Tensor> = ["q_proj", "k_proj", "v_proj"]
+                .iter()
+                .map(|x| get(&format!("{d}self_attn.{x}.{p}")))
+                .collect::<Result<_, _>>()?;
+            out.insert(format!("{l}attn.in_proj_{p}"), Tensor::cat(&qkv, 0)?);
+            for (dm, lm) in [
+                ("layer_norm1", "ln_1"),
+                ("layer_norm2", "ln_2"),
+                ("self_attn.out_proj", "attn.out_proj"),
+                ("mlp.fc1", "mlp.c_fc"),
+                ("mlp.fc2", "mlp.c_proj"),
+            ] {
+                out.insert(format!("{l}{lm}.{p}"), get(&format!("{d}{dm}.{p}"))?);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Writes the tiny diffusers model in `folder` (from [`write_tiny_family`]) as one single-file
+/// checkpoint in the original LDM naming, the way A1111 / civitai distribute them, with the
+/// weights in `dtype`. Also writes what real files carry and a converter must skip: EMA
+/// copies, training buffers, CLIP's `position_ids`, OpenCLIP's `logit_scale`, and for SD 2
+/// the projection and one more text layer (SD 2 conditions on the penultimate layer, so
+/// diffusers' encoder lacks it). Returns how many tensors were written.
+///
+/// Test support, written independently of [`super::single_file`]'s tables so that a round
+/// trip is not one table read twice; tests/diffusion/reference_single_file.py checks with
+/// diffusers' own converters that the file converts back to the folder.
+pub fn write_tiny_single_file(
+    folder: &Path,
+    file: &Path,
+    dtype: DType,
+) -> Result<usize, DiffusionError> {
+    let index = read_json(&folder.join("model_index.json"))?;
+    let unet_cfg = read_json(&folder.join("unet/config.json"))?;
+    let te_cfg = read_json(&folder.join("text_encoder/config.json"))?;
+    let xl = index.get("text_encoder_2").is_some();
+    let sd2 = !xl && te_cfg["hidden_act"] == "gelu";
+    let layers = unet_cfg["layers_per_block"].as_u64().unwrap_or(1) as usize;
+    let attention: Vec<bool> = unet_cfg["up_block_types"]
+        .as_array()
+        .map(|a| a.iter().map(|t| t != "UpBlock2D").collect())
+        .unwrap_or_default();
+    let vae_blocks = read_json(&folder.join("vae/config.json"))?["block_out_channels"]
+        .as_array()
+        .map_or(0, Vec::len);
+    let mut out: HashMap<String, Tensor> = HashMap::new();
+
+    let unet = load_folder_tensors(&folder.join("unet/diffusion_pytorch_model.safetensors"))?;
+    for (k, t) in &unet {
+        out.insert(
+            format!("model.diffusion_model.{}", ldm_unet(k, layers, &attention)),
+            t.clone(),
+        );
+    }
+    let vae = load_folder_tensors(&folder.join("vae/diffusion_pytorch_model.safetensors"))?;
+    for (k, t) in &vae {
+        let (name, conv) = ldm_vae(k, vae_blocks);
+        let t = if conv {
+            let (o, i) = t.dims2()?;
+            t.reshape((o, i, 1, 1))?
+        } else {
+            t.clone()
+        };
+        out.insert(format!("first_stage_model.{name}"), t);
+    }
+    let te = load_folder_tensors(&folder.join("text_encoder/model.safetensors"))?;
+    let te_layers = te_cfg["num_hidden_layers"].as_u64().unwrap_or(0) as usize;
+    let hidden = te_cfg["hidden_size"].as_u64().unwrap_or(0) as usize;
+    let seq = te_cfg["max_position_embeddings"].as_u64().unwrap_or(77) as usize;
+    let position_ids = Tensor::arange(0i64, seq as i64, &Device::Cpu)?.unsqueeze(0)?;
+    if sd2 {
+        let prefix = "cond_stage_model.model.";
+        ldm_open_clip(&te, prefix, te_layers, &mut out)?;
+        // The layer SD 2 skips, its projection and logit scale: in the file, not in diffusers.
+        let extra_cfg = serde_json::json!({
+            "vocab_size": 2, "hidden_size": hidden, "intermediate_size": te_cfg["intermediate_size"],
+            "num_hidden_layers": te_layers + 1, "num_attention_heads": te_cfg["num_attention_heads"],
+            "hidden_act": "gelu"
+        });
+        let cfg = super::config::clip_config(&extra_cfg.to_string(), folder)?;
+        let map = VarMap::new();
+        super::clip::ClipTextEncoder::new(
+            &VarBuilder::from_varmap(&map, DType::F32, &Device::Cpu),
+            &cfg,
+            false,
+        )?;
+        let extra = seeded(&map, 99)?;
+        let mut last = HashMap::new();
+        ldm_open_clip(&extra, "x.", te_layers + 1, &mut last)?;
+        let tag = format!("x.transformer.resblocks.{te_layers}.");
+        for (k, t) in last {
+            if let Some(rest) = k.strip_prefix(&tag) {
+                out.insert(
+                    format!("{prefix}transformer.resblocks.{te_layers}.{rest}"),
+                    t,
+                );
+            }
+        }
+        out.insert(
+            format!("{prefix}text_projection"),
+            Tensor::ones((hidden, hidden), DType::F32, &Device::Cpu)?,
+        );
+        out.insert(
+            format!("{prefix}logit_scale"),
+            Tensor::new(4.6f32, &Device::Cpu)?,
+        );
+    } else {
+        let prefix = if xl {
+            "conditioner.embedders.0.transformer."
+        } else {
+            "cond_stage_model.transformer."
+        };
+        for (k, t) in &te {
+            out.insert(format!("{prefix}{k}"), t.clone());
+        }
+        out.insert(
+            format!("{prefix}text_model.embeddings.position_ids"),
+            position_ids,
+        );
+    }
+    if xl {
+        let te2 = load_folder_tensors(&folder.join("text_encoder_2/model.safetensors"))?;
+        let cfg2 = read_json(&folder.join("text_encoder_2/config.json"))?;
+        let layers2 = cfg2["num_hidden_layers"].as_u64().unwrap_or(0) as usize;
+        let prefix = "conditioner.embedders.1.model.";
+        ldm_open_clip(&te2, prefix, layers2, &mut out)?;
+        out.insert(
+            format!("{prefix}logit_scale"),
+            Tensor::new(4.6f32, &Device::Cpu)?,
+        );
+    }
+    // Training leftovers every converter must skip.
+    let ramp = Tensor::arange(0f32, 1000f32, &Device::Cpu)?;
+    out.insert("betas".into(), (&ramp * 1e-5)?);
+    out.insert("alphas_cumprod".into(), (1.0 - (&ramp * 1e-3)?)?);
+    out.insert(
+        "model_ema.decay".into(),
+        Tensor::new(0.9999f32, &Device::Cpu)?,
+    );
+    out.insert(
+        "model_ema.num_updates".into(),
+        Tensor::new(1000i64, &Device::Cpu)?,
+    );
+    if let Some(t) = unet.get("conv_in.weight") {
+        out.insert(
+            "model_ema.diffusion_modelinput_blocks00weight".into(),
+            (t * 0.5)?,
+        );
+    }
+
+    let out: HashMap<String, Tensor> = out
+        .into_iter()
+        .map(|(k, t)| {
+            let t = if t.dtype().is_float() && t.dtype() != dtype {
+                t.to_dtype(dtype)?
+            } else {
+                t
+            };
+            Ok::<_, candle_core::Error>((k, t))
+        })
+        .collect::<Result<_, _>>()?;
+    let n = out.len();
+    save(&out, file)?;
+    Ok(n)
 }
