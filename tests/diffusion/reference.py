@@ -74,7 +74,11 @@ def main():
     torch.set_grad_enabled(False)
     cases = json.loads((export / "cases.json").read_text())
     pipes = {}
-    for name, cls in (("tiny-sd", StableDiffusionPipeline), ("tiny-sdxl", StableDiffusionXLPipeline)):
+    for name, cls in (
+        ("tiny-sd", StableDiffusionPipeline),
+        ("tiny-sdxl", StableDiffusionXLPipeline),
+        ("tiny-sdxl-turbo", StableDiffusionXLPipeline),
+    ):
         extra = (
             dict(safety_checker=None, requires_safety_checker=False)
             if cls is StableDiffusionPipeline

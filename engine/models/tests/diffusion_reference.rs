@@ -34,9 +34,11 @@ struct Case {
     xl: bool,
     /// Empty: SDXL's pipeline zeroes the negative branch (`force_zeros_for_empty_prompt`).
     negative: &'static str,
+    /// The SDXL model with SDXL-Turbo's schedule (`timestep_spacing: "trailing"`).
+    turbo: bool,
 }
 
-const CASES: [Case; 8] = [
+const CASES: [Case; 9] = [
     Case {
         name: "txt2img-ddim",
         scheduler: SchedulerKind::Ddim,
@@ -46,6 +48,7 @@ const CASES: [Case; 8] = [
         strength: None,
         xl: false,
         negative: NEGATIVE,
+        turbo: false,
     },
     Case {
         name: "txt2img-euler-a",
@@ -56,6 +59,7 @@ const CASES: [Case; 8] = [
         strength: None,
         xl: false,
         negative: NEGATIVE,
+        turbo: false,
     },
     Case {
         name: "txt2img-dpmpp-2m",
@@ -66,6 +70,7 @@ const CASES: [Case; 8] = [
         strength: None,
         xl: false,
         negative: NEGATIVE,
+        turbo: false,
     },
     Case {
         name: "txt2img-no-guidance",
@@ -76,6 +81,7 @@ const CASES: [Case; 8] = [
         strength: None,
         xl: false,
         negative: NEGATIVE,
+        turbo: false,
     },
     Case {
         name: "img2img-euler-a",
@@ -86,6 +92,7 @@ const CASES: [Case; 8] = [
         strength: Some(0.5),
         xl: false,
         negative: NEGATIVE,
+        turbo: false,
     },
     Case {
         name: "xl-txt2img-euler-a-zero-negative",
@@ -96,6 +103,7 @@ const CASES: [Case; 8] = [
         strength: None,
         xl: true,
         negative: "",
+        turbo: false,
     },
     Case {
         name: "xl-txt2img-ddim",
@@ -106,6 +114,7 @@ const CASES: [Case; 8] = [
         strength: None,
         xl: true,
         negative: NEGATIVE,
+        turbo: false,
     },
     Case {
         name: "xl-img2img-dpmpp-2m",
@@ -116,6 +125,19 @@ const CASES: [Case; 8] = [
         strength: Some(0.6),
         xl: true,
         negative: NEGATIVE,
+        turbo: false,
+    },
+    // SDXL-Turbo's recipe: one Euler ancestral step from the last timestep, no guidance.
+    Case {
+        name: "xl-turbo-one-step",
+        scheduler: SchedulerKind::EulerAncestral,
+        steps: 1,
+        guidance: 0.0,
+        seed: 9,
+        strength: None,
+        xl: true,
+        negative: "",
+        turbo: true,
     },
 ];
 
@@ -178,12 +200,22 @@ fn our_pipeline_computes_what_diffusers_computes() {
         ..TinySpec::default()
     };
     write_tiny_model(&xl_root, &xl_spec).unwrap();
+    let turbo_root = root.with_file_name("tiny-sdxl-turbo");
+    write_tiny_model(&turbo_root, &xl_spec).unwrap();
+    let schedule = turbo_root.join("scheduler/scheduler_config.json");
+    let text = std::fs::read_to_string(&schedule).unwrap();
+    std::fs::write(&schedule, text.replace("\"leading\"", "\"trailing\"")).unwrap();
     let sd = DiffusionModel::load(&root, &LoadOptions::default()).unwrap();
     let xl = DiffusionModel::load(&xl_root, &LoadOptions::default()).unwrap();
+    let turbo = DiffusionModel::load(&turbo_root, &LoadOptions::default()).unwrap();
     let mut first: [Option<(RgbImage, &str)>; 2] = [None, None];
     let mut report = Vec::new();
     for case in &CASES {
-        let model = if case.xl { &xl } else { &sd };
+        let model = match (case.xl, case.turbo) {
+            (_, true) => &turbo,
+            (true, false) => &xl,
+            (false, false) => &sd,
+        };
         let start = first[usize::from(case.xl)].as_ref();
         let ours = model
             .generate(&request(case, start.map(|s| &s.0)), None, &mut |_| {})
@@ -206,7 +238,11 @@ fn our_pipeline_computes_what_diffusers_computes() {
                 "name": case.name, "scheduler": case.scheduler.as_str(), "steps": case.steps,
                 "guidance": case.guidance, "strength": case.strength,
                 "prompt": PROMPT, "negative_prompt": case.negative, "width": 64, "height": 64,
-                "model": if case.xl { "tiny-sdxl" } else { "tiny-sd" },
+                "model": match (case.xl, case.turbo) {
+                    (_, true) => "tiny-sdxl-turbo",
+                    (true, false) => "tiny-sdxl",
+                    (false, false) => "tiny-sd",
+                },
                 "init": start.filter(|_| case.strength.is_some()).map(|s| format!("ours-{}.png", s.1)),
             });
             report.push(spec);
