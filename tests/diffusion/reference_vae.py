@@ -18,6 +18,9 @@ diffusers expects, and writes vae-reference.safetensors into the fixtures folder
   tile_overlap_factor 0.25, so the 16 x 14 latents split into 3 x 3 tiles (the last column a
   2-latent tile inside the previous tile's overlap);
 * kl.whole: AutoencoderKL.decode(latents) without tiling;
+* kl.tiled_encode.mean / .logvar: AutoencoderKL.encode(pixels_large) with the same tiling
+  (128 x 112 pixels: 3 x 3 tiles of 64 px), the latent distribution's mean and log-variance;
+* kl.whole_encode.mean: the same without tiling;
 * latents: the input, so the test notices if the Rust side stops drawing the same one.
 
 Recorded with torch 2.8.0, diffusers 0.35.1 on CPU in float32.
@@ -47,7 +50,7 @@ def main():
     torch.set_grad_enabled(False)
     print("diffusers", diffusers.__version__, "torch", torch.__version__)
     inputs = load_file(export / "inputs.safetensors")
-    latents, pixels = inputs["latents"], inputs["pixels"]
+    latents, pixels, large = inputs["latents"], inputs["pixels"], inputs["pixels_large"]
 
     taesd_dir = export / "tiny-taesd"
     taesd = AutoencoderTiny.from_pretrained(taesd_dir, torch_dtype=torch.float32).eval()
@@ -59,11 +62,13 @@ def main():
     vae = AutoencoderKL.from_pretrained(vae_dir, torch_dtype=torch.float32).eval()
     check_names(vae, vae_dir)
     whole = vae.decode(latents).sample
+    whole_encode = vae.encode(large).latent_dist
     vae.enable_tiling()
     vae.tile_latent_min_size = TILE
     vae.tile_sample_min_size = TILE * 8
     vae.tile_overlap_factor = OVERLAP
     tiled = vae.decode(latents).sample
+    tiled_encode = vae.encode(large).latent_dist
     assert tiled.shape == whole.shape, (tiled.shape, whole.shape)
     print("diffusers' own tiled vs whole: max |diff|", (tiled - whole).abs().max().item())
 
@@ -74,6 +79,9 @@ def main():
             "taesd.encode": taesd_encode.contiguous(),
             "kl.tiled": tiled.contiguous(),
             "kl.whole": whole.contiguous(),
+            "kl.tiled_encode.mean": tiled_encode.mean.contiguous(),
+            "kl.tiled_encode.logvar": tiled_encode.logvar.contiguous(),
+            "kl.whole_encode.mean": whole_encode.mean.contiguous(),
             "latents": latents.contiguous(),
         },
         path,

@@ -46,6 +46,13 @@ fn pixels() -> Tensor {
     (n * 0.5).unwrap().clamp(-1.0, 1.0).unwrap()
 }
 
+/// The tiled encoder's input: 128 x 112 pixels, so 64 px tiles (8 latents) with a quarter
+/// overlap make 3 x 3 tiles.
+fn pixels_large() -> Tensor {
+    let n = noise_sequence(23, (1, 3, 128, 112), 1).unwrap().remove(0);
+    (n * 0.5).unwrap().clamp(-1.0, 1.0).unwrap()
+}
+
 fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
     assert_eq!(a.dims(), b.dims());
     (a - b)
@@ -90,15 +97,24 @@ fn taesd_and_tiled_decoding_compute_what_diffusers_computes() {
     let dir = export.clone().unwrap_or_else(|| tmp.path().to_path_buf());
     let taesd = Taesd::load(&tiny_taesd(&dir), &Device::Cpu, DType::F32).unwrap();
     let vae = Vae::load(&tiny_sd(&dir).join("vae"), &Device::Cpu, DType::F32).unwrap();
-    let (z, px) = (latents(), pixels());
+    let (z, px, large) = (latents(), pixels(), pixels_large());
+    let (tiled_mean, tiled_logvar) = vae.encode_tiled(&large, TILE, 0.25).unwrap();
+    let (whole_mean, _) = vae.encode(&large).unwrap();
     let ours: HashMap<&str, Tensor> = HashMap::from([
+        ("kl.tiled_encode.mean", tiled_mean),
+        ("kl.tiled_encode.logvar", tiled_logvar),
+        ("kl.whole_encode.mean", whole_mean),
         ("taesd.decode", taesd.decode_scaled(&z).unwrap()),
         ("taesd.encode", taesd.encode(&px).unwrap()),
         ("kl.tiled", vae.decode_tiled(&z, TILE, 0.25).unwrap()),
         ("kl.whole", vae.decode(&z).unwrap()),
     ]);
     if let Some(dir) = &export {
-        let inputs = HashMap::from([("latents".to_owned(), z), ("pixels".to_owned(), px)]);
+        let inputs = HashMap::from([
+            ("latents".to_owned(), z),
+            ("pixels".to_owned(), px),
+            ("pixels_large".to_owned(), large),
+        ]);
         candle_core::safetensors::save(&inputs, dir.join("inputs.safetensors")).unwrap();
         eprintln!(
             "exported to {}; now run tests/diffusion/reference_vae.py",
@@ -143,6 +159,8 @@ fn taesd_and_tiled_decoding_compute_what_diffusers_computes() {
     // Tiling really changed the picture (else kl.tiled would not test the blending).
     let tiling = max_abs_diff(&ours["kl.tiled"], &ours["kl.whole"]);
     assert!(tiling > 1e-3, "tiled and whole decodes agree to {tiling}");
+    let tiling = max_abs_diff(&ours["kl.tiled_encode.mean"], &ours["kl.whole_encode.mean"]);
+    assert!(tiling > 1e-3, "tiled and whole encodes agree to {tiling}");
 }
 
 #[test]

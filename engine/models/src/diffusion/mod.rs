@@ -723,7 +723,7 @@ impl DiffusionModel {
             }
             Some(init) => {
                 let pixels = to_tensor(&init.image, &self.device)?.to_dtype(self.vae_dtype)?;
-                let (mean, logvar) = self.vae.encode(&pixels)?;
+                let (mean, logvar) = self.vae.encode_auto(&pixels)?;
                 let (mean, logvar) = (mean.to_dtype(self.dtype())?, logvar.to_dtype(self.dtype())?);
                 let eps = gaussian()?.to_dtype(self.dtype())?;
                 let z0 = ((mean + (logvar * 0.5)?.exp()?.mul(&eps)?)? * scale)?;
@@ -743,7 +743,7 @@ impl DiffusionModel {
                     (Some(_), true) => {
                         let keep_px = pixel_keep_mask(init, r.width, r.height, &self.device)?
                             .to_dtype(self.vae_dtype)?;
-                        let (m, _) = self.vae.encode(&pixels.broadcast_mul(&keep_px)?)?;
+                        let (m, _) = self.vae.encode_auto(&pixels.broadcast_mul(&keep_px)?)?;
                         Some((m.to_dtype(self.dtype())? * scale)?)
                     }
                     _ => None,

@@ -183,6 +183,11 @@ impl Vae {
 
     /// Mean and log-variance of the latent distribution of `image` (`(b, 3, h, w)` in [-1, 1]).
     pub fn encode(&self, image: &Tensor) -> CandleResult<(Tensor, Tensor)> {
+        self.split_moments(&self.moments(image)?)
+    }
+
+    /// The encoder's output: mean and log-variance stacked on the channels.
+    fn moments(&self, image: &Tensor) -> CandleResult<Tensor> {
         let mut x = self.enc_conv_in.forward(image)?;
         for block in &self.enc_down {
             x = block.forward(&x)?;
@@ -193,11 +198,50 @@ impl Vae {
         if let Some(q) = &self.quant_conv {
             x = q.forward(&x)?;
         }
+        Ok(x)
+    }
+
+    fn split_moments(&self, x: &Tensor) -> CandleResult<(Tensor, Tensor)> {
         let mean = x.narrow(1, 0, self.latent_channels)?;
         let logvar = x
             .narrow(1, self.latent_channels, self.latent_channels)?
             .clamp(-30.0, 20.0)?;
         Ok((mean, logvar))
+    }
+
+    /// [`Vae::encode`], in tiles when the picture is larger than [`Vae::tile`] latents on a
+    /// side (the same rule as [`Vae::decode_auto`]): img2img from a large frame.
+    pub fn encode_auto(&self, image: &Tensor) -> CandleResult<(Tensor, Tensor)> {
+        let (_, _, h, w) = image.dims4()?;
+        let ds = self.downscale;
+        if self.tile > 0 && (h > self.tile * ds || w > self.tile * ds) {
+            self.encode_tiled(image, self.tile, TILE_OVERLAP)
+        } else {
+            self.encode(image)
+        }
+    }
+
+    /// [`Vae::encode`] in overlapping tiles of `tile * downscale` pixels, as diffusers'
+    /// `AutoencoderKL._tiled_encode` (`tile_sample_min_size = tile * downscale`,
+    /// `tile_latent_min_size = tile`, `tile_overlap_factor = overlap`): the encoder's moments
+    /// are blended over the overlap and cropped, then split into mean and log-variance.
+    pub fn encode_tiled(
+        &self,
+        image: &Tensor,
+        tile: usize,
+        overlap: f64,
+    ) -> CandleResult<(Tensor, Tensor)> {
+        let stride = tile_stride(tile, overlap)?;
+        let ds = self.downscale;
+        let moments = tiled(
+            image,
+            tile * ds,
+            stride * ds,
+            tile - stride,
+            stride,
+            |x| self.moments(x),
+        )?;
+        self.split_moments(&moments)
     }
 
     /// Pixels in [-1, 1] from unscaled latents.
@@ -238,47 +282,71 @@ impl Vae {
         tile: usize,
         overlap: f64,
     ) -> CandleResult<Tensor> {
-        let (_, _, h, w) = latents.dims4()?;
-        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-        let stride = (tile as f64 * (1.0 - overlap)) as usize;
-        if tile == 0 || !(0.0..1.0).contains(&overlap) || stride == 0 {
-            return Err(candle_core::Error::Msg(format!(
-                "tiled decode: tile {tile} with overlap {overlap} does not advance; use a tile of at least 1 latent and an overlap in [0, 1) that leaves a stride"
-            )));
-        }
+        let stride = tile_stride(tile, overlap)?;
         let ds = self.downscale;
-        let blend = (tile - stride) * ds;
-        let keep = stride * ds;
-        let mut above: Vec<Tensor> = Vec::new();
-        let mut out_rows = Vec::new();
-        for i in (0..h).step_by(stride) {
-            let mut row: Vec<Tensor> = Vec::new();
-            for j in (0..w).step_by(stride) {
-                let z = latents
-                    .narrow(2, i, tile.min(h - i))?
-                    .narrow(3, j, tile.min(w - j))?;
-                let mut t = self.decode(&z)?;
-                // As diffusers (which blends in place), the tiles blended from are blended ones.
-                if let Some(a) = above.get(row.len()) {
-                    t = blend_edge(a, &t, blend, 2)?;
-                }
-                if let Some(a) = row.last() {
-                    t = blend_edge(a, &t, blend, 3)?;
-                }
-                row.push(t);
-            }
-            let cropped = row
-                .iter()
-                .map(|t| {
-                    let (_, _, th, tw) = t.dims4()?;
-                    t.narrow(2, 0, keep.min(th))?.narrow(3, 0, keep.min(tw))
-                })
-                .collect::<CandleResult<Vec<_>>>()?;
-            out_rows.push(Tensor::cat(&cropped, 3)?);
-            above = row;
-        }
-        Tensor::cat(&out_rows, 2)
+        tiled(
+            latents,
+            tile,
+            stride,
+            (tile - stride) * ds,
+            stride * ds,
+            |z| self.decode(z),
+        )
     }
+}
+
+/// How far tiles of `tile` with `overlap` advance: `int(tile * (1 - overlap))`, as diffusers.
+fn tile_stride(tile: usize, overlap: f64) -> CandleResult<usize> {
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let stride = (tile as f64 * (1.0 - overlap)) as usize;
+    if tile == 0 || !(0.0..1.0).contains(&overlap) || stride == 0 {
+        return Err(candle_core::Error::Msg(format!(
+            "tiled autoencoder: tile {tile} with overlap {overlap} does not advance; use a tile of at least 1 latent and an overlap in [0, 1) that leaves a stride"
+        )));
+    }
+    Ok(stride)
+}
+
+/// Runs `f` on `tile` x `tile` windows of `input` starting every `stride`, blends each output
+/// tile's first `blend` rows and columns with its upper and left neighbours (already blended,
+/// as diffusers blends in place), keeps its first `keep` rows and columns, and joins them.
+fn tiled(
+    input: &Tensor,
+    tile: usize,
+    stride: usize,
+    blend: usize,
+    keep: usize,
+    f: impl Fn(&Tensor) -> CandleResult<Tensor>,
+) -> CandleResult<Tensor> {
+    let (_, _, h, w) = input.dims4()?;
+    let mut above: Vec<Tensor> = Vec::new();
+    let mut out_rows = Vec::new();
+    for i in (0..h).step_by(stride) {
+        let mut row: Vec<Tensor> = Vec::new();
+        for j in (0..w).step_by(stride) {
+            let window = input
+                .narrow(2, i, tile.min(h - i))?
+                .narrow(3, j, tile.min(w - j))?;
+            let mut t = f(&window)?;
+            if let Some(a) = above.get(row.len()) {
+                t = blend_edge(a, &t, blend, 2)?;
+            }
+            if let Some(a) = row.last() {
+                t = blend_edge(a, &t, blend, 3)?;
+            }
+            row.push(t);
+        }
+        let cropped = row
+            .iter()
+            .map(|t| {
+                let (_, _, th, tw) = t.dims4()?;
+                t.narrow(2, 0, keep.min(th))?.narrow(3, 0, keep.min(tw))
+            })
+            .collect::<CandleResult<Vec<_>>>()?;
+        out_rows.push(Tensor::cat(&cropped, 3)?);
+        above = row;
+    }
+    Tensor::cat(&out_rows, 2)
 }
 
 /// diffusers' `blend_v` (`dim` 2) / `blend_h` (`dim` 3): the first `extent` rows (columns) of
