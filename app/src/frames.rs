@@ -91,6 +91,7 @@ pub fn run(
             FramesMode::Variations(s) => Some(s),
             _ => None,
         },
+        project_dir: None,
     };
     let count = options
         .shots

@@ -709,6 +709,48 @@ fn frames_draws_sketches_without_a_model_and_takes_from_a_diffusion_model() {
     assert_eq!(active.provenance.steps, Some(2));
     drop(session);
 
+    // A character's look goes into the bible; an unknown name is refused with the cast.
+    let run = previz_e2e::previz_in_env(
+        tmp.path(),
+        &[
+            "frames",
+            dir_s,
+            "--look",
+            "NOBODY=x.safetensors",
+            "--shots",
+            "1",
+        ],
+        &env,
+    );
+    assert_eq!(run.status, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("NOBODY") && run.stderr.contains("--look"),
+        "{}",
+        run.stderr
+    );
+    let (session, _) = Session::open(&dir, OpenMode::ReadOnly).unwrap();
+    let name = session.project().script.characters[0].name.clone();
+    drop(session);
+    std::fs::write(dir.join("look.safetensors"), b"").unwrap();
+    let spec = format!("{name}=look.safetensors:0.7@m4ra woman");
+    let run = previz_e2e::previz_in_env(
+        tmp.path(),
+        &["frames", dir_s, "--look", &spec, "--shots", "1", "--json"],
+        &env,
+    );
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    let (session, _) = Session::open(&dir, OpenMode::ReadOnly).unwrap();
+    let look = session.project().script.characters[0].look.clone().unwrap();
+    assert_eq!(
+        (
+            look.lora.as_str(),
+            look.scale_percent,
+            look.trigger.as_str()
+        ),
+        ("look.safetensors", 70, "m4ra woman")
+    );
+    drop(session);
+
     // Bad input: a clear line and exit 2.
     let run = previz_e2e::previz_in_env(tmp.path(), &["frames", dir_s, "--shots", "999"], &env);
     assert_eq!(run.status, 2, "{}", run.stderr);

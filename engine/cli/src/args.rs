@@ -184,6 +184,11 @@ pub struct FramesArgs {
     /// LoRA adapters merged into the model: FILE or FILE:SCALE (repeatable).
     #[arg(long = "lora")]
     pub loras: Vec<String>,
+    /// A character's look, kept in the character bible and merged into the model for the shots
+    /// that show them: NAME=FILE[:SCALE][@TRIGGER WORDS] (FILE relative to the project folder;
+    /// NAME= clears it). Repeatable.
+    #[arg(long = "look")]
+    pub looks: Vec<String>,
     /// Denoising steps (default: 25, or 4 for turbo models).
     #[arg(long)]
     pub steps: Option<usize>,

@@ -410,8 +410,37 @@ pub struct Character {
     /// The voice cast for their dialogue.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub voice: Option<Casting>,
+    /// How the image model keeps them recognisable from shot to shot (a LoRA trained on them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub look: Option<CharacterLook>,
     #[serde(flatten)]
     pub extra: Extra,
+}
+
+/// A character's look for the image model: a LoRA adapter trained on them, merged when a shot
+/// shows them, and the words that call it up.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CharacterLook {
+    /// The LoRA file (`.safetensors`): absolute, or relative to the project folder.
+    pub lora: String,
+    /// Its strength in percent (100 = as trained; 60 = lighter).
+    #[serde(default = "hundred")]
+    pub scale_percent: u32,
+    /// Trigger words the LoRA was trained with (`m4ra woman`), put before the bible's words.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub trigger: String,
+}
+
+impl CharacterLook {
+    /// A LoRA at full strength without trigger words.
+    #[must_use]
+    pub fn new(lora: impl Into<String>) -> Self {
+        Self {
+            lora: lora.into(),
+            scale_percent: 100,
+            trigger: String::new(),
+        }
+    }
 }
 
 /// A character's voice: which voice speaks their lines, and how.
@@ -461,6 +490,7 @@ pub enum CharacterField {
     Appearance(String),
     Wardrobe(String),
     Voice(Option<Casting>),
+    Look(Option<CharacterLook>),
 }
 
 impl CharacterField {
@@ -473,6 +503,7 @@ impl CharacterField {
             CharacterField::Appearance(_) => "appearance",
             CharacterField::Wardrobe(_) => "wardrobe",
             CharacterField::Voice(_) => "voice",
+            CharacterField::Look(_) => "look",
         }
     }
 }
@@ -494,6 +525,7 @@ impl Character {
             CharacterField::Voice(v) => {
                 CharacterField::Voice(std::mem::replace(&mut self.voice, v))
             }
+            CharacterField::Look(v) => CharacterField::Look(std::mem::replace(&mut self.look, v)),
         }
     }
 
@@ -509,6 +541,7 @@ impl Character {
             appearance: String::new(),
             wardrobe: String::new(),
             voice: None,
+            look: None,
             extra: Extra::new(),
         }
     }

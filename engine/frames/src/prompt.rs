@@ -20,6 +20,8 @@ pub struct ShotPrompt {
     pub characters: Vec<CharacterId>,
     /// The subject split into names as written (characters and objects).
     pub subjects: Vec<String>,
+    /// The looks (LoRAs) of the characters shown, in the order named, each once.
+    pub looks: Vec<previz_core::script::CharacterLook>,
 }
 
 /// Splits "MARA and JONAH", "Mara, Jonah & Tess" into names.
@@ -157,6 +159,13 @@ pub fn shot_prompt(project: &Project, shot: &Shot) -> ShotPrompt {
     let body_lower = body.to_lowercase();
     let mut pieces = vec![body];
     for c in &characters {
+        // A character LoRA's trigger words call it up; they lead the character's words.
+        if let Some(trigger) = c.look.as_ref().map(|l| l.trigger.trim())
+            && !trigger.is_empty()
+            && !body_lower.contains(&trigger.to_lowercase())
+        {
+            pieces.push(trigger.to_owned());
+        }
         let words = bible_words(c);
         let detail = [&c.appearance, &c.wardrobe]
             .iter()
@@ -182,9 +191,13 @@ pub fn shot_prompt(project: &Project, shot: &Shot) -> ShotPrompt {
         shot.negative_prompt.trim().to_owned()
     };
     let mut ids: Vec<CharacterId> = Vec::new();
+    let mut looks = Vec::new();
     for c in characters {
         if !ids.contains(&c.id) {
             ids.push(c.id);
+            if let Some(look) = c.look.clone().filter(|l| !l.lora.trim().is_empty()) {
+                looks.push(look);
+            }
         }
     }
     ShotPrompt {
@@ -192,5 +205,6 @@ pub fn shot_prompt(project: &Project, shot: &Shot) -> ShotPrompt {
         negative,
         characters: ids,
         subjects,
+        looks,
     }
 }

@@ -33,6 +33,8 @@ pub enum FramesError {
     Edit(String),
     #[error("model memory: {0}")]
     Memory(String),
+    #[error("character look: {0}")]
+    Look(String),
 }
 
 /// Who draws the frames.
@@ -49,6 +51,9 @@ pub struct DiffusionEngine {
     pub id: String,
     /// Shared through the process's model pool: the next job reuses it without a reload.
     pub model: std::sync::Arc<DiffusionModel>,
+    /// Where it was loaded from and how, for the variants with character LoRAs merged.
+    pub path: PathBuf,
+    pub options: LoadOptions,
     /// blake3 of its weights (and LoRAs).
     pub hash: String,
     pub steps: usize,
@@ -96,12 +101,75 @@ impl DiffusionEngine {
         Ok(Self {
             id: id.to_owned(),
             model,
+            path: path.to_path_buf(),
+            options: options.clone(),
             hash,
             steps: if turbo { 4 } else { 25 },
             guidance: if turbo { 0.0 } else { 7.5 },
             scheduler: SchedulerKind::default(),
         })
     }
+}
+
+impl DiffusionEngine {
+    /// The model with `extra` LoRAs merged on top of the engine's own (a shot's characters'
+    /// looks), and its hash: the engine's model when there are none, else a variant loaded
+    /// through the model pool (kept while the budget allows, so a character's shots reuse it).
+    pub fn variant(
+        &self,
+        extra: &[(PathBuf, f32)],
+    ) -> Result<(std::sync::Arc<DiffusionModel>, String), FramesError> {
+        if extra.is_empty() {
+            return Ok((self.model.clone(), self.hash.clone()));
+        }
+        let mut options = self.options.clone();
+        options.loras.extend(extra.iter().cloned());
+        let v = Self::load(&self.id, &self.path, &options)?;
+        Ok((v.model, v.hash))
+    }
+}
+
+/// The LoRA files of a shot's characters, resolved against the project folder; a missing file
+/// names the character's look and what to do.
+fn look_loras(
+    looks: &[previz_core::script::CharacterLook],
+    project_dir: Option<&std::path::Path>,
+) -> Result<Vec<(PathBuf, f32)>, FramesError> {
+    let mut out = Vec::new();
+    for look in looks {
+        let given = PathBuf::from(look.lora.trim());
+        let path = match project_dir {
+            Some(dir) if given.is_relative() => dir.join(&given),
+            _ => given.clone(),
+        };
+        if !path.is_file() {
+            return Err(FramesError::Look(format!(
+                "{}: the character LoRA is missing; put the file there or change the character's look",
+                path.display()
+            )));
+        }
+        #[allow(clippy::cast_precision_loss)]
+        let scale = look.scale_percent as f32 / 100.0;
+        if !out.iter().any(|(p, _)| p == &path) {
+            out.push((path, scale));
+        }
+    }
+    Ok(out)
+}
+
+fn loras_json(loras: &[(PathBuf, f32)]) -> Option<serde_json::Value> {
+    (!loras.is_empty()).then(|| {
+        serde_json::Value::Array(
+            loras
+                .iter()
+                // The scale as written (0.8, not f32's 0.800000011920929).
+                .map(|(f, s)| {
+                    let scale = (f64::from(*s) * 1000.0).round() / 1000.0;
+                    serde_json::json!({"file": lora_name(f), "scale": scale})
+                })
+                .collect(),
+        )
+    })
 }
 
 /// Which shots, how many takes, from where.
@@ -116,6 +184,9 @@ pub struct FramesOptions {
     pub force: bool,
     /// img2img from each shot's active take at this strength (variations, "redraw from this").
     pub from_active: Option<f32>,
+    /// Where character LoRAs named relative to the project are found; `None`: the folder
+    /// holding the asset store (the project folder).
+    pub project_dir: Option<PathBuf>,
 }
 
 /// What happened to one shot.
@@ -300,6 +371,21 @@ pub fn run_frames(
             continue;
         };
         let prompt = shot_prompt(&working, &shot);
+        // The model this shot is drawn with: the engine's, or a variant with its characters'
+        // LoRAs merged.
+        let model = match engine {
+            FrameEngine::Diffusion(d) => Some(
+                d.variant(&look_loras(
+                    &prompt.looks,
+                    options
+                        .project_dir
+                        .as_deref()
+                        .or_else(|| store.root().parent()),
+                )?)?,
+            ),
+            FrameEngine::Sketch => None,
+        };
+        let loras = model.as_ref().and_then(|(m, _)| loras_json(&m.loras));
         let label = shot
             .label
             .clone()
@@ -311,6 +397,7 @@ pub fn run_frames(
         let up_to_date = shot.active().is_some_and(|t| {
             t.provenance.prompt == prompt.prompt
                 && t.provenance.extra.get("engine").and_then(|v| v.as_str()) == Some(key.as_str())
+                && t.provenance.extra.get("loras") == loras.as_ref()
         });
         if up_to_date && !options.force && options.from_active.is_none() {
             summary.kept += 1;
@@ -362,6 +449,9 @@ pub fn run_frames(
                     (img, p)
                 }
                 FrameEngine::Diffusion(d) => {
+                    let Some((model, model_hash)) = &model else {
+                        continue;
+                    };
                     let request = Request {
                         prompt: prompt.prompt.clone(),
                         negative_prompt: prompt.negative.clone(),
@@ -374,7 +464,7 @@ pub fn run_frames(
                         init: init.clone(),
                         previews: true,
                     };
-                    let result = d.model.generate(&request, Some(&token), &mut |s| {
+                    let result = model.generate(&request, Some(&token), &mut |s| {
                         on_step(
                             &StepProgress {
                                 shot_index: index,
@@ -395,19 +485,8 @@ pub fn run_frames(
                         Err(e) => return Err(e.into()),
                     };
                     let mut extra = Extra::new();
-                    if !d.model.loras.is_empty() {
-                        extra.insert(
-                            "loras".into(),
-                            serde_json::Value::Array(
-                                d.model
-                                    .loras
-                                    .iter()
-                                    .map(|(f, s)| {
-                                        serde_json::json!({"file": lora_name(f), "scale": s})
-                                    })
-                                    .collect(),
-                            ),
-                        );
+                    if let Some(l) = &loras {
+                        extra.insert("loras".into(), l.clone());
                     }
                     if let Some(i) = &init {
                         extra.insert("img2img_strength".into(), serde_json::json!(i.strength));
@@ -421,7 +500,7 @@ pub fn run_frames(
                     let p = Provenance {
                         generator: "diffusion".into(),
                         model_id: Some(d.id.clone()),
-                        model_hash: Some(d.hash.clone()),
+                        model_hash: Some(model_hash.clone()),
                         prompt: prompt.prompt.clone(),
                         negative_prompt: prompt.negative.clone(),
                         seed: Some(seed),

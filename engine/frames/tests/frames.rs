@@ -320,3 +320,122 @@ fn jobs_share_loaded_models_and_the_pool_evicts_what_no_job_holds() {
     assert_eq!(held.len(), 1, "tiny-a was evicted: {held:?}");
     assert!(held[0].key.path.ends_with("tiny-b") && held[0].in_use);
 }
+
+/// A LoRA in the kohya naming over the tiny model's first attention `to_q`.
+fn write_character_lora(path: &std::path::Path) {
+    use candle_core::{Device, Tensor};
+    let dim = 32;
+    let ramp = |n: usize, k: f32| {
+        (0..n)
+            .map(|i| ((i as f32 * 0.37 + k).sin()) * 0.5)
+            .collect::<Vec<f32>>()
+    };
+    let key = "lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn1_to_q";
+    let mut t = std::collections::HashMap::new();
+    t.insert(
+        format!("{key}.lora_down.weight"),
+        Tensor::from_vec(ramp(2 * dim, 1.0), (2, dim), &Device::Cpu).unwrap(),
+    );
+    t.insert(
+        format!("{key}.lora_up.weight"),
+        Tensor::from_vec(ramp(dim * 2, 2.0), (dim, 2), &Device::Cpu).unwrap(),
+    );
+    candle_core::safetensors::save(&t, path).unwrap();
+}
+
+/// A character's look (a LoRA trained on them, with trigger words) is merged only for the
+/// shots that show them: their takes record the LoRA, the others are drawn by the base model;
+/// relative LoRA paths are the project folder's; a missing file names itself.
+#[test]
+fn a_characters_lora_is_merged_only_for_the_shots_that_show_them() {
+    use previz_core::script::CharacterLook;
+    let mut p = project();
+    let (cid, name) = first_character(&p);
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("tiny-sd");
+    write_tiny_model(&root, &TinySpec::default()).unwrap();
+    write_character_lora(&dir.path().join("mara-look.safetensors"));
+    let (with, without) = (p.shots[0].id, p.shots[1].id);
+    for (shot, subject) in [
+        (with, name.clone()),
+        (without, "the empty corridor".to_owned()),
+    ] {
+        p.apply(&EditCommand::EditShot {
+            shot,
+            field: ShotField::Subject(subject),
+        })
+        .unwrap();
+    }
+    let look = CharacterLook {
+        lora: "mara-look.safetensors".into(),
+        scale_percent: 80,
+        trigger: "m4ra woman".into(),
+    };
+    p.apply(&EditCommand::EditCharacter {
+        character: cid,
+        field: CharacterField::Look(Some(look)),
+    })
+    .unwrap();
+    let prompt = shot_prompt(&p, p.shot(with).unwrap());
+    assert!(prompt.prompt.contains("m4ra woman"), "{}", prompt.prompt);
+    assert_eq!(prompt.looks.len(), 1);
+
+    let mut engine = DiffusionEngine::load("tiny-sd", &root, &LoadOptions::default()).unwrap();
+    engine.steps = 2;
+    let base_hash = engine.hash.clone();
+    let engine = FrameEngine::Diffusion(Box::new(engine));
+    let store = AssetStore::new(dir.path().join("assets"));
+    let options = FramesOptions {
+        shots: Some(vec![with, without]),
+        takes: 1,
+        seed: 5,
+        ..FramesOptions::default()
+    };
+    let (batch, summary) =
+        run_frames(&p, &engine, &store, &options, &ctx(), |_| {}, |_, _| {}).unwrap();
+    assert_eq!(summary.takes, 2);
+    let mut drawn = p.clone();
+    drawn.apply(&batch.unwrap()).unwrap();
+    let take = |shot| drawn.shot(shot).unwrap().active().unwrap().clone();
+    let (a, b) = (take(with), take(without));
+    assert_eq!(
+        a.provenance.extra["loras"],
+        serde_json::json!([{"file": "mara-look.safetensors", "scale": 0.8}])
+    );
+    assert_ne!(a.provenance.model_hash.as_deref(), Some(base_hash.as_str()));
+    assert!(!b.provenance.extra.contains_key("loras"));
+    assert_eq!(b.provenance.model_hash.as_deref(), Some(base_hash.as_str()));
+
+    // Up to date on a second run; a stronger look redraws that shot only.
+    let (batch, summary) =
+        run_frames(&drawn, &engine, &store, &options, &ctx(), |_| {}, |_, _| {}).unwrap();
+    assert!(batch.is_none() && summary.kept == 2);
+    drawn
+        .apply(&EditCommand::EditCharacter {
+            character: cid,
+            field: CharacterField::Look(Some(CharacterLook {
+                lora: "mara-look.safetensors".into(),
+                scale_percent: 100,
+                trigger: "m4ra woman".into(),
+            })),
+        })
+        .unwrap();
+    let (_, summary) =
+        run_frames(&drawn, &engine, &store, &options, &ctx(), |_| {}, |_, _| {}).unwrap();
+    assert_eq!((summary.shots_drawn, summary.kept), (1, 1));
+
+    // A look whose file is gone is one clear error naming it.
+    drawn
+        .apply(&EditCommand::EditCharacter {
+            character: cid,
+            field: CharacterField::Look(Some(CharacterLook::new("gone.safetensors"))),
+        })
+        .unwrap();
+    let e = run_frames(&drawn, &engine, &store, &options, &ctx(), |_| {}, |_, _| {})
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("gone.safetensors") && e.contains("missing"),
+        "{e}"
+    );
+}

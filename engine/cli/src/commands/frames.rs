@@ -11,8 +11,10 @@ use std::io::IsTerminal;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use previz_breakdown::{BreakdownError, SceneSelection};
+use previz_core::EditCommand;
 use previz_core::ids::ShotId;
 use previz_core::project::Project;
+use previz_core::script::{CharacterField, CharacterLook};
 use previz_frames::{
     DiffusionEngine, FrameEngine, FramesOptions, FramesSummary, parse_lora, run_frames,
 };
@@ -70,6 +72,50 @@ fn select_shots(project: &Project, spec: &str) -> Result<Vec<ShotId>, CliError> 
     }
     out.dedup();
     Ok(out)
+}
+
+/// `NAME=FILE[:SCALE][@TRIGGER WORDS]` as the edit that sets that character's look (`NAME=`
+/// clears it).
+fn look_command(project: &Project, spec: &str) -> Result<EditCommand, CliError> {
+    let bad = |why: String| CliError::bad_input(format!("--look '{spec}': {why}"));
+    let (name, rest) = spec
+        .split_once('=')
+        .ok_or_else(|| bad("expected NAME=FILE[:SCALE][@TRIGGER WORDS]".into()))?;
+    let character = project
+        .script
+        .characters
+        .iter()
+        .find(|c| c.answers_to(name.trim()))
+        .ok_or_else(|| {
+            let names: Vec<&str> = project
+                .script
+                .characters
+                .iter()
+                .map(|c| c.name.as_str())
+                .collect();
+            bad(format!(
+                "no character is called '{}'; the script has: {}",
+                name.trim(),
+                names.join(", ")
+            ))
+        })?;
+    let look = if rest.trim().is_empty() {
+        None
+    } else {
+        let (file_scale, trigger) = rest.split_once('@').unwrap_or((rest, ""));
+        let (file, scale) = parse_lora(file_scale.trim()).map_err(bad)?;
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let scale_percent = (scale * 100.0).round().max(0.0) as u32;
+        Some(CharacterLook {
+            lora: file.display().to_string(),
+            scale_percent,
+            trigger: trigger.trim().to_owned(),
+        })
+    };
+    Ok(EditCommand::EditCharacter {
+        character: character.id,
+        field: CharacterField::Look(look),
+    })
 }
 
 fn engine_for(args: &FramesArgs) -> Result<FrameEngine, CliError> {
@@ -157,6 +203,19 @@ pub fn run(args: &FramesArgs, json: bool) -> Result<(), CliError> {
         OpenMode::ReadWrite
     };
     let (mut session, _) = open(&dir, mode, json)?;
+    // Looks given on the command line go into the character bible first (one undo step each).
+    for spec in &args.looks {
+        let applied = look_command(session.project(), spec).and_then(|command| {
+            session
+                .apply(&command)
+                .and_then(|_| session.save())
+                .map_err(|e| storage_error(&e))
+        });
+        if let Err(e) = applied {
+            close(session);
+            return Err(e);
+        }
+    }
     let store = session.assets();
     let project = session.project().clone();
     let chosen: Option<Vec<ShotId>> = match &args.shots {
@@ -204,6 +263,7 @@ pub fn run(args: &FramesArgs, json: bool) -> Result<(), CliError> {
             seed: args.seed,
             force: args.force,
             from_active: args.from_active,
+            project_dir: Some(dir.clone()),
         };
         let project = session.project().clone();
         let result = run_frames(

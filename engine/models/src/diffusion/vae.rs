@@ -233,14 +233,9 @@ impl Vae {
     ) -> CandleResult<(Tensor, Tensor)> {
         let stride = tile_stride(tile, overlap)?;
         let ds = self.downscale;
-        let moments = tiled(
-            image,
-            tile * ds,
-            stride * ds,
-            tile - stride,
-            stride,
-            |x| self.moments(x),
-        )?;
+        let moments = tiled(image, tile * ds, stride * ds, tile - stride, stride, |x| {
+            self.moments(x)
+        })?;
         self.split_moments(&moments)
     }
 
