@@ -1037,6 +1037,52 @@ fn diffusion_frames_show_their_denoising_previews_in_the_job_panel() {
     let _ = h.get_by_label("preview of the frame being drawn");
 }
 
+/// The Cast panel's look row: typing a LoRA file sets the character's look (one undo step for
+/// the whole word); its strength and trigger words appear once there is one.
+#[test]
+fn the_cast_panel_sets_a_characters_look_as_one_undo_step() {
+    let sample = sample();
+    let mut h = window(sample.studio);
+    h.run_steps(1);
+    topmost(&h, "Cast").click();
+    h.run_steps(2);
+    step_until(&mut h, "the voices to be found", |h| {
+        h.state().studio.cast.catalogue.is_some()
+    });
+    let (character, name) = {
+        let c = &doc(&h).script.characters[0];
+        (c.id, c.name.clone())
+    };
+    let field = format!("Look LoRA of {name}");
+    h.get_by_label(&field).click();
+    h.run_steps(1);
+    let typed = "mara.safetensors";
+    for c in typed.chars() {
+        h.get_by_label(&field).type_text(&c.to_string());
+        h.run_steps(1);
+    }
+    h.key_press(Key::Enter);
+    h.run_steps(2);
+    let look = doc(&h).script.character(character).unwrap().look.clone();
+    assert_eq!(look.as_ref().map(|l| l.lora.as_str()), Some(typed));
+    assert_eq!(look.map(|l| l.scale_percent), Some(100));
+    assert!(
+        h.query_by_label(&format!("Look strength of {name}"))
+            .is_some()
+    );
+    assert!(
+        h.query_by_label(&format!("Look trigger words of {name}"))
+            .is_some()
+    );
+    h.key_press_modifiers(Modifiers::COMMAND, Key::Z);
+    h.run_steps(2);
+    assert_eq!(
+        doc(&h).script.character(character).unwrap().look,
+        None,
+        "one undo takes the whole file name back"
+    );
+}
+
 /// The Cast panel: the voices this machine has are found in the background; choosing one
 /// for a character is one undo step in the character bible; "Preview" speaks the character's
 /// first line as cast (played when there is an audio device, said why when not) and changes

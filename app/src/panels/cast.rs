@@ -3,8 +3,12 @@
 //! character's first line as cast before voicing the script. Every change is an
 //! `EditCharacter` command (undoable); the next "Voices" job re-voices the lines whose
 //! casting changed and re-times the edit.
+//!
+//! Each character also has a *look* for the storyboard frames: a LoRA trained on them (a file
+//! relative to the project folder), its strength and its trigger words. The frames of the
+//! shots that show the character are drawn with it merged; changing it redraws only those.
 
-use previz_core::script::CharacterField;
+use previz_core::script::{CharacterField, CharacterLook};
 use previz_core::{Casting, CharacterId, EditCommand};
 use previz_voices::{Catalogue, VoiceFamily};
 
@@ -52,7 +56,7 @@ pub fn ui(ui: &mut egui::Ui, studio: &mut Studio) {
 
     ui.horizontal_wrapped(|ui| {
         ui.label(
-            "A voice per character. Changes apply to the lines the next time the dialogue is voiced (Generate › Voices); the edit re-times to the new takes.",
+            "A voice and a look per character. Voice changes apply to the lines the next time the dialogue is voiced (Generate › Voices), and the edit re-times to the new takes; a look (a LoRA trained on the character) is used for the frames of the shots that show them.",
         );
     });
     match catalogue {
@@ -151,6 +155,9 @@ pub fn ui(ui: &mut egui::Ui, studio: &mut Studio) {
                             casting_numbers(ui, id, name, casting, &mut pending);
                         });
                     }
+                    ui.horizontal_wrapped(|ui| {
+                        look_row(ui, id, name, character.look.as_ref(), &mut pending);
+                    });
                 });
             });
         }
@@ -166,6 +173,70 @@ pub fn ui(ui: &mut egui::Ui, studio: &mut Studio) {
             Pending::Seal => studio.seal(),
             Pending::Preview(character, casting) => studio.preview_voice(character, casting),
         }
+    }
+}
+
+/// The character's look: LoRA file, strength and trigger words; each edit coalesces into one
+/// undo step per field, and an empty file clears the look.
+fn look_row(
+    ui: &mut egui::Ui,
+    id: CharacterId,
+    name: &str,
+    look: Option<&CharacterLook>,
+    pending: &mut Vec<Pending>,
+) {
+    let current = look.cloned().unwrap_or_else(|| CharacterLook::new(""));
+    let set = |l: CharacterLook| EditCommand::EditCharacter {
+        character: id,
+        field: CharacterField::Look((!l.lora.trim().is_empty()).then_some(l)),
+    };
+    ui.label("Look");
+    let mut file = current.lora.clone();
+    let r = ui
+        .add(
+            egui::TextEdit::singleline(&mut file)
+                .hint_text("LoRA file (.safetensors)")
+                .desired_width(180.0),
+        )
+        .on_hover_text(
+            "A LoRA trained on this character, relative to the project folder: merged into the image model for the shots that show them",
+        )
+        .accessible_name(format!("Look LoRA of {name}"));
+    if r.changed() {
+        let mut l = current.clone();
+        l.lora = file;
+        pending.push(Pending::Coalesce(set(l), format!("look:{id}:file")));
+    } else if r.lost_focus() {
+        pending.push(Pending::Seal);
+    }
+    if look.is_none() {
+        return;
+    }
+    let mut scale = current.scale_percent;
+    let r = ui
+        .add(egui::DragValue::new(&mut scale).range(0..=200).suffix(" %"))
+        .accessible_name(format!("Look strength of {name}"));
+    if r.changed() {
+        let mut l = current.clone();
+        l.scale_percent = scale;
+        pending.push(Pending::Coalesce(set(l), format!("look:{id}:scale")));
+    } else if r.drag_stopped() || r.lost_focus() {
+        pending.push(Pending::Seal);
+    }
+    let mut trigger = current.trigger.clone();
+    let r = ui
+        .add(
+            egui::TextEdit::singleline(&mut trigger)
+                .hint_text("trigger words")
+                .desired_width(140.0),
+        )
+        .accessible_name(format!("Look trigger words of {name}"));
+    if r.changed() {
+        let mut l = current;
+        l.trigger = trigger;
+        pending.push(Pending::Coalesce(set(l), format!("look:{id}:trigger")));
+    } else if r.lost_focus() {
+        pending.push(Pending::Seal);
     }
 }
 
