@@ -202,12 +202,20 @@ impl Registry {
                         .filter(|p| piper_config(p).is_file()),
                 );
             }
-            // Diffusion models: diffusers folders and Hugging Face cache entries.
+            // Diffusion models: diffusers folders, Hugging Face cache entries and single-file
+            // checkpoints (LoRAs and other safetensors are told apart by their tensor names).
             found.extend(
                 subdirectories(root)
                     .into_iter()
                     .filter(|d| is_diffusers_dir(d)),
             );
+            for dir in std::iter::once(root.clone()).chain(subdirectories(root)) {
+                found.extend(
+                    files_with_extension(&dir, "safetensors")
+                        .into_iter()
+                        .filter(|p| crate::diffusion::single_file::looks_like_checkpoint(p)),
+                );
+            }
             for path in found {
                 if claimed.contains(&canonical(&path)) {
                     continue;
@@ -317,6 +325,9 @@ fn dropped_in(path: &Path) -> Option<(String, ModelKind)> {
     match ext.as_str() {
         "gguf" => Some((stem, ModelKind::Llm)),
         "onnx" => Some((stem.replace('_', "-"), ModelKind::Tts)),
+        "safetensors" if crate::diffusion::single_file::looks_like_checkpoint(path) => {
+            Some((stem, ModelKind::Diffusion))
+        }
         _ => None,
     }
 }
@@ -381,13 +392,25 @@ mod tests {
         std::fs::create_dir_all(&cached).unwrap();
         std::fs::write(cached.join("model_index.json"), "{}").unwrap();
         std::fs::create_dir_all(dir.path().join("not-a-model")).unwrap();
+        // A single-file checkpoint is listed; a LoRA beside it is not.
+        let t = candle_core::Tensor::zeros(2, candle_core::DType::F32, &candle_core::Device::Cpu)
+            .unwrap();
+        let save = |name: &str, key: &str| {
+            let map = std::collections::HashMap::from([(key.to_owned(), t.clone())]);
+            candle_core::safetensors::save(&map, dir.path().join(name)).unwrap();
+        };
+        save(
+            "DreamShaper_8.safetensors",
+            "model.diffusion_model.input_blocks.0.0.bias",
+        );
+        save("mara-look.safetensors", "lora_unet_conv_in.alpha");
         let r = Registry::discover(&[dir.path().to_path_buf()]);
         let mut ids: Vec<&str> = r
             .installed(ModelKind::Diffusion)
             .map(|e| e.id.as_str())
             .collect();
         ids.sort_unstable();
-        assert_eq!(ids, vec!["my-sd15", "sd-turbo"]);
+        assert_eq!(ids, vec!["dreamshaper_8", "my-sd15", "sd-turbo"]);
         let by_path = r.resolve(&plain.display().to_string()).unwrap();
         assert_eq!(by_path.kind, ModelKind::Diffusion);
     }

@@ -105,6 +105,16 @@ pub fn is_single_file(path: &Path) -> bool {
             .is_some_and(|e| e.eq_ignore_ascii_case("safetensors"))
 }
 
+/// Whether `path` is a single-file Stable Diffusion checkpoint (its header names an LDM UNet),
+/// not a LoRA or another safetensors file: what the model registry lists as a diffusion model.
+/// Reads only the header.
+#[must_use]
+pub fn looks_like_checkpoint(path: &Path) -> bool {
+    is_single_file(path)
+        && safetensors_entries(path)
+            .is_ok_and(|entries| entries.iter().any(|e| e.name.starts_with(UNET_PREFIX)))
+}
+
 // ---------------------------------------------------------------------------------------------
 // Name tables (LDM -> diffusers). Modules are matched without their `.weight` / `.bias`.
 
