@@ -347,10 +347,23 @@ pub fn run_frames(
     let mut working = project.clone();
     let mut commands: Vec<EditCommand> = Vec::new();
     let mut summary = FramesSummary::default();
-    let shots: Vec<ShotId> = match &options.shots {
+    let mut shots: Vec<ShotId> = match &options.shots {
         Some(ids) => ids.clone(),
         None => project.shots.iter().map(|s| s.id).collect(),
     };
+    // Shots that share a set of character looks are drawn together, so each model variant is
+    // loaded once even when the budget holds only one (a stable sort: script order otherwise).
+    if matches!(engine, FrameEngine::Diffusion(_)) {
+        shots.sort_by_cached_key(|id| {
+            working.shot(*id).map_or_else(Vec::new, |shot| {
+                shot_prompt(&working, shot)
+                    .looks
+                    .iter()
+                    .map(|l| format!("{}:{}", l.lora, l.scale_percent))
+                    .collect::<Vec<_>>()
+            })
+        });
+    }
     let (width, height) = match engine {
         FrameEngine::Sketch => generation_size(project, None, 8),
         FrameEngine::Diffusion(d) => generation_size(
