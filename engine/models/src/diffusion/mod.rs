@@ -21,6 +21,7 @@
 
 pub mod clip;
 pub mod config;
+pub mod conv;
 pub mod layout;
 pub mod lora;
 pub mod schedulers;
