@@ -19,6 +19,7 @@
 //! penultimate states concatenated, the second's pooled embedding and the size / crop ids as
 //! extra conditioning) run through the same sampler loop.
 
+pub mod blocks;
 pub mod clip;
 pub mod config;
 pub mod conv;

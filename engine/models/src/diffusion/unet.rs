@@ -11,25 +11,12 @@
 //! and candle's `UNet2DConditionModel` all read the same tensors.
 
 use candle_core::{DType, Module, Result as CandleResult, Tensor};
-use candle_nn::{Conv2d, Conv2dConfig, GroupNorm, VarBuilder};
+use candle_nn::{GroupNorm, VarBuilder};
 use candle_transformers::models::stable_diffusion::embeddings::{TimestepEmbedding, Timesteps};
-use candle_transformers::models::stable_diffusion::unet_2d_blocks::{
-    CrossAttnDownBlock2D, CrossAttnDownBlock2DConfig, CrossAttnUpBlock2D, CrossAttnUpBlock2DConfig,
-    DownBlock2D, DownBlock2DConfig, UNetMidBlock2DCrossAttn, UNetMidBlock2DCrossAttnConfig,
-    UpBlock2D, UpBlock2DConfig,
-};
 
+use super::blocks::{Cross, DownBlock, MidBlock, Norms, UpBlock};
 use super::config::UnetConfig;
-
-enum Down {
-    Plain(DownBlock2D),
-    Cross(CrossAttnDownBlock2D),
-}
-
-enum Up {
-    Plain(UpBlock2D),
-    Cross(CrossAttnUpBlock2D),
-}
+use super::conv::Conv3x3;
 
 /// SDXL's extra conditioning: `add_time_proj` + `add_embedding`.
 struct Addition {
@@ -49,15 +36,15 @@ pub struct Conditioning<'a> {
 
 /// A loaded UNet.
 pub struct Unet {
-    conv_in: Conv2d,
+    conv_in: Conv3x3,
     time_proj: Timesteps,
     time_embedding: TimestepEmbedding,
     addition: Option<Addition>,
-    down: Vec<Down>,
-    mid: UNetMidBlock2DCrossAttn,
-    up: Vec<Up>,
+    down: Vec<DownBlock>,
+    mid: MidBlock,
+    up: Vec<UpBlock>,
     conv_norm_out: GroupNorm,
-    conv_out: Conv2d,
+    conv_out: Conv3x3,
     center_input_sample: bool,
 }
 
@@ -69,11 +56,17 @@ impl Unet {
         let first = cc.blocks[0].out_channels;
         let last = cc.blocks[n - 1];
         let temb = first * 4;
-        let conv3 = Conv2dConfig {
-            padding: 1,
-            ..Default::default()
+        let norms = Norms {
+            groups: cc.norm_num_groups,
+            eps: cc.norm_eps,
         };
-        let conv_in = candle_nn::conv2d(c.in_channels, first, 3, conv3, vb.pp("conv_in"))?;
+        let cross = |heads: usize, depth: usize| Cross {
+            heads,
+            depth,
+            context_dim: cc.cross_attention_dim,
+            linear_projection: cc.use_linear_projection,
+        };
+        let conv_in = Conv3x3::new(vb.pp("conv_in"), c.in_channels, first)?;
         let time_proj = Timesteps::new(first, cc.flip_sin_to_cos, cc.freq_shift);
         let time_embedding = TimestepEmbedding::new(vb.pp("time_embedding"), first, temb)?;
         let addition = match c.addition {
@@ -91,58 +84,25 @@ impl Unet {
             } else {
                 cc.blocks[i - 1].out_channels
             };
-            let plain = DownBlock2DConfig {
-                num_layers: cc.layers_per_block,
-                resnet_eps: cc.norm_eps,
-                resnet_groups: cc.norm_num_groups,
-                add_downsample: i + 1 < n,
-                downsample_padding: cc.downsample_padding,
-                ..Default::default()
-            };
-            let p = vb.pp("down_blocks").pp(i.to_string());
-            down.push(match b.use_cross_attn {
-                Some(layers) => Down::Cross(CrossAttnDownBlock2D::new(
-                    p,
-                    in_ch,
-                    b.out_channels,
-                    Some(temb),
-                    false,
-                    CrossAttnDownBlock2DConfig {
-                        downblock: plain,
-                        attn_num_head_channels: b.attention_head_dim,
-                        cross_attention_dim: cc.cross_attention_dim,
-                        sliced_attention_size: None,
-                        use_linear_projection: cc.use_linear_projection,
-                        transformer_layers_per_block: layers,
-                    },
-                )?),
-                None => Down::Plain(DownBlock2D::new(
-                    p,
-                    in_ch,
-                    b.out_channels,
-                    Some(temb),
-                    plain,
-                )?),
-            });
+            down.push(DownBlock::new(
+                &vb.pp("down_blocks").pp(i.to_string()),
+                in_ch,
+                b.out_channels,
+                temb,
+                cc.layers_per_block,
+                b.use_cross_attn.map(|d| cross(b.attention_head_dim, d)),
+                norms,
+                (i + 1 < n).then_some(cc.downsample_padding),
+            )?);
         }
-
-        let mid = UNetMidBlock2DCrossAttn::new(
-            vb.pp("mid_block"),
+        let mid = MidBlock::new(
+            &vb.pp("mid_block"),
             last.out_channels,
-            Some(temb),
-            false,
-            UNetMidBlock2DCrossAttnConfig {
-                resnet_eps: cc.norm_eps,
-                output_scale_factor: cc.mid_block_scale_factor,
-                cross_attn_dim: cc.cross_attention_dim,
-                attn_num_head_channels: last.attention_head_dim,
-                resnet_groups: Some(cc.norm_num_groups),
-                use_linear_projection: cc.use_linear_projection,
-                transformer_layers_per_block: last.use_cross_attn.unwrap_or(1),
-                ..Default::default()
-            },
+            temb,
+            cross(last.attention_head_dim, last.use_cross_attn.unwrap_or(1)),
+            norms,
+            cc.mid_block_scale_factor,
         )?;
-
         let mut up = Vec::with_capacity(n);
         for i in 0..n {
             let b = cc.blocks[n - 1 - i];
@@ -153,40 +113,17 @@ impl Unet {
             };
             // The skip connection's channels: the block below this one in the down path.
             let skip = cc.blocks[if i == n - 1 { 0 } else { n - i - 2 }].out_channels;
-            let plain = UpBlock2DConfig {
-                num_layers: cc.layers_per_block + 1,
-                resnet_eps: cc.norm_eps,
-                resnet_groups: cc.norm_num_groups,
-                add_upsample: i + 1 < n,
-                ..Default::default()
-            };
-            let p = vb.pp("up_blocks").pp(i.to_string());
-            up.push(match b.use_cross_attn {
-                Some(layers) => Up::Cross(CrossAttnUpBlock2D::new(
-                    p,
-                    skip,
-                    prev,
-                    b.out_channels,
-                    Some(temb),
-                    false,
-                    CrossAttnUpBlock2DConfig {
-                        upblock: plain,
-                        attn_num_head_channels: b.attention_head_dim,
-                        cross_attention_dim: cc.cross_attention_dim,
-                        sliced_attention_size: None,
-                        use_linear_projection: cc.use_linear_projection,
-                        transformer_layers_per_block: layers,
-                    },
-                )?),
-                None => Up::Plain(UpBlock2D::new(
-                    p,
-                    skip,
-                    prev,
-                    b.out_channels,
-                    Some(temb),
-                    plain,
-                )?),
-            });
+            up.push(UpBlock::new(
+                &vb.pp("up_blocks").pp(i.to_string()),
+                skip,
+                prev,
+                b.out_channels,
+                temb,
+                cc.layers_per_block + 1,
+                b.use_cross_attn.map(|d| cross(b.attention_head_dim, d)),
+                norms,
+                i + 1 < n,
+            )?);
         }
         let conv_norm_out = candle_nn::group_norm(
             cc.norm_num_groups,
@@ -194,7 +131,7 @@ impl Unet {
             cc.norm_eps,
             vb.pp("conv_norm_out"),
         )?;
-        let conv_out = candle_nn::conv2d(first, c.out_channels, 3, conv3, vb.pp("conv_out"))?;
+        let conv_out = Conv3x3::new(vb.pp("conv_out"), first, c.out_channels)?;
         Ok(Self {
             conv_in,
             time_proj,
@@ -250,31 +187,24 @@ impl Unet {
             let add_embeds = Tensor::cat(&[&text_embeds.to_dtype(dtype)?, &time_embeds], 1)?;
             emb = (emb + add.embedding.forward(&add_embeds)?)?;
         }
-        let ctx = Some(cond.context);
+        let ctx = cond.context;
 
         // 2. Down, keeping every skip connection.
         let mut xs = self.conv_in.forward(&xs)?;
         let mut skips = vec![xs.clone()];
         for block in &self.down {
-            let (next, res) = match block {
-                Down::Plain(d) => d.forward(&xs, Some(&emb))?,
-                Down::Cross(d) => d.forward(&xs, Some(&emb), ctx)?,
-            };
+            let (next, res) = block.forward(&xs, &emb, ctx)?;
             skips.extend(res);
             xs = next;
         }
         // 3. Middle.
-        let mut xs = self.mid.forward(&xs, Some(&emb), ctx)?;
+        let mut xs = self.mid.forward(&xs, &emb, ctx)?;
         // 4. Up; sizes that do not halve evenly upsample to the skip's size.
         let n = self.up.len();
         let factor = 1usize << (n - 1);
         let odd = !h.is_multiple_of(factor) || !w.is_multiple_of(factor);
         for (i, block) in self.up.iter().enumerate() {
-            let resnets = match block {
-                Up::Plain(u) => u.resnets.len(),
-                Up::Cross(u) => u.upblock.resnets.len(),
-            };
-            let res = skips.split_off(skips.len().saturating_sub(resnets));
+            let res = skips.split_off(skips.len().saturating_sub(block.resnets()));
             let size = match skips.last() {
                 Some(s) if odd && i + 1 < n => {
                     let (_, _, sh, sw) = s.dims4()?;
@@ -282,10 +212,7 @@ impl Unet {
                 }
                 _ => None,
             };
-            xs = match block {
-                Up::Plain(u) => u.forward(&xs, &res, Some(&emb), size)?,
-                Up::Cross(u) => u.forward(&xs, &res, Some(&emb), size, ctx)?,
-            };
+            xs = block.forward(&xs, &res, &emb, ctx, size)?;
         }
         // 5. Out.
         let xs = candle_nn::ops::silu(&self.conv_norm_out.forward(&xs)?)?;

@@ -16,46 +16,29 @@ use std::path::Path;
 
 use candle_core::{DType, Device, Module, Result as CandleResult, Tensor};
 use candle_nn::{Conv2d, Conv2dConfig, GroupNorm, VarBuilder};
-use candle_transformers::models::stable_diffusion::unet_2d_blocks::{
-    DownEncoderBlock2D, DownEncoderBlock2DConfig, UNetMidBlock2D, UNetMidBlock2DConfig,
-    UpDecoderBlock2D, UpDecoderBlock2DConfig,
-};
 
 use super::DiffusionError;
+use super::blocks::{DecoderBlock, EncoderBlock, Norms, VaeMid};
 use super::config::{VaeConfig, vae_config};
+use super::conv::Conv3x3;
 
-fn conv3(vb: VarBuilder, cin: usize, cout: usize) -> CandleResult<Conv2d> {
-    let cfg = Conv2dConfig {
-        padding: 1,
-        ..Default::default()
-    };
-    candle_nn::conv2d(cin, cout, 3, cfg, vb)
-}
-
-fn mid_block(vb: VarBuilder, channels: usize, groups: usize) -> CandleResult<UNetMidBlock2D> {
-    let cfg = UNetMidBlock2DConfig {
-        resnet_eps: 1e-6,
-        output_scale_factor: 1.,
-        attn_num_head_channels: None,
-        resnet_groups: Some(groups),
-        ..Default::default()
-    };
-    UNetMidBlock2D::new(vb, channels, None, cfg)
+fn conv3(vb: VarBuilder, cin: usize, cout: usize) -> CandleResult<Conv3x3> {
+    Conv3x3::new(vb, cin, cout)
 }
 
 pub struct Vae {
-    enc_conv_in: Conv2d,
-    enc_down: Vec<DownEncoderBlock2D>,
-    enc_mid: UNetMidBlock2D,
+    enc_conv_in: Conv3x3,
+    enc_down: Vec<EncoderBlock>,
+    enc_mid: VaeMid,
     enc_norm: GroupNorm,
-    enc_conv_out: Conv2d,
+    enc_conv_out: Conv3x3,
     quant_conv: Option<Conv2d>,
     post_quant_conv: Option<Conv2d>,
-    dec_conv_in: Conv2d,
-    dec_mid: UNetMidBlock2D,
-    dec_up: Vec<UpDecoderBlock2D>,
+    dec_conv_in: Conv3x3,
+    dec_mid: VaeMid,
+    dec_up: Vec<DecoderBlock>,
     dec_norm: GroupNorm,
-    dec_conv_out: Conv2d,
+    dec_conv_out: Conv3x3,
     pub latent_channels: usize,
     pub scaling_factor: f64,
     /// Pixels per latent: 2^(blocks - 1), 8 for every released SD autoencoder.
@@ -84,23 +67,18 @@ impl Vae {
         let groups = c.norm_num_groups;
         let last = ch[ch.len() - 1];
         let lat = c.latent_channels;
+        let n = Norms { groups, eps: 1e-6 };
         let e = vb.pp("encoder");
         let mut enc_down = Vec::with_capacity(ch.len());
         for (i, &out) in ch.iter().enumerate() {
             let cin = if i == 0 { ch[0] } else { ch[i - 1] };
-            let cfg = DownEncoderBlock2DConfig {
-                num_layers: c.layers_per_block,
-                resnet_eps: 1e-6,
-                resnet_groups: groups,
-                add_downsample: i + 1 < ch.len(),
-                downsample_padding: 0,
-                ..Default::default()
-            };
-            enc_down.push(DownEncoderBlock2D::new(
-                e.pp("down_blocks").pp(i.to_string()),
+            enc_down.push(EncoderBlock::new(
+                &e.pp("down_blocks").pp(i.to_string()),
                 cin,
                 out,
-                cfg,
+                c.layers_per_block,
+                n,
+                i + 1 < ch.len(),
             )?);
         }
         let d = vb.pp("decoder");
@@ -108,25 +86,20 @@ impl Vae {
         let mut dec_up = Vec::with_capacity(ch.len());
         for (i, &out) in rev.iter().enumerate() {
             let cin = if i == 0 { rev[0] } else { rev[i - 1] };
-            let cfg = UpDecoderBlock2DConfig {
-                num_layers: c.layers_per_block + 1,
-                resnet_eps: 1e-6,
-                resnet_groups: groups,
-                add_upsample: i + 1 < ch.len(),
-                ..Default::default()
-            };
-            dec_up.push(UpDecoderBlock2D::new(
-                d.pp("up_blocks").pp(i.to_string()),
+            dec_up.push(DecoderBlock::new(
+                &d.pp("up_blocks").pp(i.to_string()),
                 cin,
                 out,
-                cfg,
+                c.layers_per_block + 1,
+                n,
+                i + 1 < ch.len(),
             )?);
         }
         let one = Conv2dConfig::default();
         Ok(Self {
             enc_conv_in: conv3(e.pp("conv_in"), c.in_channels, ch[0])?,
             enc_down,
-            enc_mid: mid_block(e.pp("mid_block"), last, groups)?,
+            enc_mid: VaeMid::new(&e.pp("mid_block"), last, n)?,
             enc_norm: candle_nn::group_norm(groups, last, 1e-6, e.pp("conv_norm_out"))?,
             enc_conv_out: conv3(e.pp("conv_out"), last, 2 * lat)?,
             quant_conv: if c.use_quant_conv {
@@ -152,7 +125,7 @@ impl Vae {
                 None
             },
             dec_conv_in: conv3(d.pp("conv_in"), lat, last)?,
-            dec_mid: mid_block(d.pp("mid_block"), last, groups)?,
+            dec_mid: VaeMid::new(&d.pp("mid_block"), last, n)?,
             dec_up,
             dec_norm: candle_nn::group_norm(groups, ch[0], 1e-6, d.pp("conv_norm_out"))?,
             dec_conv_out: conv3(d.pp("conv_out"), ch[0], c.out_channels)?,
@@ -192,7 +165,7 @@ impl Vae {
         for block in &self.enc_down {
             x = block.forward(&x)?;
         }
-        let x = self.enc_mid.forward(&x, None)?;
+        let x = self.enc_mid.forward(&x)?;
         let x = candle_nn::ops::silu(&self.enc_norm.forward(&x)?)?;
         let mut x = self.enc_conv_out.forward(&x)?;
         if let Some(q) = &self.quant_conv {
@@ -245,7 +218,7 @@ impl Vae {
             Some(p) => p.forward(latents)?,
             None => latents.clone(),
         };
-        let mut x = self.dec_mid.forward(&self.dec_conv_in.forward(&x)?, None)?;
+        let mut x = self.dec_mid.forward(&self.dec_conv_in.forward(&x)?)?;
         for block in &self.dec_up {
             x = block.forward(&x)?;
         }

@@ -1,0 +1,515 @@
+//! The UNet's and the autoencoder's convolutional blocks (diffusers' `ResnetBlock2D`,
+//! `Downsample2D`, `Upsample2D` and the down / mid / up blocks built from them), with the 3×3
+//! convolutions on [`Conv3x3`] (no im2col on the CPU). The attention parts are candle's
+//! (`SpatialTransformer`, `AttentionBlock`). Weight names are diffusers' own.
+//!
+//! Unlike candle's blocks, every group norm uses the config's `norm_num_groups`.
+
+use candle_core::{D, Module, Result as CandleResult, Tensor};
+use candle_nn::{Conv2d, Conv2dConfig, GroupNorm, Linear, VarBuilder};
+use candle_transformers::models::stable_diffusion::attention::{
+    AttentionBlock, AttentionBlockConfig, SpatialTransformer, SpatialTransformerConfig,
+};
+
+use super::conv::Conv3x3;
+
+/// Norm settings shared by a model's blocks.
+#[derive(Clone, Copy, Debug)]
+pub struct Norms {
+    pub groups: usize,
+    pub eps: f64,
+}
+
+/// diffusers' `ResnetBlock2D` (time-scale-shift "default", SiLU).
+#[derive(Debug)]
+pub struct Resnet {
+    norm1: GroupNorm,
+    conv1: Conv3x3,
+    time_emb_proj: Option<Linear>,
+    norm2: GroupNorm,
+    conv2: Conv3x3,
+    shortcut: Option<Conv2d>,
+    scale: f64,
+}
+
+impl Resnet {
+    pub fn new(
+        vb: &VarBuilder,
+        cin: usize,
+        cout: usize,
+        temb: Option<usize>,
+        n: Norms,
+        scale: f64,
+    ) -> CandleResult<Self> {
+        let shortcut = if cin == cout {
+            None
+        } else {
+            Some(candle_nn::conv2d(
+                cin,
+                cout,
+                1,
+                Conv2dConfig::default(),
+                vb.pp("conv_shortcut"),
+            )?)
+        };
+        Ok(Self {
+            norm1: candle_nn::group_norm(n.groups, cin, n.eps, vb.pp("norm1"))?,
+            conv1: Conv3x3::new(vb.pp("conv1"), cin, cout)?,
+            time_emb_proj: match temb {
+                Some(t) => Some(candle_nn::linear(t, cout, vb.pp("time_emb_proj"))?),
+                None => None,
+            },
+            norm2: candle_nn::group_norm(n.groups, cout, n.eps, vb.pp("norm2"))?,
+            conv2: Conv3x3::new(vb.pp("conv2"), cout, cout)?,
+            shortcut,
+            scale,
+        })
+    }
+
+    pub fn forward(&self, x: &Tensor, temb: Option<&Tensor>) -> CandleResult<Tensor> {
+        let residual = match &self.shortcut {
+            Some(c) => c.forward(x)?,
+            None => x.clone(),
+        };
+        let h = candle_nn::ops::silu(&self.norm1.forward(x)?)?;
+        let mut h = self.conv1.forward(&h)?;
+        if let (Some(t), Some(proj)) = (temb, &self.time_emb_proj) {
+            let t = proj
+                .forward(&candle_nn::ops::silu(t)?)?
+                .unsqueeze(D::Minus1)?
+                .unsqueeze(D::Minus1)?;
+            h = h.broadcast_add(&t)?;
+        }
+        let h = candle_nn::ops::silu(&self.norm2.forward(&h)?)?;
+        let h = self.conv2.forward(&h)?;
+        (residual + h)? / self.scale
+    }
+}
+
+/// diffusers' `Downsample2D` with a convolution: stride 2; padding 0 pads right and bottom by
+/// one first (the autoencoder's), padding 1 is symmetric (the UNet's).
+#[derive(Debug)]
+pub struct Downsample {
+    conv: Conv2d,
+    asymmetric: bool,
+}
+
+impl Downsample {
+    pub fn new(vb: &VarBuilder, channels: usize, padding: usize) -> CandleResult<Self> {
+        let cfg = Conv2dConfig {
+            stride: 2,
+            padding,
+            ..Default::default()
+        };
+        Ok(Self {
+            conv: candle_nn::conv2d(channels, channels, 3, cfg, vb.pp("conv"))?,
+            asymmetric: padding == 0,
+        })
+    }
+
+    pub fn forward(&self, x: &Tensor) -> CandleResult<Tensor> {
+        if self.asymmetric {
+            let x = x
+                .pad_with_zeros(D::Minus1, 0, 1)?
+                .pad_with_zeros(D::Minus2, 0, 1)?;
+            self.conv.forward(&x)
+        } else {
+            self.conv.forward(x)
+        }
+    }
+}
+
+/// diffusers' `Upsample2D`: nearest ×2 (or to the skip's size), then a 3×3 convolution.
+#[derive(Debug)]
+pub struct Upsample {
+    conv: Conv3x3,
+}
+
+impl Upsample {
+    pub fn new(vb: &VarBuilder, channels: usize) -> CandleResult<Self> {
+        Ok(Self {
+            conv: Conv3x3::new(vb.pp("conv"), channels, channels)?,
+        })
+    }
+
+    pub fn forward(&self, x: &Tensor, size: Option<(usize, usize)>) -> CandleResult<Tensor> {
+        let (_, _, h, w) = x.dims4()?;
+        let (th, tw) = size.unwrap_or((2 * h, 2 * w));
+        self.conv.forward(&x.upsample_nearest2d(th, tw)?)
+    }
+}
+
+/// Cross-attention settings of a UNet block.
+#[derive(Clone, Copy, Debug)]
+pub struct Cross {
+    pub heads: usize,
+    pub depth: usize,
+    pub context_dim: usize,
+    pub linear_projection: bool,
+}
+
+fn transformer(
+    vb: &VarBuilder,
+    channels: usize,
+    c: Cross,
+    groups: usize,
+) -> CandleResult<SpatialTransformer> {
+    SpatialTransformer::new(
+        vb.clone(),
+        channels,
+        c.heads,
+        channels / c.heads,
+        false,
+        SpatialTransformerConfig {
+            depth: c.depth,
+            num_groups: groups,
+            context_dim: Some(c.context_dim),
+            sliced_attention_size: None,
+            use_linear_projection: c.linear_projection,
+        },
+    )
+}
+
+/// A UNet down block (`DownBlock2D` / `CrossAttnDownBlock2D`).
+#[derive(Debug)]
+pub struct DownBlock {
+    resnets: Vec<Resnet>,
+    attentions: Vec<SpatialTransformer>,
+    down: Option<Downsample>,
+}
+
+impl DownBlock {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        vb: &VarBuilder,
+        cin: usize,
+        cout: usize,
+        temb: usize,
+        layers: usize,
+        cross: Option<Cross>,
+        n: Norms,
+        downsample_padding: Option<usize>,
+    ) -> CandleResult<Self> {
+        let mut resnets = Vec::with_capacity(layers);
+        let mut attentions = Vec::new();
+        for i in 0..layers {
+            let c = if i == 0 { cin } else { cout };
+            resnets.push(Resnet::new(
+                &vb.pp("resnets").pp(i.to_string()),
+                c,
+                cout,
+                Some(temb),
+                n,
+                1.0,
+            )?);
+            if let Some(x) = cross {
+                attentions.push(transformer(
+                    &vb.pp("attentions").pp(i.to_string()),
+                    cout,
+                    x,
+                    n.groups,
+                )?);
+            }
+        }
+        let down = match downsample_padding {
+            Some(p) => Some(Downsample::new(&vb.pp("downsamplers").pp("0"), cout, p)?),
+            None => None,
+        };
+        Ok(Self {
+            resnets,
+            attentions,
+            down,
+        })
+    }
+
+    /// The output and the skip connections it leaves (one per resnet, one after downsampling).
+    pub fn forward(
+        &self,
+        x: &Tensor,
+        temb: &Tensor,
+        ctx: &Tensor,
+    ) -> CandleResult<(Tensor, Vec<Tensor>)> {
+        let mut x = x.clone();
+        let mut skips = Vec::with_capacity(self.resnets.len() + 1);
+        for (i, r) in self.resnets.iter().enumerate() {
+            x = r.forward(&x, Some(temb))?;
+            if let Some(a) = self.attentions.get(i) {
+                x = a.forward(&x, Some(ctx))?;
+            }
+            skips.push(x.clone());
+        }
+        if let Some(d) = &self.down {
+            x = d.forward(&x)?;
+            skips.push(x.clone());
+        }
+        Ok((x, skips))
+    }
+}
+
+/// A UNet up block (`UpBlock2D` / `CrossAttnUpBlock2D`).
+#[derive(Debug)]
+pub struct UpBlock {
+    resnets: Vec<Resnet>,
+    attentions: Vec<SpatialTransformer>,
+    up: Option<Upsample>,
+}
+
+impl UpBlock {
+    /// `skip`: the channels of the deepest skip this block takes (its last resnet's), `prev`:
+    /// the channels coming up from the block below.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        vb: &VarBuilder,
+        skip: usize,
+        prev: usize,
+        cout: usize,
+        temb: usize,
+        layers: usize,
+        cross: Option<Cross>,
+        n: Norms,
+        upsample: bool,
+    ) -> CandleResult<Self> {
+        let mut resnets = Vec::with_capacity(layers);
+        let mut attentions = Vec::new();
+        for i in 0..layers {
+            let res_skip = if i + 1 == layers { skip } else { cout };
+            let res_in = if i == 0 { prev } else { cout };
+            resnets.push(Resnet::new(
+                &vb.pp("resnets").pp(i.to_string()),
+                res_in + res_skip,
+                cout,
+                Some(temb),
+                n,
+                1.0,
+            )?);
+            if let Some(x) = cross {
+                attentions.push(transformer(
+                    &vb.pp("attentions").pp(i.to_string()),
+                    cout,
+                    x,
+                    n.groups,
+                )?);
+            }
+        }
+        let up = if upsample {
+            Some(Upsample::new(&vb.pp("upsamplers").pp("0"), cout)?)
+        } else {
+            None
+        };
+        Ok(Self {
+            resnets,
+            attentions,
+            up,
+        })
+    }
+
+    pub fn resnets(&self) -> usize {
+        self.resnets.len()
+    }
+
+    /// `skips`: this block's skip connections, deepest last.
+    pub fn forward(
+        &self,
+        x: &Tensor,
+        skips: &[Tensor],
+        temb: &Tensor,
+        ctx: &Tensor,
+        size: Option<(usize, usize)>,
+    ) -> CandleResult<Tensor> {
+        let mut x = x.clone();
+        for (i, r) in self.resnets.iter().enumerate() {
+            x = Tensor::cat(&[&x, &skips[skips.len() - i - 1]], 1)?;
+            x = r.forward(&x, Some(temb))?;
+            if let Some(a) = self.attentions.get(i) {
+                x = a.forward(&x, Some(ctx))?;
+            }
+        }
+        match &self.up {
+            Some(u) => u.forward(&x, size),
+            None => Ok(x),
+        }
+    }
+}
+
+/// The UNet's middle: resnet, then (transformer, resnet) per layer.
+#[derive(Debug)]
+pub struct MidBlock {
+    first: Resnet,
+    rest: Vec<(SpatialTransformer, Resnet)>,
+}
+
+impl MidBlock {
+    pub fn new(
+        vb: &VarBuilder,
+        channels: usize,
+        temb: usize,
+        cross: Cross,
+        n: Norms,
+        scale: f64,
+    ) -> CandleResult<Self> {
+        let r = |i: usize| {
+            Resnet::new(
+                &vb.pp("resnets").pp(i.to_string()),
+                channels,
+                channels,
+                Some(temb),
+                n,
+                scale,
+            )
+        };
+        Ok(Self {
+            first: r(0)?,
+            rest: vec![(
+                transformer(&vb.pp("attentions").pp("0"), channels, cross, n.groups)?,
+                r(1)?,
+            )],
+        })
+    }
+
+    pub fn forward(&self, x: &Tensor, temb: &Tensor, ctx: &Tensor) -> CandleResult<Tensor> {
+        let mut x = self.first.forward(x, Some(temb))?;
+        for (a, r) in &self.rest {
+            x = r.forward(&a.forward(&x, Some(ctx))?, Some(temb))?;
+        }
+        Ok(x)
+    }
+}
+
+/// The autoencoder's middle: resnet, self-attention, resnet (no time embedding).
+#[derive(Debug)]
+pub struct VaeMid {
+    first: Resnet,
+    attention: AttentionBlock,
+    second: Resnet,
+}
+
+impl VaeMid {
+    pub fn new(vb: &VarBuilder, channels: usize, n: Norms) -> CandleResult<Self> {
+        let r = |i: usize| {
+            Resnet::new(
+                &vb.pp("resnets").pp(i.to_string()),
+                channels,
+                channels,
+                None,
+                n,
+                1.0,
+            )
+        };
+        Ok(Self {
+            first: r(0)?,
+            attention: AttentionBlock::new(
+                vb.pp("attentions").pp("0"),
+                channels,
+                AttentionBlockConfig {
+                    num_head_channels: None,
+                    num_groups: n.groups,
+                    rescale_output_factor: 1.0,
+                    eps: n.eps,
+                },
+            )?,
+            second: r(1)?,
+        })
+    }
+
+    pub fn forward(&self, x: &Tensor) -> CandleResult<Tensor> {
+        let x = self.first.forward(x, None)?;
+        let x = self.attention.forward(&x)?;
+        self.second.forward(&x, None)
+    }
+}
+
+/// The encoder's `DownEncoderBlock2D`: resnets, then a downsample (padding 0, asymmetric).
+#[derive(Debug)]
+pub struct EncoderBlock {
+    resnets: Vec<Resnet>,
+    down: Option<Downsample>,
+}
+
+impl EncoderBlock {
+    pub fn new(
+        vb: &VarBuilder,
+        cin: usize,
+        cout: usize,
+        layers: usize,
+        n: Norms,
+        downsample: bool,
+    ) -> CandleResult<Self> {
+        let resnets = (0..layers)
+            .map(|i| {
+                Resnet::new(
+                    &vb.pp("resnets").pp(i.to_string()),
+                    if i == 0 { cin } else { cout },
+                    cout,
+                    None,
+                    n,
+                    1.0,
+                )
+            })
+            .collect::<CandleResult<Vec<_>>>()?;
+        let down = if downsample {
+            Some(Downsample::new(&vb.pp("downsamplers").pp("0"), cout, 0)?)
+        } else {
+            None
+        };
+        Ok(Self { resnets, down })
+    }
+
+    pub fn forward(&self, x: &Tensor) -> CandleResult<Tensor> {
+        let mut x = x.clone();
+        for r in &self.resnets {
+            x = r.forward(&x, None)?;
+        }
+        match &self.down {
+            Some(d) => d.forward(&x),
+            None => Ok(x),
+        }
+    }
+}
+
+/// The decoder's `UpDecoderBlock2D`: resnets, then an upsample.
+#[derive(Debug)]
+pub struct DecoderBlock {
+    resnets: Vec<Resnet>,
+    up: Option<Upsample>,
+}
+
+impl DecoderBlock {
+    pub fn new(
+        vb: &VarBuilder,
+        cin: usize,
+        cout: usize,
+        layers: usize,
+        n: Norms,
+        upsample: bool,
+    ) -> CandleResult<Self> {
+        let resnets = (0..layers)
+            .map(|i| {
+                Resnet::new(
+                    &vb.pp("resnets").pp(i.to_string()),
+                    if i == 0 { cin } else { cout },
+                    cout,
+                    None,
+                    n,
+                    1.0,
+                )
+            })
+            .collect::<CandleResult<Vec<_>>>()?;
+        let up = if upsample {
+            Some(Upsample::new(&vb.pp("upsamplers").pp("0"), cout)?)
+        } else {
+            None
+        };
+        Ok(Self { resnets, up })
+    }
+
+    pub fn forward(&self, x: &Tensor) -> CandleResult<Tensor> {
+        let mut x = x.clone();
+        for r in &self.resnets {
+            x = r.forward(&x, None)?;
+        }
+        match &self.up {
+            Some(u) => u.forward(&x, None),
+            None => Ok(x),
+        }
+    }
+}
