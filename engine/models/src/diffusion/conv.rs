@@ -14,7 +14,7 @@
 // below passes pointers into live vectors whose extents are checked first (see `forward`).
 #![allow(unsafe_code)]
 
-use candle_core::{DType, Device, Module, Result as CandleResult, Tensor};
+use candle_core::{DType, Module, Result as CandleResult, Tensor};
 use candle_nn::{Conv2d, Conv2dConfig, VarBuilder};
 use gemm::Parallelism;
 
@@ -40,20 +40,21 @@ impl Conv3x3 {
             ..Default::default()
         };
         let candle = candle_nn::conv2d(cin, cout, 3, cfg, vb)?;
-        let w = candle
-            .weight()
-            .to_dtype(DType::F32)?
-            .to_device(&Device::Cpu)?
-            .permute((0, 2, 3, 1))?
-            .flatten_all()?
-            .to_vec1::<f32>()?;
+        // Packed only for the CPU (a CUDA model keeps its weights on the card alone).
+        let on_cpu = candle.weight().device().is_cpu();
+        let w = if on_cpu {
+            candle
+                .weight()
+                .to_dtype(DType::F32)?
+                .permute((0, 2, 3, 1))?
+                .flatten_all()?
+                .to_vec1::<f32>()?
+        } else {
+            Vec::new()
+        };
         let bias = match candle.bias() {
-            Some(b) => Some(
-                b.to_dtype(DType::F32)?
-                    .to_device(&Device::Cpu)?
-                    .to_vec1::<f32>()?,
-            ),
-            None => None,
+            Some(b) if on_cpu => Some(b.to_dtype(DType::F32)?.to_vec1::<f32>()?),
+            _ => None,
         };
         Ok(Self {
             cin,
@@ -65,7 +66,7 @@ impl Conv3x3 {
     }
 
     fn fast(&self, x: &Tensor) -> bool {
-        x.device().is_cpu() && x.dtype() == DType::F32
+        !self.wide.is_empty() && x.device().is_cpu() && x.dtype() == DType::F32
     }
 }
 
@@ -167,6 +168,7 @@ impl Module for Conv3x3 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use candle_core::Device;
     use candle_nn::VarMap;
 
     #[test]
