@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 threads="${THREADS:-$(nproc)}"
 python3 -c "import torch, diffusers" 2>/dev/null \
   || python3 -m pip install --quiet "torch==2.8.0" "diffusers==0.35.1" "transformers==4.56.1"
-dir="${CARGO_TARGET_DIR:-target}/bench-sd"
+# Absolute: cargo bench runs the bench from engine/models, where a relative path would land.
+dir="$(realpath -m "${CARGO_TARGET_DIR:-target}")/bench-sd"
 cargo bench --locked -q -p previz-models --bench diffusion --profile dev -- "$dir" > /dev/null
 ours_bin=$(ls -t "${CARGO_TARGET_DIR:-target}"/debug/deps/diffusion-* | grep -v '\.d$' | head -1)
 cat > /tmp/previz-bench-diffusers.py <<'PY'
