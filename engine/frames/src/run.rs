@@ -86,9 +86,12 @@ impl DiffusionEngine {
             // Device, LoRAs and scales, TAESD and tiling: whatever changes what is loaded.
             variant: format!("{options:?}"),
         };
-        let estimate = DiffusionModel::estimate_bytes(path, options.device)?;
         let loaded = pool
-            .get_or_load(key, estimate, || DiffusionModel::load(path, options))
+            .get_or_load(
+                key,
+                || DiffusionModel::estimate_bytes(path, options.device),
+                || DiffusionModel::load(path, options),
+            )
             .map_err(|e| match e {
                 PoolError::Load(e) => FramesError::Model(e),
                 other => FramesError::Memory(other.to_string()),

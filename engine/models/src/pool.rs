@@ -148,12 +148,13 @@ impl ModelPool {
         self.budget
     }
 
-    /// The model under `key`, loading it with `load` (which must need about `estimate` bytes)
-    /// when it is not held, after evicting least recently used models no one is using.
+    /// The model under `key`; when it is not held, `estimate` says how many bytes it needs
+    /// (asked only then: it may read file headers), least recently used models no one is using
+    /// are evicted to make room, and `load` loads it.
     pub fn get_or_load<T, E>(
         &self,
         key: PoolKey,
-        estimate: u64,
+        estimate: impl FnOnce() -> Result<u64, E>,
         load: impl FnOnce() -> Result<T, E>,
     ) -> Result<Arc<T>, PoolError<E>>
     where
@@ -166,6 +167,7 @@ impl ModelPool {
         if let Some(hit) = self.lookup::<T>(&key) {
             return Ok(hit);
         }
+        let estimate = estimate().map_err(PoolError::Load)?;
         if estimate > self.budget {
             return Err(PoolError::TooBig {
                 key: key.to_string(),
@@ -331,21 +333,32 @@ mod tests {
     }
 
     fn load(pool: &ModelPool, name: &str, bytes: u64) -> Result<Arc<String>, PoolError<String>> {
-        pool.get_or_load(key(name), bytes, || Ok::<_, String>(name.to_owned()))
+        pool.get_or_load(key(name), || Ok(bytes), || Ok::<_, String>(name.to_owned()))
     }
 
     #[test]
     fn a_held_model_is_shared_not_reloaded() {
         let pool = ModelPool::new(100);
         let a = load(&pool, "a", 40).unwrap();
-        let mut loads = 0;
+        let (mut loads, mut estimates) = (0, 0);
         let again = pool
-            .get_or_load(key("a"), 40, || {
-                loads += 1;
-                Ok::<_, String>("reloaded".to_owned())
-            })
+            .get_or_load(
+                key("a"),
+                || {
+                    estimates += 1;
+                    Ok(40)
+                },
+                || {
+                    loads += 1;
+                    Ok::<_, String>("reloaded".to_owned())
+                },
+            )
             .unwrap();
-        assert_eq!(loads, 0);
+        assert_eq!(
+            (loads, estimates),
+            (0, 0),
+            "a hit neither loads nor estimates"
+        );
         assert!(Arc::ptr_eq(&a, &again));
     }
 
@@ -400,9 +413,11 @@ mod tests {
     fn a_failed_load_leaves_nothing_behind() {
         let pool = ModelPool::new(100);
         let e = pool
-            .get_or_load(key("broken"), 10, || {
-                Err::<String, _>("bad file".to_owned())
-            })
+            .get_or_load(
+                key("broken"),
+                || Ok(10),
+                || Err::<String, _>("bad file".to_owned()),
+            )
             .unwrap_err();
         assert_eq!(e.to_string(), "bad file");
         assert!(pool.resident().is_empty());

@@ -169,7 +169,6 @@ impl VoiceBank {
             .ok_or_else(|| VoicesError::Voice(format!("voice {id} is not installed")))?;
         // Through the process's model pool: shared with other jobs and counted in the budget
         // the LLM and the diffusion model share (weights are f32, about the ONNX file's size).
-        let bytes = std::fs::metadata(&path).map_or(0, |m| m.len());
         let key = PoolKey {
             kind: "voice",
             path: path.clone(),
@@ -177,14 +176,18 @@ impl VoiceBank {
         };
         let device = self.device;
         let loaded = ModelPool::global()
-            .get_or_load(key, bytes, || {
-                let voice = Voice::load(&path, device).map_err(|e| e.to_string())?;
-                let hash = blake3::Hasher::new()
-                    .update_mmap(&path)
-                    .map(|h| h.finalize().to_hex().to_string())
-                    .map_err(|e| format!("{}: {e}", path.display()))?;
-                Ok::<_, String>(LoadedVoice { voice, hash })
-            })
+            .get_or_load(
+                key,
+                || Ok(std::fs::metadata(&path).map_or(0, |m| m.len())),
+                || {
+                    let voice = Voice::load(&path, device).map_err(|e| e.to_string())?;
+                    let hash = blake3::Hasher::new()
+                        .update_mmap(&path)
+                        .map(|h| h.finalize().to_hex().to_string())
+                        .map_err(|e| format!("{}: {e}", path.display()))?;
+                    Ok::<_, String>(LoadedVoice { voice, hash })
+                },
+            )
             .map_err(|e| VoicesError::Voice(e.to_string()))?;
         self.loaded.insert(id.to_string(), loaded.clone());
         Ok(loaded)
