@@ -418,6 +418,28 @@ impl VaeMid {
     }
 }
 
+/// The autoencoder blocks' resnets (no time embedding): `cin` in, `cout` after the first.
+fn resnet_stack(
+    vb: &VarBuilder,
+    cin: usize,
+    cout: usize,
+    layers: usize,
+    n: Norms,
+) -> CandleResult<Vec<Resnet>> {
+    (0..layers)
+        .map(|i| {
+            let c = if i == 0 { cin } else { cout };
+            Resnet::new(&vb.pp("resnets").pp(i.to_string()), c, cout, None, n, 1.0)
+        })
+        .collect()
+}
+
+fn run_stack(resnets: &[Resnet], x: &Tensor) -> CandleResult<Tensor> {
+    resnets
+        .iter()
+        .try_fold(x.clone(), |x, r| r.forward(&x, None))
+}
+
 /// The encoder's `DownEncoderBlock2D`: resnets, then a downsample (padding 0, asymmetric).
 #[derive(Debug)]
 pub struct EncoderBlock {
@@ -434,18 +456,7 @@ impl EncoderBlock {
         n: Norms,
         downsample: bool,
     ) -> CandleResult<Self> {
-        let resnets = (0..layers)
-            .map(|i| {
-                Resnet::new(
-                    &vb.pp("resnets").pp(i.to_string()),
-                    if i == 0 { cin } else { cout },
-                    cout,
-                    None,
-                    n,
-                    1.0,
-                )
-            })
-            .collect::<CandleResult<Vec<_>>>()?;
+        let resnets = resnet_stack(vb, cin, cout, layers, n)?;
         let down = if downsample {
             Some(Downsample::new(&vb.pp("downsamplers").pp("0"), cout, 0)?)
         } else {
@@ -455,10 +466,7 @@ impl EncoderBlock {
     }
 
     pub fn forward(&self, x: &Tensor) -> CandleResult<Tensor> {
-        let mut x = x.clone();
-        for r in &self.resnets {
-            x = r.forward(&x, None)?;
-        }
+        let x = run_stack(&self.resnets, x)?;
         match &self.down {
             Some(d) => d.forward(&x),
             None => Ok(x),
@@ -482,18 +490,7 @@ impl DecoderBlock {
         n: Norms,
         upsample: bool,
     ) -> CandleResult<Self> {
-        let resnets = (0..layers)
-            .map(|i| {
-                Resnet::new(
-                    &vb.pp("resnets").pp(i.to_string()),
-                    if i == 0 { cin } else { cout },
-                    cout,
-                    None,
-                    n,
-                    1.0,
-                )
-            })
-            .collect::<CandleResult<Vec<_>>>()?;
+        let resnets = resnet_stack(vb, cin, cout, layers, n)?;
         let up = if upsample {
             Some(Upsample::new(&vb.pp("upsamplers").pp("0"), cout)?)
         } else {
@@ -503,10 +500,7 @@ impl DecoderBlock {
     }
 
     pub fn forward(&self, x: &Tensor) -> CandleResult<Tensor> {
-        let mut x = x.clone();
-        for r in &self.resnets {
-            x = r.forward(&x, None)?;
-        }
+        let x = run_stack(&self.resnets, x)?;
         match &self.up {
             Some(u) => u.forward(&x, None),
             None => Ok(x),
