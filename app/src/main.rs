@@ -5,6 +5,8 @@ use previz_studio::settings::StudioSettings;
 use previz_studio::{Studio, StudioApp};
 
 fn main() -> std::process::ExitCode {
+    // Tensor-sized buffers stay in the heap instead of being mapped afresh per operation.
+    previz_models::memory::keep_tensor_buffers();
     let settings_path = StudioSettings::default_path();
     let (settings, note) = settings_path
         .as_deref()

@@ -37,6 +37,8 @@ fn time<F: FnMut()>(runs: usize, mut f: F) -> f64 {
 }
 
 fn main() {
+    // As the `previz` binary and the studio run (see `previz_models::memory`).
+    previz_models::memory::keep_tensor_buffers();
     let dir = std::env::args()
         .skip(1)
         .find(|a| !a.starts_with('-'))

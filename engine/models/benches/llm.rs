@@ -145,6 +145,8 @@ fn split_overhead(threads: usize) -> (Duration, Duration) {
 }
 
 fn main() {
+    // As the `previz` binary and the studio run (see `previz_models::memory`).
+    previz_models::memory::keep_tensor_buffers();
     let model_path = std::env::var_os("PREVIZ_LLM_MODEL")
         .map(PathBuf::from)
         .unwrap_or_else(|| {

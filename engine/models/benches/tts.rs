@@ -33,6 +33,8 @@ fn env_or(name: &str, default: usize) -> usize {
 }
 
 fn main() {
+    // As the `previz` binary and the studio run (see `previz_models::memory`).
+    previz_models::memory::keep_tensor_buffers();
     let voice_path = std::env::var_os("PREVIZ_TTS_VOICE")
         .map(PathBuf::from)
         .or_else(|| {

@@ -6,11 +6,13 @@
 //! * [`device`]: CPU / CUDA selection and the VRAM budget.
 //! * [`diffusion`]: Stable Diffusion (diffusers folders), LoRA, seeded samplers, previews.
 //! * [`tts`]: Piper voices (VITS) ported to candle, phonemes from the espeak-ng program.
+//! * [`memory`]: the allocator kept from unmapping tensor-sized buffers (binaries call it).
 //! * [`registry`]: model manifests (`models/*.toml`) and the GGUF files a user drops in.
 
 pub mod device;
 pub mod diffusion;
 pub mod llm;
+pub mod memory;
 pub mod pool;
 pub mod registry;
 pub mod tts;
