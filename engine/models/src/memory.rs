@@ -36,11 +36,10 @@ mod imp {
         let trim = i32::try_from(TRIM_THRESHOLD_BYTES).unwrap_or(i32::MAX);
         // SAFETY: mallopt takes two integers and only changes glibc's own tuning parameters
         // (under the arena lock); it touches no memory of ours and is callable at any time.
-        let ok = unsafe {
+        unsafe {
             libc::mallopt(libc::M_MMAP_THRESHOLD, mmap) == 1
                 && libc::mallopt(libc::M_TRIM_THRESHOLD, trim) == 1
-        };
-        ok
+        }
     }
 }
 

@@ -1,17 +1,17 @@
 //! The UNet's and the autoencoder's convolutional blocks (diffusers' `ResnetBlock2D`,
 //! `Downsample2D`, `Upsample2D` and the down / mid / up blocks built from them), with the 3×3
-//! convolutions on [`Conv3x3`] (no im2col on the CPU). The attention parts are candle's
-//! (`SpatialTransformer`, `AttentionBlock`). Weight names are diffusers' own.
+//! convolutions on [`Conv3x3`] (no im2col on the CPU). The attention parts are in
+//! [`super::attention`]. Weight names are diffusers' own.
 //!
-//! Unlike candle's blocks, every group norm uses the config's `norm_num_groups`.
+//! Unlike candle's blocks, every group norm uses the config's `norm_num_groups`; norms followed
+//! by SiLU are fused ([`GroupNormAct`]).
 
 use candle_core::{D, Module, Result as CandleResult, Tensor};
-use candle_nn::{Conv2d, Conv2dConfig, GroupNorm, Linear, VarBuilder};
-use candle_transformers::models::stable_diffusion::attention::{
-    AttentionBlock, AttentionBlockConfig, SpatialTransformer, SpatialTransformerConfig,
-};
+use candle_nn::{Conv2d, Conv2dConfig, Linear, VarBuilder};
 
+use super::attention::{SpatialTransformer, TransformerConfig, VaeAttention};
 use super::conv::Conv3x3;
+use super::norm::GroupNormAct;
 
 /// Norm settings shared by a model's blocks.
 #[derive(Clone, Copy, Debug)]
@@ -23,10 +23,10 @@ pub struct Norms {
 /// diffusers' `ResnetBlock2D` (time-scale-shift "default", SiLU).
 #[derive(Debug)]
 pub struct Resnet {
-    norm1: GroupNorm,
+    norm1: GroupNormAct,
     conv1: Conv3x3,
     time_emb_proj: Option<Linear>,
-    norm2: GroupNorm,
+    norm2: GroupNormAct,
     conv2: Conv3x3,
     shortcut: Option<Conv2d>,
     scale: f64,
@@ -53,13 +53,13 @@ impl Resnet {
             )?)
         };
         Ok(Self {
-            norm1: candle_nn::group_norm(n.groups, cin, n.eps, vb.pp("norm1"))?,
+            norm1: GroupNormAct::new(n.groups, cin, n.eps, true, &vb.pp("norm1"))?,
             conv1: Conv3x3::new(vb.pp("conv1"), cin, cout)?,
             time_emb_proj: match temb {
                 Some(t) => Some(candle_nn::linear(t, cout, vb.pp("time_emb_proj"))?),
                 None => None,
             },
-            norm2: candle_nn::group_norm(n.groups, cout, n.eps, vb.pp("norm2"))?,
+            norm2: GroupNormAct::new(n.groups, cout, n.eps, true, &vb.pp("norm2"))?,
             conv2: Conv3x3::new(vb.pp("conv2"), cout, cout)?,
             shortcut,
             scale,
@@ -71,7 +71,7 @@ impl Resnet {
             Some(c) => c.forward(x)?,
             None => x.clone(),
         };
-        let h = candle_nn::ops::silu(&self.norm1.forward(x)?)?;
+        let h = self.norm1.forward(x)?;
         let mut h = self.conv1.forward(&h)?;
         if let (Some(t), Some(proj)) = (temb, &self.time_emb_proj) {
             let t = proj
@@ -80,7 +80,7 @@ impl Resnet {
                 .unsqueeze(D::Minus1)?;
             h = h.broadcast_add(&t)?;
         }
-        let h = candle_nn::ops::silu(&self.norm2.forward(&h)?)?;
+        let h = self.norm2.forward(&h)?;
         let h = self.conv2.forward(&h)?;
         (residual + h)? / self.scale
     }
@@ -155,17 +155,14 @@ fn transformer(
     groups: usize,
 ) -> CandleResult<SpatialTransformer> {
     SpatialTransformer::new(
-        vb.clone(),
-        channels,
-        c.heads,
-        channels / c.heads,
-        false,
-        SpatialTransformerConfig {
+        vb,
+        TransformerConfig {
+            channels,
+            heads: c.heads,
             depth: c.depth,
-            num_groups: groups,
-            context_dim: Some(c.context_dim),
-            sliced_attention_size: None,
-            use_linear_projection: c.linear_projection,
+            context_dim: c.context_dim,
+            groups,
+            linear_projection: c.linear_projection,
         },
     )
 }
@@ -234,7 +231,7 @@ impl DownBlock {
         for (i, r) in self.resnets.iter().enumerate() {
             x = r.forward(&x, Some(temb))?;
             if let Some(a) = self.attentions.get(i) {
-                x = a.forward(&x, Some(ctx))?;
+                x = a.forward(&x, ctx)?;
             }
             skips.push(x.clone());
         }
@@ -321,7 +318,7 @@ impl UpBlock {
             x = Tensor::cat(&[&x, &skips[skips.len() - i - 1]], 1)?;
             x = r.forward(&x, Some(temb))?;
             if let Some(a) = self.attentions.get(i) {
-                x = a.forward(&x, Some(ctx))?;
+                x = a.forward(&x, ctx)?;
             }
         }
         match &self.up {
@@ -369,7 +366,7 @@ impl MidBlock {
     pub fn forward(&self, x: &Tensor, temb: &Tensor, ctx: &Tensor) -> CandleResult<Tensor> {
         let mut x = self.first.forward(x, Some(temb))?;
         for (a, r) in &self.rest {
-            x = r.forward(&a.forward(&x, Some(ctx))?, Some(temb))?;
+            x = r.forward(&a.forward(&x, ctx)?, Some(temb))?;
         }
         Ok(x)
     }
@@ -379,7 +376,7 @@ impl MidBlock {
 #[derive(Debug)]
 pub struct VaeMid {
     first: Resnet,
-    attention: AttentionBlock,
+    attention: VaeAttention,
     second: Resnet,
 }
 
@@ -397,15 +394,12 @@ impl VaeMid {
         };
         Ok(Self {
             first: r(0)?,
-            attention: AttentionBlock::new(
-                vb.pp("attentions").pp("0"),
+            attention: VaeAttention::new(
+                &vb.pp("attentions").pp("0"),
                 channels,
-                AttentionBlockConfig {
-                    num_head_channels: None,
-                    num_groups: n.groups,
-                    rescale_output_factor: 1.0,
-                    eps: n.eps,
-                },
+                None,
+                n.groups,
+                n.eps,
             )?,
             second: r(1)?,
         })

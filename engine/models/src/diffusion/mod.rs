@@ -19,12 +19,15 @@
 //! penultimate states concatenated, the second's pooled embedding and the size / crop ids as
 //! extra conditioning) run through the same sampler loop.
 
+pub mod attention;
 pub mod blocks;
 pub mod clip;
 pub mod config;
 pub mod conv;
+pub mod kernels;
 pub mod layout;
 pub mod lora;
+pub mod norm;
 pub mod schedulers;
 pub mod single_file;
 pub mod taesd;

@@ -11,12 +11,13 @@
 //! and candle's `UNet2DConditionModel` all read the same tensors.
 
 use candle_core::{DType, Module, Result as CandleResult, Tensor};
-use candle_nn::{GroupNorm, VarBuilder};
+use candle_nn::VarBuilder;
 use candle_transformers::models::stable_diffusion::embeddings::{TimestepEmbedding, Timesteps};
 
 use super::blocks::{Cross, DownBlock, MidBlock, Norms, UpBlock};
 use super::config::UnetConfig;
 use super::conv::Conv3x3;
+use super::norm::GroupNormAct;
 
 /// SDXL's extra conditioning: `add_time_proj` + `add_embedding`.
 struct Addition {
@@ -43,7 +44,7 @@ pub struct Unet {
     down: Vec<DownBlock>,
     mid: MidBlock,
     up: Vec<UpBlock>,
-    conv_norm_out: GroupNorm,
+    conv_norm_out: GroupNormAct,
     conv_out: Conv3x3,
     center_input_sample: bool,
 }
@@ -125,11 +126,12 @@ impl Unet {
                 i + 1 < n,
             )?);
         }
-        let conv_norm_out = candle_nn::group_norm(
+        let conv_norm_out = GroupNormAct::new(
             cc.norm_num_groups,
             first,
             cc.norm_eps,
-            vb.pp("conv_norm_out"),
+            true,
+            &vb.pp("conv_norm_out"),
         )?;
         let conv_out = Conv3x3::new(vb.pp("conv_out"), first, c.out_channels)?;
         Ok(Self {
@@ -215,7 +217,7 @@ impl Unet {
             xs = block.forward(&xs, &res, &emb, ctx, size)?;
         }
         // 5. Out.
-        let xs = candle_nn::ops::silu(&self.conv_norm_out.forward(&xs)?)?;
+        let xs = self.conv_norm_out.forward(&xs)?;
         self.conv_out.forward(&xs)
     }
 }

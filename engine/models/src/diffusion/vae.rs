@@ -15,12 +15,13 @@
 use std::path::Path;
 
 use candle_core::{DType, Device, Module, Result as CandleResult, Tensor};
-use candle_nn::{Conv2d, Conv2dConfig, GroupNorm, VarBuilder};
+use candle_nn::{Conv2d, Conv2dConfig, VarBuilder};
 
 use super::DiffusionError;
 use super::blocks::{DecoderBlock, EncoderBlock, Norms, VaeMid};
 use super::config::{VaeConfig, vae_config};
 use super::conv::Conv3x3;
+use super::norm::GroupNormAct;
 
 fn conv3(vb: VarBuilder, cin: usize, cout: usize) -> CandleResult<Conv3x3> {
     Conv3x3::new(vb, cin, cout)
@@ -30,14 +31,14 @@ pub struct Vae {
     enc_conv_in: Conv3x3,
     enc_down: Vec<EncoderBlock>,
     enc_mid: VaeMid,
-    enc_norm: GroupNorm,
+    enc_norm: GroupNormAct,
     enc_conv_out: Conv3x3,
     quant_conv: Option<Conv2d>,
     post_quant_conv: Option<Conv2d>,
     dec_conv_in: Conv3x3,
     dec_mid: VaeMid,
     dec_up: Vec<DecoderBlock>,
-    dec_norm: GroupNorm,
+    dec_norm: GroupNormAct,
     dec_conv_out: Conv3x3,
     pub latent_channels: usize,
     pub scaling_factor: f64,
@@ -100,7 +101,7 @@ impl Vae {
             enc_conv_in: conv3(e.pp("conv_in"), c.in_channels, ch[0])?,
             enc_down,
             enc_mid: VaeMid::new(&e.pp("mid_block"), last, n)?,
-            enc_norm: candle_nn::group_norm(groups, last, 1e-6, e.pp("conv_norm_out"))?,
+            enc_norm: GroupNormAct::new(groups, last, 1e-6, true, &e.pp("conv_norm_out"))?,
             enc_conv_out: conv3(e.pp("conv_out"), last, 2 * lat)?,
             quant_conv: if c.use_quant_conv {
                 Some(candle_nn::conv2d(
@@ -127,7 +128,7 @@ impl Vae {
             dec_conv_in: conv3(d.pp("conv_in"), lat, last)?,
             dec_mid: VaeMid::new(&d.pp("mid_block"), last, n)?,
             dec_up,
-            dec_norm: candle_nn::group_norm(groups, ch[0], 1e-6, d.pp("conv_norm_out"))?,
+            dec_norm: GroupNormAct::new(groups, ch[0], 1e-6, true, &d.pp("conv_norm_out"))?,
             dec_conv_out: conv3(d.pp("conv_out"), ch[0], c.out_channels)?,
             latent_channels: lat,
             scaling_factor: c.scaling_factor,
@@ -166,7 +167,7 @@ impl Vae {
             x = block.forward(&x)?;
         }
         let x = self.enc_mid.forward(&x)?;
-        let x = candle_nn::ops::silu(&self.enc_norm.forward(&x)?)?;
+        let x = self.enc_norm.forward(&x)?;
         let mut x = self.enc_conv_out.forward(&x)?;
         if let Some(q) = &self.quant_conv {
             x = q.forward(&x)?;
@@ -222,7 +223,7 @@ impl Vae {
         for block in &self.dec_up {
             x = block.forward(&x)?;
         }
-        let x = candle_nn::ops::silu(&self.dec_norm.forward(&x)?)?;
+        let x = self.dec_norm.forward(&x)?;
         self.dec_conv_out.forward(&x)
     }
 
