@@ -10,7 +10,15 @@ python3 -c "import torch, diffusers" 2>/dev/null \
 # Absolute: cargo bench runs the bench from engine/models, where a relative path would land.
 dir="$(realpath -m "${CARGO_TARGET_DIR:-target}")/bench-sd"
 cargo bench --locked -q -p previz-models --bench diffusion --profile dev -- "$dir" > /dev/null
-ours_bin=$(ls -t "${CARGO_TARGET_DIR:-target}"/debug/deps/diffusion-* | grep -v '\.d$' | head -1)
+# The bench's own executable, as cargo names it (the integration test `diffusion` shares the
+# file name prefix, so the newest `diffusion-*` is not always the bench).
+ours_bin=$(cargo bench --locked -q -p previz-models --bench diffusion --profile dev --no-run \
+  --message-format=json | python3 -c '
+import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m.get("target", {}).get("kind") == ["bench"] and m.get("executable"):
+        print(m["executable"])')
 cat > /tmp/previz-bench-diffusers.py <<'PY'
 import json, sys, time, torch
 from diffusers import UNet2DConditionModel, AutoencoderKL

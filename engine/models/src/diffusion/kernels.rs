@@ -131,6 +131,37 @@ dispatch! {
 }
 
 dispatch! {
+    /// Mean and (biased) variance of `xs`, two passes with f64 partial sums in lanes.
+    pub fn moments(xs: &[f32]) -> (f64, f64) {
+        const L: usize = 8;
+        let n = xs.len().max(1) as f64;
+        let mut lanes = [0f64; L];
+        let mut chunks = xs.chunks_exact(L);
+        for c in &mut chunks {
+            for (l, &x) in lanes.iter_mut().zip(c) {
+                *l += f64::from(x);
+            }
+        }
+        let tail: f64 = chunks.remainder().iter().map(|&x| f64::from(x)).sum();
+        let mean = (lanes.iter().sum::<f64>() + tail) / n;
+        let mut lanes = [0f64; L];
+        let mut chunks = xs.chunks_exact(L);
+        for c in &mut chunks {
+            for (l, &x) in lanes.iter_mut().zip(c) {
+                let d = f64::from(x) - mean;
+                *l += d * d;
+            }
+        }
+        let tail: f64 = chunks
+            .remainder()
+            .iter()
+            .map(|&x| (f64::from(x) - mean) * (f64::from(x) - mean))
+            .sum();
+        (mean, (lanes.iter().sum::<f64>() + tail) / n)
+    }
+}
+
+dispatch! {
     /// `dst = silu(src · a + b)` (or without SiLU): a group norm's last pass over one channel.
     pub fn affine_act(dst: &mut [f32], src: &[f32], a: f32, b: f32, silu: bool) -> () {
         if silu {
@@ -219,6 +250,23 @@ mod tests {
                     "{len}"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn moments_match_a_direct_computation() {
+        for len in [1usize, 7, 8, 9, 1000] {
+            let xs: Vec<f32> = (0..len)
+                .map(|i| 100.0 + ((i * 13 % 17) as f32) * 0.25)
+                .collect();
+            let mean = xs.iter().map(|&x| f64::from(x)).sum::<f64>() / len as f64;
+            let var = xs
+                .iter()
+                .map(|&x| (f64::from(x) - mean).powi(2))
+                .sum::<f64>()
+                / len as f64;
+            let (m, v) = moments(&xs);
+            assert!((m - mean).abs() < 1e-9 && (v - var).abs() < 1e-9, "{len}");
         }
     }
 

@@ -106,16 +106,7 @@ impl Module for GroupNormAct {
             .enumerate()
             .for_each(|(slice, (dst, src))| {
                 let g = slice % groups;
-                let n = src.len() as f64;
-                let mean = src.iter().map(|&v| f64::from(v)).sum::<f64>() / n;
-                let var = src
-                    .iter()
-                    .map(|&v| {
-                        let d = f64::from(v) - mean;
-                        d * d
-                    })
-                    .sum::<f64>()
-                    / n;
+                let (mean, var) = kernels::moments(src);
                 let rstd = 1.0 / (var + eps).sqrt();
                 for (k, (d, s)) in dst
                     .chunks_exact_mut(spatial)
