@@ -6,8 +6,9 @@
 //! Unlike candle's blocks, every group norm uses the config's `norm_num_groups`; norms followed
 //! by SiLU are fused ([`GroupNormAct`]).
 
-use candle_core::{D, Module, Result as CandleResult, Tensor};
+use candle_core::{D, DType, Module, Result as CandleResult, Storage, Tensor};
 use candle_nn::{Conv2d, Conv2dConfig, Linear, VarBuilder};
+use rayon::prelude::*;
 
 use super::attention::{SpatialTransformer, TransformerConfig, VaeAttention};
 use super::conv::Conv3x3;
@@ -82,7 +83,13 @@ impl Resnet {
         }
         let h = self.norm2.forward(&h)?;
         let h = self.conv2.forward(&h)?;
-        (residual + h)? / self.scale
+        let sum = (residual + h)?;
+        // Most models' output scale is 1: skip the extra pass.
+        if self.scale == 1.0 {
+            Ok(sum)
+        } else {
+            sum / self.scale
+        }
     }
 }
 
@@ -135,8 +142,38 @@ impl Upsample {
     pub fn forward(&self, x: &Tensor, size: Option<(usize, usize)>) -> CandleResult<Tensor> {
         let (_, _, h, w) = x.dims4()?;
         let (th, tw) = size.unwrap_or((2 * h, 2 * w));
-        self.conv.forward(&x.upsample_nearest2d(th, tw)?)
+        self.conv.forward(&upsample_nearest(x, th, tw)?)
     }
+}
+
+/// Nearest-neighbour upsampling to `th × tw`; exact doubling on the CPU in f32 is one parallel
+/// pass (candle's is a single-threaded strided map).
+fn upsample_nearest(x: &Tensor, th: usize, tw: usize) -> CandleResult<Tensor> {
+    let (b, c, h, w) = x.dims4()?;
+    if th != 2 * h || tw != 2 * w || !x.device().is_cpu() || x.dtype() != DType::F32 || w == 0 {
+        return x.upsample_nearest2d(th, tw);
+    }
+    let x = x.contiguous()?;
+    let (storage, layout) = x.storage_and_layout();
+    let (Storage::Cpu(cpu), Some((first, last))) = (&*storage, layout.contiguous_offsets()) else {
+        drop(storage);
+        return x.upsample_nearest2d(th, tw);
+    };
+    let src = &cpu.as_slice::<f32>()?[first..last];
+    let mut out = vec![0f32; b * c * th * tw];
+    out.par_chunks_mut(2 * tw)
+        .zip(src.par_chunks(w))
+        .for_each(|(pair, row)| {
+            // One source row becomes two identical output rows of doubled pixels.
+            let (top, bottom) = pair.split_at_mut(tw);
+            for (o, &v) in top.chunks_exact_mut(2).zip(row) {
+                o[0] = v;
+                o[1] = v;
+            }
+            bottom.copy_from_slice(top);
+        });
+    drop(storage);
+    Tensor::from_vec(out, (b, c, th, tw), x.device())
 }
 
 /// Cross-attention settings of a UNet block.
@@ -499,5 +536,22 @@ impl DecoderBlock {
             Some(u) => u.forward(&x, None),
             None => Ok(x),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+
+    #[test]
+    fn doubling_equals_candles_upsampling() {
+        let x = Tensor::randn(0f32, 1.0, (2, 3, 5, 7), &Device::Cpu).unwrap();
+        let ours = upsample_nearest(&x, 10, 14).unwrap();
+        let theirs = x.upsample_nearest2d(10, 14).unwrap();
+        let d = (ours - theirs).unwrap().abs().unwrap().max_all().unwrap();
+        assert_eq!(d.to_scalar::<f32>().unwrap(), 0.0);
+        // Other sizes go through candle.
+        assert_eq!(upsample_nearest(&x, 9, 14).unwrap().dims(), &[2, 3, 9, 14]);
     }
 }
