@@ -11,7 +11,7 @@ use candle_nn::{Conv2d, Conv2dConfig, Linear, VarBuilder};
 use rayon::prelude::*;
 
 use super::attention::{SpatialTransformer, TransformerConfig, VaeAttention};
-use super::conv::Conv3x3;
+use super::conv::{Conv1x1, Conv3x3};
 use super::norm::GroupNormAct;
 
 /// Norm settings shared by a model's blocks.
@@ -29,7 +29,7 @@ pub struct Resnet {
     time_emb_proj: Option<Linear>,
     norm2: GroupNormAct,
     conv2: Conv3x3,
-    shortcut: Option<Conv2d>,
+    shortcut: Option<Conv1x1>,
     scale: f64,
 }
 
@@ -45,13 +45,7 @@ impl Resnet {
         let shortcut = if cin == cout {
             None
         } else {
-            Some(candle_nn::conv2d(
-                cin,
-                cout,
-                1,
-                Conv2dConfig::default(),
-                vb.pp("conv_shortcut"),
-            )?)
+            Some(Conv1x1::new(vb.pp("conv_shortcut"), cin, cout)?)
         };
         Ok(Self {
             norm1: GroupNormAct::new(n.groups, cin, n.eps, true, &vb.pp("norm1"))?,

@@ -15,12 +15,12 @@
 use std::path::Path;
 
 use candle_core::{DType, Device, Module, Result as CandleResult, Tensor};
-use candle_nn::{Conv2d, Conv2dConfig, VarBuilder};
+use candle_nn::VarBuilder;
 
 use super::DiffusionError;
 use super::blocks::{DecoderBlock, EncoderBlock, Norms, VaeMid};
 use super::config::{VaeConfig, vae_config};
-use super::conv::Conv3x3;
+use super::conv::{Conv1x1, Conv3x3};
 use super::norm::GroupNormAct;
 
 fn conv3(vb: VarBuilder, cin: usize, cout: usize) -> CandleResult<Conv3x3> {
@@ -33,8 +33,8 @@ pub struct Vae {
     enc_mid: VaeMid,
     enc_norm: GroupNormAct,
     enc_conv_out: Conv3x3,
-    quant_conv: Option<Conv2d>,
-    post_quant_conv: Option<Conv2d>,
+    quant_conv: Option<Conv1x1>,
+    post_quant_conv: Option<Conv1x1>,
     dec_conv_in: Conv3x3,
     dec_mid: VaeMid,
     dec_up: Vec<DecoderBlock>,
@@ -96,7 +96,6 @@ impl Vae {
                 i + 1 < ch.len(),
             )?);
         }
-        let one = Conv2dConfig::default();
         Ok(Self {
             enc_conv_in: conv3(e.pp("conv_in"), c.in_channels, ch[0])?,
             enc_down,
@@ -104,24 +103,12 @@ impl Vae {
             enc_norm: GroupNormAct::new(groups, last, 1e-6, true, &e.pp("conv_norm_out"))?,
             enc_conv_out: conv3(e.pp("conv_out"), last, 2 * lat)?,
             quant_conv: if c.use_quant_conv {
-                Some(candle_nn::conv2d(
-                    2 * lat,
-                    2 * lat,
-                    1,
-                    one,
-                    vb.pp("quant_conv"),
-                )?)
+                Some(Conv1x1::new(vb.pp("quant_conv"), 2 * lat, 2 * lat)?)
             } else {
                 None
             },
             post_quant_conv: if c.use_post_quant_conv {
-                Some(candle_nn::conv2d(
-                    lat,
-                    lat,
-                    1,
-                    one,
-                    vb.pp("post_quant_conv"),
-                )?)
+                Some(Conv1x1::new(vb.pp("post_quant_conv"), lat, lat)?)
             } else {
                 None
             },
