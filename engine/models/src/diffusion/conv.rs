@@ -19,9 +19,12 @@ use candle_nn::{Conv2d, Conv2dConfig, VarBuilder};
 use gemm::Parallelism;
 use rayon::prelude::*;
 
-/// Floats the stacked views of one chunk may take (16 MB: small enough that what the copy
-/// writes is still in cache when the product reads it; 64 MB chunks made the VAE 1.3x slower).
-const CHUNK_FLOATS: usize = 1 << 22;
+/// Floats the stacked views of one tile may take (1 MB: what the copy writes is still in the
+/// core's cache when the product reads it).
+const TILE_FLOATS: usize = 1 << 19;
+/// Fewest output positions per tile: below this, repacking the weights for every tile (deep
+/// UNet layers: 9·C_in up to 4608) costs more than the cache saves.
+const MIN_TILE_COLS: usize = 512;
 
 /// A 3×3 convolution with stride 1 and padding 1, as `candle_nn::conv2d` builds it (same
 /// weight names: `weight` `[C_out, C_in, 3, 3]`, `bias` `[C_out]`).
@@ -111,81 +114,90 @@ impl Module for Conv3x3 {
         drop(storage);
         let n = h * wp; // output positions on the padded-width grid
         let depth = 9 * self.cin;
-        // The nine shifted views stacked into one [9·C_in, cols] matrix per chunk of output
-        // positions (each row a contiguous copy, rows filled in parallel), so one product with
-        // depth 9·C_in does the tap sum; chunks bound the copy
-        // to CHUNK_FLOATS. The scratch is never zeroed: every value the product reads was copied
-        // first, and the product writes every value of `full` before anything reads it.
-        let chunk = (CHUNK_FLOATS / depth).clamp(256, n.max(256)).min(n);
-        let mut col: Vec<f32> = Vec::with_capacity(depth * chunk);
-        let mut full: Vec<f32> = Vec::with_capacity(self.cout * n);
-        let per_image = self.cout * h * w;
-        let mut out: Vec<f32> = Vec::with_capacity(b * per_image);
-        let par = Parallelism::Rayon(rayon::current_num_threads().max(1));
-        for img in 0..b {
-            let base = img * c * plane;
-            let mut start = 0;
-            while start < n {
-                let cols = chunk.min(n - start);
-                let col_buf = &mut col.spare_capacity_mut()[..depth * cols];
-                col_buf
-                    .par_chunks_mut(cols)
-                    .enumerate()
-                    .for_each(|(r, row)| {
-                        let (tap, ci) = (r / self.cin, r % self.cin);
-                        let src = base + ci * plane + (tap / 3) * wp + tap % 3 + start;
-                        row.write_copy_of_slice(&padded[src..src + cols]);
-                    });
-                // lhs: the packed `wide` weights, [C_out][9·C_in] row-major; rhs: col
-                // [9·C_in][cols] row-major; dst: full[:, start..start+cols], row stride n.
-                // SAFETY: `full` has room for C_out rows of n (written, not read: read_dst is
-                // false), `wide` holds C_out rows of depth, and the first depth·cols values of
-                // `col`'s buffer were all written just above; start + cols ≤ n.
+        // Output positions are cut into tiles; per tile, the nine shifted views are stacked
+        // into one [9·C_in × cols] matrix (each row a contiguous copy) and one single-threaded
+        // product of depth 9·C_in does the tap sum. Tiles run in parallel, each on its own
+        // core's copy, sized to stay in that core's cache while the product reads it.
+        let cols = (TILE_FLOATS / depth).max(MIN_TILE_COLS).min(n);
+        let tiles = n.div_ceil(cols);
+        let tile_len = self.cout * cols;
+        let all = b * tiles * tile_len;
+        // [image][tile][C_out][cols]; never zeroed: every value is written below.
+        let mut full: Vec<f32> = Vec::with_capacity(all);
+        full.spare_capacity_mut()[..all]
+            .par_chunks_mut(tile_len)
+            .enumerate()
+            .for_each_init(Vec::new, |col: &mut Vec<f32>, (t, dst)| {
+                let (img, tile) = (t / tiles, t % tiles);
+                let start = tile * cols;
+                let cur = cols.min(n - start);
+                let base = img * c * plane;
+                col.clear();
+                for r in 0..depth {
+                    let (tap, ci) = (r / self.cin, r % self.cin);
+                    let src = base + ci * plane + (tap / 3) * wp + tap % 3 + start;
+                    col.extend_from_slice(&padded[src..src + cur]);
+                }
+                // SAFETY: `dst` is C_out rows of `cols` ≥ cur (written, not read: read_dst is
+                // false), `wide` holds C_out rows of depth, `col` depth rows of cur.
                 unsafe {
                     gemm::gemm(
                         self.cout,
-                        cols,
+                        cur,
                         depth,
-                        full.as_mut_ptr().add(start),
+                        dst.as_mut_ptr().cast::<f32>(),
                         1,
-                        n as isize,
+                        cols as isize,
                         false,
                         self.wide.as_ptr(),
                         1,
                         depth as isize,
-                        col_buf.as_ptr().cast::<f32>(),
+                        col.as_ptr(),
                         1,
-                        cols as isize,
+                        cur as isize,
                         0.0,
                         1.0,
                         false,
                         false,
                         false,
-                        par,
+                        Parallelism::None,
                     );
                 }
-                start += cols;
-            }
-            if full.is_empty() {
-                // SAFETY: the chunks above cover positions 0..n of all C_out rows, and the
-                // product wrote every one of them.
-                unsafe { full.set_len(self.cout * n) };
-            }
-            // Drop the two padding columns of each row and add the bias, in parallel.
-            let bias = self.bias.as_deref();
-            out.spare_capacity_mut()[img * per_image..(img + 1) * per_image]
-                .par_chunks_mut(h * w)
-                .zip(full.par_chunks(n))
-                .enumerate()
-                .for_each(|(co, (dst, src))| {
-                    let add = bias.map_or(0.0, |bs| bs[co]);
-                    for (y, row) in dst.chunks_exact_mut(w).enumerate() {
-                        for (o, &v) in row.iter_mut().zip(&src[y * wp..y * wp + w]) {
-                            o.write(v + add);
-                        }
+                // The last tile's unused columns, so every value is initialised.
+                for row in dst.chunks_exact_mut(cols) {
+                    for v in &mut row[cur..] {
+                        v.write(0.0);
                     }
-                });
-        }
+                }
+            });
+        // SAFETY: every tile's C_out rows of `cols` were written above (product or zeros).
+        unsafe { full.set_len(all) };
+        // Gather each output plane's rows (dropping the two padding columns per row, crossing
+        // tile boundaries) and add the bias, one (image, channel) plane per task.
+        let per_image = self.cout * h * w;
+        let mut out: Vec<f32> = Vec::with_capacity(b * per_image);
+        let bias = self.bias.as_deref();
+        out.spare_capacity_mut()[..b * per_image]
+            .par_chunks_mut(h * w)
+            .enumerate()
+            .for_each(|(plane_idx, dst)| {
+                let (img, co) = (plane_idx / self.cout, plane_idx % self.cout);
+                let add = bias.map_or(0.0, |bs| bs[co]);
+                for (y, row) in dst.chunks_exact_mut(w).enumerate() {
+                    let (mut p, mut o) = (y * wp, 0);
+                    while o < w {
+                        let (tile, within) = (p / cols, p % cols);
+                        let take = (cols - within).min(w - o);
+                        let src = &full[((img * tiles + tile) * self.cout + co) * cols + within..]
+                            [..take];
+                        for (d, &v) in row[o..o + take].iter_mut().zip(src) {
+                            d.write(v + add);
+                        }
+                        p += take;
+                        o += take;
+                    }
+                }
+            });
         // SAFETY: each image's C_out planes of h rows of w values were written just above.
         unsafe { out.set_len(b * per_image) };
         Tensor::from_vec(out, (b, self.cout, h, w), x.device())
