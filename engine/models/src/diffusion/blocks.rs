@@ -66,8 +66,7 @@ impl Resnet {
             Some(c) => c.forward(x)?,
             None => x.clone(),
         };
-        let h = self.norm1.forward(x)?;
-        let mut h = self.conv1.forward(&h)?;
+        let mut h = self.conv1.forward_normed(x, &self.norm1)?;
         if let (Some(t), Some(proj)) = (temb, &self.time_emb_proj) {
             let t = proj
                 .forward(&candle_nn::ops::silu(t)?)?
@@ -75,8 +74,7 @@ impl Resnet {
                 .unsqueeze(D::Minus1)?;
             h = h.broadcast_add(&t)?;
         }
-        let h = self.norm2.forward(&h)?;
-        let h = self.conv2.forward(&h)?;
+        let h = self.conv2.forward_normed(&h, &self.norm2)?;
         let sum = (residual + h)?;
         // Most models' output scale is 1: skip the extra pass.
         if self.scale == 1.0 {

@@ -19,6 +19,9 @@ use candle_nn::{Conv2d, Conv2dConfig, VarBuilder};
 use gemm::Parallelism;
 use rayon::prelude::*;
 
+use super::kernels;
+use super::norm::GroupNormAct;
+
 /// Floats the stacked views of one tile may take (1 MB: what the copy writes is still in the
 /// core's cache when the product reads it).
 const TILE_FLOATS: usize = 1 << 19;
@@ -77,6 +80,23 @@ impl Conv3x3 {
 
 impl Module for Conv3x3 {
     fn forward(&self, x: &Tensor) -> CandleResult<Tensor> {
+        self.run(x, None)
+    }
+}
+
+impl Conv3x3 {
+    /// `self(norm(x))`: on the CPU the norm (and its SiLU) is applied while the input is copied
+    /// into the padded planes, so the normalised tensor is never written out on its own.
+    pub fn forward_normed(&self, x: &Tensor, norm: &GroupNormAct) -> CandleResult<Tensor> {
+        if self.fast(x) && norm.fast(x) {
+            norm.check(x)?;
+            self.run(x, Some(norm))
+        } else {
+            self.forward(&norm.forward(x)?)
+        }
+    }
+
+    fn run(&self, x: &Tensor, norm: Option<&GroupNormAct>) -> CandleResult<Tensor> {
         if !self.fast(x) {
             return self.candle.forward(x);
         }
@@ -100,15 +120,23 @@ impl Module for Conv3x3 {
         let data = &cpu.as_slice::<f32>()?[first..last];
         let (hp, wp) = (h + 2, w + 2);
         let plane = hp * wp;
-        // Padded input, one plane per (image, channel), copied in parallel; two spare values at
-        // the end so the last tap's view of the last channel stays inside the vector.
+        // The norm's per-plane scale and shift (statistics over the input), if there is one.
+        let affine = norm.map(|n| n.plane_affine(data, b, h * w));
+        let silu = norm.is_some_and(GroupNormAct::silu);
+        // Padded input, one plane per (image, channel), copied (or normalised) in parallel; two
+        // spare values at the end so the last tap's view of the last channel stays inside.
         let mut padded = vec![0f32; b * c * plane + 2];
         padded
             .par_chunks_mut(plane)
             .zip(data.par_chunks(h * w))
-            .for_each(|(dst, src)| {
+            .enumerate()
+            .for_each(|(p, (dst, src))| {
                 for (y, row) in src.chunks_exact(w).enumerate() {
-                    dst[(y + 1) * wp + 1..][..w].copy_from_slice(row);
+                    let to = &mut dst[(y + 1) * wp + 1..][..w];
+                    match &affine {
+                        Some(ab) => kernels::affine_act(to, row, ab[p].0, ab[p].1, silu),
+                        None => to.copy_from_slice(row),
+                    }
                 }
             });
         drop(storage);
@@ -337,6 +365,45 @@ mod tests {
                 .unwrap();
             assert!(d < 1e-5, "{b}x{h}x{w}: {d}");
         }
+    }
+
+    #[test]
+    fn a_normalised_input_equals_the_norm_then_the_convolution() {
+        let dev = Device::Cpu;
+        let map = VarMap::new();
+        let vb = VarBuilder::from_varmap(&map, DType::F32, &dev);
+        let conv = Conv3x3::new(vb.pp("c"), 8, 5).unwrap();
+        let tensors = std::collections::HashMap::from([
+            (
+                "n.weight".to_string(),
+                Tensor::randn(1f32, 0.3, 8, &dev).unwrap(),
+            ),
+            (
+                "n.bias".to_string(),
+                Tensor::randn(0f32, 0.3, 8, &dev).unwrap(),
+            ),
+        ]);
+        let nvb = VarBuilder::from_tensors(tensors, DType::F32, &dev);
+        for silu in [true, false] {
+            let norm = GroupNormAct::new(4, 8, 1e-6, silu, &nvb.pp("n")).unwrap();
+            let x = (Tensor::randn(0f32, 2.0, (2, 8, 6, 5), &dev).unwrap() + 3.0).unwrap();
+            let fused = conv.forward_normed(&x, &norm).unwrap();
+            let apart = conv.forward(&norm.forward(&x).unwrap()).unwrap();
+            let d = (fused - apart)
+                .unwrap()
+                .abs()
+                .unwrap()
+                .max_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap();
+            assert!(d < 1e-5, "silu {silu}: {d}");
+        }
+        // A channel count the norm does not have is an error, not a panic.
+        let norm = GroupNormAct::new(4, 8, 1e-6, true, &nvb.pp("n")).unwrap();
+        let conv4 = Conv3x3::new(vb.pp("d"), 4, 5).unwrap();
+        let x = Tensor::randn(0f32, 1.0, (1, 4, 3, 3), &dev).unwrap();
+        assert!(conv4.forward_normed(&x, &norm).is_err());
     }
 
     #[test]

@@ -70,24 +70,69 @@ impl GroupNormAct {
     }
 }
 
+impl GroupNormAct {
+    /// Whether the one-pass CPU path applies to `x`.
+    pub(crate) fn fast(&self, x: &Tensor) -> bool {
+        !self.gamma.is_empty() && x.device().is_cpu() && x.dtype() == DType::F32 && x.rank() >= 2
+    }
+
+    /// Whether the norm ends in SiLU.
+    pub(crate) fn silu(&self) -> bool {
+        self.silu
+    }
+
+    /// Per (image, channel) plane of `data` (contiguous NC…, `spatial` values per plane): the
+    /// `(a, b)` with which the norm maps a value `v` to `v·a + b` (before the activation).
+    pub(crate) fn plane_affine(&self, data: &[f32], b: usize, spatial: usize) -> Vec<(f32, f32)> {
+        let per_group = self.channels / self.groups;
+        let len = per_group * spatial;
+        let mut affine = vec![(0f32, 0f32); b * self.channels];
+        if len == 0 {
+            return affine;
+        }
+        affine
+            .par_chunks_mut(per_group)
+            .zip(data.par_chunks(len))
+            .enumerate()
+            .for_each(|(slice, (ab, src))| {
+                let g = slice % self.groups;
+                let (mean, var) = kernels::moments(src);
+                let rstd = 1.0 / (var + self.eps).sqrt();
+                for (k, ab) in ab.iter_mut().enumerate() {
+                    let ch = g * per_group + k;
+                    // y = (v - mean) · rstd · gamma + beta = v · a + b
+                    let gamma = f64::from(self.gamma[ch]);
+                    let a = rstd * gamma;
+                    *ab = (a as f32, (f64::from(self.beta[ch]) - mean * a) as f32);
+                }
+            });
+        affine
+    }
+
+    /// Checks `x`'s channel count against the weights.
+    pub(crate) fn check(&self, x: &Tensor) -> CandleResult<()> {
+        let c = x.dims().get(1).copied().unwrap_or(0);
+        if c == self.channels && c % self.groups == 0 {
+            Ok(())
+        } else {
+            Err(candle_core::Error::Msg(format!(
+                "group norm: input has {c} channels, the weights {} in {} groups",
+                self.channels, self.groups
+            )))
+        }
+    }
+}
+
 impl Module for GroupNormAct {
     fn forward(&self, x: &Tensor) -> CandleResult<Tensor> {
-        if self.gamma.is_empty() || !x.device().is_cpu() || x.dtype() != DType::F32 || x.rank() < 2
-        {
+        if !self.fast(x) {
             return self.slow(x);
         }
+        self.check(x)?;
         let dims = x.dims();
-        let (b, c) = (dims[0], dims[1]);
-        if c != self.channels {
-            return Err(candle_core::Error::Msg(format!(
-                "group norm: input has {c} channels, the weights {}",
-                self.channels
-            )));
-        }
+        let b = dims[0];
         let spatial: usize = dims[2..].iter().product();
-        let per_group = c / self.groups;
-        let len = per_group * spatial;
-        if len == 0 || b == 0 {
+        if spatial == 0 || b == 0 {
             return self.slow(x);
         }
         let x = x.contiguous()?;
@@ -98,29 +143,12 @@ impl Module for GroupNormAct {
             return self.slow(&x);
         };
         let data = &cpu.as_slice::<f32>()?[start..end];
+        let affine = self.plane_affine(data, b, spatial);
         let mut out = vec![0f32; data.len()];
-        let eps = self.eps;
-        let groups = self.groups;
-        out.par_chunks_mut(len)
-            .zip(data.par_chunks(len))
-            .enumerate()
-            .for_each(|(slice, (dst, src))| {
-                let g = slice % groups;
-                let (mean, var) = kernels::moments(src);
-                let rstd = 1.0 / (var + eps).sqrt();
-                for (k, (d, s)) in dst
-                    .chunks_exact_mut(spatial)
-                    .zip(src.chunks_exact(spatial))
-                    .enumerate()
-                {
-                    let ch = g * per_group + k;
-                    // y = (v - mean) * rstd * gamma + beta = v * a + b
-                    let a = (rstd * f64::from(self.gamma[ch])) as f32;
-                    let shift =
-                        (f64::from(self.beta[ch]) - mean * rstd * f64::from(self.gamma[ch])) as f32;
-                    kernels::affine_act(d, s, a, shift, self.silu);
-                }
-            });
+        out.par_chunks_mut(spatial)
+            .zip(data.par_chunks(spatial))
+            .zip(&affine)
+            .for_each(|((d, s), &(a, shift))| kernels::affine_act(d, s, a, shift, self.silu));
         drop(storage);
         Tensor::from_vec(out, dims, x.device())
     }

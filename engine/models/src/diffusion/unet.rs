@@ -217,8 +217,7 @@ impl Unet {
             xs = block.forward(&xs, &res, &emb, ctx, size)?;
         }
         // 5. Out.
-        let xs = self.conv_norm_out.forward(&xs)?;
-        self.conv_out.forward(&xs)
+        self.conv_out.forward_normed(&xs, &self.conv_norm_out)
     }
 }
 

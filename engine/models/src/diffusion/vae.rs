@@ -154,8 +154,7 @@ impl Vae {
             x = block.forward(&x)?;
         }
         let x = self.enc_mid.forward(&x)?;
-        let x = self.enc_norm.forward(&x)?;
-        let mut x = self.enc_conv_out.forward(&x)?;
+        let mut x = self.enc_conv_out.forward_normed(&x, &self.enc_norm)?;
         if let Some(q) = &self.quant_conv {
             x = q.forward(&x)?;
         }
@@ -210,8 +209,7 @@ impl Vae {
         for block in &self.dec_up {
             x = block.forward(&x)?;
         }
-        let x = self.dec_norm.forward(&x)?;
-        self.dec_conv_out.forward(&x)
+        self.dec_conv_out.forward_normed(&x, &self.dec_norm)
     }
 
     /// [`Vae::decode`], in tiles of [`Vae::tile`] latents with [`TILE_OVERLAP`] when the latents
