@@ -74,8 +74,9 @@ impl Resnet {
                 .unsqueeze(D::Minus1)?;
             h = h.broadcast_add(&t)?;
         }
-        let h = self.conv2.forward_normed(&h, &self.norm2)?;
-        let sum = (residual + h)?;
+        let sum = self
+            .conv2
+            .forward_normed_plus(&h, &self.norm2, Some(&residual))?;
         // Most models' output scale is 1: skip the extra pass.
         if self.scale == 1.0 {
             Ok(sum)

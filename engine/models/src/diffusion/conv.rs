@@ -80,7 +80,7 @@ impl Conv3x3 {
 
 impl Module for Conv3x3 {
     fn forward(&self, x: &Tensor) -> CandleResult<Tensor> {
-        self.run(x, None)
+        self.run(x, None, None)
     }
 }
 
@@ -88,17 +88,40 @@ impl Conv3x3 {
     /// `self(norm(x))`: on the CPU the norm (and its SiLU) is applied while the input is copied
     /// into the padded planes, so the normalised tensor is never written out on its own.
     pub fn forward_normed(&self, x: &Tensor, norm: &GroupNormAct) -> CandleResult<Tensor> {
+        self.forward_normed_plus(x, norm, None)
+    }
+
+    /// `self(norm(x)) + residual`, the residual added (on the CPU) while the output is gathered.
+    pub fn forward_normed_plus(
+        &self,
+        x: &Tensor,
+        norm: &GroupNormAct,
+        residual: Option<&Tensor>,
+    ) -> CandleResult<Tensor> {
         if self.fast(x) && norm.fast(x) {
             norm.check(x)?;
-            self.run(x, Some(norm))
+            self.run(x, Some(norm), residual)
         } else {
-            self.forward(&norm.forward(x)?)
+            let y = self.forward(&norm.forward(x)?)?;
+            match residual {
+                Some(r) => y + r,
+                None => Ok(y),
+            }
         }
     }
 
-    fn run(&self, x: &Tensor, norm: Option<&GroupNormAct>) -> CandleResult<Tensor> {
+    fn run(
+        &self,
+        x: &Tensor,
+        norm: Option<&GroupNormAct>,
+        residual: Option<&Tensor>,
+    ) -> CandleResult<Tensor> {
         if !self.fast(x) {
-            return self.candle.forward(x);
+            let y = self.candle.forward(x)?;
+            return match residual {
+                Some(r) => y + r,
+                None => Ok(y),
+            };
         }
         let (b, c, h, w) = x.dims4()?;
         if c != self.cin {
@@ -205,12 +228,33 @@ impl Conv3x3 {
         let per_image = self.cout * h * w;
         let mut out: Vec<f32> = Vec::with_capacity(b * per_image);
         let bias = self.bias.as_deref();
+        // The residual, read in place when it is a CPU f32 tensor of the output's shape;
+        // otherwise added afterwards.
+        let res_t = match residual {
+            Some(r)
+                if r.dims() == [b, self.cout, h, w]
+                    && r.device().is_cpu()
+                    && r.dtype() == DType::F32 =>
+            {
+                Some(r.contiguous()?)
+            }
+            _ => None,
+        };
+        let res_guard = res_t.as_ref().map(Tensor::storage_and_layout);
+        let res: Option<&[f32]> = match &res_guard {
+            Some((st, l)) => match (&**st, l.contiguous_offsets()) {
+                (Storage::Cpu(rc), Some((r0, r1))) => Some(&rc.as_slice::<f32>()?[r0..r1]),
+                _ => None,
+            },
+            None => None,
+        };
         out.spare_capacity_mut()[..b * per_image]
             .par_chunks_mut(h * w)
             .enumerate()
             .for_each(|(plane_idx, dst)| {
                 let (img, co) = (plane_idx / self.cout, plane_idx % self.cout);
                 let add = bias.map_or(0.0, |bs| bs[co]);
+                let plane_res = res.map(|r| &r[plane_idx * h * w..][..h * w]);
                 for (y, row) in dst.chunks_exact_mut(w).enumerate() {
                     let (mut p, mut o) = (y * wp, 0);
                     while o < w {
@@ -218,8 +262,19 @@ impl Conv3x3 {
                         let take = (cols - within).min(w - o);
                         let src = &full[((img * tiles + tile) * self.cout + co) * cols + within..]
                             [..take];
-                        for (d, &v) in row[o..o + take].iter_mut().zip(src) {
-                            d.write(v + add);
+                        let to = &mut row[o..o + take];
+                        match plane_res {
+                            Some(r) => {
+                                let r = &r[y * w + o..][..take];
+                                for ((d, &v), &rv) in to.iter_mut().zip(src).zip(r) {
+                                    d.write(v + add + rv);
+                                }
+                            }
+                            None => {
+                                for (d, &v) in to.iter_mut().zip(src) {
+                                    d.write(v + add);
+                                }
+                            }
                         }
                         p += take;
                         o += take;
@@ -228,7 +283,13 @@ impl Conv3x3 {
             });
         // SAFETY: each image's C_out planes of h rows of w values were written just above.
         unsafe { out.set_len(b * per_image) };
-        Tensor::from_vec(out, (b, self.cout, h, w), x.device())
+        let in_place = res.is_some();
+        drop(res_guard);
+        let y = Tensor::from_vec(out, (b, self.cout, h, w), x.device())?;
+        match residual {
+            Some(r) if !in_place => y + r,
+            _ => Ok(y),
+        }
     }
 }
 
@@ -387,8 +448,9 @@ mod tests {
         for silu in [true, false] {
             let norm = GroupNormAct::new(4, 8, 1e-6, silu, &nvb.pp("n")).unwrap();
             let x = (Tensor::randn(0f32, 2.0, (2, 8, 6, 5), &dev).unwrap() + 3.0).unwrap();
-            let fused = conv.forward_normed(&x, &norm).unwrap();
-            let apart = conv.forward(&norm.forward(&x).unwrap()).unwrap();
+            let res = Tensor::randn(0f32, 1.0, (2, 5, 6, 5), &dev).unwrap();
+            let fused = conv.forward_normed_plus(&x, &norm, Some(&res)).unwrap();
+            let apart = (conv.forward(&norm.forward(&x).unwrap()).unwrap() + &res).unwrap();
             let d = (fused - apart)
                 .unwrap()
                 .abs()
