@@ -76,6 +76,7 @@ def main():
     pipes = {}
     for name, cls in (
         ("tiny-sd", StableDiffusionPipeline),
+        ("tiny-sd-g16", StableDiffusionPipeline),
         ("tiny-sdxl", StableDiffusionXLPipeline),
         ("tiny-sdxl-turbo", StableDiffusionXLPipeline),
     ):

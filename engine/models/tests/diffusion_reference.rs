@@ -36,9 +36,11 @@ struct Case {
     negative: &'static str,
     /// The SDXL model with SDXL-Turbo's schedule (`timestep_spacing: "trailing"`).
     turbo: bool,
+    /// The SD model with 16 groups in its UNet's norms instead of 32.
+    g16: bool,
 }
 
-const CASES: [Case; 9] = [
+const CASES: [Case; 10] = [
     Case {
         name: "txt2img-ddim",
         scheduler: SchedulerKind::Ddim,
@@ -49,6 +51,7 @@ const CASES: [Case; 9] = [
         xl: false,
         negative: NEGATIVE,
         turbo: false,
+        g16: false,
     },
     Case {
         name: "txt2img-euler-a",
@@ -60,6 +63,7 @@ const CASES: [Case; 9] = [
         xl: false,
         negative: NEGATIVE,
         turbo: false,
+        g16: false,
     },
     Case {
         name: "txt2img-dpmpp-2m",
@@ -71,6 +75,7 @@ const CASES: [Case; 9] = [
         xl: false,
         negative: NEGATIVE,
         turbo: false,
+        g16: false,
     },
     Case {
         name: "txt2img-no-guidance",
@@ -82,6 +87,7 @@ const CASES: [Case; 9] = [
         xl: false,
         negative: NEGATIVE,
         turbo: false,
+        g16: false,
     },
     Case {
         name: "img2img-euler-a",
@@ -93,6 +99,7 @@ const CASES: [Case; 9] = [
         xl: false,
         negative: NEGATIVE,
         turbo: false,
+        g16: false,
     },
     Case {
         name: "xl-txt2img-euler-a-zero-negative",
@@ -104,6 +111,7 @@ const CASES: [Case; 9] = [
         xl: true,
         negative: "",
         turbo: false,
+        g16: false,
     },
     Case {
         name: "xl-txt2img-ddim",
@@ -115,6 +123,7 @@ const CASES: [Case; 9] = [
         xl: true,
         negative: NEGATIVE,
         turbo: false,
+        g16: false,
     },
     Case {
         name: "xl-img2img-dpmpp-2m",
@@ -126,6 +135,7 @@ const CASES: [Case; 9] = [
         xl: true,
         negative: NEGATIVE,
         turbo: false,
+        g16: false,
     },
     // SDXL-Turbo's recipe: one Euler ancestral step from the last timestep, no guidance.
     Case {
@@ -138,6 +148,19 @@ const CASES: [Case; 9] = [
         xl: true,
         negative: "",
         turbo: true,
+        g16: false,
+    },
+    Case {
+        name: "txt2img-euler-a-16-groups",
+        scheduler: SchedulerKind::EulerAncestral,
+        steps: 3,
+        guidance: 7.5,
+        seed: 10,
+        strength: None,
+        xl: false,
+        negative: NEGATIVE,
+        turbo: false,
+        g16: true,
     },
 ];
 
@@ -205,7 +228,20 @@ fn our_pipeline_computes_what_diffusers_computes() {
     let schedule = turbo_root.join("scheduler/scheduler_config.json");
     let text = std::fs::read_to_string(&schedule).unwrap();
     std::fs::write(&schedule, text.replace("\"leading\"", "\"trailing\"")).unwrap();
+    // The same weights with 16 groups in every UNet norm (the weights' shapes do not depend on
+    // the group count; the statistics do).
+    let g16_root = root.with_file_name("tiny-sd-g16");
+    write_tiny_model(&g16_root, &TinySpec::default()).unwrap();
+    let unet_config = g16_root.join("unet/config.json");
+    let text = std::fs::read_to_string(&unet_config).unwrap();
+    assert!(text.contains("\"norm_num_groups\": 32"));
+    std::fs::write(
+        &unet_config,
+        text.replace("\"norm_num_groups\": 32", "\"norm_num_groups\": 16"),
+    )
+    .unwrap();
     let sd = DiffusionModel::load(&root, &LoadOptions::default()).unwrap();
+    let g16 = DiffusionModel::load(&g16_root, &LoadOptions::default()).unwrap();
     let xl = DiffusionModel::load(&xl_root, &LoadOptions::default()).unwrap();
     let turbo = DiffusionModel::load(&turbo_root, &LoadOptions::default()).unwrap();
     let mut first: [Option<(RgbImage, &str)>; 2] = [None, None];
@@ -214,6 +250,7 @@ fn our_pipeline_computes_what_diffusers_computes() {
         let model = match (case.xl, case.turbo) {
             (_, true) => &turbo,
             (true, false) => &xl,
+            (false, false) if case.g16 => &g16,
             (false, false) => &sd,
         };
         let start = first[usize::from(case.xl)].as_ref();
@@ -241,6 +278,7 @@ fn our_pipeline_computes_what_diffusers_computes() {
                 "model": match (case.xl, case.turbo) {
                     (_, true) => "tiny-sdxl-turbo",
                     (true, false) => "tiny-sdxl",
+                    (false, false) if case.g16 => "tiny-sd-g16",
                     (false, false) => "tiny-sd",
                 },
                 "init": start.filter(|_| case.strength.is_some()).map(|s| format!("ours-{}.png", s.1)),

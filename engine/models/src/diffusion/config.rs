@@ -232,17 +232,6 @@ pub fn unet_config(text: &str, path: &Path) -> Result<UnetConfig, DiffusionError
             ),
         ));
     }
-    // candle-transformers' DownBlock2D / UpBlock2D build their resnets with 32 groups whatever
-    // the config says; every released SD UNet has 32, and another value would compute wrongly.
-    if j.norm_num_groups != 32 {
-        return Err(config_error(
-            path,
-            format!(
-                "norm_num_groups {} is not supported (this runtime's UNet blocks use 32, as every released Stable Diffusion UNet)",
-                j.norm_num_groups
-            ),
-        ));
-    }
     let mut blocks = Vec::with_capacity(n);
     for (i, kind) in j.down_block_types.iter().enumerate() {
         let cross = match kind.as_str() {
