@@ -15,6 +15,7 @@ use previz_jobs::JobContext;
 use previz_models::llm::LlmError;
 use previz_models::llm::constrained::{JsonConstraint, compile_schema, grammar_vocab};
 use previz_models::llm::generate::{GenerateRequest, Generation, Llm, LoadOptions, StopReason};
+use previz_models::llm::gguf::GgufFile;
 use previz_models::llm::sampler::Sampling;
 use previz_models::pool::{ModelPool, PoolKey, Reservation};
 
@@ -29,10 +30,26 @@ use crate::prompt::{PromptScene, messages};
 /// here is cut off and the scene falls back to the rules.
 const MAX_TOKENS: usize = 1800;
 
+/// Positions the breakdown's KV cache is counted for: a scene's prompt (the style, the cast,
+/// the scene's text; a few thousand tokens at most) and its plan ([`MAX_TOKENS`]), or the
+/// model's whole context if that is shorter. The cache keeps the shared prompt prefix between
+/// scenes, so it never holds more than one scene's worth.
+const KV_POSITIONS: u64 = 8192;
+
+/// The KV cache's size for [`KV_POSITIONS`] (or the model's context length), from the GGUF
+/// header; 0 when the header does not say (the weights are still counted).
+fn kv_cache_bytes(path: &Path) -> Result<u64, LlmError> {
+    let gguf = GgufFile::open(path)?;
+    let positions = gguf
+        .context_length()
+        .map_or(KV_POSITIONS, |c| KV_POSITIONS.min(c as u64));
+    Ok(gguf.kv_bytes_per_position().unwrap_or(0) * positions)
+}
+
 /// Breaks scenes down with a local chat model.
 pub struct LlmEngine {
     llm: Llm,
-    /// Its weights counted in the process's model budget while it lives (the LLM mutates its
+    /// Its weights and KV cache counted in the process's model budget while it lives (the LLM mutates its
     /// KV cache, so it is owned by the job, not shared through the pool).
     _memory: Option<Reservation<'static>>,
     vocab: Arc<Vocab>,
@@ -63,7 +80,8 @@ impl LlmEngine {
                 path: path.to_path_buf(),
                 source: e,
             })?
-            .len();
+            .len()
+            + kv_cache_bytes(path)?;
         let key = PoolKey {
             kind: "llm",
             path: path.to_path_buf(),
@@ -78,7 +96,7 @@ impl LlmEngine {
         Ok(engine)
     }
 
-    /// Wraps a loaded model.
+    /// Wraps a loaded model (not counted in the model budget; [`LlmEngine::load`] counts it).
     #[must_use]
     pub fn new(llm: Llm, model_id: &str, seed: u64) -> Self {
         let vocab = grammar_vocab(llm.tokenizer());

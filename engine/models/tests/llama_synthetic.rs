@@ -156,3 +156,17 @@ fn mixed_types_match_candle() {
     let batched = ours.forward(&tokens).unwrap();
     assert!(max_abs_diff(&batched, &last) <= 1e-4);
 }
+
+#[test]
+fn the_kv_cache_estimate_counts_every_layer_and_kv_head() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tiny-llama.gguf");
+    write_model(&path);
+    let gguf = previz_models::llm::gguf::GgufFile::open(&path).unwrap();
+    // 2 layers × 2 KV heads × (keys + values of D / HEADS each) × 4 bytes.
+    let head_dim = (D / HEADS as usize) as u64;
+    assert_eq!(
+        gguf.kv_bytes_per_position(),
+        Some(2 * u64::from(KV_HEADS) * 2 * head_dim * 4)
+    );
+}

@@ -170,6 +170,27 @@ impl GgufFile {
     }
 }
 
+impl GgufFile {
+    /// Bytes the KV cache takes per cached position: keys and values of every layer, for the
+    /// KV heads (`<arch>.attention.head_count_kv`, else `head_count`) of `key_length` /
+    /// `value_length` (else `embedding_length / head_count`) each, in f32 as our runtimes keep
+    /// them. `None` when the header lacks the sizes.
+    #[must_use]
+    pub fn kv_bytes_per_position(&self) -> Option<u64> {
+        let arch = self.opt_string("general.architecture")?;
+        let key = |k: &str| self.opt_u64(&format!("{arch}.{k}"));
+        let layers = key("block_count")?;
+        let heads = key("attention.head_count")?;
+        let kv_heads = key("attention.head_count_kv").unwrap_or(heads);
+        let per_head = key("embedding_length")
+            .zip(Some(heads))
+            .and_then(|(e, h)| e.checked_div(h));
+        let k_len = key("attention.key_length").or(per_head)?;
+        let v_len = key("attention.value_length").or(per_head)?;
+        Some(layers * kv_heads * (k_len + v_len) * 4)
+    }
+}
+
 fn value_u64(v: &Value) -> Option<u64> {
     match *v {
         Value::U8(x) => Some(u64::from(x)),
