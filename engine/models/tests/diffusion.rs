@@ -531,3 +531,24 @@ fn sdxl_loras_reach_the_second_text_encoder() {
         "both namings merge the same delta"
     );
 }
+
+#[test]
+fn the_memory_estimate_counts_the_packed_convolution_weights_on_the_cpu() {
+    use previz_models::device::DeviceChoice;
+    use previz_models::diffusion::layout;
+    let dir = tempfile::tempdir().unwrap();
+    write_tiny_model(dir.path(), &TinySpec::default()).unwrap();
+    let (mut params, mut convs) = (0, 0);
+    for (sub, stem) in [
+        ("text_encoder", "model"),
+        ("unet", "diffusion_pytorch_model"),
+        ("vae", "diffusion_pytorch_model"),
+    ] {
+        let f = dir.path().join(sub).join(format!("{stem}.safetensors"));
+        params += layout::parameter_count(&f).unwrap();
+        convs += layout::conv_weight_count(&f).unwrap();
+    }
+    assert!(convs > 0 && convs < params);
+    let estimate = DiffusionModel::estimate_bytes(dir.path(), DeviceChoice::Cpu).unwrap();
+    assert_eq!(estimate, (params + convs) * 4);
+}

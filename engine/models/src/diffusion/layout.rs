@@ -166,6 +166,16 @@ pub fn parameter_count(path: &Path) -> Result<u64, DiffusionError> {
         .sum())
 }
 
+/// The number of convolution weights (4-D tensors) in a safetensors file: the CPU path keeps a
+/// packed f32 copy of each beside candle's (see `diffusion::conv`).
+pub fn conv_weight_count(path: &Path) -> Result<u64, DiffusionError> {
+    Ok(safetensors_entries(path)?
+        .iter()
+        .filter(|e| e.shape.len() == 4)
+        .map(|e| e.shape.iter().map(|&d| d as u64).product::<u64>())
+        .sum())
+}
+
 /// One tensor in a safetensors header: its offsets are absolute positions in the file.
 #[derive(Clone, Debug)]
 pub(crate) struct TensorEntry {

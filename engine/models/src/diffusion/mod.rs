@@ -552,10 +552,15 @@ impl DiffusionModel {
         if single_file::is_single_file(path) {
             // Every tensor of the file (EMA copies and training leftovers included: an
             // overestimate on the safe side).
-            return Ok(layout::parameter_count(path)? * if cuda { 2 } else { 4 });
+            let packed = if cuda {
+                0
+            } else {
+                layout::conv_weight_count(path)?
+            };
+            return Ok(layout::parameter_count(path)? * if cuda { 2 } else { 4 } + packed * 4);
         }
         let root = layout::resolve_root(path)?;
-        let mut params = 0;
+        let (mut params, mut packed) = (0, 0);
         for (dir, stem) in [
             ("text_encoder", "model"),
             ("text_encoder_2", "model"),
@@ -567,11 +572,15 @@ impl DiffusionModel {
             }
             for f in layout::weight_files(&root.join(dir), stem)? {
                 params += layout::parameter_count(&f)?;
+                if !cuda {
+                    packed += layout::conv_weight_count(&f)?;
+                }
             }
         }
-        // f16 on CUDA, f32 on the CPU; activations come on top (a few hundred MiB at 1024 px
-        // with the tiled decode), which the pool's budget leaves room for.
-        Ok(params * if cuda { 2 } else { 4 })
+        // f16 on CUDA, f32 on the CPU, where the convolutions also keep a packed f32 copy of
+        // their weights; activations come on top (a few hundred MiB at 1024 px with the tiled
+        // decode), which the pool's budget leaves room for.
+        Ok(params * if cuda { 2 } else { 4 } + packed * 4)
     }
 
     /// blake3 over every weight file (and each LoRA), hex: the provenance's model hash.
