@@ -89,6 +89,7 @@ fn matches_candle_quantized_llama() {
 
     // Every prompt position, fed one token at a time to both.
     let mut worst = 0f32;
+    let mut ties = 0;
     let (mut ours_logits, mut ref_logits) = (Vec::new(), Vec::new());
     for (i, &t) in PROMPT.iter().enumerate() {
         ours_logits = ours.forward(&[t]).unwrap();
@@ -97,13 +98,26 @@ fn matches_candle_quantized_llama() {
             - ref_logits.iter().fold(f32::MAX, |m, &v| m.min(v));
         let rel = max_abs_diff(&ours_logits, &ref_logits) / range;
         worst = worst.max(rel);
-        assert_eq!(
-            argmax(&ours_logits),
-            argmax(&ref_logits),
-            "argmax differs at position {i}"
+        // Our top token must be one the reference rates (nearly) as high as its own top: a
+        // near-tie may fall either way under the two implementations' rounding (seen: 0.02 apart
+        // on a range of 29 at one position, flipped by the `gemm` crate's AVX-512 kernels).
+        let (ours_top, ref_top) = (argmax(&ours_logits) as usize, argmax(&ref_logits) as usize);
+        let shortfall = (ref_logits[ref_top] - ref_logits[ours_top]) / range;
+        assert!(
+            shortfall <= 0.01,
+            "position {i}: our top token {ours_top} is {shortfall:.3} of the logit range below the \
+             reference's top {ref_top}"
         );
+        if ours_top != ref_top {
+            ties += 1;
+        }
     }
-    eprintln!("worst max-abs logit difference / logit range: {worst:.2e}");
+    eprintln!(
+        "worst max-abs logit difference / logit range: {worst:.2e}; near-ties decided \
+         differently: {ties} of {}",
+        PROMPT.len()
+    );
+    assert!(ties <= 2, "{ties} positions chose another top token");
     // Both quantize activations to int8 per block, with different roundings of the block sums
     // and summation orders; over 49,152 logits that moves the extreme ones by up to ~4% of the
     // range (measured: ours vs candle ≈ candle vs llama.cpp ≈ ours vs llama.cpp, RMS 0.2-0.5).
