@@ -130,7 +130,7 @@ impl Conv3x3 {
                 self.cin
             )));
         }
-        if b == 0 || h == 0 || w == 0 {
+        if b == 0 || c == 0 || h == 0 || w == 0 {
             return self.candle.forward(x);
         }
         let x = x.contiguous()?;

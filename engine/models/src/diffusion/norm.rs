@@ -35,6 +35,12 @@ impl GroupNormAct {
         silu: bool,
         vb: &VarBuilder,
     ) -> CandleResult<Self> {
+        // candle's constructor divides by the group count; a bad config is an error here.
+        if groups == 0 || !channels.is_multiple_of(groups) {
+            return Err(candle_core::Error::Msg(format!(
+                "group norm: {channels} channels do not split into {groups} groups"
+            )));
+        }
         let candle = candle_nn::group_norm(groups, channels, eps, vb.clone())?;
         let on_cpu = vb.device().is_cpu();
         let (gamma, beta) = if on_cpu {
@@ -188,6 +194,15 @@ mod tests {
         ]);
         let vb = VarBuilder::from_tensors(tensors, DType::F32, &dev);
         GroupNormAct::new(4, 8, 1e-6, silu, &vb.pp("n")).unwrap()
+    }
+
+    #[test]
+    fn a_group_count_that_does_not_divide_the_channels_is_an_error() {
+        let vb = VarBuilder::zeros(DType::F32, &Device::Cpu);
+        for groups in [0, 3] {
+            let e = GroupNormAct::new(groups, 8, 1e-6, true, &vb).unwrap_err();
+            assert!(e.to_string().contains("do not split"), "{e}");
+        }
     }
 
     #[test]
