@@ -356,20 +356,26 @@ impl TransformerBlock {
     }
 }
 
-/// A 1×1 convolution or a linear layer, as the config's `use_linear_projection` says; both
-/// applied to `[B, H·W, C]` tokens (a 1×1 convolution is a linear map of the channels).
-#[derive(Debug)]
-struct Projection(Linear);
-
-impl Projection {
-    fn new(vb: &VarBuilder, cin: usize, cout: usize, linear: bool) -> CandleResult<Self> {
-        if linear {
-            return Ok(Self(candle_nn::linear(cin, cout, vb.clone())?));
-        }
-        let w = vb.get((cout, cin, 1, 1), "weight")?.reshape((cout, cin))?;
-        let b = vb.get(cout, "bias")?;
-        Ok(Self(Linear::new(w, Some(b))))
+/// The transformer's projection in or out: stored as the config says, a linear layer or a 1×1
+/// convolution (asked for in that shape, so a builder that creates missing weights creates the
+/// right one).
+fn projection(vb: &VarBuilder, cin: usize, cout: usize, linear: bool) -> CandleResult<Linear> {
+    if linear {
+        return candle_nn::linear(cin, cout, vb.clone());
     }
+    let w = vb.get((cout, cin, 1, 1), "weight")?.reshape((cout, cin))?;
+    Ok(Linear::new(w, Some(vb.get(cout, "bias")?)))
+}
+
+/// A linear layer stored as a linear layer (`[C_out, C_in]`) or as a 1×1 convolution
+/// (`[C_out, C_in, 1, 1]`: older autoencoders' attention), with a bias; both are a linear map of
+/// the channels of `[B, H·W, C]` tokens.
+fn linear_or_pointwise(vb: &VarBuilder, cin: usize, cout: usize) -> CandleResult<Linear> {
+    let w = match vb.get((cout, cin), "weight") {
+        Ok(w) => w,
+        Err(_) => vb.get((cout, cin, 1, 1), "weight")?.reshape((cout, cin))?,
+    };
+    Ok(Linear::new(w, Some(vb.get(cout, "bias")?)))
 }
 
 /// diffusers' `Transformer2DModel` as the UNet uses it: group norm, projection in, transformer
@@ -377,9 +383,9 @@ impl Projection {
 #[derive(Debug)]
 pub struct SpatialTransformer {
     norm: GroupNormAct,
-    proj_in: Projection,
+    proj_in: Linear,
     blocks: Vec<TransformerBlock>,
-    proj_out: Projection,
+    proj_out: Linear,
 }
 
 /// What a [`SpatialTransformer`] is built with.
@@ -390,6 +396,7 @@ pub struct TransformerConfig {
     pub depth: usize,
     pub context_dim: usize,
     pub groups: usize,
+    /// Linear projections in and out (`use_linear_projection`) instead of 1×1 convolutions.
     pub linear_projection: bool,
 }
 
@@ -410,9 +417,9 @@ impl SpatialTransformer {
             .collect::<CandleResult<Vec<_>>>()?;
         Ok(Self {
             norm: GroupNormAct::new(c.groups, c.channels, 1e-6, false, &vb.pp("norm"))?,
-            proj_in: Projection::new(&vb.pp("proj_in"), c.channels, inner, c.linear_projection)?,
+            proj_in: projection(&vb.pp("proj_in"), c.channels, inner, c.linear_projection)?,
             blocks,
-            proj_out: Projection::new(&vb.pp("proj_out"), inner, c.channels, c.linear_projection)?,
+            proj_out: projection(&vb.pp("proj_out"), inner, c.channels, c.linear_projection)?,
         })
     }
 
@@ -427,11 +434,11 @@ impl SpatialTransformer {
             // takes its broadcast-matmul path, which gave wrong products here (max error 19.7
             // on a [2, 15, 16] input; found by the test below).
             .contiguous()?;
-        let mut t = self.proj_in.0.forward(&tokens)?;
+        let mut t = self.proj_in.forward(&tokens)?;
         for block in &self.blocks {
             t = block.forward(&t, context)?;
         }
-        let t = self.proj_out.0.forward(&t)?;
+        let t = self.proj_out.forward(&t)?;
         let y = t.transpose(1, 2)?.reshape((b, c, h, w))?;
         y + x
     }
@@ -464,17 +471,7 @@ impl VaeAttention {
         } else {
             ["query", "key", "value", "proj_attn"]
         };
-        // Weights may be [C, C] or (converted from 1×1 convolutions) [C, C, 1, 1].
-        let lin = |name: &str| -> CandleResult<Linear> {
-            let vb = vb.pp(name);
-            let w = match vb.get((channels, channels), "weight") {
-                Ok(w) => w,
-                Err(_) => vb
-                    .get((channels, channels, 1, 1), "weight")?
-                    .reshape((channels, channels))?,
-            };
-            Ok(Linear::new(w, Some(vb.get(channels, "bias")?)))
-        };
+        let lin = |name: &str| linear_or_pointwise(&vb.pp(name), channels, channels);
         Ok(Self {
             norm: GroupNormAct::new(groups, channels, eps, false, &vb.pp("group_norm"))?,
             q: lin(names[0])?,
@@ -511,18 +508,7 @@ mod tests {
     use super::*;
     use candle_core::Device;
 
-    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-        (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .max(0)
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap()
-    }
+    use crate::diffusion::max_abs_diff as max_diff;
 
     #[test]
     fn the_blocked_kernel_equals_candles_attention() {

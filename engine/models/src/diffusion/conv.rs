@@ -29,6 +29,25 @@ const TILE_FLOATS: usize = 1 << 19;
 /// UNet layers: 9·C_in up to 4608) costs more than the cache saves.
 const MIN_TILE_COLS: usize = 512;
 
+/// f32 copies of a convolution's weights (laid out by `layout`, then flattened) and bias for
+/// the CPU path; empty on other devices (a CUDA model keeps its weights on the card alone).
+fn cpu_copies(
+    conv: &Conv2d,
+    layout: impl FnOnce(Tensor) -> CandleResult<Tensor>,
+) -> CandleResult<(Vec<f32>, Option<Vec<f32>>)> {
+    if !conv.weight().device().is_cpu() {
+        return Ok((Vec::new(), None));
+    }
+    let w = layout(conv.weight().to_dtype(DType::F32)?)?
+        .flatten_all()?
+        .to_vec1::<f32>()?;
+    let bias = match conv.bias() {
+        Some(b) => Some(b.to_dtype(DType::F32)?.to_vec1::<f32>()?),
+        None => None,
+    };
+    Ok((w, bias))
+}
+
 /// A 3×3 convolution with stride 1 and padding 1, as `candle_nn::conv2d` builds it (same
 /// weight names: `weight` `[C_out, C_in, 3, 3]`, `bias` `[C_out]`).
 #[derive(Debug)]
@@ -48,22 +67,7 @@ impl Conv3x3 {
             ..Default::default()
         };
         let candle = candle_nn::conv2d(cin, cout, 3, cfg, vb)?;
-        // Packed only for the CPU (a CUDA model keeps its weights on the card alone).
-        let on_cpu = candle.weight().device().is_cpu();
-        let w = if on_cpu {
-            candle
-                .weight()
-                .to_dtype(DType::F32)?
-                .permute((0, 2, 3, 1))?
-                .flatten_all()?
-                .to_vec1::<f32>()?
-        } else {
-            Vec::new()
-        };
-        let bias = match candle.bias() {
-            Some(b) if on_cpu => Some(b.to_dtype(DType::F32)?.to_vec1::<f32>()?),
-            _ => None,
-        };
+        let (w, bias) = cpu_copies(&candle, |w| w.permute((0, 2, 3, 1)))?;
         Ok(Self {
             cin,
             cout,
@@ -309,20 +313,7 @@ pub struct Conv1x1 {
 impl Conv1x1 {
     pub fn new(vb: VarBuilder, cin: usize, cout: usize) -> CandleResult<Self> {
         let candle = candle_nn::conv2d(cin, cout, 1, Conv2dConfig::default(), vb)?;
-        let on_cpu = candle.weight().device().is_cpu();
-        let w = if on_cpu {
-            candle
-                .weight()
-                .to_dtype(DType::F32)?
-                .flatten_all()?
-                .to_vec1::<f32>()?
-        } else {
-            Vec::new()
-        };
-        let bias = match candle.bias() {
-            Some(b) if on_cpu => Some(b.to_dtype(DType::F32)?.to_vec1::<f32>()?),
-            _ => None,
-        };
+        let (w, bias) = cpu_copies(&candle, Ok)?;
         Ok(Self {
             cin,
             cout,
@@ -416,14 +407,10 @@ mod tests {
         let conv = Conv1x1::new(vb, 6, 4).unwrap();
         for (b, h, w) in [(2, 5, 3), (1, 1, 1)] {
             let x = Tensor::randn(0f32, 1.0, (b, 6, h, w), &Device::Cpu).unwrap();
-            let d = (conv.forward(&x).unwrap() - conv.candle.forward(&x).unwrap())
-                .unwrap()
-                .abs()
-                .unwrap()
-                .max_all()
-                .unwrap()
-                .to_scalar::<f32>()
-                .unwrap();
+            let d = crate::diffusion::max_abs_diff(
+                &conv.forward(&x).unwrap(),
+                &conv.candle.forward(&x).unwrap(),
+            );
             assert!(d < 1e-5, "{b}x{h}x{w}: {d}");
         }
     }
@@ -451,14 +438,7 @@ mod tests {
             let res = Tensor::randn(0f32, 1.0, (2, 5, 6, 5), &dev).unwrap();
             let fused = conv.forward_normed_plus(&x, &norm, Some(&res)).unwrap();
             let apart = (conv.forward(&norm.forward(&x).unwrap()).unwrap() + &res).unwrap();
-            let d = (fused - apart)
-                .unwrap()
-                .abs()
-                .unwrap()
-                .max_all()
-                .unwrap()
-                .to_scalar::<f32>()
-                .unwrap();
+            let d = crate::diffusion::max_abs_diff(&fused, &apart);
             assert!(d < 1e-5, "silu {silu}: {d}");
         }
         // A channel count the norm does not have is an error, not a panic.
@@ -477,16 +457,7 @@ mod tests {
             let x = Tensor::randn(0f32, 1.0, (2, 5, h, w), &Device::Cpu).unwrap();
             let ours = conv.forward(&x).unwrap();
             let theirs = conv.candle.forward(&x).unwrap();
-            let d = (ours - theirs)
-                .unwrap()
-                .abs()
-                .unwrap()
-                .flatten_all()
-                .unwrap()
-                .max(0)
-                .unwrap()
-                .to_scalar::<f32>()
-                .unwrap();
+            let d = crate::diffusion::max_abs_diff(&ours, &theirs);
             assert!(d < 1e-5, "{h}x{w}: {d}");
         }
     }

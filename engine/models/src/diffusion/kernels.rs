@@ -48,14 +48,28 @@ macro_rules! dispatch {
     };
 }
 
+const LOG2E: f32 = std::f32::consts::LOG2_E;
+/// ln 2 split in two (Cephes): `x - n·C1 - n·C2` keeps the reduced argument exact.
+const C1: f32 = 0.693_359_4;
+const C2: f32 = -2.121_944_4e-4;
+
+/// `exp(r)` for `|r| ≤ ln2/2` by Cephes' polynomial.
+#[inline(always)]
+fn exp_reduced(r: f32) -> f32 {
+    let mut p = 1.987_569_1e-4f32;
+    p = p * r + 1.398_199_9e-3;
+    p = p * r + 8.333_452e-3;
+    p = p * r + 4.166_579_6e-2;
+    p = p * r + 1.666_666_5e-1;
+    p = p * r + 0.5;
+    p * r * r + r + 1.0
+}
+
 /// `exp(x)` within a few ulp; below -87.3 gives 0 (where `expf` gives subnormals), above 88.72
 /// (where `expf` overflows) +∞, NaN stays NaN.
 #[inline(always)]
 pub fn exp_one(x: f32) -> f32 {
     // x = n·ln2 + r with |r| ≤ ln2/2; exp(r) by Cephes' polynomial, 2^n from the exponent bits.
-    const LOG2E: f32 = std::f32::consts::LOG2_E;
-    const C1: f32 = 0.693_359_4;
-    const C2: f32 = -2.121_944_4e-4;
     let under = x < -87.3;
     let over = x > 88.722_83;
     let xc = x.clamp(-87.3, 88.722_83);
@@ -64,14 +78,7 @@ pub fn exp_one(x: f32) -> f32 {
     let t = fx as i32;
     let n = t.wrapping_sub(i32::from((t as f32) > fx));
     let nf = n as f32;
-    let r = xc - nf * C1 - nf * C2;
-    let mut p = 1.987_569_1e-4f32;
-    p = p * r + 1.398_199_9e-3;
-    p = p * r + 8.333_452e-3;
-    p = p * r + 4.166_579_6e-2;
-    p = p * r + 1.666_666_5e-1;
-    p = p * r + 0.5;
-    let y = p * r * r + r + 1.0;
+    let y = exp_reduced(xc - nf * C1 - nf * C2);
     // 2^n as 2^min(n, 127) · 2^(n - that): n reaches 128 just below exp's overflow.
     let n1 = n.min(127);
     let pow2 = |e: i32| f32::from_bits((e.wrapping_add(127).clamp(1, 254) as u32) << 23);
@@ -91,21 +98,11 @@ pub fn exp_one(x: f32) -> f32 {
 /// rounding trick instead of a float-to-int conversion.
 #[inline(always)]
 pub fn exp_nonpositive(x: f32) -> f32 {
-    const LOG2E: f32 = std::f32::consts::LOG2_E;
-    const C1: f32 = 0.693_359_4;
-    const C2: f32 = -2.121_944_4e-4;
     const ROUND: f32 = 12_582_912.0; // 1.5·2²³: adding it rounds to an integer
     let xc = x.max(-87.3);
     let biased = xc * LOG2E + ROUND;
     let nf = biased - ROUND;
-    let r = xc - nf * C1 - nf * C2;
-    let mut p = 1.987_569_1e-4f32;
-    p = p * r + 1.398_199_9e-3;
-    p = p * r + 8.333_452e-3;
-    p = p * r + 4.166_579_6e-2;
-    p = p * r + 1.666_666_5e-1;
-    p = p * r + 0.5;
-    let y = p * r * r + r + 1.0;
+    let y = exp_reduced(xc - nf * C1 - nf * C2);
     // The low mantissa bits of `biased` hold n (two's complement, n ≥ -126 here).
     let n = (biased.to_bits() as i32).wrapping_sub(ROUND.to_bits() as i32);
     y * f32::from_bits((n.wrapping_add(127) as u32) << 23)

@@ -35,6 +35,18 @@ pub mod tiny;
 pub mod unet;
 pub mod vae;
 
+/// The largest absolute difference between two tensors (tests of the CPU fast paths against
+/// candle's operations).
+#[cfg(test)]
+pub(crate) fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
+    (a - b)
+        .and_then(|d| d.abs())
+        .and_then(|d| d.flatten_all())
+        .and_then(|d| d.max(0))
+        .and_then(|d| d.to_scalar::<f32>())
+        .unwrap_or(f32::INFINITY)
+}
+
 use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor};

@@ -166,18 +166,7 @@ mod tests {
     use candle_core::Device;
     use std::collections::HashMap;
 
-    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-        (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .max(0)
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap()
-    }
+    use crate::diffusion::max_abs_diff as max_diff;
 
     fn norm(silu: bool) -> GroupNormAct {
         let dev = Device::Cpu;
