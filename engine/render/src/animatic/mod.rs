@@ -1,0 +1,1 @@
+//! Composed frames, the audio mix and the encode (see the crate docs).

@@ -1,0 +1,1 @@
+//! Editorial interchange (see the crate docs).
