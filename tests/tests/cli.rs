@@ -172,8 +172,9 @@ fn fountain_to_project_to_fountain_to_project_is_the_same_document() {
             tmp.path(),
             &[
                 "export",
-                "fountain",
                 first.to_str().unwrap(),
+                "--format",
+                "fountain",
                 "-o",
                 exported.to_str().unwrap(),
             ],

@@ -41,9 +41,12 @@ pub enum Command {
     /// the built-in storyboard sketch when none is installed; scene by scene, each scene saved
     /// as it lands; re-running keeps shots whose active take is up to date.
     Frames(FramesArgs),
-    /// Write a project out in another format.
-    #[command(subcommand)]
-    Export(ExportCommand),
+    /// Write a project out for editorial and the departments: OTIO, CMX3600 EDL, FCP 7 XML,
+    /// FCPXML, a CSV shot list, or the script as Fountain.
+    Export(ExportArgs),
+    /// Apply a cut edited in editorial (OTIO, EDL or FCPXML) back to the project: removed,
+    /// reordered and trimmed clips become edits (one undo step), with a report.
+    Conform(ConformArgs),
     /// List the models this machine knows: manifests (models/*.toml) and GGUF files found in
     /// the models folders, installed or not.
     Models(ModelsArgs),
@@ -216,22 +219,79 @@ pub struct FramesArgs {
     pub take_over: bool,
 }
 
-#[derive(Debug, Subcommand)]
-pub enum ExportCommand {
-    /// The project's script as Fountain.
-    Fountain(ExportFountainArgs),
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The project folder (default: the only *.previz folder here, or the current folder).
+    pub project: Option<PathBuf>,
+    /// What to write (default: from the output file's extension: .otio, .edl, .xml (FCP 7),
+    /// .fcpxml, .csv, .fountain, .mp4; a folder for frames).
+    #[arg(short, long, value_enum)]
+    pub format: Option<ExportFormat>,
+    /// Write here (a file; a folder for `frames`). Fountain and CSV go to standard output
+    /// without it.
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+    /// Where the media an edit points at is placed, as readable file names linked (or copied)
+    /// from the project's asset store (default: OUTPUT's name + `_media`, next to it).
+    #[arg(long)]
+    pub media: Option<PathBuf>,
+    /// EDL: the video track to write, by name or 1-based number among video tracks (default:
+    /// the first).
+    #[arg(long)]
+    pub track: Option<String>,
+    /// EDL at 29.97 / 59.94: drop-frame timecode.
+    #[arg(long)]
+    pub drop_frame: bool,
+    /// Fountain: keep scenes cut from the draft (written as "OMITTED" headings).
+    #[arg(long, value_enum, default_value_t = Omitted::Skip)]
+    pub omitted: Omitted,
+}
+
+/// Export formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    /// OpenTimelineIO (.otio).
+    Otio,
+    /// CMX3600 EDL of one video track (.edl).
+    Edl,
+    /// Final Cut Pro 7 XML, what Premiere Pro imports (.xml).
+    Xmeml,
+    /// FCPXML 1.10 for Final Cut Pro and DaVinci Resolve (.fcpxml).
+    Fcpxml,
+    /// The shot list as CSV for the AD department (.csv).
+    Csv,
+    /// The script as Fountain (.fountain).
+    Fountain,
 }
 
 #[derive(Debug, Args)]
-pub struct ExportFountainArgs {
+pub struct ConformArgs {
     /// The project folder.
     pub project: PathBuf,
-    /// Write here instead of standard output.
-    #[arg(short, long)]
-    pub output: Option<PathBuf>,
-    /// Keep scenes cut from the draft (written as "OMITTED" headings).
-    #[arg(long, value_enum, default_value_t = Omitted::Skip)]
-    pub omitted: Omitted,
+    /// The cut edited in editorial: .otio, .edl or .fcpxml.
+    pub cut: PathBuf,
+    /// How to read the cut (default: from its extension).
+    #[arg(long, value_enum)]
+    pub format: Option<ConformFormat>,
+    /// EDL: the project's video track the EDL's picture events are (name; default: the first
+    /// video track).
+    #[arg(long)]
+    pub track: Option<String>,
+    /// Show what would change, and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Take over the project's lock if another session holds it (only when that session is
+    /// gone, e.g. after a crash).
+    #[arg(long)]
+    pub take_over: bool,
+}
+
+/// Formats a cut can be conformed from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ConformFormat {
+    Otio,
+    Edl,
+    Fcpxml,
 }
 
 /// What to do with omitted scenes on export.

@@ -1,6 +1,7 @@
 //! The subcommands.
 
 mod breakdown;
+mod conform;
 mod export;
 mod frames;
 mod import;
@@ -14,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use previz_storage::{OpenMode, OpenReport, Session, StorageError};
 
-use crate::args::{Cli, Command, ExportCommand};
+use crate::args::{Cli, Command};
 use crate::output::CliError;
 
 pub fn run(cli: Cli) -> Result<(), CliError> {
@@ -27,7 +28,8 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Breakdown(args) => breakdown::run(&args, json),
         Command::Voices(args) => voices::run(&args, json),
         Command::Frames(args) => frames::run(&args, json),
-        Command::Export(ExportCommand::Fountain(args)) => export::fountain(&args, json),
+        Command::Export(args) => export::run(&args, json),
+        Command::Conform(args) => conform::run(&args, json),
         Command::Models(args) => models::run(&args, json),
     }
 }
