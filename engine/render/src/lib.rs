@@ -8,3 +8,4 @@
 
 pub mod animatic;
 pub mod interchange;
+pub mod text;
