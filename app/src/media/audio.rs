@@ -1,6 +1,7 @@
-//! The animatic's sound: where the audio clips of the timeline fall in samples, the mixer that
-//! sums them from any start sample, and the output device that plays the mix in step with the
-//! playhead.
+//! The animatic's sound on the output device: the mixer as a rodio source that renders from any
+//! start sample, and the device that plays it in step with the playhead. Where clips fall in
+//! samples and the summing itself are the engine's ([`previz_render::audio::mix`]), shared with
+//! the animatic export.
 //!
 //! # Sync strategy
 //!
@@ -37,104 +38,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use previz_core::time::{Rounding, rescale};
-use previz_core::{AssetKind, ClipSource, ContentHash, Project, Rate, TrackKind};
-
-use super::decode::Pcm;
-
-/// Where one audio clip of the timeline falls, in samples at the output rate.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Placement {
-    pub asset: ContentHash,
-    /// First sample of the clip on the timeline (frame 0 is sample 0).
-    pub start_sample: i64,
-    /// One past its last sample.
-    pub end_sample: i64,
-    /// The sample of the asset that plays at `start_sample`.
-    pub source_in_sample: i64,
-}
-
-/// The audio clips the mix plays: clips of unmuted audio tracks whose source is an audio asset
-/// of the project, in samples at `sample_rate_hz`. Dialogue clips join once their takes are
-/// stored as assets. Empty for a rate of 0.
-#[must_use]
-pub fn placements(doc: &Project, sample_rate_hz: u32) -> Vec<Placement> {
-    let Ok(output) = Rate::new(sample_rate_hz, 1) else {
-        return Vec::new();
-    };
-    let rate = doc.timeline.rate;
-    let at = |frames: i64| rescale(frames, rate, output, Rounding::Floor);
-    doc.timeline
-        .tracks
-        .iter()
-        .filter(|t| t.kind == TrackKind::Audio && !t.muted)
-        .flat_map(previz_core::Track::items_with_start)
-        .filter_map(|(start, item)| {
-            let clip = item.as_clip()?;
-            let ClipSource::Asset { asset } = &clip.source else {
-                return None;
-            };
-            let audio = doc
-                .assets
-                .get(asset)
-                .is_some_and(|a| a.kind == AssetKind::Audio);
-            (audio && clip.duration_frames > 0).then(|| Placement {
-                asset: *asset,
-                start_sample: at(start),
-                end_sample: at(start.saturating_add(clip.duration_frames)),
-                source_in_sample: at(clip.source_in_frames),
-            })
-        })
-        .collect()
-}
-
-/// A placed clip with its audio, at the output's rate and channel count.
-#[derive(Clone, Debug)]
-pub struct MixClip {
-    pub placement: Placement,
-    pub pcm: Arc<Pcm>,
-}
-
-/// Adds the clips into `out`, which holds `out.len() / channels` frames of the timeline from
-/// sample `first_sample` on. Sums exactly (no limiting: [`MixSource`] clamps what it plays); a
-/// clip's samples outside its asset are silence. `pcm` must have `channels` channels (others
-/// are skipped).
-pub fn mix_into(clips: &[MixClip], channels: u16, first_sample: i64, out: &mut [f32]) {
-    let ch = usize::from(channels.max(1));
-    let frames = i64::try_from(out.len() / ch).unwrap_or(i64::MAX);
-    let last = first_sample.saturating_add(frames);
-    for clip in clips {
-        if clip.pcm.channels != channels {
-            continue;
-        }
-        // The part of the clip inside the buffer and inside the asset, in i128 so no value a
-        // damaged project file holds can overflow.
-        let p = &clip.placement;
-        let offset = i128::from(p.source_in_sample) - i128::from(p.start_sample);
-        let asset_frames = i128::try_from(clip.pcm.frames()).unwrap_or(i128::MAX);
-        let from = i128::from(p.start_sample.max(first_sample)).max(-offset);
-        let to = i128::from(p.end_sample.min(last)).min(asset_frames - offset);
-        if from >= to {
-            continue;
-        }
-        let (Ok(out_at), Ok(src_at), Ok(count)) = (
-            usize::try_from(from - i128::from(first_sample)),
-            usize::try_from(from + offset),
-            usize::try_from(to - from),
-        ) else {
-            continue;
-        };
-        let (Some(dst), Some(src)) = (
-            out.get_mut(out_at * ch..(out_at + count) * ch),
-            clip.pcm.samples.get(src_at * ch..(src_at + count) * ch),
-        ) else {
-            continue;
-        };
-        for (d, s) in dst.iter_mut().zip(src) {
-            *d += s;
-        }
-    }
-}
+pub use previz_render::audio::{MixClip, Placement, mix_into, placements};
 
 /// Frames the mix renders at a time: about 5 ms, the granularity of its sample count.
 const CHUNK_FRAMES: usize = 256;
@@ -478,6 +382,9 @@ impl rodio::Source for PreviewSource {
 
 #[cfg(test)]
 mod tests {
+    use previz_core::ContentHash;
+    use previz_render::audio::Pcm;
+
     use super::*;
 
     #[test]
@@ -524,36 +431,6 @@ mod tests {
         let mut monitor = DriftMonitor::new(48_000, 2_000.0);
         assert_eq!(monitor.observe(0.3, 48_000 * 60), SyncCheck::NotRealTime);
         assert_eq!(monitor.observe(0.4, 0), SyncCheck::NotRealTime);
-    }
-
-    #[test]
-    fn placements_from_a_damaged_project_cannot_overflow_the_mixer() {
-        let pcm = Arc::new(Pcm {
-            sample_rate_hz: 8_000,
-            channels: 1,
-            samples: vec![0.5; 10],
-        });
-        let mut out = vec![0.0f32; 64];
-        for (start, end, source_in) in [
-            (0, i64::MAX, i64::MIN),
-            (i64::MIN, i64::MAX, i64::MAX),
-            (-5, 5, 0),
-            (i64::MAX - 1, i64::MAX, 0),
-        ] {
-            let clip = MixClip {
-                placement: Placement {
-                    asset: ContentHash([0; 32]),
-                    start_sample: start,
-                    end_sample: end,
-                    source_in_sample: source_in,
-                },
-                pcm: Arc::clone(&pcm),
-            };
-            mix_into(&[clip], 1, 0, &mut out);
-            mix_into(&[], 1, i64::MAX - 3, &mut out);
-        }
-        // Only (-5, 5, 0) sounds: asset samples 5..10 at timeline samples 0..5.
-        assert_eq!(&out[..6], &[0.5, 0.5, 0.5, 0.5, 0.5, 0.0]);
     }
 
     #[test]

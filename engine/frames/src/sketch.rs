@@ -13,10 +13,10 @@
 mod figure;
 mod raster;
 mod set;
-mod text;
 
 use image::RgbImage;
 use previz_core::shot::{CameraAngle, CameraMovement, ShotSize};
+use previz_render::text;
 
 use figure::{BODY_H, Figure, Stance, warp_y};
 use raster::{INK, INK_SOFT, PAPER, Pen, Pt, STRIP, Xf, polygon, pt, round_rect};

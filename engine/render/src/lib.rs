@@ -7,4 +7,6 @@
 //!   audio mix, and the MP4 encode through the system's ffmpeg; image sequences with WAV stems.
 
 pub mod animatic;
+pub mod audio;
 pub mod interchange;
+pub mod text;

@@ -1,4 +1,5 @@
-//! Text on the sketch: the embedded font, measuring, word-wrapping with an ellipsis, drawing.
+//! Text in pictures (the storyboard sketch's captions, the animatic's burn-ins): the embedded
+//! font, measuring, word-wrapping with an ellipsis, drawing.
 //!
 //! No shaping: characters are laid left to right with the font's advances and kerning. A
 //! character the font lacks (emoji, most scripts beyond Latin, Greek and Cyrillic) is skipped,
@@ -9,10 +10,11 @@ use std::sync::OnceLock;
 use ab_glyph::{Font, FontRef, GlyphId, PxScale, ScaleFont, point};
 use image::RgbImage;
 
-use super::raster::Rgb;
+/// An sRGB colour.
+pub type Rgb = [u8; 3];
 
 /// Ubuntu Light (Ubuntu Font Licence 1.0), see assets/fonts/README.md.
-static FONT_BYTES: &[u8] = include_bytes!("../../../../assets/fonts/Ubuntu-Light.ttf");
+static FONT_BYTES: &[u8] = include_bytes!("../../../assets/fonts/Ubuntu-Light.ttf");
 
 fn font() -> Option<&'static FontRef<'static>> {
     static FONT: OnceLock<Option<FontRef<'static>>> = OnceLock::new();
@@ -33,12 +35,12 @@ fn glyph(font: &FontRef<'static>, c: char) -> Option<GlyphId> {
 }
 
 /// The distance from the baseline to the top of the tallest letters at `size`.
-pub(crate) fn ascent(size: f32) -> f32 {
+pub fn ascent(size: f32) -> f32 {
     font().map_or(size * 0.8, |f| f.as_scaled(PxScale::from(size)).ascent())
 }
 
 /// The width of `text` at `size` pixels.
-pub(crate) fn measure(text: &str, size: f32) -> f32 {
+pub fn measure(text: &str, size: f32) -> f32 {
     let Some(font) = font() else { return 0.0 };
     let sf = font.as_scaled(PxScale::from(size));
     let mut x = 0.0;
@@ -54,7 +56,7 @@ pub(crate) fn measure(text: &str, size: f32) -> f32 {
 }
 
 /// `text` cut to fit `max_w`, with an ellipsis when cut.
-pub(crate) fn fit(text: &str, size: f32, max_w: f32) -> String {
+pub fn fit(text: &str, size: f32, max_w: f32) -> String {
     let Some(font) = font() else {
         return String::new();
     };
@@ -88,7 +90,7 @@ pub(crate) fn fit(text: &str, size: f32, max_w: f32) -> String {
 
 /// Word-wraps `text` into at most `max_lines` lines of `max_w`; an ellipsis ends the last line
 /// when the text does not fit. Words longer than a line are broken.
-pub(crate) fn wrap(text: &str, size: f32, max_w: f32, max_lines: usize) -> Vec<String> {
+pub fn wrap(text: &str, size: f32, max_w: f32, max_lines: usize) -> Vec<String> {
     let mut lines: Vec<String> = Vec::new();
     if max_lines == 0 || max_w <= 0.0 {
         return lines;
@@ -176,7 +178,7 @@ fn fit_chars(word: &str, size: f32, max_w: f32) -> &str {
 
 /// Draws `text` with its baseline's left end at (`x`, `baseline`). `bold` draws it twice, a
 /// fraction of a pixel apart (the font is a light weight).
-pub(crate) fn draw(
+pub fn draw(
     img: &mut RgbImage,
     text: &str,
     x: f32,
