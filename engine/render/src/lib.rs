@@ -5,8 +5,10 @@
 //!   and applied to the project as edit commands, with a report.
 //! * [`animatic`]: the timeline composed into frames (active takes letterboxed, burn-ins), the
 //!   audio mix, and the MP4 encode through the system's ffmpeg; image sequences with WAV stems.
+//! * [`storyboard`]: the PDF storyboard (N panels a page, or a contact sheet).
 
 pub mod animatic;
 pub mod audio;
 pub mod interchange;
+pub mod storyboard;
 pub mod text;

@@ -13,13 +13,46 @@ use image::RgbImage;
 /// An sRGB colour.
 pub type Rgb = [u8; 3];
 
-/// Ubuntu Light (Ubuntu Font Licence 1.0), see assets/fonts/README.md.
-static FONT_BYTES: &[u8] = include_bytes!("../../../assets/fonts/Ubuntu-Light.ttf");
+/// Ubuntu Light (Ubuntu Font Licence 1.0), see assets/fonts/README.md. The PDF storyboard
+/// embeds the same face.
+pub static FONT_BYTES: &[u8] = include_bytes!("../../../assets/fonts/Ubuntu-Light.ttf");
 
 fn font() -> Option<&'static FontRef<'static>> {
     static FONT: OnceLock<Option<FontRef<'static>>> = OnceLock::new();
     FONT.get_or_init(|| FontRef::try_from_slice(FONT_BYTES).ok())
         .as_ref()
+}
+
+/// The pixel scale at which the font's em is `em` units: ab_glyph scales by the font's height
+/// (ascent − descent), PDF font sizes by its em.
+fn em_scale(em: f32) -> f32 {
+    font()
+        .and_then(|f| Some(em * f.height_unscaled() / f.units_per_em()?))
+        .unwrap_or(em)
+}
+
+/// [`ascent`] for a font size in points (an em of `size`), as PDF sets type.
+#[must_use]
+pub fn ascent_pt(size: f32) -> f32 {
+    ascent(em_scale(size))
+}
+
+/// [`measure`] for a font size in points.
+#[must_use]
+pub fn measure_pt(text: &str, size: f32) -> f32 {
+    measure(text, em_scale(size))
+}
+
+/// [`fit`] for a font size in points.
+#[must_use]
+pub fn fit_pt(text: &str, size: f32, max_w: f32) -> String {
+    fit(text, em_scale(size), max_w)
+}
+
+/// [`wrap`] for a font size in points.
+#[must_use]
+pub fn wrap_pt(text: &str, size: f32, max_w: f32, max_lines: usize) -> Vec<String> {
+    wrap(text, em_scale(size), max_w, max_lines)
 }
 
 const ELLIPSIS: char = '\u{2026}';
