@@ -309,6 +309,56 @@ fn a_missing_ffmpeg_is_a_clear_error_and_writes_nothing() {
     assert!(!output.exists());
 }
 
+/// `PREVIZ_FFMPEG` chooses the program. The environment cannot be changed safely inside a
+/// running test, so the test runs itself again as a child with the variable set.
+#[test]
+fn previz_ffmpeg_chooses_the_program_and_a_missing_one_is_named() {
+    const CHILD: &str = "PREVIZ_RENDER_TEST_CHILD";
+    const NAME: &str = "previz_ffmpeg_chooses_the_program_and_a_missing_one_is_named";
+    if std::env::var_os(CHILD).is_some() {
+        let f = fixture(Rate::FPS_24);
+        let output = f.dir.path().join("animatic.mp4");
+        let err = encode_mp4(
+            &f.project,
+            &f.store,
+            &Mp4Options::new(&output),
+            |_| {},
+            &CancelToken::new(),
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "ffmpeg was not found at /nonexistent/env/ffmpeg (from PREVIZ_FFMPEG); install it (Debian: apt-get install ffmpeg) or set PREVIZ_FFMPEG to its path"
+        );
+        assert!(!output.exists());
+        return;
+    }
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", NAME, "--nocapture", "--test-threads", "1"])
+        .env(CHILD, "1")
+        .env("PREVIZ_FFMPEG", "/nonexistent/env/ffmpeg")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("1 passed"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn a_program_that_is_not_ffmpeg_is_refused_before_any_work() {
+    let f = fixture(Rate::FPS_24);
+    let output = f.dir.path().join("animatic.mp4");
+    let mut options = Mp4Options::new(&output);
+    options.ffmpeg = Some(PathBuf::from("false"));
+    let err = encode_mp4(&f.project, &f.store, &options, |_| {}, &CancelToken::new()).unwrap_err();
+    assert!(matches!(err, RenderError::FfmpegUnusable { .. }), "{err:?}");
+    assert!(err.to_string().contains("PREVIZ_FFMPEG"), "{err}");
+    assert!(!output.exists());
+}
+
 #[test]
 fn a_failing_ffmpeg_reports_its_stderr_and_leaves_no_file() {
     let f = fixture(Rate::FPS_24);
@@ -357,6 +407,42 @@ fn cancelling_kills_ffmpeg_and_removes_the_partial_file() {
         1,
         "no partial file or WAV left"
     );
+}
+
+/// An "ffmpeg" that answers `-version` and then never reads its input: the frame pipe fills
+/// and the writer blocks. Cancelling must still end the encode at once.
+#[cfg(unix)]
+#[test]
+fn cancelling_while_the_pipe_is_blocked_kills_the_encoder_at_once() {
+    use std::os::unix::fs::PermissionsExt;
+    let f = fixture(Rate::FPS_24);
+    let stuck = f.dir.path().join("stuck-ffmpeg");
+    std::fs::write(
+        &stuck,
+        "#!/bin/sh\nif [ \"$1\" = \"-version\" ]; then exit 0; fi\nexec sleep 30\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&stuck, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out_dir = f.dir.path().join("out");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let mut options = Mp4Options::new(out_dir.join("animatic.mp4"));
+    options.ffmpeg = Some(stuck);
+    let token = CancelToken::new();
+    let started = std::time::Instant::now();
+    let err = std::thread::scope(|scope| {
+        scope.spawn(|| {
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            token.cancel();
+        });
+        encode_mp4(&f.project, &f.store, &options, |_| {}, &token).unwrap_err()
+    });
+    assert!(err.is_cancelled(), "{err:?}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(std::fs::read_dir(&out_dir).unwrap().count(), 0);
 }
 
 fn wav_info(path: &Path) -> (hound::WavSpec, u32) {

@@ -17,6 +17,7 @@ use std::fs;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -126,10 +127,9 @@ pub fn check_ffmpeg(explicit: Option<&Path>) -> Result<PathBuf, RenderError> {
         .status()
     {
         Ok(status) if status.success() => Ok(program),
-        Ok(status) => Err(RenderError::FfmpegFailed {
+        Ok(status) => Err(RenderError::FfmpegUnusable {
+            program,
             status: status.to_string(),
-            output: PathBuf::new(),
-            stderr: format!("`{} -version` did not succeed", program.display()),
         }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             Err(RenderError::FfmpegMissing { where_ })
@@ -317,6 +317,9 @@ pub fn encode_mp4(
     let tail: Tail = Arc::default();
     let mut stdin = child.stdin.take();
     let stderr = child.stderr.take();
+    // Shared with the watcher that kills ffmpeg on cancel, even while a write is blocked.
+    let child = Mutex::new(child);
+    let finished = AtomicBool::new(false);
 
     let compose_options = ComposeOptions {
         size,
@@ -337,6 +340,17 @@ pub fn encode_mp4(
                 }
             });
         }
+        scope.spawn(|| {
+            while !finished.load(Ordering::Acquire) {
+                if cancel.is_cancelled() {
+                    if let Ok(mut c) = child.lock() {
+                        let _ = c.kill();
+                    }
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        });
         let (sender, frames_in) = mpsc::sync_channel::<Arc<RgbImage>>(8);
         let composer = scope.spawn(move || {
             let mut compositor = Compositor::new(project, store, compose_options);
@@ -367,11 +381,9 @@ pub fn encode_mp4(
             });
         }
         drop(frames_in);
-        // End of input: ffmpeg finishes the file (or, on cancel, is killed below).
+        // End of input: ffmpeg finishes the file (or, cancelled, has been killed).
         drop(stdin.take());
-        if cancel.is_cancelled() {
-            let _ = child.kill();
-        }
+        finished.store(true, Ordering::Release);
         let (stats, warnings) = composer.join().unwrap_or_default();
         (stats, warnings, fed, write_failed)
     });
@@ -380,6 +392,14 @@ pub fn encode_mp4(
         done: fed,
         total,
     });
+    let mut child = child.into_inner().map_err(|_| RenderError::Io {
+        action: "wait for ffmpeg writing",
+        path: output.clone(),
+        source: std::io::Error::other("the cancel watcher panicked"),
+    })?;
+    if cancel.is_cancelled() {
+        let _ = child.kill();
+    }
     let status = child
         .wait()
         .map_err(RenderError::io("wait for ffmpeg writing", output.clone()))?;

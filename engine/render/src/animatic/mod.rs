@@ -55,7 +55,12 @@ pub enum RenderError {
         "ffmpeg was not found {where_}; install it (Debian: apt-get install ffmpeg) or set PREVIZ_FFMPEG to its path"
     )]
     FfmpegMissing { where_: String },
-    #[error("ffmpeg ({program}) could not be started: {source}")]
+    #[error(
+        "{} does not work as ffmpeg (`-version` ended with {status}); reinstall ffmpeg or point PREVIZ_FFMPEG at a working one",
+        program.display()
+    )]
+    FfmpegUnusable { program: PathBuf, status: String },
+    #[error("ffmpeg ({}) could not be started: {source}", program.display())]
     FfmpegStart {
         program: PathBuf,
         #[source]
