@@ -10,6 +10,8 @@ packages=(
   mesa-vulkan-drivers libvulkan1                            # wgpu on the CPU (lavapipe)
   xvfb xauth x11-utils xdotool imagemagick                  # scripts/studio-smoke.sh
   espeak-ng                                                 # phonemes for Piper voices (run, not linked: GPL-3)
+  ffmpeg                                                    # the animatic encode (run, not linked), ffprobe in tests
+  poppler-utils                                             # pdfinfo / pdffonts / pdftoppm read the PDF storyboard in tests
 )
 
 missing=()

@@ -223,25 +223,45 @@ pub struct FramesArgs {
 pub struct ExportArgs {
     /// The project folder (default: the only *.previz folder here, or the current folder).
     pub project: Option<PathBuf>,
-    /// What to write (default: from the output file's extension: .otio, .edl, .xml (FCP 7),
-    /// .fcpxml, .csv, .fountain, .mp4; a folder for frames).
+    /// What to write (default: from the output's extension: .mp4, .otio, .edl, .xml (FCP 7),
+    /// .fcpxml, .pdf, .csv, .fountain).
     #[arg(short, long, value_enum)]
     pub format: Option<ExportFormat>,
     /// Write here (a file; a folder for `frames`). Fountain and CSV go to standard output
     /// without it.
     #[arg(short, long)]
     pub output: Option<PathBuf>,
-    /// Where the media an edit points at is placed, as readable file names linked (or copied)
-    /// from the project's asset store (default: OUTPUT's name + `_media`, next to it).
+    /// Edits: where the media they point at is placed, as readable file names linked (or
+    /// copied) from the project's asset store (default: OUTPUT's name + `_media`, next to it).
     #[arg(long)]
     pub media: Option<PathBuf>,
     /// EDL: the video track to write, by name or 1-based number among video tracks (default:
     /// the first).
     #[arg(long)]
     pub track: Option<String>,
-    /// EDL at 29.97 / 59.94: drop-frame timecode.
+    /// EDL and timecode burn-ins at 29.97 / 59.94: drop-frame timecode.
     #[arg(long)]
     pub drop_frame: bool,
+    /// MP4 and frames: text burnt into the picture, comma-separated: shot, scene, timecode,
+    /// subtitles, all.
+    #[arg(long, value_delimiter = ',')]
+    pub burn_in: Vec<BurnIn>,
+    /// MP4 and frames: the largest picture height (the project's frame size, scaled down).
+    #[arg(long, default_value_t = 1080)]
+    pub max_height: u32,
+    /// Frames: one image per picture change (and a CSV of when each holds) instead of one per
+    /// frame.
+    #[arg(long)]
+    pub changes_only: bool,
+    /// PDF: panels per page.
+    #[arg(long, default_value_t = 6)]
+    pub panels: usize,
+    /// PDF: a contact sheet (small frames, number and length only).
+    #[arg(long)]
+    pub contact_sheet: bool,
+    /// PDF: paper size (landscape).
+    #[arg(long, value_enum, default_value_t = PaperArg::A4)]
+    pub paper: PaperArg,
     /// Fountain: keep scenes cut from the draft (written as "OMITTED" headings).
     #[arg(long, value_enum, default_value_t = Omitted::Skip)]
     pub omitted: Omitted,
@@ -250,6 +270,8 @@ pub struct ExportArgs {
 /// Export formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ExportFormat {
+    /// The animatic movie: H.264 + AAC through ffmpeg (.mp4).
+    Mp4,
     /// OpenTimelineIO (.otio).
     Otio,
     /// CMX3600 EDL of one video track (.edl).
@@ -258,10 +280,32 @@ pub enum ExportFormat {
     Xmeml,
     /// FCPXML 1.10 for Final Cut Pro and DaVinci Resolve (.fcpxml).
     Fcpxml,
+    /// The storyboard as PDF (.pdf).
+    Pdf,
     /// The shot list as CSV for the AD department (.csv).
     Csv,
+    /// An image sequence with WAV stems (a folder).
+    Frames,
     /// The script as Fountain (.fountain).
     Fountain,
+}
+
+/// Burn-ins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BurnIn {
+    Shot,
+    Scene,
+    Timecode,
+    Subtitles,
+    All,
+}
+
+/// Paper sizes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PaperArg {
+    A4,
+    Letter,
+    Tabloid,
 }
 
 #[derive(Debug, Args)]

@@ -101,7 +101,11 @@ fn grid(n: usize, contact: bool) -> (usize, usize) {
         (9, _) => (3, 3),
         (10..=12, false) => (4, 3),
         _ => {
-            #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            #[allow(
+                clippy::cast_precision_loss,
+                clippy::cast_possible_truncation,
+                clippy::cast_sign_loss
+            )]
             let cols = ((n as f32 * 1.4).sqrt().ceil() as usize).max(1);
             (cols, n.div_ceil(cols))
         }
@@ -153,12 +157,20 @@ fn frame_image(
     let shot = project
         .shot(row.shot)
         .ok_or_else(|| "the shot is gone".to_owned())?;
-    let take = shot.active().ok_or_else(|| "no frame drawn yet".to_owned())?;
+    let take = shot
+        .active()
+        .ok_or_else(|| "no frame drawn yet".to_owned())?;
     let bytes = store.read(&take.asset).map_err(|e| e.to_string())?;
     let decoded = image::load_from_memory(&bytes).map_err(|e| format!("not an image ({e})"))?;
     let resized = if decoded.width() > max_w_px {
-        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_precision_loss)]
-        let h = ((decoded.height() as f32 * max_w_px as f32 / decoded.width() as f32).round() as u32).max(1);
+        #[allow(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            clippy::cast_precision_loss
+        )]
+        let h = ((decoded.height() as f32 * max_w_px as f32 / decoded.width() as f32).round()
+            as u32)
+            .max(1);
         decoded.resize_exact(max_w_px, h, FilterType::Triangle)
     } else {
         decoded
@@ -196,7 +208,11 @@ pub fn storyboard_pdf(
     let body = (cell_w / 32.0).clamp(6.5, 11.0);
     let title_size = body * 1.25;
     let line_h = body * 1.3;
-    let caption_lines = if options.contact_sheet { 1.0 } else { 2.0 + 5.0 };
+    let caption_lines = if options.contact_sheet {
+        1.0
+    } else {
+        2.0 + 5.0
+    };
     let caption_h = line_h * caption_lines + 4.0;
     let mut frame_w = cell_w;
     let mut frame_h = frame_w / aspect;
@@ -234,14 +250,32 @@ pub fn storyboard_pdf(
         let mut surface = page.surface();
         // Header: title left, what and when right; a rule under it.
         surface.set_fill(Some(grey(0)));
-        text_at(&mut surface, &font, 14.0, MARGIN, MARGIN, &text::fit_pt(&title, 14.0, page_w * 0.6));
+        text_at(
+            &mut surface,
+            &font,
+            14.0,
+            MARGIN,
+            MARGIN,
+            &text::fit_pt(&title, 14.0, page_w * 0.6),
+        );
         let right = format!(
             "{} · {}",
-            if options.contact_sheet { "Contact sheet" } else { "Storyboard" },
+            if options.contact_sheet {
+                "Contact sheet"
+            } else {
+                "Storyboard"
+            },
             options.date
         );
         let rw = text::measure_pt(&right, 9.0);
-        text_at(&mut surface, &font, 9.0, page_w - MARGIN - rw, MARGIN + 4.0, &right);
+        text_at(
+            &mut surface,
+            &font,
+            9.0,
+            page_w - MARGIN - rw,
+            MARGIN + 4.0,
+            &right,
+        );
         if let Some(path) = rect_path(MARGIN, MARGIN + HEADER - 8.0, page_w - 2.0 * MARGIN, 0.6) {
             surface.set_fill(Some(grey(120)));
             surface.draw_path(&path);
@@ -262,7 +296,9 @@ pub fn storyboard_pdf(
                     surface.pop();
                 }
                 Err(why) => {
-                    report.missing_frames.push(format!("shot {}: {why}", row.number));
+                    report
+                        .missing_frames
+                        .push(format!("shot {}: {why}", row.number));
                     if let Some(path) = rect_path(fx, y, frame_w, frame_h) {
                         surface.set_fill(Some(grey(235)));
                         surface.draw_path(&path);
@@ -270,7 +306,14 @@ pub fn storyboard_pdf(
                     surface.set_fill(Some(grey(110)));
                     let msg = text::fit_pt(&why, body, frame_w - 8.0);
                     let mw = text::measure_pt(&msg, body);
-                    text_at(&mut surface, &font, body, fx + (frame_w - mw) / 2.0, y + frame_h / 2.0 - body / 2.0, &msg);
+                    text_at(
+                        &mut surface,
+                        &font,
+                        body,
+                        fx + (frame_w - mw) / 2.0,
+                        y + frame_h / 2.0 - body / 2.0,
+                        &msg,
+                    );
                 }
             }
             if let Some(path) = rect_path(fx, y, frame_w, frame_h) {
@@ -287,7 +330,14 @@ pub fn storyboard_pdf(
             let mut ty = y + frame_h + 4.0;
             let seconds = row.duration.trim_start_matches("00:").to_owned();
             let head = format!("SHOT {}   SC {}   {seconds}", row.number, row.scene);
-            text_at(&mut surface, &font, title_size, fx, ty, &text::fit_pt(&head, title_size, frame_w));
+            text_at(
+                &mut surface,
+                &font,
+                title_size,
+                fx,
+                ty,
+                &text::fit_pt(&head, title_size, frame_w),
+            );
             ty += title_size * 1.3;
             if !options.contact_sheet {
                 let camera: Vec<&str> = [&row.size, &row.angle, &row.movement, &row.lens]
@@ -296,13 +346,22 @@ pub fn storyboard_pdf(
                     .filter(|s| !s.is_empty())
                     .collect();
                 surface.set_fill(Some(grey(70)));
-                text_at(&mut surface, &font, body, fx, ty, &text::fit_pt(&camera.join(" · "), body, frame_w));
+                text_at(
+                    &mut surface,
+                    &font,
+                    body,
+                    fx,
+                    ty,
+                    &text::fit_pt(&camera.join(" · "), body, frame_w),
+                );
                 ty += line_h;
                 surface.set_fill(Some(grey(0)));
                 let bottom = y + cell_h;
                 let room = ((bottom - ty) / line_h).floor().max(0.0) as usize;
                 let dialogue_lines = if row.dialogue.is_empty() { 0 } else { room / 2 };
-                for line in text::wrap_pt(&row.action, body, frame_w, room - dialogue_lines.min(room)) {
+                for line in
+                    text::wrap_pt(&row.action, body, frame_w, room - dialogue_lines.min(room))
+                {
                     text_at(&mut surface, &font, body, fx, ty, &line);
                     ty += line_h;
                 }
@@ -330,7 +389,14 @@ pub fn storyboard_pdf(
         surface.set_fill(Some(grey(90)));
         let footer = format!("Page {} of {pages}", page_index + 1);
         let fw = text::measure_pt(&footer, 8.0);
-        text_at(&mut surface, &font, 8.0, (page_w - fw) / 2.0, page_h - MARGIN, &footer);
+        text_at(
+            &mut surface,
+            &font,
+            8.0,
+            (page_w - fw) / 2.0,
+            page_h - MARGIN,
+            &footer,
+        );
         surface.finish();
         page.finish();
     }

@@ -17,10 +17,13 @@ fn project_with_frames(dir: &Path, shots: usize) -> (Project, AssetStore) {
     let mut project = previz_core::synth::project(shots, shots);
     let img = image::RgbImage::from_pixel(512, 214, image::Rgb(RED));
     let mut png = Vec::new();
-    img.write_to(&mut Cursor::new(&mut png), image::ImageFormat::Png).unwrap();
+    img.write_to(&mut Cursor::new(&mut png), image::ImageFormat::Png)
+        .unwrap();
     let hash = store.put(&png).unwrap();
     for (i, shot) in project.shots.iter_mut().enumerate() {
-        shot.action = format!("Shot {i}: the keeper climbs the spiral stair, lamp in hand, counting the steps aloud.");
+        shot.action = format!(
+            "Shot {i}: the keeper climbs the spiral stair, lamp in hand, counting the steps aloud."
+        );
         // Leave the last shot without a frame: it must still get a panel.
         if i + 1 == shots {
             shot.takes.clear();
@@ -45,8 +48,14 @@ fn tool(program: &str, args: &[&str]) -> String {
     let out = Command::new(program)
         .args(args)
         .output()
-        .unwrap_or_else(|e| panic!("{program} is needed (Debian: apt-get install poppler-utils): {e}"));
-    assert!(out.status.success(), "{program} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        .unwrap_or_else(|e| {
+            panic!("{program} is needed (Debian: apt-get install poppler-utils): {e}")
+        });
+    assert!(
+        out.status.success(),
+        "{program} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -70,13 +79,22 @@ fn a_storyboard_prints_every_shot_with_its_frame_and_embedded_font() {
     assert_eq!(report.pages, 3);
     assert_eq!(report.panels, 14);
     assert_eq!(calls, 14);
-    assert_eq!(report.missing_frames.len(), 1, "{:?}", report.missing_frames);
+    assert_eq!(
+        report.missing_frames.len(),
+        1,
+        "{:?}",
+        report.missing_frames
+    );
     let pdf = tmp.path().join("board.pdf");
     std::fs::write(&pdf, &bytes).unwrap();
     let pdf = pdf.to_str().unwrap();
 
     let info = tool("pdfinfo", &[pdf]);
-    assert!(info.lines().any(|l| l.starts_with("Pages:") && l.trim_end().ends_with(" 3")), "{info}");
+    assert!(
+        info.lines()
+            .any(|l| l.starts_with("Pages:") && l.trim_end().ends_with(" 3")),
+        "{info}"
+    );
     assert!(info.contains("storyboard"), "the title is set: {info}");
     let fonts = tool("pdffonts", &[pdf]);
     let font_rows: Vec<&str> = fonts.lines().skip(2).collect();
@@ -89,18 +107,46 @@ fn a_storyboard_prints_every_shot_with_its_frame_and_embedded_font() {
     }
 
     let prefix = tmp.path().join("page");
-    tool("pdftoppm", &["-r", "40", "-f", "1", "-l", "1", "-png", pdf, prefix.to_str().unwrap()]);
+    tool(
+        "pdftoppm",
+        &[
+            "-r",
+            "40",
+            "-f",
+            "1",
+            "-l",
+            "1",
+            "-png",
+            pdf,
+            prefix.to_str().unwrap(),
+        ],
+    );
     let rendered = std::fs::read_dir(tmp.path())
         .unwrap()
         .flatten()
         .map(|e| e.path())
-        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("page") && p.extension().is_some_and(|x| x == "png"))
+        .find(|p| {
+            p.file_name().unwrap().to_string_lossy().starts_with("page")
+                && p.extension().is_some_and(|x| x == "png")
+        })
         .expect("pdftoppm wrote a page");
     let page = image::open(&rendered).unwrap().to_rgb8();
     let total = f64::from(page.width() * page.height());
-    let red = page.pixels().filter(|p| p[0] > 170 && p[1] < 90 && p[2] < 90).count() as f64 / total;
-    let dark = page.pixels().filter(|p| p[0] < 80 && p[1] < 80 && p[2] < 80).count() as f64 / total;
-    let white = page.pixels().filter(|p| p[0] > 240 && p[1] > 240 && p[2] > 240).count() as f64 / total;
+    let red = page
+        .pixels()
+        .filter(|p| p[0] > 170 && p[1] < 90 && p[2] < 90)
+        .count() as f64
+        / total;
+    let dark = page
+        .pixels()
+        .filter(|p| p[0] < 80 && p[1] < 80 && p[2] < 80)
+        .count() as f64
+        / total;
+    let white = page
+        .pixels()
+        .filter(|p| p[0] > 240 && p[1] > 240 && p[2] > 240)
+        .count() as f64
+        / total;
     assert!(red > 0.15, "six frames fill part of the page: {red:.3}");
     assert!(dark > 0.003, "captions are printed: {dark:.4}");
     assert!(white > 0.3, "on white paper: {white:.3}");

@@ -1,148 +1,82 @@
-//! `previz export`: the project for editorial (OTIO, EDL, FCP 7 XML, FCPXML, with the media
-//! they point at linked into a folder of readable names), the AD department (CSV shot list)
-//! and the writers' room (Fountain).
+//! `previz export`: the animatic (MP4, image sequence with stems), the edit for editorial (OTIO,
+//! EDL, FCP 7 XML, FCPXML, with the media they point at linked into a folder of readable
+//! names), the storyboard PDF, the AD department's CSV shot list, and the script as Fountain.
+//! Long exports show a progress bar on a terminal.
 
-use std::path::{Path, PathBuf};
+use std::io::IsTerminal;
+use std::path::Path;
 
-use previz_core::project::Project;
-use previz_core::timeline::TrackKind;
-use previz_render::interchange::{Cut, MediaFolder, edl, fcpxml, otio, shotlist, xmeml};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use previz_jobs::CancelToken;
+use previz_render::animatic::BurnIns;
+use previz_render::export::{ExportFormat as Format, ExportRequest, export};
+use previz_render::storyboard::Paper;
 use previz_screenplay::convert::to_screenplay;
 use previz_screenplay::write_fountain;
 use previz_storage::{AssetStore, OpenMode, ProjectPaths};
-use serde::Serialize;
 
 use super::{close, open, project_dir};
-use crate::args::{ExportArgs, ExportFormat, Omitted};
+use crate::args::{BurnIn, ExportArgs, ExportFormat, Omitted, PaperArg};
 use crate::output::{CliError, print_json, print_text};
 
-#[derive(Serialize)]
-struct Exported {
-    format: &'static str,
-    output: Option<PathBuf>,
-    bytes: usize,
-    /// Clips written (edits) or rows (CSV) or scenes (Fountain).
-    count: usize,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    media: Option<PathBuf>,
-    media_files: usize,
-    warnings: Vec<String>,
+fn engine_format(format: ExportFormat) -> Option<Format> {
+    Some(match format {
+        ExportFormat::Mp4 => Format::Mp4,
+        ExportFormat::Otio => Format::Otio,
+        ExportFormat::Edl => Format::Edl,
+        ExportFormat::Xmeml => Format::Xmeml,
+        ExportFormat::Fcpxml => Format::Fcpxml,
+        ExportFormat::Pdf => Format::Pdf,
+        ExportFormat::Csv => Format::Csv,
+        ExportFormat::Frames => Format::Frames,
+        ExportFormat::Fountain => return None,
+    })
 }
 
-fn format_name(format: ExportFormat) -> &'static str {
-    match format {
-        ExportFormat::Otio => "otio",
-        ExportFormat::Edl => "edl",
-        ExportFormat::Xmeml => "xmeml",
-        ExportFormat::Fcpxml => "fcpxml",
-        ExportFormat::Csv => "csv",
-        ExportFormat::Fountain => "fountain",
-    }
-}
-
-/// The format an output file's extension names.
 fn from_extension(path: &Path) -> Option<ExportFormat> {
     let ext = path.extension()?.to_string_lossy().to_ascii_lowercase();
     Some(match ext.as_str() {
+        "mp4" => ExportFormat::Mp4,
         "otio" => ExportFormat::Otio,
         "edl" => ExportFormat::Edl,
         "xml" => ExportFormat::Xmeml,
         "fcpxml" => ExportFormat::Fcpxml,
+        "pdf" => ExportFormat::Pdf,
         "csv" => ExportFormat::Csv,
         "fountain" | "spmd" => ExportFormat::Fountain,
         _ => return None,
     })
 }
 
-/// The EDL's track: by name, or 1-based among video tracks.
-fn edl_track(cut: &Cut, spec: Option<&str>) -> Result<usize, CliError> {
-    let video: Vec<usize> = cut
-        .tracks
-        .iter()
-        .enumerate()
-        .filter(|(_, t)| t.kind == TrackKind::Video)
-        .map(|(i, _)| i)
-        .collect();
-    let names = || {
-        video
-            .iter()
-            .map(|i| cut.tracks[*i].name.clone())
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    let Some(spec) = spec else {
-        return video.first().copied().ok_or_else(|| {
-            CliError::bad_input("the timeline has no video track; an EDL lists picture events")
-        });
-    };
-    if let Some(i) = video.iter().find(|i| cut.tracks[**i].name == spec) {
-        return Ok(*i);
-    }
-    spec.parse::<usize>()
-        .ok()
-        .and_then(|n| n.checked_sub(1))
-        .and_then(|n| video.get(n).copied())
-        .ok_or_else(|| {
-            CliError::bad_input(format!(
-                "--track '{spec}' is neither the name nor the number of a video track; the video tracks are: {}",
-                names()
-            ))
-        })
-}
-
-fn write_output(path: &Path, bytes: &[u8], what: &str) -> Result<(), CliError> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| {
-            CliError::failure(format!("could not create the folder for the {what}: {e}"))
-                .at(dir, None, None)
-        })?;
-    }
-    previz_storage::atomic::write_atomic(path, bytes).map_err(|e| {
-        CliError::failure(format!("could not write the {what}: {e}")).at(path, None, None)
-    })
-}
-
-/// The default media folder: `NAME_media` next to the output.
-fn media_dir(output: &Path) -> PathBuf {
-    let stem = output
-        .file_stem()
-        .map_or_else(|| "export".to_owned(), |s| s.to_string_lossy().into_owned());
-    output.with_file_name(format!("{stem}_media"))
-}
-
-fn edit_text(
-    format: ExportFormat,
-    project: &Project,
-    cut: &Cut,
-    args: &ExportArgs,
-) -> Result<String, CliError> {
-    Ok(match format {
-        ExportFormat::Otio => otio::write(cut),
-        ExportFormat::Edl => {
-            edl::write(cut, edl_track(cut, args.track.as_deref())?, args.drop_frame)
+fn burn_ins(list: &[BurnIn]) -> BurnIns {
+    let mut b = BurnIns::default();
+    for item in list {
+        match item {
+            BurnIn::Shot => b.shot_number = true,
+            BurnIn::Scene => b.scene_number = true,
+            BurnIn::Timecode => b.timecode = true,
+            BurnIn::Subtitles => b.subtitles = true,
+            BurnIn::All => b = BurnIns::all(),
         }
-        ExportFormat::Xmeml => xmeml::write(cut),
-        ExportFormat::Fcpxml => fcpxml::write(cut),
-        ExportFormat::Csv | ExportFormat::Fountain => {
-            let _ = project;
-            String::new()
-        }
-    })
+    }
+    b
 }
+
+const FORMATS: &str = "mp4|otio|edl|xmeml|fcpxml|pdf|csv|frames|fountain";
 
 pub fn run(args: &ExportArgs, json: bool) -> Result<(), CliError> {
     let format = match (args.format, args.output.as_deref()) {
         (Some(f), _) => f,
         (None, Some(out)) => from_extension(out).ok_or_else(|| {
             CliError::bad_input(format!(
-                "cannot tell the format from '{}'; pass --format otio|edl|xmeml|fcpxml|csv|fountain",
+                "cannot tell the format from '{}'; pass --format {FORMATS}",
                 out.display()
             ))
         })?,
         (None, None) => {
-            return Err(CliError::bad_input(
-                "say what to export: --format otio|edl|xmeml|fcpxml|csv|fountain (and -o FILE)",
-            ));
+            return Err(CliError::bad_input(format!(
+                "say what to export: --format {FORMATS} (and -o FILE)"
+            )));
         }
     };
     let dir = project_dir(args.project.as_deref())?;
@@ -150,77 +84,113 @@ pub fn run(args: &ExportArgs, json: bool) -> Result<(), CliError> {
     let project = session.project().clone();
     close(session);
 
-    let mut warnings = Vec::new();
-    let mut media_info = None;
-    let (bytes, count) = match format {
-        ExportFormat::Fountain => {
-            let include = args.omitted == Omitted::Include;
-            let text = write_fountain(&to_screenplay(&project.script, include));
-            let scenes = project
-                .script
-                .scenes
-                .iter()
-                .filter(|s| include || !s.omitted)
-                .count();
-            (text.into_bytes(), scenes)
-        }
-        ExportFormat::Csv => {
-            let bytes = shotlist::write_csv(&project)
+    let Some(engine) = engine_format(format) else {
+        // Fountain: the script, to a file or standard output.
+        let include = args.omitted == Omitted::Include;
+        let text = write_fountain(&to_screenplay(&project.script, include));
+        let Some(output) = &args.output else {
+            let mut stdout = std::io::stdout().lock();
+            std::io::Write::write_all(&mut stdout, text.as_bytes())?;
+            return Ok(());
+        };
+        previz_storage::atomic::write_atomic(output, text.as_bytes()).map_err(|e| {
+            CliError::failure(format!("could not write the Fountain file: {e}"))
+                .at(output, None, None)
+        })?;
+        let scenes = project
+            .script
+            .scenes
+            .iter()
+            .filter(|s| include || !s.omitted)
+            .count();
+        return if json {
+            print_json(&serde_json::json!({
+                "format": "fountain", "output": output, "bytes": text.len(), "count": scenes, "unit": "scenes"
+            }))
+        } else {
+            print_text(&format!(
+                "Wrote {} ({scenes} scenes, {} bytes)",
+                output.display(),
+                text.len()
+            ))
+        };
+    };
+    let store = AssetStore::new(ProjectPaths::new(&dir).assets());
+    let Some(output) = args.output.clone() else {
+        if engine == Format::Csv {
+            let bytes = previz_render::interchange::shotlist::write_csv(&project)
                 .map_err(|e| CliError::failure(format!("could not write the shot list: {e}")))?;
-            (bytes, project.shots.len())
+            let mut stdout = std::io::stdout().lock();
+            std::io::Write::write_all(&mut stdout, &bytes)?;
+            return Ok(());
         }
-        ExportFormat::Otio | ExportFormat::Edl | ExportFormat::Xmeml | ExportFormat::Fcpxml => {
-            let Some(output) = &args.output else {
-                return Err(CliError::bad_input(format!(
-                    "{} export needs -o FILE: the media it points at is placed next to it",
-                    format_name(format)
-                )));
-            };
-            let media = args.media.clone().unwrap_or_else(|| media_dir(output));
-            let store = AssetStore::new(ProjectPaths::new(&dir).assets());
-            let mut folder = MediaFolder::new(&media, store);
-            let cut = Cut::from_project(&project, &mut |request| folder.resolve(request));
-            warnings.append(&mut folder.problems);
-            let text = edit_text(format, &project, &cut, args)?;
-            let clips = cut.tracks.iter().map(|t| t.clips().count()).sum();
-            media_info = Some((media, folder.len()));
-            (text.into_bytes(), clips)
-        }
+        return Err(CliError::bad_input(format!(
+            "{} export needs -o {}",
+            engine.name(),
+            if engine == Format::Frames {
+                "FOLDER"
+            } else {
+                "FILE"
+            }
+        )));
     };
-    let Some(output) = &args.output else {
-        let mut stdout = std::io::stdout().lock();
-        std::io::Write::write_all(&mut stdout, &bytes)?;
-        return Ok(());
+    let mut request = ExportRequest::new(engine, output);
+    request.media.clone_from(&args.media);
+    request.edl_track.clone_from(&args.track);
+    request.drop_frame = args.drop_frame;
+    request.burn_ins = burn_ins(&args.burn_in);
+    request.max_height = args.max_height;
+    request.changes_only = args.changes_only;
+    request.storyboard.panels_per_page = args.panels;
+    request.storyboard.contact_sheet = args.contact_sheet;
+    request.storyboard.paper = match args.paper {
+        PaperArg::A4 => Paper::A4,
+        PaperArg::Letter => Paper::Letter,
+        PaperArg::Tabloid => Paper::Tabloid,
     };
-    write_output(output, &bytes, &format!("{} file", format_name(format)))?;
-    if !json {
-        for w in &warnings {
-            eprintln!("previz: warning: {w}");
-        }
+    if !(1..=48).contains(&args.panels) {
+        return Err(CliError::bad_input(format!(
+            "--panels {}: a page holds 1 to 48 panels",
+            args.panels
+        )));
     }
-    let report = Exported {
-        format: format_name(format),
-        output: Some(output.clone()),
-        bytes: bytes.len(),
-        count,
-        media: media_info.as_ref().map(|(m, _)| m.clone()),
-        media_files: media_info.as_ref().map_or(0, |(_, n)| *n),
-        warnings,
-    };
+
+    let bar = ProgressBar::new(1000);
+    if json || !std::io::stderr().is_terminal() {
+        bar.set_draw_target(ProgressDrawTarget::hidden());
+    }
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} {msg:10} [{bar:40}] {percent:>3}% {elapsed} (eta {eta})",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    let result = export(
+        &project,
+        &store,
+        &request,
+        &mut |fraction, what| {
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            bar.set_position((fraction.clamp(0.0, 1.0) * 1000.0) as u64);
+            bar.set_message(what.to_owned());
+        },
+        &CancelToken::new(),
+    );
+    bar.finish_and_clear();
+    let summary = result.map_err(|e| {
+        let error = if e.is_invalid_request() {
+            CliError::bad_input(e.to_string())
+        } else {
+            CliError::failure(e.to_string())
+        };
+        error.at(&request.output, None, None)
+    })?;
     if json {
-        return print_json(&report);
+        return print_json(&summary);
     }
-    let unit = match format {
-        ExportFormat::Csv => "shots",
-        ExportFormat::Fountain => "scenes",
-        _ => "clips",
-    };
-    let media = media_info
-        .map(|(m, n)| format!("; {n} media files in {}", m.display()))
-        .unwrap_or_default();
-    print_text(&format!(
-        "Wrote {} ({count} {unit}, {} bytes{media})",
-        output.display(),
-        bytes.len()
-    ))
+    for w in &summary.warnings {
+        eprintln!("previz: warning: {w}");
+    }
+    print_text(&summary.describe())
 }
