@@ -55,6 +55,7 @@ pub struct StudioApp {
     pub views: Views,
     tree: egui_tiles::Tree<Pane>,
     dialog: Option<FileDialog>,
+    export_dialog: Option<crate::export::ExportDialog>,
     settings_path: Option<PathBuf>,
 }
 
@@ -136,6 +137,7 @@ impl StudioApp {
             views: Views::default(),
             tree: default_tree(),
             dialog: None,
+            export_dialog: None,
             settings_path,
         }
     }
@@ -177,6 +179,7 @@ impl StudioApp {
             }
         });
         self.dialog_ui(ui);
+        self.export_dialog_ui(ui.ctx());
         self.locked_ui(ui.ctx());
         if self.views.settings_open {
             let before = self.studio.settings.clone();
@@ -217,6 +220,12 @@ impl StudioApp {
         }
         if ui.input_mut(|i| i.consume_shortcut(&save)) {
             self.studio.save();
+        }
+        let export = KeyboardShortcut::new(command, Key::E);
+        if ui.input_mut(|i| i.consume_shortcut(&export))
+            && let Some(dir) = self.studio.project_dir()
+        {
+            self.export_dialog = Some(crate::export::ExportDialog::new(dir));
         }
         if typing {
             return;
@@ -350,6 +359,18 @@ impl StudioApp {
                 let open = self.studio.project.is_some();
                 if ui.add_enabled(open, egui::Button::new("Import revised screenplay…")).clicked() {
                     self.dialog = Some(FileDialog::new(FilePurpose::ReviseScreenplay));
+                }
+                if ui
+                    .add_enabled(open && !self.studio.read_only(), egui::Button::new("Conform to editorial cut…"))
+                    .on_hover_text("Apply a cut edited in Premiere, Resolve, Avid or Final Cut (OTIO, EDL, FCPXML): removed, moved and trimmed shots, as one undo step")
+                    .clicked()
+                {
+                    self.dialog = Some(FileDialog::new(FilePurpose::ConformCut));
+                }
+                if ui.add_enabled(open, egui::Button::new("Export…  (Ctrl+E)")).clicked()
+                    && let Some(dir) = self.studio.project_dir()
+                {
+                    self.export_dialog = Some(crate::export::ExportDialog::new(dir));
                 }
                 if ui.add_enabled(open && !self.studio.read_only(), egui::Button::new("Save  (Ctrl+S)")).clicked() {
                     self.studio.save();
@@ -490,7 +511,22 @@ impl StudioApp {
                         self.studio.new_project_from_screenplay(path, dir);
                     }
                     FilePurpose::ReviseScreenplay => self.studio.import_revision(path),
+                    FilePurpose::ConformCut => self.studio.conform_cut(path),
                 }
+            }
+        }
+    }
+
+    fn export_dialog_ui(&mut self, ctx: &egui::Context) {
+        let Some(dialog) = &mut self.export_dialog else {
+            return;
+        };
+        match dialog.ui(ctx) {
+            crate::export::Outcome::Open => {}
+            crate::export::Outcome::Cancelled => self.export_dialog = None,
+            crate::export::Outcome::Export(request) => {
+                self.export_dialog = None;
+                self.studio.export(*request);
             }
         }
     }

@@ -11,6 +11,8 @@ pub enum FilePurpose {
     NewProject,
     ImportScreenplay,
     ReviseScreenplay,
+    /// A cut edited in editorial (OTIO, EDL, FCPXML) to conform the project to.
+    ConformCut,
 }
 
 impl FilePurpose {
@@ -21,6 +23,7 @@ impl FilePurpose {
             FilePurpose::NewProject => "New project",
             FilePurpose::ImportScreenplay => "New project from screenplay",
             FilePurpose::ReviseScreenplay => "Import revised screenplay",
+            FilePurpose::ConformCut => "Conform to editorial cut",
         }
     }
 
@@ -60,6 +63,12 @@ fn is_screenplay(path: &Path) -> bool {
     path.extension().and_then(|e| e.to_str()).is_some_and(|e| {
         ["fountain", "fdx", "spmd", "txt"].contains(&e.to_ascii_lowercase().as_str())
     })
+}
+
+fn is_cut(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| ["otio", "edl", "fcpxml"].contains(&e.to_ascii_lowercase().as_str()))
 }
 
 fn is_project(path: &Path) -> bool {
@@ -102,6 +111,8 @@ impl FileDialog {
                     Some((p.clone(), is_project(&p)))
                 } else if self.purpose.wants_screenplay() && is_screenplay(&p) {
                     Some((p, false))
+                } else if self.purpose == FilePurpose::ConformCut && is_cut(&p) {
+                    Some((p, false))
                 } else {
                     None
                 }
@@ -139,6 +150,8 @@ impl FileDialog {
             FilePurpose::ImportScreenplay | FilePurpose::ReviseScreenplay => {
                 (!path.is_file()).then(|| format!("{} is not a file", path.display()))
             }
+            FilePurpose::ConformCut => (!path.is_file() || !is_cut(&path))
+                .then(|| format!("{} is not an .otio, .edl or .fcpxml file", path.display())),
         };
         if let Some(problem) = problem {
             self.error = Some(problem);
@@ -219,6 +232,7 @@ impl FileDialog {
                 let field = match self.purpose {
                     FilePurpose::NewProject => "Folder name",
                     FilePurpose::ImportScreenplay | FilePurpose::ReviseScreenplay => "Screenplay",
+                    FilePurpose::ConformCut => "Cut",
                     _ => "Project",
                 };
                 ui.horizontal(|ui| {

@@ -9,6 +9,7 @@
 pub mod app;
 pub mod breakdown;
 pub mod cast;
+pub mod export;
 pub mod files;
 pub mod frames;
 pub mod import;

@@ -472,6 +472,133 @@ impl Studio {
         });
     }
 
+    /// Writes an export (the animatic, an edit for editorial, the storyboard PDF...) as a
+    /// background job with progress; cancelling it leaves nothing partial at the output.
+    pub fn export(&mut self, request: previz_render::export::ExportRequest) {
+        let Some(doc) = self.doc() else {
+            return;
+        };
+        let project = doc.clone();
+        let Some(store) = self.project.as_ref().map(|p| p.session.assets()) else {
+            return;
+        };
+        let name = format!(
+            "Export {} to {}",
+            request.format.name(),
+            request.output.file_name().map_or_else(
+                || request.output.display().to_string(),
+                |n| n.to_string_lossy().into_owned()
+            )
+        );
+        let spec = JobSpec::new(JobKind::Export, name);
+        self.jobs.submit(spec, move |ctx| {
+            let cancel = ctx.cancel_token();
+            let summary = previz_render::export::export(
+                &project,
+                &store,
+                &request,
+                &mut |fraction, what| ctx.progress(fraction, what),
+                &cancel,
+            )
+            .map_err(|e| {
+                if e.is_cancelled() {
+                    JobError::Cancelled
+                } else {
+                    JobError::failed(e.to_string())
+                }
+            })?;
+            for warning in &summary.warnings {
+                ctx.log(warning.clone());
+            }
+            Ok(JobOutput::new(summary.describe()))
+        });
+    }
+
+    /// Applies a cut edited in editorial (OTIO, EDL or FCPXML) to the open project: read in the
+    /// background, it lands as one undo step, and the job's log lists what changed.
+    pub fn conform_cut(&mut self, cut: PathBuf) {
+        let Some(doc) = self.doc() else {
+            return;
+        };
+        let current = doc.clone();
+        let spec = JobSpec::new(JobKind::Import, format!("Conform to {}", cut.display()));
+        self.jobs.submit(spec, move |ctx| {
+            use previz_render::interchange::{conform::conform, edl, fcpxml, otio};
+            ctx.progress(0.0, "reading the cut");
+            let text = std::fs::read_to_string(&cut)
+                .map_err(|e| JobError::failed(format!("cannot read {}: {e}", cut.display())))?;
+            let name = cut
+                .file_name()
+                .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+            let ext = cut
+                .extension()
+                .map(|e| e.to_string_lossy().to_ascii_lowercase())
+                .unwrap_or_default();
+            let parsed = match ext.as_str() {
+                "otio" => otio::read(&text, &name),
+                "edl" => edl::read(
+                    &text,
+                    current.timeline.rate,
+                    Some(current.timeline.start_frame),
+                    &name,
+                )
+                .map(|mut c| {
+                    // An EDL's picture events are the first video track.
+                    if let (Some(track), Some(ours)) = (
+                        c.tracks.first_mut(),
+                        current
+                            .timeline
+                            .tracks
+                            .iter()
+                            .find(|t| t.kind == previz_core::TrackKind::Video),
+                    ) {
+                        track.id = Some(ours.id);
+                        track.name.clone_from(&ours.name);
+                    }
+                    c
+                }),
+                "fcpxml" => fcpxml::read(&text, &name),
+                _ => {
+                    return Err(JobError::failed(format!(
+                        "{name}: not an editorial cut; conform reads .otio, .edl and .fcpxml"
+                    )));
+                }
+            }
+            .map_err(|e| JobError::failed(e.to_string()))?;
+            ctx.check()?;
+            let (command, report) =
+                conform(&current, &parsed).map_err(|e| JobError::failed(e.to_string()))?;
+            for line in report
+                .removed
+                .iter()
+                .map(|l| format!("removed {l}"))
+                .chain(report.moved.iter().map(|l| format!("moved {l}")))
+                .chain(report.trimmed.iter().map(|l| format!("trimmed {l}")))
+                .chain(
+                    report
+                        .not_applied
+                        .iter()
+                        .map(|l| format!("not applied: {l}")),
+                )
+            {
+                ctx.log(line);
+            }
+            let summary = format!(
+                "{} removed, {} moved, {} trimmed, {} not applied",
+                report.removed.len(),
+                report.moved.len(),
+                report.trimmed.len(),
+                report.not_applied.len()
+            );
+            let commands = if report.is_unchanged() {
+                Vec::new()
+            } else {
+                vec![command]
+            };
+            Ok(JobOutput::new(summary).with_commands(commands))
+        });
+    }
+
     fn install(&mut self, opened: OpenedSession) {
         self.gesture_depth = 0;
         let dir = opened.session.dir().to_path_buf();
@@ -671,9 +798,14 @@ impl Studio {
                     }
                     self.install(opened);
                 }
-                if let Some(edit) = edit
-                    && self.apply(&edit)
-                {
+                if let Some(edit) = edit {
+                    if self.apply(&edit) {
+                        self.toasts
+                            .info(format!("{}: {}", finished.name, output.summary));
+                    }
+                } else if finished.kind == JobKind::Export || finished.name.starts_with("Conform") {
+                    // Work that changes no document (an export, a cut already matching)
+                    // still says what it did.
                     self.toasts
                         .info(format!("{}: {}", finished.name, output.summary));
                 }

@@ -1166,3 +1166,102 @@ fn the_cast_panel_casts_a_voice_and_previews_it_without_touching_the_project() {
         "one undo takes the casting back"
     );
 }
+
+/// File → Export… opens the dialog with a path next to the project; choosing the storyboard
+/// PDF and pressing Export runs a job whose file lands, and the toast says what it wrote.
+#[test]
+fn the_export_dialog_writes_a_storyboard_pdf_as_a_job() {
+    let sample = sample();
+    let expected = sample.dir.path().join("short-action.pdf");
+    let mut h = window(sample.studio);
+    h.run();
+    click_menu_item(&mut h, "File", "Export…  (Ctrl+E)");
+    h.run_steps(2);
+    h.get_by_label("Format").click();
+    h.run();
+    h.get_by_label("Storyboard PDF (.pdf)").click();
+    h.run_steps(2);
+    h.get_by_label("Start export").click();
+    h.run_steps(2);
+    step_until(&mut h, "the PDF export", |h| {
+        h.state()
+            .studio
+            .toasts
+            .log
+            .iter()
+            .any(|t| t.title.contains("Wrote") || t.title.contains("failed"))
+    });
+    let log = h
+        .state()
+        .studio
+        .toasts
+        .log
+        .iter()
+        .map(|t| format!("{} {}", t.title, t.detail))
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(log.contains("pages"), "{log}");
+    let bytes =
+        std::fs::read(&expected).unwrap_or_else(|e| panic!("{}: {e}; {log}", expected.display()));
+    assert!(bytes.starts_with(b"%PDF-"));
+}
+
+/// File → Conform to editorial cut: an OTIO exported by the studio, edited (a shot removed,
+/// one trimmed), conforms the timeline as one undo step.
+#[test]
+fn conforming_to_an_edited_otio_is_one_undo_step() {
+    let mut sample = sample();
+    let otio = sample.dir.path().join("cut.otio");
+    sample
+        .studio
+        .export(previz_render::export::ExportRequest::new(
+            previz_render::export::ExportFormat::Otio,
+            &otio,
+        ));
+    sample.studio.settle(JOB_DEADLINE);
+    let mut value: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&otio).expect("the OTIO was written")).unwrap();
+    let before = sample.studio.doc().unwrap().clone();
+    let clips_before = storyboard_clips(&before);
+    assert!(clips_before >= 2, "the sample has shots to edit");
+    {
+        let video = value["tracks"]["children"]
+            .as_array_mut()
+            .unwrap()
+            .iter_mut()
+            .find(|t| t["kind"] == "Video")
+            .unwrap();
+        let children = video["children"].as_array_mut().unwrap();
+        let first_clip = children
+            .iter()
+            .position(|c| c["OTIO_SCHEMA"] == "Clip.2")
+            .unwrap();
+        children.remove(first_clip);
+        let next = children
+            .iter_mut()
+            .find(|c| c["OTIO_SCHEMA"] == "Clip.2")
+            .unwrap();
+        let d = next["source_range"]["duration"]["value"].as_f64().unwrap();
+        next["source_range"]["duration"]["value"] = serde_json::json!(d - 6.0);
+    }
+    let edited = sample.dir.path().join("edited.otio");
+    std::fs::write(&edited, serde_json::to_vec_pretty(&value).unwrap()).unwrap();
+    sample.studio.conform_cut(edited);
+    sample.studio.settle(JOB_DEADLINE);
+    let after = sample.studio.doc().unwrap().clone();
+    assert_eq!(
+        storyboard_clips(&after),
+        clips_before - 1,
+        "{:?}",
+        sample.studio.toasts.log
+    );
+    assert!(after.validate().is_empty(), "{:?}", after.validate());
+    assert!(
+        sample
+            .studio
+            .undo_label()
+            .is_some_and(|l| l.starts_with("Conform"))
+    );
+    sample.studio.undo();
+    assert_eq!(sample.studio.doc().unwrap().timeline, before.timeline);
+}

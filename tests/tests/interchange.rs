@@ -348,3 +348,141 @@ fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+/// The animatic, the storyboard and the shot list from the CLI, read back by ffprobe,
+/// pdfinfo / pdftoppm and a CSV reader. Needs ffmpeg and poppler-utils (scripts/setup-apt.sh).
+#[test]
+fn the_animatic_storyboard_and_shot_list_from_the_cli() {
+    let tmp = tempfile::tempdir().unwrap();
+    let project = film(tmp.path());
+    let p = project.to_str().unwrap();
+    let (frames, rate, shots) = {
+        let (session, _) = Session::open(&project, OpenMode::ReadOnly).unwrap();
+        let doc = session.project();
+        (
+            doc.timeline.duration_frames(),
+            doc.timeline.rate,
+            doc.shots.len(),
+        )
+    };
+    let out = tmp.path().join("out");
+
+    let mp4 = out.join("film.mp4");
+    let run = previz_in(
+        tmp.path(),
+        &[
+            "--json",
+            "export",
+            p,
+            "-o",
+            mp4.to_str().unwrap(),
+            "--burn-in",
+            "all",
+            "--max-height",
+            "360",
+        ],
+    );
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    assert_eq!(run.json()["count"].as_i64(), Some(frames));
+    let probe = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "format=duration:stream=codec_type,codec_name,r_frame_rate,height",
+            "-of",
+            "json",
+        ])
+        .arg(&mp4)
+        .output()
+        .expect("ffprobe (Debian: apt-get install ffmpeg)");
+    let probe: Value = serde_json::from_slice(&probe.stdout).unwrap();
+    let streams = probe["streams"].as_array().unwrap();
+    let video = streams.iter().find(|s| s["codec_type"] == "video").unwrap();
+    assert_eq!(video["codec_name"], "h264");
+    assert_eq!(video["height"], 360);
+    assert_eq!(
+        video["r_frame_rate"],
+        format!("{}/{}", rate.numerator(), rate.denominator())
+    );
+    assert!(
+        streams
+            .iter()
+            .any(|s| s["codec_type"] == "audio" && s["codec_name"] == "aac")
+    );
+    let seconds: f64 = probe["format"]["duration"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    #[allow(clippy::cast_precision_loss)]
+    let expected = frames as f64 / rate.as_f64();
+    assert!(
+        (seconds - expected).abs() <= 1.0 / rate.as_f64(),
+        "{seconds} vs {expected}"
+    );
+
+    let pdf = out.join("board.pdf");
+    let run = previz_in(
+        tmp.path(),
+        &["export", p, "-o", pdf.to_str().unwrap(), "--panels", "4"],
+    );
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    let info = Command::new("pdfinfo")
+        .arg(&pdf)
+        .output()
+        .expect("pdfinfo (poppler-utils)");
+    let info = String::from_utf8_lossy(&info.stdout);
+    let pages: usize = info
+        .lines()
+        .find_map(|l| l.strip_prefix("Pages:"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(pages, shots.div_ceil(4), "{info}");
+    let png = out.join("page");
+    let status = Command::new("pdftoppm")
+        .args(["-r", "30", "-f", "1", "-l", "1", "-png"])
+        .arg(&pdf)
+        .arg(&png)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let rendered = std::fs::read_dir(&out)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|x| x.file_name().unwrap().to_string_lossy().starts_with("page"))
+        .unwrap();
+    let image = std::fs::read(&rendered).unwrap();
+    assert!(
+        image.len() > 2000,
+        "a non-blank page renders to more than a blank one"
+    );
+
+    let csv = out.join("shots.csv");
+    let run = previz_in(tmp.path(), &["export", p, "-o", csv.to_str().unwrap()]);
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    let text = std::fs::read_to_string(&csv).unwrap();
+    assert!(
+        text.starts_with("Shot,Scene,Scene heading,Size,Angle,Movement"),
+        "{text}"
+    );
+    // A quoted field may hold line breaks; count records by the shot ids' column instead.
+    let python = python();
+    if let Some(python) = python {
+        let out = Command::new(python)
+            .args([
+                "-c",
+                "import csv,sys; print(len(list(csv.DictReader(open(sys.argv[1], newline='')))))",
+            ])
+            .arg(&csv)
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            shots.to_string()
+        );
+    }
+}
