@@ -126,8 +126,10 @@ impl ExportDialog {
                             ui.selectable_value(&mut self.format, f, f.label());
                         }
                     });
-                if self.format != before && self.path.trim().is_empty()
-                    || (self.format != before && Path::new(self.path.trim()).parent() == Some(self.base.as_path()))
+                // A new format renames the default file (a path typed elsewhere is kept).
+                let typed = Path::new(self.path.trim());
+                if self.format != before
+                    && (typed.as_os_str().is_empty() || typed.parent() == Some(self.base.as_path()))
                 {
                     self.path = self.default_path().display().to_string();
                 }

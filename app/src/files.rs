@@ -109,9 +109,9 @@ impl FileDialog {
             .filter_map(|p| {
                 if p.is_dir() {
                     Some((p.clone(), is_project(&p)))
-                } else if self.purpose.wants_screenplay() && is_screenplay(&p) {
-                    Some((p, false))
-                } else if self.purpose == FilePurpose::ConformCut && is_cut(&p) {
+                } else if (self.purpose.wants_screenplay() && is_screenplay(&p))
+                    || (self.purpose == FilePurpose::ConformCut && is_cut(&p))
+                {
                     Some((p, false))
                 } else {
                     None

@@ -242,7 +242,7 @@ pub fn encode_mp4(
     let program = check_ffmpeg(options.ffmpeg.as_deref())?;
     let output = options.output.clone();
     if let Some(dir) = output.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(RenderError::io("create the folder", dir))?;
+        fs::create_dir_all(dir).map_err(RenderError::io("create the folder", dir))?;
     }
     let partial = TempFile(Some(beside(&output, "partial.mp4")?));
     let wav = TempFile(Some(beside(&output, "mix.wav")?));
