@@ -15,6 +15,31 @@ use super::timecode::parse_timecode;
 /// Our clip ids travel in a comment other tools keep or ignore.
 const ITEM_COMMENT: &str = "* PREVIZ ITEM:";
 
+/// A CMX3600 reel name (at most 8 of `A-Z 0-9 _`) for a clip: its shot number (`12A.3` →
+/// `12A_3`), else its name; `AX` (an auxiliary source) when nothing usable is left.
+fn reel_name(clip: &CutClip) -> String {
+    let source = clip.origin.shot_number.as_deref().unwrap_or(&clip.name);
+    let reel: String = source
+        .chars()
+        .filter_map(|c| {
+            if c.is_ascii_alphanumeric() {
+                Some(c.to_ascii_uppercase())
+            } else if matches!(c, '.' | '_' | '-' | ' ') {
+                Some('_')
+            } else {
+                None
+            }
+        })
+        .take(8)
+        .collect();
+    // BL / BLACK / BARS are reserved source names.
+    if reel.trim_matches('_').is_empty() || matches!(reel.as_str(), "BL" | "BLACK" | "BARS") {
+        "AX".to_owned()
+    } else {
+        reel
+    }
+}
+
 fn tc(frames: i64, rate: Rate, drop: bool) -> String {
     RationalTime::new(frames, rate).to_timecode(drop)
 }
@@ -66,7 +91,7 @@ pub fn write(cut: &Cut, track: usize, drop_frame: bool) -> String {
         out.push('\n');
         out.push_str(&format!(
             "{event:03}  {:<8} {:<5} {:<8} {} {} {} {}\n",
-            "AX",
+            reel_name(clip),
             "V",
             "C",
             tc(clip.source_in, rate, drop),
@@ -252,9 +277,17 @@ pub fn read(
     }
     // Dissolves write the incoming clip over the outgoing one's tail: keep record order.
     events.sort_by_key(|e| (e.rec_in, e.line));
-    let start = record_start
-        .or_else(|| events.first().map(|e| e.rec_in))
-        .unwrap_or(0);
+    // The sequence's first frame: the hint, unless the events start an hour or more later (a
+    // sequence re-based to 01:00:00:00 in editorial), then the whole hour they start in.
+    let first = events.first().map(|e| e.rec_in);
+    let hour = i64::from(rate.timecode_base()) * 3600;
+    let start = match (record_start, first) {
+        (Some(hint), Some(first)) if first >= hint + hour => first - (first - hint) % hour,
+        (Some(hint), Some(first)) if first < hint => first,
+        (Some(hint), _) => hint,
+        (None, Some(first)) => first,
+        (None, None) => 0,
+    };
     let mut items = Vec::with_capacity(events.len());
     let mut at = start;
     for event in events {
@@ -385,11 +418,11 @@ mod tests {
         assert_eq!(lines[1], "FCM: NON-DROP FRAME");
         assert_eq!(
             lines[3],
-            "001  AX       V     C        00:00:00:00 00:00:03:00 01:00:00:00 01:00:03:00"
+            "001  1_1      V     C        00:00:00:00 00:00:03:00 01:00:00:00 01:00:03:00"
         );
         assert_eq!(lines[4], "* FROM CLIP NAME:  1.1");
         assert!(text.contains(
-            "002  AX       V     C        00:00:00:00 00:00:01:06 01:00:04:00 01:00:05:06"
+            "002  1_2      V     C        00:00:00:00 00:00:01:06 01:00:04:00 01:00:05:06"
         ));
     }
 
@@ -404,6 +437,16 @@ mod tests {
         )
         .unwrap();
         assert_eq!(back.tracks[0].items, original.tracks[0].items);
+    }
+
+    #[test]
+    fn a_sequence_rebased_to_the_hour_still_lines_up() {
+        let mut rebased = cut();
+        rebased.start_frame = 86_400;
+        let text = write(&rebased, 0, false);
+        let back = read(&text, Rate::FPS_24, Some(0), "cut.edl").unwrap();
+        assert_eq!(back.start_frame, 86_400);
+        assert_eq!(back.tracks[0].items, rebased.tracks[0].items);
     }
 
     #[test]

@@ -198,7 +198,7 @@ pub fn write(cut: &Cut) -> String {
     let mut out = String::new();
     out.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<!DOCTYPE fcpxml>\n<fcpxml version=\"1.10\">\n  <resources>\n");
     out.push_str(&format!(
-        "    <format id=\"r1\" name=\"FFVideoFormatRateUndefined\" frameDuration=\"{}\" width=\"{}\" height=\"{}\"/>\n",
+        "    <format id=\"r1\" frameDuration=\"{}\" width=\"{}\" height=\"{}\"/>\n",
         seconds(1, rate),
         cut.width.max(2),
         cut.height.max(2)
