@@ -20,14 +20,12 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use previz_core::time::{Rounding, rescale};
-use previz_core::{
-    AssetKind, ClipSource, ContentHash, Extra, Item, Project, Rate, Track, TrackKind,
-};
+use previz_core::{ContentHash, Extra, Item, Project, Rate, Track, TrackKind};
 use previz_jobs::CancelToken;
 use previz_storage::AssetStore;
 
 use super::{RenderError, checked_duration, spans};
-use crate::audio::{self, Envelope, MixClip, Pcm, Placement, mix_clip_into};
+use crate::audio::{self, ClipAudio, Envelope, MixClip, Pcm, Placement, clip_audio, mix_clip_into};
 
 /// How the sum is kept inside −1…1.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -226,26 +224,14 @@ pub fn mix_timeline(
                     let Item::Clip(clip) = span.item else {
                         return None;
                     };
-                    let asset = match &clip.source {
-                        ClipSource::Asset { asset } => {
-                            let kind = project.assets.get(asset).map(|a| a.kind);
-                            (kind.is_none() || kind == Some(AssetKind::Audio)).then_some(*asset)
+                    let asset = match clip_audio(project, &clip.source) {
+                        ClipAudio::Asset(asset) => asset,
+                        ClipAudio::NoVoiceYet => {
+                            no_voice += 1;
+                            return None;
                         }
-                        ClipSource::Dialogue { line, take } => {
-                            let takes = project.voices.get(line);
-                            let chosen = match take {
-                                Some(id) => {
-                                    takes.and_then(|v| v.takes.iter().find(|t| t.id == *id))
-                                }
-                                None => takes.and_then(previz_core::LineTakes::active),
-                            };
-                            if chosen.is_none() {
-                                no_voice += 1;
-                            }
-                            chosen.map(|t| t.asset)
-                        }
-                        _ => None,
-                    }?;
+                        ClipAudio::None => return None,
+                    };
                     #[allow(clippy::cast_possible_truncation)] // clamped to −96…+24 dB
                     let gain = 10f64.powf((track_db + gain_db(&clip.extra)) / 20.0) as f32;
                     Some(Planned {
@@ -376,7 +362,9 @@ fn load(
 
 #[cfg(test)]
 mod tests {
-    use previz_core::{Asset, Clip, Gap, LineTakes, MediaInfo, Provenance, Take, TakeId};
+    use previz_core::{
+        Asset, AssetKind, Clip, ClipSource, Gap, LineTakes, MediaInfo, Provenance, Take, TakeId,
+    };
 
     use super::*;
     use crate::audio::encode_wav_i16;

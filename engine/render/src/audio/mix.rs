@@ -43,10 +43,44 @@ impl Placement {
     }
 }
 
-/// The audio clips the studio plays: clips of unmuted audio tracks whose source is an audio
-/// asset of the project, in samples at `sample_rate_hz`. (The animatic's mix,
-/// [`crate::animatic::mix`], also resolves dialogue clips to their voice takes.) Empty for a
-/// rate of 0.
+/// What a clip on an audio track plays.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClipAudio {
+    Asset(ContentHash),
+    /// A line of dialogue not voiced yet (or whose pinned take is gone).
+    NoVoiceYet,
+    /// Nothing audible (a still, a slug, a shot).
+    None,
+}
+
+/// The sound a clip plays: an audio asset, or a line's voice take (the pinned one, else the
+/// line's active take). Playback in the studio and the animatic's mix agree through this.
+#[must_use]
+pub fn clip_audio(doc: &Project, source: &ClipSource) -> ClipAudio {
+    match source {
+        ClipSource::Asset { asset } => {
+            let kind = doc.assets.get(asset).map(|a| a.kind);
+            if kind.is_none() || kind == Some(AssetKind::Audio) {
+                ClipAudio::Asset(*asset)
+            } else {
+                ClipAudio::None
+            }
+        }
+        ClipSource::Dialogue { line, take } => {
+            let takes = doc.voices.get(line);
+            let chosen = match take {
+                Some(id) => takes.and_then(|v| v.takes.iter().find(|t| t.id == *id)),
+                None => takes.and_then(previz_core::LineTakes::active),
+            };
+            chosen.map_or(ClipAudio::NoVoiceYet, |t| ClipAudio::Asset(t.asset))
+        }
+        _ => ClipAudio::None,
+    }
+}
+
+/// The audio clips the studio plays: clips of unmuted audio tracks that sound ([`clip_audio`]:
+/// audio assets and voiced lines of dialogue), in samples at `sample_rate_hz`. Empty for a rate
+/// of 0.
 #[must_use]
 pub fn placements(doc: &Project, sample_rate_hz: u32) -> Vec<Placement> {
     let Ok(output) = Rate::new(sample_rate_hz, 1) else {
@@ -60,16 +94,12 @@ pub fn placements(doc: &Project, sample_rate_hz: u32) -> Vec<Placement> {
         .flat_map(previz_core::Track::items_with_start)
         .filter_map(|(start, item)| {
             let clip = item.as_clip()?;
-            let ClipSource::Asset { asset } = &clip.source else {
+            let ClipAudio::Asset(asset) = clip_audio(doc, &clip.source) else {
                 return None;
             };
-            let audio = doc
-                .assets
-                .get(asset)
-                .is_some_and(|a| a.kind == AssetKind::Audio);
-            (audio && clip.duration_frames > 0).then(|| {
+            (clip.duration_frames > 0).then(|| {
                 Placement::of_frames(
-                    *asset,
+                    asset,
                     start,
                     clip.duration_frames,
                     clip.source_in_frames,
@@ -291,5 +321,59 @@ mod tests {
         assert_eq!(short.factor(1, 4), 0.75);
         assert_eq!(short.factor(2, 4), 0.75);
         assert_eq!(short.factor(3, 4), 0.25);
+    }
+
+    #[test]
+    fn voiced_lines_play_and_unvoiced_ones_are_told_apart() {
+        use previz_core::{Clip, Extra, Item, LineId, LineTakes, Provenance, Take, TakeId, Track};
+        let mut doc = Project::new("t");
+        let line = LineId::new();
+        let silent = LineId::new();
+        let take = Take {
+            id: TakeId::new(),
+            asset: ContentHash([7; 32]),
+            provenance: Provenance::default(),
+            created: jiff::Timestamp::UNIX_EPOCH,
+            note: String::new(),
+            extra: Extra::new(),
+        };
+        doc.voices.insert(
+            line,
+            LineTakes {
+                active: Some(take.id),
+                takes: vec![take],
+            },
+        );
+        let mut track = Track::new("A1", TrackKind::Audio);
+        track.items = vec![
+            Item::Clip(Clip::new(
+                "said",
+                ClipSource::Dialogue { line, take: None },
+                24,
+            )),
+            Item::Clip(Clip::new(
+                "unsaid",
+                ClipSource::Dialogue {
+                    line: silent,
+                    take: None,
+                },
+                24,
+            )),
+        ];
+        doc.timeline.tracks = vec![track];
+        assert_eq!(
+            clip_audio(
+                &doc,
+                &ClipSource::Dialogue {
+                    line: silent,
+                    take: None
+                }
+            ),
+            ClipAudio::NoVoiceYet
+        );
+        let placed = placements(&doc, 48_000);
+        assert_eq!(placed.len(), 1, "the studio plays the voiced line");
+        assert_eq!(placed[0].asset, ContentHash([7; 32]));
+        assert_eq!(placed[0].end_sample - placed[0].start_sample, 48_000);
     }
 }

@@ -7,7 +7,9 @@
 pub mod mix;
 pub mod wav;
 
-pub use mix::{Envelope, MixClip, Placement, mix_clip_into, mix_into, placements};
+pub use mix::{
+    ClipAudio, Envelope, MixClip, Placement, clip_audio, mix_clip_into, mix_into, placements,
+};
 pub use wav::{
     AudioDecodeError, MAX_SAMPLES, Pcm, decode_wav, encode_wav_f32, encode_wav_i16, remix,
     resample, resampled_len,
