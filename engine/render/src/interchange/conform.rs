@@ -92,20 +92,34 @@ pub fn conform(project: &Project, cut: &Cut) -> Result<(EditCommand, ConformRepo
     }
     let timeline = &project.timeline;
 
-    // Tracks: by id, then name, then position among tracks of the kind.
+    // Tracks: by id, then the project track holding most of its clips (by id), then name,
+    // then position among tracks of the kind. Locked tracks are not conformed.
+    let home_of = |item: ItemId| timeline.find_item(item).map(|(t, _)| timeline.tracks[t].id);
     let mut track_of: Vec<Option<TrackId>> = Vec::with_capacity(cut.tracks.len());
     let mut used_tracks: HashSet<TrackId> = HashSet::new();
     for (index, track) in cut.tracks.iter().enumerate() {
-        let by_id = track
-            .id
-            .filter(|id| timeline.track(*id).is_some_and(|t| t.kind == track.kind));
+        let usable = |id: &TrackId| {
+            !used_tracks.contains(id) && timeline.track(*id).is_some_and(|t| t.kind == track.kind)
+        };
+        let by_id = track.id.filter(|id| usable(id));
+        let by_clips = || {
+            let mut votes: HashMap<TrackId, usize> = HashMap::new();
+            for (_, clip) in track.clips() {
+                if let Some(home) = clip.origin.item.and_then(home_of) {
+                    *votes.entry(home).or_default() += 1;
+                }
+            }
+            votes
+                .into_iter()
+                .filter(|(id, _)| usable(id))
+                .max_by_key(|(id, n)| (*n, std::cmp::Reverse(timeline.track_index(*id))))
+                .map(|(id, _)| id)
+        };
         let by_name = || {
             timeline
                 .tracks
                 .iter()
-                .find(|t| {
-                    t.kind == track.kind && t.name == track.name && !used_tracks.contains(&t.id)
-                })
+                .find(|t| t.name == track.name && usable(&t.id))
                 .map(|t| t.id)
         };
         let by_position = || {
@@ -119,11 +133,22 @@ pub fn conform(project: &Project, cut: &Cut) -> Result<(EditCommand, ConformRepo
                 .filter(|t| t.kind == track.kind)
                 .nth(nth)
                 .map(|t| t.id)
-                .filter(|id| !used_tracks.contains(id))
+                .filter(|id| usable(id))
         };
-        let found = by_id.or_else(by_name).or_else(by_position);
+        let mut found = by_id
+            .or_else(by_clips)
+            .or_else(by_name)
+            .or_else(by_position);
         if let Some(id) = found {
             used_tracks.insert(id);
+            if let Some(t) = timeline.track(id).filter(|t| t.locked) {
+                report.not_applied.push(format!(
+                    "track '{}' is locked; unlock it to conform it ({} clips left as they were)",
+                    t.name,
+                    track.clips().count()
+                ));
+                found = None;
+            }
         } else {
             report.not_applied.push(format!(
                 "track '{}' ({} clips) is not in the project",
@@ -139,9 +164,24 @@ pub fn conform(project: &Project, cut: &Cut) -> Result<(EditCommand, ConformRepo
         }
     }
 
-    // Clips: by id anywhere on the timeline, else by name on the matched track.
+    // Clips: by id anywhere on the timeline (same kind of track), else (no id) by a name that
+    // is unique on the matched track. Clips on cut tracks that are not conformed keep their
+    // place: they count as used so nothing removes them.
     let mut used_items: HashSet<ItemId> = HashSet::new();
     let mut targets: Vec<(TrackId, Vec<Target>)> = Vec::new();
+    for (track, target_track) in cut.tracks.iter().zip(&track_of) {
+        if target_track.is_none() {
+            used_items.extend(track.clips().filter_map(|(_, c)| c.origin.item));
+        }
+    }
+    let mut complete: HashMap<TrackId, bool> = HashMap::new();
+    // Each project clip's take as our media file names carry it (`take-1a2b3c4d`).
+    let takes: HashMap<ItemId, String> = Cut::from_project(project, &mut |_| None)
+        .tracks
+        .iter()
+        .flat_map(|t| t.clips().map(|(_, c)| c.origin.clone()))
+        .filter_map(|o| Some((o.item?, o.take?.short())))
+        .collect();
     for (track, target_track) in cut.tracks.iter().zip(&track_of) {
         let Some(target_track) = *target_track else {
             continue;
@@ -151,21 +191,65 @@ pub fn conform(project: &Project, cut: &Cut) -> Result<(EditCommand, ConformRepo
         for (start, clip) in track.clips() {
             let by_id = clip.origin.item.filter(|id| {
                 !used_items.contains(id)
-                    && timeline
-                        .find_item(*id)
-                        .is_some_and(|(t, i)| timeline.tracks[t].items[i].as_clip().is_some())
-            });
-            let by_name = || {
-                ours.and_then(|t| {
-                    t.items.iter().find_map(|item| match item {
-                        Item::Clip(c) if c.name == clip.name && !used_items.contains(&c.id) => {
-                            Some(c.id)
-                        }
-                        _ => None,
+                    && timeline.find_item(*id).is_some_and(|(t, i)| {
+                        let home = &timeline.tracks[t];
+                        home.items[i].as_clip().is_some() && home.kind == track.kind && !home.locked
                     })
-                })
+            });
+            // Without our id: the take named in the media's file name (our exports name files
+            // `NAME_take-1a2b3c4d.ext`), else the clip's name when it is unique on the track,
+            // or unique among same-named clips starting at the same frame or lasting as long.
+            let by_take = || {
+                if clip.origin.item.is_some() {
+                    return None;
+                }
+                let file = clip
+                    .media
+                    .as_ref()?
+                    .path
+                    .file_stem()?
+                    .to_string_lossy()
+                    .into_owned();
+                let t = ours?;
+                let mut found = t.items.iter().filter_map(Item::as_clip).filter(|c| {
+                    !used_items.contains(&c.id)
+                        && takes
+                            .get(&c.id)
+                            .is_some_and(|short| file.ends_with(short.as_str()))
+                });
+                let first = found.next()?;
+                found.next().is_none().then_some(first.id)
             };
-            let Some(item) = by_id.or_else(by_name) else {
+            let by_name = || {
+                if clip.origin.item.is_some() || clip.name.is_empty() {
+                    return None;
+                }
+                let t = ours?;
+                let named: Vec<(i64, &previz_core::Clip)> = t
+                    .items_with_start()
+                    .filter_map(|(at, item)| item.as_clip().map(|c| (at, c)))
+                    .filter(|(_, c)| c.name == clip.name && !used_items.contains(&c.id))
+                    .collect();
+                let unique = |list: Vec<&(i64, &previz_core::Clip)>| match list.as_slice() {
+                    [one] => Some(one.1.id),
+                    _ => None,
+                };
+                unique(named.iter().collect())
+                    .or_else(|| unique(named.iter().filter(|(at, _)| *at == start).collect()))
+                    .or_else(|| {
+                        unique(
+                            named
+                                .iter()
+                                .filter(|(_, c)| {
+                                    c.duration_frames == clip.duration
+                                        && c.source_in_frames == clip.source_in
+                                })
+                                .collect(),
+                        )
+                    })
+            };
+            let Some(item) = by_id.or_else(by_take).or_else(by_name) else {
+                complete.insert(target_track, false);
                 let what = clip
                     .media
                     .as_ref()
@@ -195,6 +279,22 @@ pub fn conform(project: &Project, cut: &Cut) -> Result<(EditCommand, ConformRepo
         }
         targets.push((target_track, list));
     }
+    // A track with clips that could not be matched is left as it was: a reader that lost our
+    // ids must not delete or shuffle shots.
+    targets.retain(|(track_id, list)| {
+        if complete.get(track_id) != Some(&false) {
+            return true;
+        }
+        if let Some(track) = timeline.track(*track_id) {
+            report.not_applied.push(format!(
+                "track '{}' was left as it was: some of the cut's clips on it could not be matched",
+                track.name
+            ));
+            used_items.extend(track.items.iter().filter_map(Item::as_clip).map(|c| c.id));
+        }
+        used_items.extend(list.iter().map(|t| t.item));
+        false
+    });
 
     // Tracks already laid out as the cut has them are left alone (their gaps keep their ids).
     targets.retain(|(track_id, list)| {
@@ -289,25 +389,19 @@ pub fn conform(project: &Project, cut: &Cut) -> Result<(EditCommand, ConformRepo
                     "{} to another track",
                     describe(project, target.item)
                 ));
+                // Its old track closes up when it is being conformed too; otherwise the clip
+                // leaves a gap so nothing else there moves.
+                let old = scratch.timeline.tracks[t].id;
+                let ripple = targets.iter().any(|(id, _)| *id == old);
                 run(
                     &mut scratch,
                     EditCommand::MoveClip {
                         clip: target.item,
                         track: *track_id,
                         frame: end,
-                        ripple: true,
+                        ripple,
                     },
                 )?;
-                // Its old track closes up.
-                let old = scratch.timeline.tracks[t].id;
-                loop {
-                    let gap = scratch
-                        .timeline
-                        .track(old)
-                        .and_then(|t| t.items.iter().find(|i| i.is_gap()).map(Item::id));
-                    let Some(gap) = gap else { break };
-                    run(&mut scratch, EditCommand::RippleDelete { item: gap })?;
-                }
             }
         }
     }
@@ -550,9 +644,14 @@ mod tests {
             c.origin.item = None;
             c.name = "VFX_PLATE_0010".into();
         }
-        let (_, report) = conform(&project, &cut).unwrap();
-        assert_eq!(report.not_applied.len(), 1, "{report:?}");
-        assert_eq!(report.removed.len(), 1, "{report:?}");
+        // A clip that cannot be matched leaves its track as it was (nothing is deleted on a
+        // guess), and says so.
+        let (command, report) = conform(&project, &cut).unwrap();
+        assert_eq!(report.not_applied.len(), 2, "{report:?}");
+        assert!(report.removed.is_empty(), "{report:?}");
+        let mut after = project.clone();
+        after.apply(&command).unwrap();
+        assert_eq!(after.timeline, project.timeline);
         cut.rate = previz_core::Rate::FPS_25;
         assert!(matches!(
             conform(&project, &cut),

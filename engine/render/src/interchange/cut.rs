@@ -263,7 +263,7 @@ impl Cut {
                             let available = known
                                 .and_then(|a| a.media.duration)
                                 .filter(|_| media_kind != MediaKind::Still)
-                                .map(|d| rescale(d.value, d.rate, rate, Rounding::Floor));
+                                .map(|d| rescale(d.value, d.rate, rate, Rounding::Ceil));
                             Some(Media {
                                 path,
                                 kind: media_kind,

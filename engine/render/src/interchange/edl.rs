@@ -86,7 +86,8 @@ pub fn write(cut: &Cut, track: usize, drop_frame: bool) -> String {
     };
     let mut event = 0;
     for (start, clip) in t.clips() {
-        event += 1;
+        // CMX3600 numbers events 001-999; longer lists wrap, as Avid and Premiere write them.
+        event = event % 999 + 1;
         let rec_in = cut.start_frame + start;
         out.push('\n');
         out.push_str(&format!(
@@ -139,6 +140,7 @@ pub fn first_video_track(cut: &Cut) -> Option<usize> {
 
 struct Event {
     line: usize,
+    number: String,
     name: String,
     path: Option<String>,
     item: Option<String>,
@@ -175,17 +177,34 @@ pub fn read(
         }
         if let Some(comment) = line.strip_prefix('*') {
             let comment = comment.trim();
-            let Some(event) = events.last_mut() else {
+            // After a transition (two lines with one event number), FROM names the outgoing
+            // side and TO the incoming one.
+            let n = events.len();
+            let paired = n >= 2 && events[n - 1].number == events[n - 2].number;
+            let from = if paired { n - 2 } else { n.wrapping_sub(1) };
+            let Some(last) = n.checked_sub(1) else {
                 continue;
             };
             if let Some(name) = comment.strip_prefix("FROM CLIP NAME:") {
-                event.name = name.trim().to_owned();
+                if let Some(e) = events.get_mut(from) {
+                    e.name = name.trim().to_owned();
+                }
+            } else if let Some(name) = comment.strip_prefix("TO CLIP NAME:") {
+                events[last].name = name.trim().to_owned();
             } else if let Some(path) = comment
                 .strip_prefix("FROM CLIP:")
                 .or_else(|| comment.strip_prefix("FROM FILE:"))
             {
-                event.path = Some(path.trim().to_owned());
+                if let Some(e) = events.get_mut(from) {
+                    e.path = Some(path.trim().to_owned());
+                }
+            } else if let Some(path) = comment
+                .strip_prefix("TO CLIP:")
+                .or_else(|| comment.strip_prefix("TO FILE:"))
+            {
+                events[last].path = Some(path.trim().to_owned());
             } else if let Some(item) = line.strip_prefix(ITEM_COMMENT) {
+                let event = &mut events[last];
                 event.item = Some(item.trim().to_owned());
             } else if let Some(loc) = comment.strip_prefix("LOC:") {
                 let mut parts = loc.split_whitespace();
@@ -243,20 +262,18 @@ pub fn read(
                     "an event ends before it starts; its out timecodes must not precede its in timecodes",
                 ));
             }
-            // Picture events only; sound events are not conformed from EDLs.
-            if !channel.to_ascii_uppercase().starts_with('V') && !channel.eq_ignore_ascii_case("B")
-            {
+            // Picture events only (V, B, AA/V...); sound events are not conformed from EDLs.
+            let channel = channel.to_ascii_uppercase();
+            if !channel.contains('V') && channel != "B" {
                 continue;
             }
             // A black event ("BL") is empty time.
             let black = matches!(fields[1], "BL" | "BLACK");
             events.push(Event {
                 line: line_no,
-                name: if black {
-                    String::new()
-                } else {
-                    fields[1].to_owned()
-                },
+                number: fields[0].to_owned(),
+                // The reel names the source tape, not the clip: a FROM CLIP NAME comment does.
+                name: String::new(),
                 path: None,
                 item: black.then(|| "black".to_owned()),
                 src_in,
@@ -264,6 +281,11 @@ pub fn read(
                 rec_in,
                 rec_out,
             });
+            continue;
+        }
+        // Motion-effect, split-edit and audio-routing lines qualify the event before them.
+        let keyword = line.split_whitespace().next().unwrap_or("");
+        if matches!(keyword, "M2" | "SPLIT:" | "AUD" | "SWM" | "FINAL" | ">>>") {
             continue;
         }
         return Err(ImportError::new(
@@ -275,6 +297,19 @@ pub fn read(
             ),
         ));
     }
+    if events.is_empty()
+        && !text
+            .lines()
+            .any(|l| l.trim_start().starts_with(|c: char| c.is_ascii_digit()))
+    {
+        return Err(ImportError::new(
+            file,
+            None,
+            "no events found; a CMX3600 EDL lists numbered events (001  REEL  V  C  in out in out)",
+        ));
+    }
+    // A transition's outgoing side is written as a zero-length cut: it is not a clip.
+    events.retain(|e| e.rec_out > e.rec_in);
     // Dissolves write the incoming clip over the outgoing one's tail: keep record order.
     events.sort_by_key(|e| (e.rec_in, e.line));
     // The sequence's first frame: the hint, unless the events start an hour or more later (a
@@ -309,7 +344,7 @@ pub fn read(
         }
         let _ = event.src_out;
         let media = event.path.map(|p| {
-            let path = std::path::PathBuf::from(p);
+            let path = super::path_from_url(&p);
             Media {
                 kind: media_kind(&path),
                 path,
@@ -447,6 +482,32 @@ mod tests {
         let back = read(&text, Rate::FPS_24, Some(0), "cut.edl").unwrap();
         assert_eq!(back.start_frame, 86_400);
         assert_eq!(back.tracks[0].items, rebased.tracks[0].items);
+    }
+
+    #[test]
+    fn a_dissolve_names_its_incoming_clip_and_urls_become_paths() {
+        // As the OpenTimelineIO cmx_3600 adapter writes a dissolve into 1.3.
+        let text = "TITLE: Animatic\n\n\
+            002  12take99 V     C        00:00:01:00 00:00:04:11 00:00:04:12 00:00:07:23\n\
+            * FROM CLIP NAME:  1.2\n\
+            * FROM CLIP: file:///tmp/out/1.2%20take.png\n\
+            003  12take99 V     C        00:00:04:11 00:00:04:11 00:00:07:23 00:00:07:23\n\
+            003  13takefe V     D 012    00:00:00:18 00:00:05:07 00:00:07:23 00:00:12:12\n\
+            * FROM CLIP NAME:  1.2\n\
+            * TO CLIP NAME:  1.3\n\
+            * TO CLIP: file:///tmp/out/1.3.png\n\
+            M2   13takefe       048.0                00:00:00:18\n";
+        let cut = read(text, Rate::FPS_24, Some(108), "diss.edl").unwrap();
+        let clips: Vec<(&str, i64)> = cut.tracks[0]
+            .clips()
+            .map(|(_, c)| (c.name.as_str(), c.duration))
+            .collect();
+        assert_eq!(clips, vec![("1.2", 83), ("1.3", 109)]);
+        let first = cut.tracks[0].clips().next().unwrap().1;
+        assert_eq!(
+            first.media.as_ref().unwrap().path,
+            std::path::PathBuf::from("/tmp/out/1.2 take.png")
+        );
     }
 
     #[test]

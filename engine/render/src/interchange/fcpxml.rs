@@ -153,6 +153,7 @@ pub fn write(cut: &Cut) -> String {
                 track.enabled,
                 rate,
                 &mut asset_id,
+                &[],
             );
             connected[parent].push(element);
         }
@@ -162,20 +163,10 @@ pub fn write(cut: &Cut) -> String {
         let children = &connected[index];
         match clip {
             Some(c) => {
-                let mut element = clip_element(c, None, true, rate, &mut asset_id);
-                // Place the connected clips inside the storyline element.
+                // The connected clips go inside the storyline element.
+                let element = clip_element(c, None, true, rate, &mut asset_id, children);
                 let offset_attr = format!(" offset=\"{}\"", seconds(*start, rate));
-                element = element.replacen(" offset=\"PLACE\"", &offset_attr, 1);
-                if children.is_empty() {
-                    body.push_str(&element);
-                } else {
-                    let (open, close) = split_element(&element);
-                    body.push_str(&open);
-                    for child in children {
-                        body.push_str(&indent(child, 2));
-                    }
-                    body.push_str(&close);
-                }
+                body.push_str(&element.replacen(" offset=\"PLACE\"", &offset_attr, 1));
             }
             None => {
                 let open = format!(
@@ -203,6 +194,16 @@ pub fn write(cut: &Cut) -> String {
         cut.width.max(2),
         cut.height.max(2)
     ));
+    if cut
+        .tracks
+        .iter()
+        .flat_map(CutTrack::clips)
+        .any(|(_, c)| c.media.is_none())
+    {
+        out.push_str(&format!(
+            "    <effect id=\"{TITLE_EFFECT}\" name=\"Basic Title\" uid=\".../Titles.localized/Bumper:Opener.localized/Basic Title.localized/Basic Title.moti\"/>\n"
+        ));
+    }
     for path in &order {
         if let Some(a) = assets.get(path) {
             out.push_str(&a.xml);
@@ -228,35 +229,19 @@ fn indent(text: &str, spaces: usize) -> String {
     text.lines().map(|l| format!("{pad}{l}\n")).collect()
 }
 
-/// An element's opening line(s) and closing tag, for inserting children.
-fn split_element(element: &str) -> (String, String) {
-    // Elements are written as `<tag .../>` or `<tag ...>\n...</tag>\n`.
-    let trimmed = element.trim_end();
-    if let Some(open) = trimmed.strip_suffix("/>") {
-        let tag = open
-            .trim_start_matches('<')
-            .split_whitespace()
-            .next()
-            .unwrap_or("asset-clip")
-            .to_owned();
-        (format!("{open}>\n"), format!("</{tag}>\n"))
-    } else {
-        let close_at = trimmed.rfind("</").unwrap_or(trimmed.len());
-        (
-            trimmed[..close_at].to_owned(),
-            format!("{}\n", &trimmed[close_at..]),
-        )
-    }
-}
+/// The resource id of Final Cut's Basic Title, which slugs are written as.
+const TITLE_EFFECT: &str = "r1t";
 
 /// One clip as `asset-clip` (or `title` for a slug); `lane` = (lane, offset in the parent's
 /// time) for connected clips; storyline clips get their offset filled in by the caller.
+/// `children` (connected clips) go before the metadata, as the DTD orders them.
 fn clip_element(
     clip: &CutClip,
     lane: Option<(i64, i64)>,
     enabled: bool,
     rate: Rate,
     asset_id: &mut dyn FnMut(&Media, &str, i64) -> String,
+    children: &[String],
 ) -> String {
     let offset = match lane {
         Some((_, offset)) => format!(" offset=\"{}\"", seconds(offset, rate)),
@@ -271,29 +256,44 @@ fn clip_element(
         seconds(clip.source_in, rate),
         seconds(clip.duration, rate)
     );
-    let metadata = clip.origin.item.map(|item| {
-        format!("  <metadata>\n    <md key=\"{ITEM_KEY}\" value=\"{item}\"/>\n  </metadata>\n")
-    });
     let name = xml_escape(&clip.name);
-    match &clip.media {
+    let mut inner = String::new();
+    let (tag, head) = match &clip.media {
         Some(media) => {
             let id = asset_id(media, &clip.name, clip.source_in + clip.duration);
-            let head = format!(
-                "<asset-clip ref=\"{id}\"{lane_attr}{offset} name=\"{name}\" {timing}{enabled_attr}"
-            );
-            match metadata {
-                Some(m) => format!("{head}>\n{m}</asset-clip>\n"),
-                None => format!("{head}/>\n"),
-            }
-        }
-        None => {
-            // A slug (or media-less clip) as a title with its text.
-            let text = xml_escape(clip.origin.slug.as_deref().unwrap_or(&clip.name));
-            format!(
-                "<title{lane_attr}{offset} name=\"{name}\" {timing}{enabled_attr}>\n  <text>\n    <text-style>{text}</text-style>\n  </text>\n{}</title>\n",
-                metadata.unwrap_or_default()
+            (
+                "asset-clip",
+                format!(
+                    "<asset-clip ref=\"{id}\"{lane_attr}{offset} name=\"{name}\" {timing}{enabled_attr}"
+                ),
             )
         }
+        None => {
+            // A slug (or media-less clip) as a Basic Title with its text.
+            let text = xml_escape(clip.origin.slug.as_deref().unwrap_or(&clip.name));
+            inner.push_str(&format!(
+                "  <text>\n    <text-style>{text}</text-style>\n  </text>\n"
+            ));
+            (
+                "title",
+                format!(
+                    "<title ref=\"{TITLE_EFFECT}\"{lane_attr}{offset} name=\"{name}\" {timing}{enabled_attr}"
+                ),
+            )
+        }
+    };
+    for child in children {
+        inner.push_str(&indent(child, 2));
+    }
+    if let Some(item) = clip.origin.item {
+        inner.push_str(&format!(
+            "  <metadata>\n    <md key=\"{ITEM_KEY}\" value=\"{item}\"/>\n  </metadata>\n"
+        ));
+    }
+    if inner.is_empty() {
+        format!("{head}/>\n")
+    } else {
+        format!("{head}>\n{inner}</{tag}>\n")
     }
 }
 
@@ -324,8 +324,14 @@ fn parse_seconds(text: &str, rate: Rate) -> Option<i64> {
     // frames = seconds × rate = num/den × rnum/rden, rounded to nearest.
     let n = num.checked_mul(i128::from(rate.numerator()))?;
     let d = den.checked_mul(i128::from(rate.denominator()))?;
-    let q = (2 * n + d).div_euclid(2 * d);
-    i64::try_from(q).ok()
+    let q = n
+        .checked_mul(2)?
+        .checked_add(d)?
+        .div_euclid(d.checked_mul(2)?);
+    // Beyond a trillion frames (a million hours) a time is damage, not an edit.
+    (q.abs() <= 1_000_000_000_000)
+        .then(|| i64::try_from(q).ok())
+        .flatten()
 }
 
 /// Reads an FCPXML document (the first sequence found) into a cut. `file` names it in errors.
@@ -451,8 +457,11 @@ pub fn read(text: &str, file: &str) -> Result<Cut, ImportError> {
                     available: None,
                 })
             });
+        // The clip's own metadata (not that of clips connected to it).
         let item = node
-            .descendants()
+            .children()
+            .filter(|n| n.has_tag_name("metadata"))
+            .flat_map(|m| m.children())
             .filter(|n| n.has_tag_name("md"))
             .find(|n| n.attribute("key") == Some(ITEM_KEY))
             .and_then(|n| n.attribute("value"))

@@ -90,7 +90,9 @@ fn media_reference(clip: &CutClip, rate: Rate) -> Value {
     match (&clip.media, &clip.origin.slug) {
         (Some(media), _) => {
             let available = match media.available {
-                Some(frames) => range(0, frames, rate),
+                // Never shorter than what the clip uses (a take measured in samples can round
+                // a frame short of the clip that plays it).
+                Some(frames) => range(0, frames.max(clip.source_in + clip.duration), rate),
                 // A still lasts as long as it is held.
                 None => range(0, clip.source_in + clip.duration, rate),
             };

@@ -49,8 +49,9 @@ pub fn rate_from_f64(value: f64) -> Option<Rate> {
         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // checked range
         return Rate::new(whole as u32, 1).ok();
     }
+    // 23.976, 23.98, 29.97, 59.94...: written with two or three decimals by different tools.
     let ntsc = (value * 1.001).round();
-    if (value - ntsc / 1.001).abs() < 1e-3 {
+    if (value - ntsc / 1.001).abs() < 0.006 {
         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
         return Rate::new(ntsc as u32 * 1000, 1001).ok();
     }
@@ -81,6 +82,9 @@ mod tests {
         assert_eq!(rate_from_f64(23.976), Some(Rate::FPS_23_976));
         assert_eq!(rate_from_f64(24000.0 / 1001.0), Some(Rate::FPS_23_976));
         assert_eq!(rate_from_f64(29.97), Some(Rate::FPS_29_97));
+        assert_eq!(rate_from_f64(23.98), Some(Rate::FPS_23_976));
+        assert_eq!(rate_from_f64(59.94), Rate::new(60_000, 1001).ok());
+        assert_eq!(rate_from_f64(12.5), Rate::new(25, 2).ok());
         assert_eq!(rate_from_f64(0.0), None);
         assert_eq!(rate_from_f64(f64::NAN), None);
     }
