@@ -523,48 +523,20 @@ impl Studio {
         let current = doc.clone();
         let spec = JobSpec::new(JobKind::Import, format!("Conform to {}", cut.display()));
         self.jobs.submit(spec, move |ctx| {
-            use previz_render::interchange::{conform::conform, edl, fcpxml, otio};
+            use previz_render::interchange::{CutFormat, conform::conform, read_cut};
             ctx.progress(0.0, "reading the cut");
-            let text = std::fs::read_to_string(&cut)
-                .map_err(|e| JobError::failed(format!("cannot read {}: {e}", cut.display())))?;
             let name = cut
                 .file_name()
                 .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
-            let ext = cut
-                .extension()
-                .map(|e| e.to_string_lossy().to_ascii_lowercase())
-                .unwrap_or_default();
-            let parsed = match ext.as_str() {
-                "otio" => otio::read(&text, &name),
-                "edl" => edl::read(
-                    &text,
-                    current.timeline.rate,
-                    Some(current.timeline.start_frame),
-                    &name,
-                )
-                .map(|mut c| {
-                    // An EDL's picture events are the first video track.
-                    if let (Some(track), Some(ours)) = (
-                        c.tracks.first_mut(),
-                        current
-                            .timeline
-                            .tracks
-                            .iter()
-                            .find(|t| t.kind == previz_core::TrackKind::Video),
-                    ) {
-                        track.id = Some(ours.id);
-                        track.name.clone_from(&ours.name);
-                    }
-                    c
-                }),
-                "fcpxml" => fcpxml::read(&text, &name),
-                _ => {
-                    return Err(JobError::failed(format!(
-                        "{name}: not an editorial cut; conform reads .otio, .edl and .fcpxml"
-                    )));
-                }
-            }
-            .map_err(|e| JobError::failed(e.to_string()))?;
+            let format = CutFormat::from_path(&cut).ok_or_else(|| {
+                JobError::failed(format!(
+                    "{name}: not an editorial cut; conform reads .otio, .edl and .fcpxml"
+                ))
+            })?;
+            let text = std::fs::read_to_string(&cut)
+                .map_err(|e| JobError::failed(format!("cannot read {}: {e}", cut.display())))?;
+            let parsed = read_cut(&text, format, &name, &current, None)
+                .map_err(|e| JobError::failed(e.to_string()))?;
             ctx.check()?;
             let (command, report) =
                 conform(&current, &parsed).map_err(|e| JobError::failed(e.to_string()))?;

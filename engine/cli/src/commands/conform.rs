@@ -1,8 +1,7 @@
 //! `previz conform`: a cut edited in editorial applied back to the project.
 
-use previz_core::timeline::TrackKind;
 use previz_render::interchange::conform::{ConformReport, conform};
-use previz_render::interchange::{Cut, ImportError, edl, fcpxml, otio};
+use previz_render::interchange::{CutFormat, ImportError, read_cut};
 use previz_storage::OpenMode;
 use serde::Serialize;
 
@@ -23,23 +22,15 @@ fn import_error(e: &ImportError, path: &std::path::Path) -> CliError {
 
 pub fn run(args: &ConformArgs, json: bool) -> Result<(), CliError> {
     let format = match args.format {
-        Some(f) => f,
-        None => match args
-            .cut
-            .extension()
-            .map(|e| e.to_string_lossy().to_ascii_lowercase())
-            .as_deref()
-        {
-            Some("otio") => ConformFormat::Otio,
-            Some("edl") => ConformFormat::Edl,
-            Some("fcpxml") => ConformFormat::Fcpxml,
-            _ => {
-                return Err(CliError::bad_input(
-                    "cannot tell the cut's format from its name; pass --format otio|edl|fcpxml",
-                )
-                .at(&args.cut, None, None));
-            }
-        },
+        Some(ConformFormat::Otio) => CutFormat::Otio,
+        Some(ConformFormat::Edl) => CutFormat::Edl,
+        Some(ConformFormat::Fcpxml) => CutFormat::Fcpxml,
+        None => CutFormat::from_path(&args.cut).ok_or_else(|| {
+            CliError::bad_input(
+                "cannot tell the cut's format from its name; pass --format otio|edl|fcpxml",
+            )
+            .at(&args.cut, None, None)
+        })?,
     };
     let bytes = std::fs::read(&args.cut).map_err(|e| {
         CliError::bad_input(format!("cannot read the cut: {e}")).at(&args.cut, None, None)
@@ -61,39 +52,8 @@ pub fn run(args: &ConformArgs, json: bool) -> Result<(), CliError> {
     };
     let (mut session, _) = open(&args.project, mode, json)?;
     let project = session.project();
-    let mut cut: Cut = match format {
-        ConformFormat::Otio => otio::read(&text, &name),
-        ConformFormat::Fcpxml => fcpxml::read(&text, &name),
-        ConformFormat::Edl => edl::read(
-            &text,
-            project.timeline.rate,
-            Some(project.timeline.start_frame),
-            &name,
-        ),
-    }
-    .map_err(|e| import_error(&e, &args.cut))?;
-    // An EDL's picture events are one of our video tracks (named, or the first).
-    if format == ConformFormat::Edl
-        && let Some(track) = cut.tracks.first_mut()
-    {
-        let ours = project
-            .timeline
-            .tracks
-            .iter()
-            .filter(|t| t.kind == TrackKind::Video)
-            .find(|t| args.track.as_ref().is_none_or(|name| &t.name == name))
-            .ok_or_else(|| {
-                CliError::bad_input(format!(
-                    "the project has no video track{}",
-                    args.track
-                        .as_ref()
-                        .map(|n| format!(" named '{n}'"))
-                        .unwrap_or_default()
-                ))
-            })?;
-        track.id = Some(ours.id);
-        track.name.clone_from(&ours.name);
-    }
+    let cut = read_cut(&text, format, &name, project, args.track.as_deref())
+        .map_err(|e| import_error(&e, &args.cut))?;
     let (command, report) = conform(project, &cut)
         .map_err(|e| CliError::bad_input(e.to_string()).at(&args.cut, None, None))?;
     let apply = !args.dry_run && !report.is_unchanged();

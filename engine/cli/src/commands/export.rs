@@ -33,18 +33,21 @@ fn engine_format(format: ExportFormat) -> Option<Format> {
     })
 }
 
+/// The format a file's extension names: the engine's formats, and Fountain.
 fn from_extension(path: &Path) -> Option<ExportFormat> {
     let ext = path.extension()?.to_string_lossy().to_ascii_lowercase();
-    Some(match ext.as_str() {
-        "mp4" => ExportFormat::Mp4,
-        "otio" => ExportFormat::Otio,
-        "edl" => ExportFormat::Edl,
-        "xml" => ExportFormat::Xmeml,
-        "fcpxml" => ExportFormat::Fcpxml,
-        "pdf" => ExportFormat::Pdf,
-        "csv" => ExportFormat::Csv,
-        "fountain" | "spmd" => ExportFormat::Fountain,
-        _ => return None,
+    if matches!(ext.as_str(), "fountain" | "spmd") {
+        return Some(ExportFormat::Fountain);
+    }
+    Some(match Format::from_path(path)? {
+        Format::Mp4 => ExportFormat::Mp4,
+        Format::Otio => ExportFormat::Otio,
+        Format::Edl => ExportFormat::Edl,
+        Format::Xmeml => ExportFormat::Xmeml,
+        Format::Fcpxml => ExportFormat::Fcpxml,
+        Format::Pdf => ExportFormat::Pdf,
+        Format::Csv => ExportFormat::Csv,
+        Format::Frames => ExportFormat::Frames,
     })
 }
 

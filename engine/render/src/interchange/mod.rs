@@ -40,6 +40,74 @@ impl ImportError {
     }
 }
 
+/// The formats an edited cut is read back from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CutFormat {
+    Otio,
+    Edl,
+    Fcpxml,
+}
+
+impl CutFormat {
+    /// The format a file's extension names (`.otio`, `.edl`, `.fcpxml`).
+    #[must_use]
+    pub fn from_path(path: &std::path::Path) -> Option<Self> {
+        match path
+            .extension()?
+            .to_string_lossy()
+            .to_ascii_lowercase()
+            .as_str()
+        {
+            "otio" => Some(CutFormat::Otio),
+            "edl" => Some(CutFormat::Edl),
+            "fcpxml" => Some(CutFormat::Fcpxml),
+            _ => None,
+        }
+    }
+}
+
+/// Reads a cut edited in editorial, to conform `project` to. An EDL is read at the project's
+/// rate from its start timecode, and its picture events are the project's video track named
+/// `edl_track` (the first video track when none). `file` names the cut in errors.
+pub fn read_cut(
+    text: &str,
+    format: CutFormat,
+    file: &str,
+    project: &previz_core::project::Project,
+    edl_track: Option<&str>,
+) -> Result<Cut, ImportError> {
+    match format {
+        CutFormat::Otio => otio::read(text, file),
+        CutFormat::Fcpxml => fcpxml::read(text, file),
+        CutFormat::Edl => {
+            let timeline = &project.timeline;
+            let mut cut = edl::read(text, timeline.rate, Some(timeline.start_frame), file)?;
+            let ours = timeline
+                .tracks
+                .iter()
+                .filter(|t| t.kind == previz_core::timeline::TrackKind::Video)
+                .find(|t| edl_track.is_none_or(|name| t.name == name))
+                .ok_or_else(|| {
+                    ImportError::new(
+                        file,
+                        None,
+                        format!(
+                            "the project has no video track{} for the EDL's picture events",
+                            edl_track
+                                .map(|n| format!(" named '{n}'"))
+                                .unwrap_or_default()
+                        ),
+                    )
+                })?;
+            if let Some(track) = cut.tracks.first_mut() {
+                track.id = Some(ours.id);
+                track.name.clone_from(&ours.name);
+            }
+            Ok(cut)
+        }
+    }
+}
+
 /// A `file://` URL for an absolute path (RFC 8089), percent-encoding what URLs may not carry.
 #[must_use]
 pub fn file_url(path: &std::path::Path) -> String {
