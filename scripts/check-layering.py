@@ -2,7 +2,8 @@
 """Checks the crate layering of the workspace over `cargo metadata` (as rerun does).
 
 Rules (ARCHITECTURE.md):
-  * core <- {screenplay, storage, jobs, grammar} <- {models, render, script} <- breakdown
+  * core <- {screenplay, storage, jobs, grammar} <- {models, render, script} <- {breakdown, voices, frames}
+    <- batch
     <- {cli, app}: a crate may
     depend only on workspace crates of a lower layer;
   * no engine crate depends on egui, eframe or winit, directly or through any other crate;
@@ -27,6 +28,8 @@ LAYERS = {
     "previz-breakdown": 2.5,
     "previz-voices": 2.5,
     "previz-frames": 2.5,
+    # The headless pipeline over all of them (batch, shards, the farm's gather).
+    "previz-batch": 2.75,
     "previz-cli": 3,
     "previz-studio": 3,
 }

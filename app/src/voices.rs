@@ -35,6 +35,7 @@ pub fn run(
         force: false,
         seed: 0,
         default_voice: voice,
+        lines: None,
     };
     let (command, summary) = run_voices(project, &mut bank, store, &options, ctx, |o| {
         if o.status == LineStatus::Voiced {

@@ -12,7 +12,7 @@ use crate::rules;
 use crate::style::StylePreset;
 
 /// One speech of the scene, numbered as the plan's `lines` name it.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct NumberedLine {
     /// 1-based.
     pub number: u32,
@@ -22,8 +22,9 @@ pub struct NumberedLine {
     pub text: String,
 }
 
-/// Everything a scene's planner needs (what an LLM prompt is built from).
-#[derive(Clone, Debug)]
+/// Everything a scene's planner needs (what an LLM prompt is built from). Serialised, it is
+/// what a render farm keys a scene's breakdown by.
+#[derive(Clone, Debug, serde::Serialize)]
 pub struct SceneInput {
     /// 1-based position among the project's scenes.
     pub index: usize,

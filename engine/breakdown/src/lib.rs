@@ -23,7 +23,8 @@ pub mod validate;
 pub use engine::{RuleEngine, SceneEngine, SceneInput};
 pub use plan::{PlannedShot, ScenePlan, json_schema};
 pub use run::{
-    BreakdownOptions, RunSummary, SceneOutcome, SceneSelection, SceneStatus, run_breakdown,
+    BreakdownOptions, RunSummary, SceneOutcome, SceneSelection, SceneState, SceneStatus,
+    run_breakdown, scene_state,
 };
 pub use style::StylePreset;
 

@@ -231,6 +231,55 @@ pub struct RunSummary {
     pub cancelled: bool,
 }
 
+/// Where a scene stands before a breakdown with some engine, model and seed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SceneState {
+    /// Holds shots made or edited by hand, or with frames: a breakdown leaves it alone.
+    Kept,
+    /// Already broken down from this text with this engine, model and seed.
+    Current,
+    /// Without shots, or with breakdown shots from another text or engine: to (re)do.
+    ToDo,
+}
+
+/// The state of the scene at `index` (0-based) for a breakdown by `engine` / `model` / `seed`:
+/// what [`run_breakdown`] decides before planning, for callers (a render farm) that plan the
+/// work themselves.
+#[must_use]
+pub fn scene_state(
+    project: &Project,
+    index: usize,
+    engine: &str,
+    model: Option<&str>,
+    seed: u64,
+) -> SceneState {
+    let Some(scene) = project.script.scenes.get(index) else {
+        return SceneState::Kept;
+    };
+    let existing: Vec<&Shot> = project.shots_in_scene(scene.id).collect();
+    if !existing
+        .iter()
+        .all(|s| is_untouched_breakdown(s, &scene.heading.location))
+    {
+        return SceneState::Kept;
+    }
+    let hash = scene_hash(scene);
+    let current = !existing.is_empty()
+        && existing.iter().all(|s| {
+            Provenance::of(s).is_some_and(|p| {
+                p.scene_hash == hash
+                    && p.engine == engine
+                    && p.model.as_deref() == model
+                    && p.seed == seed
+            })
+        });
+    if current {
+        SceneState::Current
+    } else {
+        SceneState::ToDo
+    }
+}
+
 /// Breaks the selected scenes down one by one, calling `on_scene` with each scene's outcome as
 /// soon as it is known (apply its `command` there, so finished scenes survive an interruption).
 /// Stops between scenes when `ctx` is cancelled (`cancelled` in the summary). Engine errors fall
@@ -269,7 +318,6 @@ pub fn run_breakdown(
                 scene.heading.text
             ),
         );
-        let hash = scene_hash(scene);
         let existing: Vec<&Shot> = project.shots_in_scene(scene.id).collect();
         let mut outcome = SceneOutcome {
             number: index + 1,
@@ -281,29 +329,21 @@ pub fn run_breakdown(
             shots: 0,
             command: None,
         };
-        if !existing
-            .iter()
-            .all(|s| is_untouched_breakdown(s, &scene.heading.location))
-        {
-            outcome.status = SceneStatus::Kept;
-            summary.kept += 1;
-            on_scene(outcome);
-            continue;
+        match scene_state(project, index, &engine_name, model.as_deref(), options.seed) {
+            SceneState::Kept => {
+                outcome.status = SceneStatus::Kept;
+                summary.kept += 1;
+                on_scene(outcome);
+                continue;
+            }
+            SceneState::Current if !options.force => {
+                summary.skipped += 1;
+                on_scene(outcome);
+                continue;
+            }
+            _ => {}
         }
-        let current = !existing.is_empty()
-            && existing.iter().all(|s| {
-                Provenance::of(s).is_some_and(|p| {
-                    p.scene_hash == hash
-                        && p.engine == engine_name
-                        && p.model == model
-                        && p.seed == options.seed
-                })
-            });
-        if current && !options.force {
-            summary.skipped += 1;
-            on_scene(outcome);
-            continue;
-        }
+        let hash = scene_hash(scene);
         let input = SceneInput::new(project, index, &bible, style.clone(), options.seed);
         let (plan, issues, repairs) = match engine.plan_scene(&input, ctx) {
             Ok(plan) => {

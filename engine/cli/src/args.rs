@@ -50,6 +50,177 @@ pub enum Command {
     /// List the models this machine knows: manifests (models/*.toml) and GGUF files found in
     /// the models folders, installed or not.
     Models(ModelsArgs),
+    /// The whole pipeline without a display: breakdown, frames, voices, the animatic and the
+    /// exports, as work units keyed by their inputs (a rerun skips finished units, a killed run
+    /// resumes). Shard it across a farm with --shard (or a scheduler's array index), then
+    /// --gather.
+    ///
+    /// Exit status: 0 done; 1 a unit failed (the rest went on; run again to retry it) or I/O;
+    /// 2 bad input; 75 units are still held by other workers (gather later); 130 cancelled
+    /// (SIGINT/SIGTERM: finished units are kept, claims released).
+    Batch(BatchArgs),
+    /// Render farm: write (and submit) a Slurm job array or a Kubernetes Indexed Job that runs
+    /// `previz batch` shards, with the gather as a dependent job.
+    Farm(FarmArgs),
+}
+
+/// How `previz batch` shows progress.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ProgressMode {
+    /// A bar on a terminal, else one line per unit (farm logs).
+    Auto,
+    Bar,
+    /// One line per unit on stderr.
+    Plain,
+    /// One JSON object per line on stdout (for farm managers).
+    Json,
+    None,
+}
+
+#[derive(Debug, Args)]
+pub struct BatchArgs {
+    /// A project folder (NAME.previz) or a screenplay (.fountain, .fdx). A screenplay is
+    /// imported into NAME.previz beside it (or --project) the first time; later runs bring a
+    /// changed screenplay in as a revised draft.
+    pub input: PathBuf,
+    /// The project a screenplay goes into (default: NAME.previz beside it).
+    #[arg(long)]
+    pub project: Option<PathBuf>,
+    /// Which steps: breakdown,frames,voices,animatic,exports (or all).
+    #[arg(long, default_value = "all")]
+    pub steps: String,
+    /// Which scenes, by position in the script: 3, 2-5, 4- (default: all).
+    #[arg(long)]
+    pub scenes: Option<String>,
+    /// Which shots get frames, by label or position: 3,5A,7-9 (default: all).
+    #[arg(long)]
+    pub shots: Option<String>,
+    /// Be worker INDEX of COUNT (0-based), e.g. 2/8: make this shard's units, then others'
+    /// unclaimed ones, and leave the gather to `--gather`. Default: from SLURM_ARRAY_TASK_ID
+    /// or JOB_COMPLETION_INDEX when set, else the whole run in this process.
+    #[arg(long)]
+    pub shard: Option<String>,
+    /// The number of shards when a scheduler gives only the index (Kubernetes'
+    /// JOB_COMPLETION_INDEX; also read from PREVIZ_SHARDS).
+    #[arg(long)]
+    pub shards: Option<usize>,
+    /// Only gather: land every published unit in the project (making any still missing, and
+    /// waiting for those other workers hold), then write the animatic and the exports.
+    #[arg(long, conflicts_with = "shard")]
+    pub gather: bool,
+    /// With --gather: do not wait for units other live workers hold (exit 75 instead).
+    #[arg(long)]
+    pub no_wait: bool,
+    /// As a shard, stop after this shard's own scenes (do not take others' unclaimed units).
+    #[arg(long)]
+    pub no_steal: bool,
+    /// Progress: auto (a bar on a terminal, else a line per unit), bar, plain, json (one
+    /// object per line on stdout, for farm managers) or none.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub progress: ProgressMode,
+    /// Where the animatic and the exports go (default: NAME_exports beside the project).
+    #[arg(short, long)]
+    pub out: Option<PathBuf>,
+    /// Which exports: otio,edl,xmeml,fcpxml,csv,pdf,frames (default: all but frames).
+    #[arg(long)]
+    pub exports: Option<String>,
+    /// The breakdown's model: `rules` (built in, the default) or an installed LLM's id.
+    #[arg(long)]
+    pub breakdown_model: Option<String>,
+    /// The frames' model: `sketch` (built in) or an installed diffusion model (default: the
+    /// first installed, else the sketch).
+    #[arg(long)]
+    pub frames_model: Option<String>,
+    /// New takes per shot.
+    #[arg(long, default_value_t = 1)]
+    pub takes: usize,
+    /// Seed of the breakdown, the frames and the voices (part of every unit's key).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Where models run: cpu, cuda, cuda:N or auto (CUDA needs a build with `--features cuda`).
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// A claim from another host counts as abandoned after this many seconds without a
+    /// heartbeat (workers refresh theirs every 30 s).
+    #[arg(long, default_value_t = 600)]
+    pub claim_timeout: u64,
+    /// Take over the project's lock (gather) if the session holding it is gone.
+    #[arg(long)]
+    pub take_over: bool,
+}
+
+/// Which scheduler `previz farm submit` writes for.
+#[derive(Debug, Subcommand)]
+pub enum FarmCommand {
+    /// Write the job scripts for a project and (Slurm) submit them.
+    Submit(FarmSubmitArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct FarmArgs {
+    #[command(subcommand)]
+    pub command: FarmCommand,
+}
+
+#[derive(Debug, Args)]
+pub struct FarmSubmitArgs {
+    /// The project folder, on a share every worker mounts at the same path.
+    pub project: PathBuf,
+    /// A Slurm job array of shard tasks and a dependent gather job, submitted with sbatch.
+    #[arg(long, conflicts_with = "k8s", required_unless_present = "k8s")]
+    pub slurm: bool,
+    /// A Kubernetes Indexed Job of shard pods and a gather Job (written; apply them with
+    /// kubectl apply -f).
+    #[arg(long)]
+    pub k8s: bool,
+    /// Shard tasks.
+    #[arg(long, default_value_t = 4)]
+    pub workers: usize,
+    /// At most this many shard tasks at once (Slurm's %N; Kubernetes' parallelism).
+    #[arg(long)]
+    pub parallel: Option<usize>,
+    /// Steps, as for `previz batch`.
+    #[arg(long, default_value = "all")]
+    pub steps: String,
+    /// GPUs per shard task (0 for CPU-only nodes).
+    #[arg(long, default_value_t = 1)]
+    pub gpus: u32,
+    /// CPU cores per task.
+    #[arg(long, default_value_t = 8)]
+    pub cpus: u32,
+    /// Memory per task, e.g. 32G.
+    #[arg(long, default_value = "32G")]
+    pub mem: String,
+    /// Time limit per task (Slurm HH:MM:SS).
+    #[arg(long, default_value = "04:00:00")]
+    pub time: String,
+    /// Slurm partition (default: the cluster's default).
+    #[arg(long)]
+    pub partition: Option<String>,
+    /// Slurm account.
+    #[arg(long)]
+    pub account: Option<String>,
+    /// The previz program the tasks run (default: this one's path).
+    #[arg(long)]
+    pub previz: Option<PathBuf>,
+    /// Kubernetes: the container image with previz.
+    #[arg(long, default_value = "previz:latest")]
+    pub image: String,
+    /// Kubernetes: namespace.
+    #[arg(long, default_value = "previz")]
+    pub namespace: String,
+    /// Kubernetes: the PersistentVolumeClaim of the share, mounted at --mount.
+    #[arg(long, default_value = "previz-share")]
+    pub pvc: String,
+    /// Kubernetes: where the share is mounted in the pods (the project must be under it).
+    #[arg(long, default_value = "/share")]
+    pub mount: PathBuf,
+    /// Extra flags passed to every `previz batch` (quoted), e.g. "--takes 4 --seed 7".
+    #[arg(long, default_value = "", allow_hyphen_values = true)]
+    pub batch_args: String,
+    /// Write the job files and print what would be submitted, without submitting.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Args)]

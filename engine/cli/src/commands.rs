@@ -1,8 +1,10 @@
 //! The subcommands.
 
+mod batch;
 mod breakdown;
 mod conform;
 mod export;
+mod farm;
 mod frames;
 mod import;
 mod info;
@@ -31,6 +33,8 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Export(args) => export::run(&args, json),
         Command::Conform(args) => conform::run(&args, json),
         Command::Models(args) => models::run(&args, json),
+        Command::Batch(args) => batch::run(&args, json),
+        Command::Farm(args) => farm::run(&args, json),
     }
 }
 

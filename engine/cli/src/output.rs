@@ -14,6 +14,10 @@ pub enum ErrorKind {
     BadInput,
     /// I/O, locks, anything else: exit 1.
     Failure,
+    /// Work other processes still hold (a farm's gather run too early): exit 75, EX_TEMPFAIL.
+    TryLater,
+    /// Stopped by SIGINT / SIGTERM: exit 130; finished work is kept.
+    Cancelled,
 }
 
 impl ErrorKind {
@@ -22,6 +26,8 @@ impl ErrorKind {
         match self {
             ErrorKind::BadInput => 2,
             ErrorKind::Failure => 1,
+            ErrorKind::TryLater => 75,
+            ErrorKind::Cancelled => 130,
         }
     }
 }
@@ -48,6 +54,11 @@ impl CliError {
 
     pub fn failure(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Failure, message)
+    }
+
+    /// An error of a given kind (the exit status follows from it).
+    pub fn of_kind(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self::new(kind, message)
     }
 
     fn new(kind: ErrorKind, message: impl Into<String>) -> Self {

@@ -14,6 +14,6 @@ pub mod sketch;
 pub use prompt::{ShotPrompt, shot_prompt};
 pub use run::{
     DiffusionEngine, FrameEngine, FramesError, FramesOptions, FramesSummary, ShotOutcome,
-    StepProgress, generation_size, parse_lora, run_frames,
+    StepProgress, frame_inputs, frame_up_to_date, generation_size, parse_lora, run_frames,
 };
 pub use sketch::{SketchInput, draw_sketch};

@@ -376,6 +376,7 @@ pub fn run_frames(
         ),
     };
     let key = engine_key(engine);
+    let numbers = project.shot_numbers();
     let takes = options.takes.max(1);
     let token = ctx.cancel_token();
     for (index, id) in shots.iter().enumerate() {
@@ -402,9 +403,11 @@ pub fn run_frames(
             FrameEngine::Sketch => None,
         };
         let loras = model.as_ref().and_then(|(m, _)| loras_json(&m.loras));
-        let label = shot
-            .label
-            .clone()
+        // The shot's number in the script (`12A`, `3.2`): the same whichever shots are drawn
+        // in this run, so a frame is a function of its shot alone.
+        let label = numbers
+            .get(id)
+            .cloned()
             .unwrap_or_else(|| format!("{}", index + 1));
         ctx.progress(
             index as f32 / shots.len().max(1) as f32,
@@ -600,6 +603,113 @@ pub fn run_frames(
         commands,
     });
     Ok((batch, summary))
+}
+
+/// Everything that decides the pictures [`run_frames`] draws for one shot with `options`
+/// (engine and weights hash, prompt, LoRAs, size, seeds, sampling, the sketch's inputs, the
+/// picture an img2img starts from), as JSON: a render farm hashes it to key the shot's frames,
+/// so a rerun with the same inputs finds them done. `None` for a shot the project lacks.
+pub fn frame_inputs(
+    project: &Project,
+    engine: &FrameEngine,
+    shot: ShotId,
+    options: &FramesOptions,
+    store: &AssetStore,
+) -> Result<Option<serde_json::Value>, FramesError> {
+    let Some(s) = project.shot(shot) else {
+        return Ok(None);
+    };
+    let prompt = shot_prompt(project, s);
+    let loras = planned_loras(engine, &prompt, options, store)?;
+    let (width, height) = match engine {
+        FrameEngine::Sketch => generation_size(project, None, 8),
+        FrameEngine::Diffusion(d) => generation_size(
+            project,
+            Some(d.model.native_size().unwrap_or(512)),
+            d.model.size_step(),
+        ),
+    };
+    let sampling = match engine {
+        FrameEngine::Sketch => serde_json::Value::Null,
+        FrameEngine::Diffusion(d) => serde_json::json!({
+            "steps": d.steps,
+            "guidance": d.guidance,
+            "scheduler": d.scheduler.to_string(),
+        }),
+    };
+    let heading = project
+        .script
+        .scene(s.scene)
+        .map(|sc| sc.heading.text.clone())
+        .unwrap_or_default();
+    let from = options
+        .from_active
+        .and_then(|strength| s.active().map(|t| (strength, t.asset.to_string())));
+    Ok(Some(serde_json::json!({
+        "engine": engine_key(engine),
+        "prompt": prompt.prompt,
+        "negative": prompt.negative,
+        "subjects": prompt.subjects,
+        "loras": loras,
+        "size": [width, height],
+        "sampling": sampling,
+        "seed": options.seed.wrapping_add(shot_seed(shot, 0) % 1_000_000),
+        "layout_seed": shot_seed(shot, 0),
+        "takes": options.takes.max(1),
+        "label": project.shot_numbers().get(&shot),
+        "heading": heading,
+        "camera": [s.size, s.angle, s.movement, s.lens_mm],
+        "action": s.action,
+        "from_active": from,
+    })))
+}
+
+/// Whether `shot`'s active take was drawn from its current prompt by this engine with these
+/// LoRAs: what [`run_frames`] keeps unless forced.
+pub fn frame_up_to_date(
+    project: &Project,
+    engine: &FrameEngine,
+    shot: ShotId,
+    options: &FramesOptions,
+    store: &AssetStore,
+) -> Result<bool, FramesError> {
+    let Some(s) = project.shot(shot) else {
+        return Ok(true);
+    };
+    let prompt = shot_prompt(project, s);
+    let loras = planned_loras(engine, &prompt, options, store)?;
+    let key = engine_key(engine);
+    Ok(s.active().is_some_and(|t| {
+        t.provenance.prompt == prompt.prompt
+            && t.provenance.extra.get("engine").and_then(|v| v.as_str()) == Some(key.as_str())
+            && t.provenance.extra.get("loras") == loras.as_ref()
+    }))
+}
+
+/// The LoRAs a shot is drawn with (the engine's, then its characters' looks), as provenance
+/// records them, without loading anything.
+fn planned_loras(
+    engine: &FrameEngine,
+    prompt: &crate::prompt::ShotPrompt,
+    options: &FramesOptions,
+    store: &AssetStore,
+) -> Result<Option<serde_json::Value>, FramesError> {
+    let FrameEngine::Diffusion(d) = engine else {
+        return Ok(None);
+    };
+    let mut all = d.options.loras.clone();
+    let looks = look_loras(
+        &prompt.looks,
+        options
+            .project_dir
+            .as_deref()
+            .or_else(|| store.root().parent()),
+    )?;
+    if looks.is_empty() {
+        return Ok(loras_json(&all));
+    }
+    all.extend(looks);
+    Ok(loras_json(&all))
 }
 
 fn lora_name(path: &std::path::Path) -> String {

@@ -81,6 +81,7 @@ pub mod lock;
 mod replay;
 mod report;
 pub mod session;
+pub mod work;
 
 pub use assets::{AssetError, AssetStore, hash_bytes};
 pub use backup::{BackedUp, BackupEntry, RetentionPolicy, list_backups, open_backup};
@@ -93,3 +94,4 @@ pub use report::{AsideReason, OpenReport, Recovered, SaveReport, SetAside, TickR
 pub use session::background::{SaveJob, SaveWritten};
 pub use session::saving::CloseError;
 pub use session::{OpenMode, Session, SessionOptions};
+pub use work::{Claim, ClaimAttempt, WorkArea};

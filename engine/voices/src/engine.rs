@@ -156,6 +156,19 @@ impl VoiceBank {
         Ok(EngineKind::Piper { id: entry.id })
     }
 
+    /// What a voice is, for keying the takes it makes: `piper:<id>:<blake3 of the model>`
+    /// (loading it), `espeak-ng:<voice>` or `silent`.
+    pub fn identity(&mut self, voice: &str) -> Result<String, VoicesError> {
+        Ok(match self.resolve(voice)? {
+            EngineKind::Piper { id } => {
+                let loaded = self.piper(&id)?;
+                format!("piper:{id}:{}", loaded.hash)
+            }
+            EngineKind::Espeak { voice } => format!("espeak-ng:{voice}"),
+            EngineKind::Silent => "silent".to_owned(),
+        })
+    }
+
     fn piper(&mut self, id: &str) -> Result<Arc<LoadedVoice>, VoicesError> {
         if let Some(v) = self.loaded.get(id) {
             return Ok(v.clone());

@@ -21,7 +21,10 @@ pub mod run;
 
 pub use catalogue::{Catalogue, VoiceFamily, VoiceOption, preview};
 pub use engine::{EngineKind, Rendered, VoiceBank};
-pub use run::{LineOutcome, LineStatus, VoicesOptions, VoicesSummary, run_voices};
+pub use run::{
+    LineOutcome, LineStatus, VoicesOptions, VoicesSummary, casting_commands, line_inputs,
+    line_seed, line_up_to_date, retime_command, run_voices,
+};
 
 /// What can go wrong voicing dialogue, each saying what to do.
 #[derive(Debug, thiserror::Error)]

@@ -26,6 +26,8 @@ pub struct VoicesOptions {
     pub seed: u64,
     /// The voice characters without one are cast with (default: the bank's).
     pub default_voice: Option<String>,
+    /// Only these lines (within the selected scenes); `None` is every line.
+    pub lines: Option<Vec<LineId>>,
 }
 
 /// What happened to one line.
@@ -89,6 +91,26 @@ fn frames_for(samples: usize, sample_rate: u32, rate: Rate) -> i64 {
     frames.max(1)
 }
 
+/// The edit that gives `line`'s clip the length of its active take, when they differ (a take
+/// attached without its re-timing, as a render farm's workers do).
+#[must_use]
+pub fn retime_command(project: &Project, line: LineId) -> Option<EditCommand> {
+    let take = project.voices.get(&line)?.active()?;
+    let frames = project
+        .assets
+        .get(&take.asset)?
+        .media
+        .duration?
+        .rescaled(project.timeline.rate, previz_core::time::Rounding::Ceil)
+        .value
+        .max(1);
+    let clip = line_clip_frames(project, line)?;
+    (frames != clip).then_some(EditCommand::RetimeLine {
+        line,
+        duration_frames: frames,
+    })
+}
+
 fn line_clip_frames(project: &Project, line: LineId) -> Option<i64> {
     project.timeline.tracks.iter().find_map(|t| {
         t.items.iter().find_map(|i| match i {
@@ -98,6 +120,102 @@ fn line_clip_frames(project: &Project, line: LineId) -> Option<i64> {
             _ => None,
         })
     })
+}
+
+/// The edits that cast every character who speaks and has no voice yet with `default_voice`
+/// (pitch and speed steps apart, in the order of the cast list): the first thing a voicing
+/// run does, and what a render farm's gather applies before the lines its workers voiced.
+#[must_use]
+pub fn casting_commands(project: &Project, default_voice: &str) -> Vec<EditCommand> {
+    project
+        .script
+        .characters
+        .iter()
+        .filter(|c| c.voice.is_none())
+        .filter(|c| {
+            project
+                .script
+                .scenes
+                .iter()
+                .any(|s| s.dialogue().any(|d| d.character == Some(c.id)))
+        })
+        .enumerate()
+        .map(|(i, c)| EditCommand::EditCharacter {
+            character: c.id,
+            field: CharacterField::Voice(Some(auto_casting(default_voice, i))),
+        })
+        .collect()
+}
+
+/// A line's noise seed: `base` plus a number from the line's id, so a line sounds the same
+/// whichever other lines are voiced in the same run (on one machine or across a farm).
+#[must_use]
+pub fn line_seed(line: LineId, base: u64) -> u64 {
+    let h = blake3::hash(line.to_string().as_bytes());
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&h.as_bytes()[..8]);
+    base.wrapping_add(u64::from_le_bytes(b) % 1_000_000_007)
+}
+
+/// Everything that decides the take [`run_voices`] makes for `line` (its words and
+/// delivery, the casting and the voice model's hash, the seed, the audio rate), as JSON:
+/// a render farm hashes it to key the line. `None` for a line without words.
+pub fn line_inputs(
+    project: &Project,
+    bank: &mut VoiceBank,
+    line: LineId,
+    options: &VoicesOptions,
+) -> Result<Option<serde_json::Value>, VoicesError> {
+    let Some((_, block)) = project.script.dialogue(line) else {
+        return Ok(None);
+    };
+    let spoken = block.spoken_text();
+    if spoken.trim().is_empty() {
+        return Ok(None);
+    }
+    let default_voice = options
+        .default_voice
+        .clone()
+        .unwrap_or_else(|| bank.default_voice());
+    let casting = block
+        .character
+        .and_then(|c| project.script.character(c))
+        .and_then(|c| c.voice.clone())
+        .unwrap_or_else(|| Casting::new(default_voice));
+    Ok(Some(serde_json::json!({
+        "spoken": spoken,
+        "segments": format!("{:?}", segments(block)),
+        "casting": casting_key(&casting),
+        "voice": bank.identity(&casting.voice)?,
+        "seed": line_seed(line, options.seed),
+        "rate": project.settings.audio_sample_rate,
+    })))
+}
+
+/// Whether `line`'s active take says its current words in its current voice: what
+/// [`run_voices`] keeps unless forced.
+#[must_use]
+pub fn line_up_to_date(project: &Project, line: LineId, default_voice: &str) -> bool {
+    let Some((_, block)) = project.script.dialogue(line) else {
+        return true;
+    };
+    let spoken = block.spoken_text();
+    if spoken.trim().is_empty() {
+        return true;
+    }
+    let casting = block
+        .character
+        .and_then(|c| project.script.character(c))
+        .and_then(|c| c.voice.clone())
+        .unwrap_or_else(|| Casting::new(default_voice));
+    let key = casting_key(&casting);
+    project
+        .voices
+        .get(&line)
+        .and_then(|v| v.active())
+        .is_some_and(|t| {
+            t.provenance.prompt == spoken && t.provenance.voice.as_deref() == Some(key.as_str())
+        })
 }
 
 /// Voices the dialogue of `project` and returns the commands that land it (casting, takes,
@@ -127,30 +245,8 @@ pub fn run_voices(
         .default_voice
         .clone()
         .unwrap_or_else(|| bank.default_voice());
-    let speakers: Vec<_> = project
-        .script
-        .characters
-        .iter()
-        .filter(|c| c.voice.is_none())
-        .filter(|c| {
-            project
-                .script
-                .scenes
-                .iter()
-                .any(|s| s.dialogue().any(|d| d.character == Some(c.id)))
-        })
-        .map(|c| c.id)
-        .collect();
-    for (i, id) in speakers.into_iter().enumerate() {
-        let casting = auto_casting(&default_voice, i);
-        land(
-            &mut working,
-            &mut commands,
-            EditCommand::EditCharacter {
-                character: id,
-                field: CharacterField::Voice(Some(casting)),
-            },
-        )?;
+    for command in casting_commands(project, &default_voice) {
+        land(&mut working, &mut commands, command)?;
         summary.cast += 1;
     }
 
@@ -161,6 +257,7 @@ pub fn run_voices(
         .enumerate()
         .filter(|(i, s)| !s.omitted && options.scenes.as_ref().is_none_or(|v| v.contains(i)))
         .flat_map(|(_, s)| s.dialogue().map(|d| d.id).collect::<Vec<_>>())
+        .filter(|l| options.lines.as_ref().is_none_or(|v| v.contains(l)))
         .collect();
     let rate = working.timeline.rate;
     let audio_rate = working.settings.audio_sample_rate;
@@ -197,28 +294,10 @@ pub fn run_voices(
                     && t.provenance.prompt == spoken
                     && t.provenance.voice.as_deref() == Some(key.as_str())
             });
-        if let Some(take) = current {
+        if current.is_some() {
             // Up to date; make sure the clip has the take's length.
-            let frames = working
-                .assets
-                .get(&take.asset)
-                .and_then(|a| a.media.duration)
-                .map(|d| {
-                    d.rescaled(rate, previz_core::time::Rounding::Ceil)
-                        .value
-                        .max(1)
-                });
-            if let (Some(frames), Some(clip)) = (frames, line_clip_frames(&working, *line))
-                && frames != clip
-            {
-                land(
-                    &mut working,
-                    &mut commands,
-                    EditCommand::RetimeLine {
-                        line: *line,
-                        duration_frames: frames,
-                    },
-                )?;
+            if let Some(retime) = retime_command(&working, *line) {
+                land(&mut working, &mut commands, retime)?;
             }
             summary.kept += 1;
             on_line(&LineOutcome {
@@ -230,7 +309,7 @@ pub fn run_voices(
             });
             continue;
         }
-        let seed = options.seed.wrapping_add(n as u64 * 1000);
+        let seed = line_seed(*line, options.seed);
         let rendered = bank.render(&casting, &segments(&block), audio_rate, seed)?;
         let bytes = crate::audio::wav_bytes(&rendered.samples, audio_rate)?;
         let hash = store

@@ -43,7 +43,7 @@ struct Report {
 }
 
 /// The engine `--model` names: the rules, or an installed LLM loaded on `device`.
-fn engine_for(
+pub(crate) fn engine_for(
     model: Option<&str>,
     device: &str,
     seed: u64,

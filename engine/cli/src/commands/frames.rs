@@ -40,38 +40,7 @@ struct Report {
 
 /// Shots named by label or by 1-based position: `3,5A,7-9`.
 fn select_shots(project: &Project, spec: &str) -> Result<Vec<ShotId>, CliError> {
-    let mut out = Vec::new();
-    let n = project.shots.len();
-    for token in spec.split(',').map(str::trim).filter(|t| !t.is_empty()) {
-        if let Some(s) = project.shots.iter().find(|s| {
-            s.label
-                .as_deref()
-                .is_some_and(|l| l.eq_ignore_ascii_case(token))
-        }) {
-            out.push(s.id);
-            continue;
-        }
-        let (a, b) = token.split_once('-').unwrap_or((token, token));
-        let parse = |x: &str, default: usize| -> Option<usize> {
-            if x.trim().is_empty() {
-                Some(default)
-            } else {
-                x.trim().parse().ok()
-            }
-        };
-        match (parse(a, 1), parse(b, n)) {
-            (Some(first), Some(last)) if first >= 1 && first <= last && last <= n => {
-                out.extend(project.shots[first - 1..last].iter().map(|s| s.id));
-            }
-            _ => {
-                return Err(CliError::bad_input(format!(
-                    "--shots: '{token}' is neither a shot label nor a position within 1-{n}; use labels (5A) or positions (3, 7-9)"
-                )));
-            }
-        }
-    }
-    out.dedup();
-    Ok(out)
+    previz_batch::select_shots(project, spec).map_err(CliError::bad_input)
 }
 
 /// `NAME=FILE[:SCALE][@TRIGGER WORDS]` as the edit that sets that character's look (`NAME=`
@@ -119,8 +88,30 @@ fn look_command(project: &Project, spec: &str) -> Result<EditCommand, CliError> 
 }
 
 fn engine_for(args: &FramesArgs) -> Result<FrameEngine, CliError> {
+    frame_engine(&FrameEngineSpec {
+        model: args.model.as_deref(),
+        loras: &args.loras,
+        device: &args.device,
+        steps: args.steps,
+        guidance: args.guidance,
+        scheduler: &args.scheduler,
+    })
+}
+
+/// What picks and sets up the frame engine (`previz frames` and `previz batch` flags).
+pub(crate) struct FrameEngineSpec<'a> {
+    pub model: Option<&'a str>,
+    pub loras: &'a [String],
+    pub device: &'a str,
+    pub steps: Option<usize>,
+    pub guidance: Option<f32>,
+    pub scheduler: &'a str,
+}
+
+/// The diffusion model `model` names (default: the first installed), or the sketch.
+pub(crate) fn frame_engine(args: &FrameEngineSpec<'_>) -> Result<FrameEngine, CliError> {
     let registry = Registry::discover_default();
-    let entry = match args.model.as_deref() {
+    let entry = match args.model {
         Some("sketch") => return Ok(FrameEngine::Sketch),
         Some(id) => Some(
             registry

@@ -74,6 +74,65 @@ fn create(
                 .map_or_else(|| "script".into(), |s| s.to_string_lossy())
         )),
     };
+    let output = create_project(&args.script, file, script, &dir, json)?;
+    print_text(&output)
+}
+
+/// Reads the screenplay at `path` into a new project at `dir` (what `previz batch SCRIPT`
+/// does first); returns what happened, in words.
+pub(crate) fn import_new(path: &Path, dir: &Path) -> Result<String, CliError> {
+    let file = screenplay_file::load(path)?;
+    print_warnings(
+        path,
+        &file
+            .warnings
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
+    );
+    let script = document_script(&file);
+    create_project(path, &file, script, dir, false)
+}
+
+/// Brings the screenplay at `path` into the project at `dir` as a revised draft when its
+/// bytes differ from the draft the project was made from; `None` when they are the same.
+pub(crate) fn import_revision(
+    path: &Path,
+    dir: &Path,
+    take_over: bool,
+) -> Result<Option<String>, CliError> {
+    let file = screenplay_file::load(path)?;
+    let mode = if take_over {
+        OpenMode::TakeOver
+    } else {
+        OpenMode::ReadWrite
+    };
+    let (mut session, _) = open(dir, mode, true)?;
+    let same = session
+        .project()
+        .script
+        .source
+        .as_ref()
+        .is_some_and(|s| s.content_hash == format!("blake3:{}", file.content_hash));
+    if same {
+        close(session);
+        return Ok(None);
+    }
+    let (command, report) = revise(session.project(), document_script(&file));
+    let result = session.apply(&command).and_then(|_| session.save());
+    close(session);
+    result.map_err(|e| storage_error(&e))?;
+    Ok(Some(describe(&report, dir, true)))
+}
+
+fn create_project(
+    script_path: &Path,
+    file: &ScriptFile,
+    script: Script,
+    dir: &Path,
+    json: bool,
+) -> Result<String, CliError> {
+    let dir = dir.to_path_buf();
     let title = script
         .title()
         .map(|t| {
@@ -84,7 +143,7 @@ fn create(
                 .join(" ")
         })
         .filter(|t| !t.is_empty())
-        .unwrap_or_else(|| title_from_path(&args.script));
+        .unwrap_or_else(|| title_from_path(script_path));
     let mut project = previz_core::Project::new(title);
     project.script = script;
     let summary = CreatedFromScript {
@@ -107,7 +166,7 @@ fn create(
             "Created project '{}' at {} from {} ({}): {} scenes, {} speeches, {} characters, {} locations",
             summary.title,
             dir.display(),
-            args.script.display(),
+            script_path.display(),
             file.format.name(),
             summary.scenes,
             summary.speeches,
@@ -117,7 +176,7 @@ fn create(
     };
     let session = Session::create(&dir, project).map_err(|e| storage_error(&e))?;
     close(session);
-    print_text(&output)
+    Ok(output)
 }
 
 #[derive(Serialize)]

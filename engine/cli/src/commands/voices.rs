@@ -80,6 +80,7 @@ pub fn run(args: &VoicesArgs, json: bool) -> Result<(), CliError> {
             force: args.force,
             seed: args.seed,
             default_voice: None,
+            lines: None,
         };
         let project = session.project().clone();
         let result = run_voices(&project, &mut bank, &store, &options, &ctx, |o| {
