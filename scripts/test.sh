@@ -25,6 +25,13 @@ if ! python3 -c "import onnxruntime" 2>/dev/null; then
   python3 -m pip install --quiet "onnxruntime==1.32.0"
 fi
 
+# A real single-node Slurm (munged, slurmctld, slurmd on localhost) for the farm tests,
+# stopped when this script ends.
+slurm_dir=$(mktemp -d /tmp/previz-slurm.XXXXXX)
+eval "$(./tests/farm/slurm.sh up "$slurm_dir")"
+trap './tests/farm/slurm.sh down "$slurm_dir" >/dev/null 2>&1 || true' EXIT
+export PREVIZ_SLURM=1
+
 export PREVIZ_DIFFERENTIAL=1
 # Tests that need those weights fail instead of skipping.
 export PREVIZ_REQUIRE_MODELS=1
@@ -38,3 +45,6 @@ cargo bench --locked -p previz-storage --bench save_open --profile dev
 
 # The timeline's CPU time per frame with 10,000 clips at several zooms (target <= 4 ms).
 cargo bench --locked -p previz-studio --bench timeline --profile dev
+
+# previz batch with one worker and with two on this machine, with the speed-up.
+cargo bench --locked -p previz-e2e --bench farm --profile dev

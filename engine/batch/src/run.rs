@@ -902,7 +902,20 @@ pub fn run(
         } else {
             OpenMode::ReadWrite
         };
-        Target::Session(Box::new(Session::open(dir, mode)?.0))
+        match Session::open(dir, mode) {
+            Ok((session, _)) => Target::Session(Box::new(session)),
+            // A batch killed on this host (or silent elsewhere for the lock's threshold) left
+            // its lock: a rerun, or the scheduler's retry, carries on in its place.
+            Err(previz_storage::StorageError::Locked { staleness, .. }) if staleness.stale => {
+                sink.event(&Event::Progress {
+                    label: "project".into(),
+                    fraction: 0.0,
+                    message: format!("taking the project's lock over: {staleness}"),
+                });
+                Target::Session(Box::new(Session::open(dir, OpenMode::TakeOver)?.0))
+            }
+            Err(e) => return Err(e.into()),
+        }
     } else {
         let (session, _) = Session::open(dir, OpenMode::ReadOnly)?;
         let project = session.project().clone();
