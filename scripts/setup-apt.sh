@@ -12,7 +12,7 @@ packages=(
   espeak-ng                                                 # phonemes for Piper voices (run, not linked: GPL-3)
   ffmpeg                                                    # the animatic encode (run, not linked), ffprobe in tests
   poppler-utils                                             # pdfinfo / pdffonts / pdftoppm read the PDF storyboard in tests
-  slurmctld slurmd slurm-client munge                       # tests/farm/slurm.sh: a real single-node Slurm for the farm tests
+  slurmctld slurmd slurm-client munge python3-yaml                       # tests/farm/slurm.sh: a real single-node Slurm for the farm tests
 )
 
 missing=()

@@ -87,8 +87,13 @@ fn units(project: &Path) -> usize {
     ["breakdown", "frames", "voice"]
         .iter()
         .map(|k| {
+            // units/<kind>/<first two characters of the key>/<key>.json
             std::fs::read_dir(project.join("batch/units").join(k))
-                .map(Iterator::count)
+                .map(|fans| {
+                    fans.flatten()
+                        .map(|f| std::fs::read_dir(f.path()).map_or(0, Iterator::count))
+                        .sum::<usize>()
+                })
                 .unwrap_or(0)
         })
         .sum()

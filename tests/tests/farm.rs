@@ -85,10 +85,14 @@ fn published(project: &Path) -> BTreeMap<String, Vec<String>> {
     let mut out = BTreeMap::new();
     for kind in ["breakdown", "frames", "voice"] {
         let dir = project.join("batch/units").join(kind);
-        let Ok(entries) = std::fs::read_dir(&dir) else {
+        let Ok(fans) = std::fs::read_dir(&dir) else {
             continue;
         };
-        for e in entries.flatten() {
+        // units/<kind>/<first two characters of the key>/<key>.json
+        let records = fans
+            .flatten()
+            .flat_map(|fan| std::fs::read_dir(fan.path()).unwrap().flatten());
+        for e in records {
             let v: serde_json::Value =
                 serde_json::from_slice(&std::fs::read(e.path()).unwrap()).unwrap();
             let assets = v["assets"]
@@ -404,4 +408,106 @@ fn slurm_array_and_gather_equal_one_process() {
                 .is_file()
         );
     }
+}
+
+#[test]
+fn kubernetes_manifest_is_an_indexed_job_and_a_gather() {
+    let tmp = tempfile::tempdir().unwrap();
+    import(tmp.path(), "film.previz");
+    let mount = tmp.path().to_str().unwrap();
+    let run = previz_in(
+        tmp.path(),
+        &[
+            "farm",
+            "submit",
+            "--k8s",
+            "film.previz",
+            "--workers",
+            "6",
+            "--parallel",
+            "3",
+            "--mount",
+            mount,
+            "--pvc",
+            "nas",
+            "--image",
+            "registry.local/previz:0.1",
+            "--json",
+        ],
+    );
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    let report = run.json();
+    let file = report["files"][0].as_str().unwrap();
+    // Read back by an independent YAML parser (PyYAML), as kubectl would.
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            "import json, sys, yaml; print(json.dumps(list(yaml.safe_load_all(open(sys.argv[1])))))",
+            file,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let docs: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let kinds: Vec<&str> = docs.iter().map(|d| d["kind"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        ["ServiceAccount", "Role", "RoleBinding", "Job", "Job"]
+    );
+    let work = &docs[3];
+    assert_eq!(work["spec"]["completionMode"], "Indexed");
+    assert_eq!(work["spec"]["completions"], 6);
+    assert_eq!(work["spec"]["parallelism"], 3);
+    let pod = &work["spec"]["template"]["spec"];
+    assert_eq!(pod["restartPolicy"], "Never");
+    let container = &pod["containers"][0];
+    assert_eq!(container["image"], "registry.local/previz:0.1");
+    assert_eq!(container["env"][0]["name"], "PREVIZ_SHARDS");
+    assert_eq!(container["env"][0]["value"], "6");
+    assert_eq!(container["resources"]["limits"]["nvidia.com/gpu"], 1);
+    let args: Vec<&str> = container["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert_eq!(args[1], "batch");
+    assert!(args[2].ends_with("film.previz"), "{args:?}");
+    assert_eq!(
+        pod["volumes"][0]["persistentVolumeClaim"]["claimName"],
+        "nas"
+    );
+    assert_eq!(container["volumeMounts"][0]["mountPath"], mount);
+    let gather = &docs[4]["spec"]["template"]["spec"];
+    assert!(
+        gather["containers"][0]["args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a == "--gather")
+    );
+    assert!(
+        gather["initContainers"][0]["command"][2]
+            .as_str()
+            .unwrap()
+            .contains("Complete|Failed")
+    );
+    // A project outside the share the pods mount is refused with what to do.
+    let run = previz_in(
+        tmp.path(),
+        &[
+            "farm",
+            "submit",
+            "--k8s",
+            "film.previz",
+            "--mount",
+            "/elsewhere",
+        ],
+    );
+    assert_eq!(run.status, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("--mount"), "{}", run.stderr);
 }

@@ -469,7 +469,7 @@ fn breakdown_scene(
     );
     let key = key_of(
         "breakdown",
-        &json!({"engine": name, "model": model, "input": input}),
+        &json!({"engine": name, "model": model, "weights": engine.weights_hash(), "input": input}),
     );
     let label = scene_label(snapshot, index);
     r.planned(1);

@@ -306,3 +306,34 @@ fn a_unit_another_live_worker_holds_is_left_to_it() {
     assert_eq!(summary.done, keys.len());
     assert_eq!(summary.exit_status(), 0);
 }
+
+#[test]
+fn a_damaged_or_orphaned_record_is_made_again() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = project(root.path(), "film", "short-action.fountain");
+    let mut o = options(&dir, Mode::Work, Shard::WHOLE);
+    o.steps = "breakdown,frames".parse().unwrap();
+    let (first, _) = go(&dir, &o, None);
+    assert!(first.done > 2);
+    let area = WorkArea::of_project(&dir);
+    let keys = area.published_keys("frames").unwrap();
+    // One record cut short on the share, one whose picture was lost from the asset store.
+    let damaged = area.unit_path("frames", &keys[0]).unwrap();
+    let bytes = std::fs::read(&damaged).unwrap();
+    std::fs::write(&damaged, &bytes[..bytes.len() / 2]).unwrap();
+    let record: previz_batch::UnitRecord =
+        serde_json::from_slice(&area.published("frames", &keys[1]).unwrap().unwrap()).unwrap();
+    let store = previz_storage::AssetStore::new(dir.join("assets"));
+    std::fs::remove_file(store.path_of(&record.assets[0])).unwrap();
+    let (second, units) = go(&dir, &o, None);
+    let remade = done(&units);
+    assert_eq!(
+        remade,
+        [keys[0].clone(), keys[1].clone()].into_iter().collect(),
+        "{second:?}"
+    );
+    assert!(
+        store.contains(&record.assets[0]),
+        "the same picture is drawn again"
+    );
+}

@@ -129,6 +129,11 @@ pub trait SceneEngine {
     fn model(&self) -> Option<String> {
         None
     }
+    /// A hash of the model's weights, when a model file is used: what a render farm keys a
+    /// scene's breakdown by (the same id with other weights is another breakdown).
+    fn weights_hash(&self) -> Option<String> {
+        None
+    }
     fn plan_scene(
         &mut self,
         input: &SceneInput,

@@ -57,6 +57,8 @@ pub struct LlmEngine {
     sampling: Sampling,
     /// The last generation, for logs and tests.
     pub last: Option<Generation>,
+    /// blake3 of the GGUF file, when loaded from one.
+    weights: Option<String>,
 }
 
 impl std::fmt::Debug for LlmEngine {
@@ -93,6 +95,10 @@ impl LlmEngine {
         let llm = Llm::load(path, options)?;
         let mut engine = Self::new(llm, model_id, seed);
         engine._memory = Some(memory);
+        engine.weights = blake3::Hasher::new()
+            .update_mmap(path)
+            .ok()
+            .map(|h| h.finalize().to_hex().to_string());
         Ok(engine)
     }
 
@@ -115,6 +121,7 @@ impl LlmEngine {
                 seed,
             },
             last: None,
+            weights: None,
         }
     }
 
@@ -204,6 +211,10 @@ impl SceneEngine for LlmEngine {
 
     fn model(&self) -> Option<String> {
         Some(self.model_id.clone())
+    }
+
+    fn weights_hash(&self) -> Option<String> {
+        self.weights.clone()
     }
 
     fn plan_scene(

@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! NAME.previz/batch/
-//!   units/<kind>/<key>.json     one finished unit (written temp, fsync, rename: never half)
+//!   units/<kind>/<k0k1>/<key>.json  one finished unit (written temp, fsync, rename: never half)
 //!   claims/<key>.claim          who is making a unit now (a LockInfo, created exclusively)
 //!   claims/<key>.claim.stale-*  claims taken back from workers that died (kept as evidence)
 //! ```
@@ -93,10 +93,14 @@ impl WorkArea {
         if !is_key(key) {
             return Err(bad_key(key));
         }
+        // Fanned out by the key's first two characters: a feature's pass is tens of
+        // thousands of units, and NAS directories stay quick at a few hundred entries.
+        let fan = key.get(..2).unwrap_or(key);
         Ok(self
             .root
             .join("units")
             .join(kind)
+            .join(fan)
             .join(format!("{key}.json")))
     }
 
@@ -130,19 +134,25 @@ impl WorkArea {
     /// Every published key of `kind`.
     pub fn published_keys(&self, kind: &str) -> io::Result<Vec<String>> {
         let dir = self.root.join("units").join(kind);
-        let entries = match fs::read_dir(&dir) {
+        let fans = match fs::read_dir(&dir) {
             Ok(e) => e,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(e) => return Err(e),
         };
-        let mut keys: Vec<String> = entries
-            .flatten()
-            .filter_map(|e| {
+        let mut keys = Vec::new();
+        for fan in fans.flatten() {
+            if !fan.file_type().is_ok_and(|t| t.is_dir()) {
+                continue;
+            }
+            for e in fs::read_dir(fan.path())?.flatten() {
                 let name = e.file_name().to_string_lossy().into_owned();
-                name.strip_suffix(".json").map(str::to_owned)
-            })
-            .filter(|k| is_key(k))
-            .collect();
+                if let Some(k) = name.strip_suffix(".json")
+                    && is_key(k)
+                {
+                    keys.push(k.to_owned());
+                }
+            }
+        }
         keys.sort();
         Ok(keys)
     }
