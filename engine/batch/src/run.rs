@@ -1093,13 +1093,20 @@ fn gather_all(
     }
     if steps.has(Step::Frames) {
         let before = r.summary.applied;
+        // Saved every half minute, not per scene: a feature's project is megabytes. A gather
+        // killed in between loses nothing: the units stay published and a rerun lands them.
+        let mut saved = Instant::now();
         for &index in scenes {
             if frames_scene(r, target, &engines.frames, dir, index, wait)? == Flow::Stop {
                 target.save()?;
                 return Ok(());
             }
-            target.save()?;
+            if saved.elapsed() > Duration::from_secs(30) {
+                target.save()?;
+                saved = Instant::now();
+            }
         }
+        target.save()?;
         r.sink.event(&Event::Applied {
             what: "frames".into(),
             edits: r.summary.applied - before,
