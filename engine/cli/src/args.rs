@@ -154,6 +154,19 @@ pub struct BatchArgs {
 pub enum FarmCommand {
     /// Write the job scripts for a project and (Slurm) submit them.
     Submit(FarmSubmitArgs),
+    /// What the share says of a project's batch: units published by kind, units being made
+    /// now (by whom, since when, alive or stale), the latest submissions and their logs.
+    Status(FarmStatusArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct FarmStatusArgs {
+    /// The project folder (default: the only *.previz folder here, or the current folder).
+    pub project: Option<PathBuf>,
+    /// A claim from another host counts as abandoned after this many seconds without a
+    /// heartbeat.
+    #[arg(long, default_value_t = 600)]
+    pub claim_timeout: u64,
 }
 
 #[derive(Debug, Args)]

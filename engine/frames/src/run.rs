@@ -645,7 +645,29 @@ pub fn frame_inputs(
     let from = options
         .from_active
         .and_then(|strength| s.active().map(|t| (strength, t.asset.to_string())));
+    // A LoRA replaced under the same name is another model: its size and time say so without
+    // hashing hundreds of megabytes per shot (the loaded variant's full hash goes in the take).
+    let mut lora_files: Vec<(String, u64, u64)> = Vec::new();
+    if let FrameEngine::Diffusion(d) = engine {
+        let looks = look_loras(
+            &prompt.looks,
+            options
+                .project_dir
+                .as_deref()
+                .or_else(|| store.root().parent()),
+        )?;
+        for (path, _) in d.options.loras.iter().chain(looks.iter()) {
+            let meta = std::fs::metadata(path).ok();
+            let modified = meta
+                .as_ref()
+                .and_then(|m| m.modified().ok())
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_secs());
+            lora_files.push((lora_name(path), meta.map_or(0, |m| m.len()), modified));
+        }
+    }
     Ok(Some(serde_json::json!({
+        "lora_files": lora_files,
         "engine": engine_key(engine),
         "prompt": prompt.prompt,
         "negative": prompt.negative,

@@ -206,6 +206,28 @@ impl WorkArea {
         Ok(ClaimAttempt::Held { holder, staleness })
     }
 
+    /// Every claim now on the share: the unit's key and what its file says (a farm's
+    /// status: who makes what, since when, and whether they still look alive).
+    pub fn claims(&self) -> io::Result<Vec<(String, LockRead)>> {
+        let dir = self.root.join("claims");
+        let entries = match fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        let mut out = Vec::new();
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if let Some(key) = name.strip_suffix(".claim")
+                && is_key(key)
+            {
+                out.push((key.to_owned(), lock::read_lock(&e.path())?));
+            }
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(out)
+    }
+
     /// Who holds the claim on `key` now, if anyone.
     pub fn claim_holder(&self, key: &str) -> io::Result<LockRead> {
         lock::read_lock(&self.claim_path(key)?)
@@ -271,7 +293,9 @@ mod tests {
             ClaimAttempt::Held { staleness, .. } => assert!(!staleness.stale),
             ClaimAttempt::Claimed(_) => panic!("a held claim was claimed twice"),
         }
+        assert_eq!(area.claims().unwrap().len(), 1);
         assert!(claim.release().unwrap());
+        assert!(area.claims().unwrap().is_empty());
         assert!(matches!(
             area.claim("k1", "w2", now, Duration::from_secs(600))
                 .unwrap(),

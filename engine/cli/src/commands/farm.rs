@@ -8,7 +8,7 @@ use previz_batch::farm::{FarmPlan, split_words};
 use serde::Serialize;
 
 use super::project_dir;
-use crate::args::{FarmArgs, FarmCommand, FarmSubmitArgs};
+use crate::args::{FarmArgs, FarmCommand, FarmStatusArgs, FarmSubmitArgs};
 use crate::output::{CliError, print_json, print_text};
 
 #[derive(Serialize)]
@@ -26,6 +26,7 @@ struct Submitted {
 pub fn run(args: &FarmArgs, json: bool) -> Result<(), CliError> {
     match &args.command {
         FarmCommand::Submit(submit) => run_submit(submit, json),
+        FarmCommand::Status(status) => run_status(status, json),
     }
 }
 
@@ -175,6 +176,110 @@ fn run_submit(args: &FarmSubmitArgs, json: bool) -> Result<(), CliError> {
             folder.join("work.sbatch").display(),
             folder.join("gather.sbatch").display()
         )),
+    }
+    print_text(&text)
+}
+
+#[derive(Serialize)]
+struct Working {
+    key: String,
+    holder: String,
+    since: Option<String>,
+    heartbeat: Option<String>,
+    stale: bool,
+    why: String,
+}
+
+#[derive(Serialize)]
+struct Status {
+    project: PathBuf,
+    /// Published units by kind.
+    published: std::collections::BTreeMap<String, usize>,
+    working: Vec<Working>,
+    /// Submissions, newest last: their folders (job scripts and logs).
+    submissions: Vec<PathBuf>,
+}
+
+fn run_status(args: &FarmStatusArgs, json: bool) -> Result<(), CliError> {
+    let dir = project_dir(args.project.as_deref())?;
+    if !dir.join("project.json").is_file() {
+        return Err(CliError::bad_input(format!(
+            "{}: not a project (no project.json)",
+            dir.display()
+        )));
+    }
+    let area = previz_storage::WorkArea::of_project(&dir);
+    let io =
+        |e: std::io::Error| CliError::failure(format!("reading {}: {e}", area.root().display()));
+    let mut published = std::collections::BTreeMap::new();
+    for kind in ["breakdown", "frames", "voice", "export"] {
+        published.insert(
+            kind.to_owned(),
+            area.published_keys(kind).map_err(io)?.len(),
+        );
+    }
+    let now = jiff::Timestamp::now();
+    let stale_after = std::time::Duration::from_secs(args.claim_timeout.max(1));
+    let working = area
+        .claims()
+        .map_err(io)?
+        .into_iter()
+        .map(|(key, read)| {
+            let staleness = read.staleness(now, stale_after);
+            let holder = read.holder();
+            Working {
+                key,
+                holder: holder.map_or_else(|| "unreadable claim".to_owned(), |h| h.app.clone()),
+                since: holder.map(|h| h.started.to_string()),
+                heartbeat: holder.map(|h| h.heartbeat.to_string()),
+                stale: staleness.stale,
+                why: staleness.reason,
+            }
+        })
+        .collect();
+    let mut submissions: Vec<PathBuf> = std::fs::read_dir(area.root().join("farm"))
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.path())
+                .filter(|p| p.is_dir())
+                .collect()
+        })
+        .unwrap_or_default();
+    submissions.sort();
+    let status = Status {
+        project: dir,
+        published,
+        working,
+        submissions,
+    };
+    if json {
+        return print_json(&status);
+    }
+    let mut text = format!("Batch of {}", status.project.display());
+    text.push_str("\nPublished units:");
+    for (kind, n) in &status.published {
+        text.push_str(&format!(" {kind} {n},"));
+    }
+    text.pop();
+    if status.working.is_empty() {
+        text.push_str("\nNobody is making a unit now.");
+    }
+    for w in &status.working {
+        text.push_str(&format!(
+            "\n  {} by {} since {}: {}{}",
+            &w.key[..w.key.len().min(12)],
+            w.holder,
+            w.since.as_deref().unwrap_or("?"),
+            if w.stale { "STALE, " } else { "" },
+            w.why
+        ));
+    }
+    if let Some(last) = status.submissions.last() {
+        text.push_str(&format!(
+            "\nLatest submission: {} ({} in all)",
+            last.display(),
+            status.submissions.len()
+        ));
     }
     print_text(&text)
 }
