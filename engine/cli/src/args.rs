@@ -153,7 +153,7 @@ pub struct BatchArgs {
 #[derive(Debug, Subcommand)]
 pub enum FarmCommand {
     /// Write the job scripts for a project and (Slurm) submit them.
-    Submit(FarmSubmitArgs),
+    Submit(Box<FarmSubmitArgs>),
     /// What the share says of a project's batch: units published by kind, units being made
     /// now (by whom, since when, alive or stale), the latest submissions and their logs.
     Status(FarmStatusArgs),
