@@ -204,6 +204,10 @@ fn a_killed_batch_resumes_without_redoing_finished_units() {
         })
         .collect();
     assert!(reported.is_subset(&d1), "{reported:?} {d1:?}");
+    // SIGKILL mid-run leaves every medium the project names intact.
+    let fsck = previz_in(tmp.path(), &["fsck", "film.previz", "--json"]);
+    assert_eq!(fsck.status, 0, "{}{}", fsck.stdout, fsck.stderr);
+    assert!(fsck.json()["problems"].as_array().unwrap().is_empty());
     let status = previz_in(tmp.path(), &["farm", "status", "film.previz", "--json"]);
     assert_eq!(status.status, 0, "{}", status.stderr);
     let counts = &status.json()["published"];
@@ -234,6 +238,9 @@ fn a_killed_batch_resumes_without_redoing_finished_units() {
     let reference = tmp.path().join("whole.previz");
     assert_eq!(published(&film), published(&reference));
     assert_eq!(content(&film), content(&reference));
+    let fsck = previz_in(tmp.path(), &["fsck", "film.previz"]);
+    assert_eq!(fsck.status, 0, "{}{}", fsck.stdout, fsck.stderr);
+    assert!(fsck.stdout.contains("clean"), "{}", fsck.stdout);
     // A third run has nothing to do.
     let again = previz_in(tmp.path(), &batch_args("film.previz", &[]));
     let (u4, _) = units_of(&again.stdout);

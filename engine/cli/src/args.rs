@@ -59,9 +59,26 @@ pub enum Command {
     /// 2 bad input; 75 units are still held by other workers (gather later); 130 cancelled
     /// (SIGINT/SIGTERM: finished units are kept, claims released).
     Batch(BatchArgs),
+    /// Check a project's media: every asset it names is in the store and hashes to its name;
+    /// missing and damaged ones are named with what uses them, orphans listed. --repair moves
+    /// damaged files aside, plays intact takes instead of broken ones and replaces an
+    /// unreadable project file by its newest readable backup.
+    ///
+    /// Exit status: 0 clean, 1 problems remain, 2 not a project (or no readable backup).
+    Fsck(FsckArgs),
     /// Render farm: write (and submit) a Slurm job array or a Kubernetes Indexed Job that runs
     /// `previz batch` shards, with the gather as a dependent job.
     Farm(FarmArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct FsckArgs {
+    /// The project folder (default: the only *.previz folder here, or the current folder).
+    pub project: Option<PathBuf>,
+    /// Fix what can be fixed (nothing is deleted: damaged files and project files are moved
+    /// aside).
+    #[arg(long)]
+    pub repair: bool,
 }
 
 /// How `previz batch` shows progress.

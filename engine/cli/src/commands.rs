@@ -6,6 +6,7 @@ mod conform;
 mod export;
 mod farm;
 mod frames;
+mod fsck;
 mod import;
 mod info;
 mod models;
@@ -34,6 +35,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Conform(args) => conform::run(&args, json),
         Command::Models(args) => models::run(&args, json),
         Command::Batch(args) => batch::run(&args, json),
+        Command::Fsck(args) => fsck::run(&args, json),
         Command::Farm(args) => farm::run(&args, json),
     }
 }
