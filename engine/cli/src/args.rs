@@ -59,6 +59,11 @@ pub enum Command {
     /// 2 bad input; 75 units are still held by other workers (gather later); 130 cancelled
     /// (SIGINT/SIGTERM: finished units are kept, claims released).
     Batch(BatchArgs),
+    /// Bring a folder of rushes (images, audio, video) into a project: hashed while copied into
+    /// its content-addressed store on every core, probed (size, duration, rate; ffprobe for
+    /// video), registered as assets; files already brought in are not read again; a manifest
+    /// of each ingest is kept in NAME.previz/ingest/. Killed midway, run it again.
+    Ingest(IngestArgs),
     /// Check a project's media: every asset it names is in the store and hashes to its name;
     /// missing and damaged ones are named with what uses them, orphans listed. --repair moves
     /// damaged files aside, plays intact takes instead of broken ones and replaces an
@@ -69,6 +74,21 @@ pub enum Command {
     /// Render farm: write (and submit) a Slurm job array or a Kubernetes Indexed Job that runs
     /// `previz batch` shards, with the gather as a dependent job.
     Farm(FarmArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct IngestArgs {
+    /// The folder of rushes (on the share or a local disk).
+    pub folder: PathBuf,
+    /// The project they go into.
+    #[arg(long)]
+    pub into: PathBuf,
+    /// Threads hashing and copying (default: every core).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+    /// Take over the project's lock if the session holding it is gone.
+    #[arg(long)]
+    pub take_over: bool,
 }
 
 #[derive(Debug, Args)]

@@ -9,6 +9,7 @@ mod frames;
 mod fsck;
 mod import;
 mod info;
+mod ingest;
 mod models;
 mod new;
 mod validate;
@@ -36,6 +37,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Models(args) => models::run(&args, json),
         Command::Batch(args) => batch::run(&args, json),
         Command::Fsck(args) => fsck::run(&args, json),
+        Command::Ingest(args) => ingest::run(&args, json),
         Command::Farm(args) => farm::run(&args, json),
     }
 }

@@ -13,6 +13,7 @@
 pub mod animatic;
 pub mod audio;
 pub mod export;
+pub mod ingest;
 pub mod interchange;
 pub mod storyboard;
 pub mod text;

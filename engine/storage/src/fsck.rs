@@ -320,6 +320,26 @@ pub fn fsck(
         .filter(|(hex, _)| !known.contains(hex))
         .map(|(_, p)| p)
         .collect();
+    // Copies a killed ingest or save left half-done (`.incoming-<pid>-<random>`): never
+    // visible as assets, only space; removed by the repair once their process is gone.
+    if let Ok(entries) = fs::read_dir(store.root()) {
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let Some(rest) = name.strip_prefix(".incoming-") else {
+                continue;
+            };
+            let pid = rest.split('-').next().and_then(|p| p.parse::<u32>().ok());
+            let gone = pid.is_some_and(|p| crate::host::pid_alive(p) == Some(false));
+            if repair && gone && fs::remove_file(e.path()).is_ok() {
+                report.repaired.push(format!(
+                    "removed {}, an unfinished copy",
+                    e.path().display()
+                ));
+            } else {
+                report.orphans.push(e.path());
+            }
+        }
+    }
     if repair && !broken.is_empty() {
         let (commands, said) = fallbacks(&project, &broken);
         if !commands.is_empty() {

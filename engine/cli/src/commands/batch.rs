@@ -190,7 +190,7 @@ impl EventSink for Silent {
 }
 
 /// SIGINT / SIGTERM cancel `token` (installed once per process).
-fn cancel_on_signals(token: &CancelToken) {
+pub(crate) fn cancel_on_signals(token: &CancelToken) {
     let token = token.clone();
     let _ = ctrlc::set_handler(move || {
         if token.is_cancelled() {
