@@ -15,7 +15,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use previz_e2e::previz_binary;
+use previz_e2e::{copy_dir, previz_binary};
 
 fn screenplay(scenes: usize) -> String {
     let places = [
@@ -69,18 +69,6 @@ fn finish(child: std::process::Child, what: &str) {
         "{what} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap().flatten() {
-        let target = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), target).unwrap();
-        }
-    }
 }
 
 fn units(project: &Path) -> usize {

@@ -101,3 +101,16 @@ pub fn without_ids(mut value: serde_json::Value) -> serde_json::Value {
     walk(&mut value, &mut std::collections::HashMap::new());
     value
 }
+
+/// Copies a folder (a project) recursively, for tests that run one project two ways.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("create the copy");
+    for e in std::fs::read_dir(from).expect("read the folder").flatten() {
+        let target = to.join(e.file_name());
+        if e.file_type().expect("file type").is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), target).expect("copy a file");
+        }
+    }
+}

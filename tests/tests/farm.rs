@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use previz_e2e::{previz_binary, previz_in, root, sample};
+use previz_e2e::{copy_dir, previz_binary, previz_in, root, sample};
 
 const STEPS: &str = "breakdown,frames,voices,exports";
 
@@ -24,18 +24,6 @@ fn import(dir: &Path, name: &str) {
         ],
     );
     assert_eq!(run.status, 0, "{}", run.stderr);
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap().flatten() {
-        let target = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), target).unwrap();
-        }
-    }
 }
 
 /// `--progress json` events of a finished run: (status of each unit by key, the summary).

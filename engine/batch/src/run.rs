@@ -650,40 +650,71 @@ fn frames_scene(
             if summary.cancelled {
                 return Err(UnitError::Cancelled);
             }
-            let commands = match command {
-                Some(EditCommand::Batch { commands, .. }) => commands,
-                Some(other) => vec![other],
-                None => Vec::new(),
-            };
-            let assets = commands
-                .iter()
-                .filter_map(|c| match c {
-                    EditCommand::AttachTake { take, .. } => Some(take.asset),
-                    _ => None,
-                })
-                .collect();
-            Ok(Parts {
-                commands,
-                assets,
-                ..Parts::default()
-            })
+            Ok(takes_of(command, |c| match c {
+                EditCommand::AttachTake { take, .. } => Some(take.asset),
+                _ => None,
+            }))
         })?;
-        match obtained {
-            Obtained::Ready(record) => {
-                let edits = target.apply(
-                    &EditCommand::Batch {
-                        label: format!("Draw frames for {label} (batch)"),
-                        commands: record.commands,
-                    },
-                    &format!("the frames of {label}"),
-                )?;
-                r.summary.applied += edits;
-            }
-            Obtained::Cancelled => return Ok(Flow::Stop),
-            Obtained::Elsewhere | Obtained::Failed => {}
+        let batch = format!("Draw frames for {label} (batch)");
+        if land(
+            r,
+            target,
+            obtained,
+            batch,
+            &format!("the frames of {label}"),
+        )? == Flow::Stop
+        {
+            return Ok(Flow::Stop);
         }
     }
     Ok(Flow::Go)
+}
+
+/// A unit's edits from what a run made: the commands `take` keeps (it names each one's
+/// medium), flattened out of the run's batch.
+fn takes_of(
+    command: Option<EditCommand>,
+    take: impl Fn(&EditCommand) -> Option<ContentHash>,
+) -> Parts {
+    let commands: Vec<EditCommand> = match command {
+        Some(EditCommand::Batch { commands, .. }) => commands,
+        Some(other) => vec![other],
+        None => Vec::new(),
+    }
+    .into_iter()
+    .filter(|c| take(c).is_some())
+    .collect();
+    let assets = commands.iter().filter_map(&take).collect();
+    Parts {
+        commands,
+        assets,
+        ..Parts::default()
+    }
+}
+
+/// Lands an obtained unit's edits in the project as one batch named `batch`.
+fn land(
+    r: &mut Runner<'_>,
+    target: &mut Target,
+    obtained: Obtained,
+    batch: String,
+    what: &str,
+) -> Result<Flow, BatchError> {
+    match obtained {
+        Obtained::Ready(record) => {
+            let edits = target.apply(
+                &EditCommand::Batch {
+                    label: batch,
+                    commands: record.commands,
+                },
+                what,
+            )?;
+            r.summary.applied += edits;
+            Ok(Flow::Go)
+        }
+        Obtained::Cancelled => Ok(Flow::Stop),
+        Obtained::Elsewhere | Obtained::Failed => Ok(Flow::Go),
+    }
 }
 
 fn voices_options(r: &Runner<'_>, default_voice: &str) -> VoicesOptions {
@@ -738,41 +769,15 @@ fn voices_scene(
             if summary.cancelled {
                 return Err(UnitError::Cancelled);
             }
-            let commands: Vec<EditCommand> = match command {
-                Some(EditCommand::Batch { commands, .. }) => commands,
-                Some(other) => vec![other],
-                None => Vec::new(),
-            }
-            .into_iter()
             // The take only: the gather re-times the clip on the timeline it has then.
-            .filter(|c| matches!(c, EditCommand::AttachLineTake { .. }))
-            .collect();
-            let assets = commands
-                .iter()
-                .filter_map(|c| match c {
-                    EditCommand::AttachLineTake { take, .. } => Some(take.asset),
-                    _ => None,
-                })
-                .collect();
-            Ok(Parts {
-                commands,
-                assets,
-                ..Parts::default()
-            })
+            Ok(takes_of(command, |c| match c {
+                EditCommand::AttachLineTake { take, .. } => Some(take.asset),
+                _ => None,
+            }))
         })?;
-        match obtained {
-            Obtained::Ready(record) => {
-                let edits = target.apply(
-                    &EditCommand::Batch {
-                        label: format!("Voice {label} (batch)"),
-                        commands: record.commands,
-                    },
-                    &format!("the voice of {label}"),
-                )?;
-                r.summary.applied += edits;
-            }
-            Obtained::Cancelled => return Ok(Flow::Stop),
-            Obtained::Elsewhere | Obtained::Failed => {}
+        let batch = format!("Voice {label} (batch)");
+        if land(r, target, obtained, batch, &format!("the voice of {label}"))? == Flow::Stop {
+            return Ok(Flow::Stop);
         }
     }
     Ok(Flow::Go)

@@ -391,15 +391,9 @@ pub fn run_frames(
         // The model this shot is drawn with: the engine's, or a variant with its characters'
         // LoRAs merged.
         let model = match engine {
-            FrameEngine::Diffusion(d) => Some(
-                d.variant(&look_loras(
-                    &prompt.looks,
-                    options
-                        .project_dir
-                        .as_deref()
-                        .or_else(|| store.root().parent()),
-                )?)?,
-            ),
+            FrameEngine::Diffusion(d) => {
+                Some(d.variant(&look_loras(&prompt.looks, looks_dir(options, store))?)?)
+            }
             FrameEngine::Sketch => None,
         };
         let loras = model.as_ref().and_then(|(m, _)| loras_json(&m.loras));
@@ -620,7 +614,8 @@ pub fn frame_inputs(
         return Ok(None);
     };
     let prompt = shot_prompt(project, s);
-    let loras = planned_loras(engine, &prompt, options, store)?;
+    let planned = planned_lora_files(engine, &prompt, options, store)?;
+    let loras = loras_json(&planned);
     let (width, height) = match engine {
         FrameEngine::Sketch => generation_size(project, None, 8),
         FrameEngine::Diffusion(d) => generation_size(
@@ -647,25 +642,18 @@ pub fn frame_inputs(
         .and_then(|strength| s.active().map(|t| (strength, t.asset.to_string())));
     // A LoRA replaced under the same name is another model: its size and time say so without
     // hashing hundreds of megabytes per shot (the loaded variant's full hash goes in the take).
-    let mut lora_files: Vec<(String, u64, u64)> = Vec::new();
-    if let FrameEngine::Diffusion(d) = engine {
-        let looks = look_loras(
-            &prompt.looks,
-            options
-                .project_dir
-                .as_deref()
-                .or_else(|| store.root().parent()),
-        )?;
-        for (path, _) in d.options.loras.iter().chain(looks.iter()) {
+    let lora_files: Vec<(String, u64, u64)> = planned
+        .iter()
+        .map(|(path, _)| {
             let meta = std::fs::metadata(path).ok();
             let modified = meta
                 .as_ref()
                 .and_then(|m| m.modified().ok())
                 .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
                 .map_or(0, |d| d.as_secs());
-            lora_files.push((lora_name(path), meta.map_or(0, |m| m.len()), modified));
-        }
-    }
+            (lora_name(path), meta.map_or(0, |m| m.len()), modified)
+        })
+        .collect();
     Ok(Some(serde_json::json!({
         "lora_files": lora_files,
         "engine": engine_key(engine),
@@ -699,7 +687,7 @@ pub fn frame_up_to_date(
         return Ok(true);
     };
     let prompt = shot_prompt(project, s);
-    let loras = planned_loras(engine, &prompt, options, store)?;
+    let loras = loras_json(&planned_lora_files(engine, &prompt, options, store)?);
     let key = engine_key(engine);
     Ok(s.active().is_some_and(|t| {
         t.provenance.prompt == prompt.prompt
@@ -708,30 +696,28 @@ pub fn frame_up_to_date(
     }))
 }
 
-/// The LoRAs a shot is drawn with (the engine's, then its characters' looks), as provenance
-/// records them, without loading anything.
-fn planned_loras(
+/// The LoRAs a shot is drawn with (the engine's, then its characters' looks), without loading
+/// anything.
+fn planned_lora_files(
     engine: &FrameEngine,
     prompt: &crate::prompt::ShotPrompt,
     options: &FramesOptions,
     store: &AssetStore,
-) -> Result<Option<serde_json::Value>, FramesError> {
+) -> Result<Vec<(PathBuf, f32)>, FramesError> {
     let FrameEngine::Diffusion(d) = engine else {
-        return Ok(None);
+        return Ok(Vec::new());
     };
     let mut all = d.options.loras.clone();
-    let looks = look_loras(
-        &prompt.looks,
-        options
-            .project_dir
-            .as_deref()
-            .or_else(|| store.root().parent()),
-    )?;
-    if looks.is_empty() {
-        return Ok(loras_json(&all));
-    }
-    all.extend(looks);
-    Ok(loras_json(&all))
+    all.extend(look_loras(&prompt.looks, looks_dir(options, store))?);
+    Ok(all)
+}
+
+/// Where character LoRAs named relative to the project are found.
+fn looks_dir<'a>(options: &'a FramesOptions, store: &'a AssetStore) -> Option<&'a std::path::Path> {
+    options
+        .project_dir
+        .as_deref()
+        .or_else(|| store.root().parent())
 }
 
 fn lora_name(path: &std::path::Path) -> String {
