@@ -25,6 +25,12 @@ if ! python3 -c "import onnxruntime" 2>/dev/null; then
   python3 -m pip install --quiet "onnxruntime==1.32.0"
 fi
 
+# moto's S3 server: the storage tests start it on loopback (tests/s3/moto_serial.py).
+if ! python3 -c "import moto, werkzeug" 2>/dev/null; then
+  python3 -m pip install --quiet "moto[server]==5.2.1"
+fi
+export PREVIZ_REQUIRE_S3=1
+
 # A real single-node Slurm (munged, slurmctld, slurmd on localhost) for the farm tests,
 # stopped when this script ends.
 slurm_dir=$(mktemp -d /tmp/previz-slurm.XXXXXX)

@@ -10,6 +10,7 @@ pub mod edit;
 pub mod format;
 pub mod history;
 pub mod ids;
+pub mod merge;
 pub mod project;
 pub mod revision;
 pub mod roughcut;

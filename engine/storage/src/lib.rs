@@ -72,6 +72,7 @@
 
 pub mod assets;
 pub mod atomic;
+pub mod backend;
 pub mod backup;
 mod error;
 pub mod fsck;
@@ -82,6 +83,7 @@ pub mod lock;
 mod replay;
 mod report;
 pub mod session;
+pub mod shared;
 pub mod work;
 
 pub use assets::{AssetError, AssetStore, hash_bytes};
@@ -96,4 +98,5 @@ pub use report::{AsideReason, OpenReport, Recovered, SaveReport, SetAside, TickR
 pub use session::background::{SaveJob, SaveWritten};
 pub use session::saving::CloseError;
 pub use session::{OpenMode, Session, SessionOptions};
+pub use shared::{Lease, LeaseOutcome, Saved, SharedError, SharedOptions, SharedProject};
 pub use work::{Claim, ClaimAttempt, WorkArea};

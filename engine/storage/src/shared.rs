@@ -1,0 +1,579 @@
+//! Many editors on one project: per-scene leases and optimistic concurrency over any
+//! [`Backend`] (a folder on the share, or S3).
+//!
+//! ```text
+//! <prefix>/project.json              the document; every save is a conditional write
+//! <prefix>/leases/<scene-id>.json    who is working on a scene, until when
+//! <prefix>/conflicts/<time>-<user>-<token>.json   edits that could not be merged, kept
+//! ```
+//!
+//! # Saving without losing anyone's work
+//!
+//! A [`SharedProject`] remembers the version of `project.json` it read (`base`) and the
+//! primitive changes made since (`pending`). Saving writes the document only if the stored one
+//! is still at `base` ([`PutMode::Replace`]: `If-Match` on S3, a generation link on POSIX). If
+//! someone saved in between, the write is refused; the session reads their document, replays
+//! its pending changes onto it with [`previz_core::merge::rebase`] (edits that do not overlap
+//! merge; overlapping ones become [`Conflict`]s), and tries again. Conflicts are returned to
+//! the caller (the studio shows them) and written under `conflicts/` with both values, so an
+//! edit is either in the document or reported, never lost silently.
+//!
+//! # Leases
+//!
+//! An editor who is going to work on a scene takes its lease: a small object naming the holder
+//! (user, host, pid, session token), created only if absent ([`PutMode::Create`]). The holder
+//! renews it (a conditional write on the version it holds) well before it expires; another
+//! editor can take over a lease that has expired, or whose holder's process is gone on the same
+//! host, with a conditional write on the stale version, so two takers cannot both win. While
+//! someone else holds a scene's lease, edits to that scene's shots are refused with a message
+//! naming them. Work outside scenes (the timeline, markers) takes no lease and relies on the
+//! merge alone.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use previz_core::merge::{Conflict, rebase};
+use previz_core::{Applied, Change, EditCommand, EditError, Project, SceneId, format};
+
+use crate::backend::{Backend, BackendError, PutMode, Version, join_key};
+use crate::host;
+use crate::lock::LockInfo;
+
+/// The document's key under the project prefix.
+pub const DOCUMENT_KEY: &str = "project.json";
+
+/// A scene lease as stored.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lease {
+    pub scene: SceneId,
+    pub holder: LockInfo,
+    pub expires: Timestamp,
+}
+
+impl Lease {
+    /// Whether another editor may take it over now.
+    #[must_use]
+    pub fn is_stale(&self, now: Timestamp) -> bool {
+        if now > self.expires {
+            return true;
+        }
+        self.holder.host == host::host_name() && host::pid_alive(self.holder.pid) == Some(false)
+    }
+}
+
+/// Why shared editing failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SharedError {
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+    #[error("{location} does not hold a readable project: {detail}")]
+    Format { location: String, detail: String },
+    #[error(
+        "scene {scene} is being worked on by {holder} until {expires}; the edit was not made: ask them, or wait for their lease to end"
+    )]
+    Leased {
+        scene: SceneId,
+        holder: Box<LockInfo>,
+        expires: Timestamp,
+    },
+    #[error("the edit was refused: {0}")]
+    Edit(#[from] EditError),
+    #[error(
+        "{location} kept changing while saving ({attempts} merges in a row); the edits are still here: save again"
+    )]
+    Busy { location: String, attempts: u32 },
+}
+
+/// What taking a lease did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LeaseOutcome {
+    Acquired,
+    /// Taken over from a holder whose lease had expired or whose process is gone.
+    TookOver {
+        from: Box<LockInfo>,
+    },
+    /// Held by someone else, live.
+    Held {
+        by: Box<Lease>,
+    },
+}
+
+/// What a save did.
+#[derive(Clone, Debug, Default)]
+pub struct Saved {
+    /// The stored document's new version (a generation on POSIX, an ETag on S3).
+    pub version: Option<Version>,
+    /// How many times someone else had saved first and their edits were merged in.
+    pub merges: u32,
+    /// Edits that could not be merged (also written under `conflicts/`).
+    pub conflicts: Vec<Conflict>,
+    /// Where they were written.
+    pub conflict_record: Option<String>,
+}
+
+/// Options of a shared session.
+#[derive(Clone, Debug)]
+pub struct SharedOptions {
+    /// How long a lease lasts without renewal.
+    pub lease_ttl: Duration,
+    /// The program written into leases.
+    pub app: String,
+    /// Give up a save after this many merges in a row (someone saving constantly).
+    pub max_merges: u32,
+}
+
+impl Default for SharedOptions {
+    fn default() -> Self {
+        Self {
+            lease_ttl: Duration::from_secs(120),
+            app: format!("Previz {}", env!("CARGO_PKG_VERSION")),
+            max_merges: 50,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+struct HeldLease {
+    version: Version,
+    lease: Lease,
+}
+
+/// One editor's view of a shared project.
+#[derive(Debug)]
+pub struct SharedProject {
+    backend: Arc<dyn Backend>,
+    prefix: String,
+    options: SharedOptions,
+    me: LockInfo,
+    base: Project,
+    base_version: Version,
+    doc: Project,
+    pending: Vec<Change>,
+    held: BTreeMap<SceneId, HeldLease>,
+    /// Others' leases as last seen.
+    others: BTreeMap<SceneId, Lease>,
+}
+
+impl SharedProject {
+    /// Stores a new project under `prefix` (fails if one is there).
+    pub fn create(
+        backend: Arc<dyn Backend>,
+        prefix: &str,
+        project: &Project,
+        options: SharedOptions,
+    ) -> Result<Self, SharedError> {
+        let key = join_key(prefix, DOCUMENT_KEY);
+        backend.put(&key, &format::to_json(project), PutMode::Create)?;
+        Self::open(backend, prefix, options)
+    }
+
+    /// Opens the project stored under `prefix`.
+    pub fn open(
+        backend: Arc<dyn Backend>,
+        prefix: &str,
+        options: SharedOptions,
+    ) -> Result<Self, SharedError> {
+        let me = LockInfo::for_this_process(&options.app, Timestamp::now());
+        let (doc, version) = read_document(backend.as_ref(), prefix)?;
+        let mut this = Self {
+            backend,
+            prefix: prefix.to_owned(),
+            options,
+            me,
+            base: doc.clone(),
+            base_version: version,
+            doc,
+            pending: Vec::new(),
+            held: BTreeMap::new(),
+            others: BTreeMap::new(),
+        };
+        this.refresh_leases()?;
+        Ok(this)
+    }
+
+    /// The document as this editor sees it (base + pending edits).
+    #[must_use]
+    pub fn doc(&self) -> &Project {
+        &self.doc
+    }
+
+    /// This editor's identity, as written in its leases.
+    #[must_use]
+    pub fn editor(&self) -> &LockInfo {
+        &self.me
+    }
+
+    /// Edits made since the last save or reload.
+    #[must_use]
+    pub fn pending(&self) -> &[Change] {
+        &self.pending
+    }
+
+    /// The version of the stored document this editor last read or wrote.
+    #[must_use]
+    pub fn version(&self) -> &Version {
+        &self.base_version
+    }
+
+    fn key(&self, key: &str) -> String {
+        join_key(&self.prefix, key)
+    }
+
+    fn lease_key(&self, scene: SceneId) -> String {
+        self.key(&format!("leases/{scene}.json"))
+    }
+
+    /// Applies an edit. Edits of a scene someone else holds the lease of are refused.
+    pub fn apply(&mut self, command: &EditCommand) -> Result<Applied, SharedError> {
+        let mut scratch = self.doc.clone();
+        let applied = scratch.apply(command)?;
+        let now = Timestamp::now();
+        for scene in scenes_touched(&self.doc, &scratch, &applied.redo) {
+            if self.held.contains_key(&scene) {
+                continue;
+            }
+            if let Some(lease) = self.others.get(&scene)
+                && !lease.is_stale(now)
+                && !lease.holder.same_session(&self.me)
+            {
+                return Err(SharedError::Leased {
+                    scene,
+                    holder: Box::new(lease.holder.clone()),
+                    expires: lease.expires,
+                });
+            }
+        }
+        self.doc = scratch;
+        self.pending.extend(applied.redo.iter().cloned());
+        Ok(applied)
+    }
+
+    /// Rereads everyone's leases (the studio does this every few seconds).
+    pub fn refresh_leases(&mut self) -> Result<(), SharedError> {
+        let prefix = self.key("leases/");
+        let mut others = BTreeMap::new();
+        for meta in self.backend.list(&prefix)? {
+            let (bytes, _) = match self.backend.get(&meta.key) {
+                Ok(found) => found,
+                Err(BackendError::NotFound { .. }) => continue,
+                Err(e) => return Err(e.into()),
+            };
+            // A damaged lease is ignored rather than blocking the scene forever.
+            if let Ok(lease) = serde_json::from_slice::<Lease>(&bytes)
+                && !lease.holder.same_session(&self.me)
+            {
+                others.insert(lease.scene, lease);
+            }
+        }
+        self.others = others;
+        Ok(())
+    }
+
+    /// Others' live leases.
+    #[must_use]
+    pub fn leases_of_others(&self) -> Vec<&Lease> {
+        let now = Timestamp::now();
+        self.others.values().filter(|l| !l.is_stale(now)).collect()
+    }
+
+    /// The lease this editor holds on a scene.
+    #[must_use]
+    pub fn held_lease(&self, scene: SceneId) -> Option<&Lease> {
+        self.held.get(&scene).map(|h| &h.lease)
+    }
+
+    /// Scenes this editor holds.
+    #[must_use]
+    pub fn held_scenes(&self) -> Vec<SceneId> {
+        self.held.keys().copied().collect()
+    }
+
+    fn new_lease(&self, scene: SceneId, now: Timestamp) -> Lease {
+        let mut holder = self.me.clone();
+        holder.heartbeat = now;
+        Lease {
+            scene,
+            holder,
+            expires: now
+                + jiff::SignedDuration::try_from(self.options.lease_ttl).unwrap_or_default(),
+        }
+    }
+
+    /// Takes a scene's lease.
+    pub fn acquire(&mut self, scene: SceneId) -> Result<LeaseOutcome, SharedError> {
+        let key = self.lease_key(scene);
+        let now = Timestamp::now();
+        let lease = self.new_lease(scene, now);
+        let bytes = lease_bytes(&lease);
+        match self.backend.put(&key, &bytes, PutMode::Create) {
+            Ok(version) => {
+                self.held.insert(scene, HeldLease { version, lease });
+                self.others.remove(&scene);
+                return Ok(LeaseOutcome::Acquired);
+            }
+            Err(BackendError::AlreadyExists { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+        let (current, version) = match self.backend.get(&key) {
+            Ok(found) => found,
+            // Released meanwhile: try once more from the start.
+            Err(BackendError::NotFound { .. }) => {
+                return match self.backend.put(&key, &bytes, PutMode::Create) {
+                    Ok(version) => {
+                        self.held.insert(scene, HeldLease { version, lease });
+                        Ok(LeaseOutcome::Acquired)
+                    }
+                    Err(BackendError::AlreadyExists { .. }) => self.acquire_held(scene),
+                    Err(e) => Err(e.into()),
+                };
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let existing: Option<Lease> = serde_json::from_slice(&current).ok();
+        if let Some(existing) = &existing {
+            if existing.holder.same_session(&self.me) {
+                self.held.insert(
+                    scene,
+                    HeldLease {
+                        version,
+                        lease: existing.clone(),
+                    },
+                );
+                return Ok(LeaseOutcome::Acquired);
+            }
+            if !existing.is_stale(now) {
+                self.others.insert(scene, existing.clone());
+                return Ok(LeaseOutcome::Held {
+                    by: Box::new(existing.clone()),
+                });
+            }
+        }
+        // Stale (or unreadable): take it over, conditionally on the version judged stale.
+        match self.backend.put(&key, &bytes, PutMode::Replace(version)) {
+            Ok(version) => {
+                self.held.insert(scene, HeldLease { version, lease });
+                self.others.remove(&scene);
+                Ok(match existing {
+                    Some(old) => LeaseOutcome::TookOver {
+                        from: Box::new(old.holder),
+                    },
+                    None => LeaseOutcome::Acquired,
+                })
+            }
+            Err(BackendError::Changed { .. } | BackendError::AlreadyExists { .. }) => {
+                self.acquire_held(scene)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Someone else won a race for the lease: report who.
+    fn acquire_held(&mut self, scene: SceneId) -> Result<LeaseOutcome, SharedError> {
+        let (bytes, _) = self.backend.get(&self.lease_key(scene))?;
+        let lease: Lease = serde_json::from_slice(&bytes).map_err(|e| SharedError::Format {
+            location: self.backend.location(&self.lease_key(scene)),
+            detail: e.to_string(),
+        })?;
+        self.others.insert(scene, lease.clone());
+        Ok(LeaseOutcome::Held {
+            by: Box::new(lease),
+        })
+    }
+
+    /// Renews every lease held (call well within the lease time: the studio does it every
+    /// 30 s). Returns the scenes whose lease was lost (taken over after it expired).
+    pub fn renew(&mut self) -> Result<Vec<SceneId>, SharedError> {
+        let now = Timestamp::now();
+        let mut lost = Vec::new();
+        let scenes: Vec<SceneId> = self.held.keys().copied().collect();
+        for scene in scenes {
+            let Some(held) = self.held.get(&scene).cloned() else {
+                continue;
+            };
+            let lease = self.new_lease(scene, now);
+            match self.backend.put(
+                &self.lease_key(scene),
+                &lease_bytes(&lease),
+                PutMode::Replace(held.version),
+            ) {
+                Ok(version) => {
+                    self.held.insert(scene, HeldLease { version, lease });
+                }
+                Err(BackendError::Changed { .. } | BackendError::NotFound { .. }) => {
+                    self.held.remove(&scene);
+                    lost.push(scene);
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(lost)
+    }
+
+    /// Gives a scene's lease back.
+    pub fn release(&mut self, scene: SceneId) -> Result<(), SharedError> {
+        let Some(held) = self.held.remove(&scene) else {
+            return Ok(());
+        };
+        let key = self.lease_key(scene);
+        // Only delete it if it is still ours (a takeover after expiry leaves it alone).
+        match self.backend.get(&key) {
+            Ok((_, version)) if version == held.version => self.backend.delete(&key)?,
+            Ok(_) | Err(BackendError::NotFound { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+        Ok(())
+    }
+
+    /// Releases every lease held.
+    pub fn release_all(&mut self) -> Result<(), SharedError> {
+        for scene in self.held_scenes() {
+            self.release(scene)?;
+        }
+        Ok(())
+    }
+
+    /// Reads others' saves and merges the pending edits onto them without writing; returns the
+    /// conflicts (the edits concerned are no longer pending).
+    pub fn reload(&mut self) -> Result<Vec<Conflict>, SharedError> {
+        let (theirs, version) = read_document(self.backend.as_ref(), &self.prefix)?;
+        if version == self.base_version {
+            return Ok(Vec::new());
+        }
+        let conflicts = self.merge_onto(theirs, version);
+        if !conflicts.is_empty() {
+            self.record_conflicts(&conflicts)?;
+        }
+        self.refresh_leases()?;
+        Ok(conflicts)
+    }
+
+    fn merge_onto(&mut self, theirs: Project, version: Version) -> Vec<Conflict> {
+        let rebased = rebase(&self.base, &self.pending, &theirs);
+        self.base = theirs;
+        self.base_version = version;
+        self.doc = rebased.merged;
+        self.pending = rebased.applied;
+        rebased.conflicts
+    }
+
+    /// Saves: a conditional write; when someone saved first, merge and try again.
+    pub fn save(&mut self) -> Result<Saved, SharedError> {
+        let key = self.key(DOCUMENT_KEY);
+        let mut saved = Saved::default();
+        loop {
+            if self.pending.is_empty() && saved.merges > 0 {
+                // Everything pending was merged away or conflicted: their document stands.
+                break;
+            }
+            if self.pending.is_empty() {
+                saved.version = Some(self.base_version.clone());
+                break;
+            }
+            let bytes = format::to_json(&self.doc);
+            match self
+                .backend
+                .put(&key, &bytes, PutMode::Replace(self.base_version.clone()))
+            {
+                Ok(version) => {
+                    self.base = self.doc.clone();
+                    self.base_version = version.clone();
+                    self.pending.clear();
+                    saved.version = Some(version);
+                    break;
+                }
+                Err(BackendError::Changed { .. }) => {
+                    saved.merges += 1;
+                    if saved.merges > self.options.max_merges {
+                        return Err(SharedError::Busy {
+                            location: self.backend.location(&key),
+                            attempts: saved.merges,
+                        });
+                    }
+                    let (theirs, version) = read_document(self.backend.as_ref(), &self.prefix)?;
+                    let conflicts = self.merge_onto(theirs, version);
+                    saved.conflicts.extend(conflicts);
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        if !saved.conflicts.is_empty() {
+            saved.conflict_record = Some(self.record_conflicts(&saved.conflicts)?);
+        }
+        Ok(saved)
+    }
+
+    /// Keeps conflicts where the team can see them; returns the key.
+    fn record_conflicts(&self, conflicts: &[Conflict]) -> Result<String, SharedError> {
+        let now = Timestamp::now();
+        let key = self.key(&format!(
+            "conflicts/{}-{}-{}.json",
+            now.strftime("%Y%m%dT%H%M%S%.3fZ"),
+            safe_name(&self.me.user),
+            host::random_hex(6)
+        ));
+        let record = serde_json::json!({
+            "schema": "previz.conflicts/1",
+            "editor": self.me,
+            "at": now,
+            "conflicts": conflicts,
+        });
+        let bytes = serde_json::to_vec_pretty(&record).unwrap_or_default();
+        self.backend.put(&key, &bytes, PutMode::Create)?;
+        Ok(self.backend.location(&key))
+    }
+}
+
+fn safe_name(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .take(32)
+        .collect()
+}
+
+fn lease_bytes(lease: &Lease) -> Vec<u8> {
+    serde_json::to_vec_pretty(lease).unwrap_or_default()
+}
+
+fn read_document(backend: &dyn Backend, prefix: &str) -> Result<(Project, Version), SharedError> {
+    let key = join_key(prefix, DOCUMENT_KEY);
+    let (bytes, version) = backend.get(&key)?;
+    let doc = format::from_json(&bytes).map_err(|e| SharedError::Format {
+        location: backend.location(&key),
+        detail: e.to_string(),
+    })?;
+    Ok((doc, version))
+}
+
+/// The scenes whose shots a change list touches, in the document before and after.
+fn scenes_touched(before: &Project, after: &Project, changes: &[Change]) -> Vec<SceneId> {
+    let mut scenes = Vec::new();
+    let mut add = |scene: SceneId| {
+        if !scenes.contains(&scene) {
+            scenes.push(scene);
+        }
+    };
+    for change in changes {
+        let shot = match change {
+            Change::InsertShot { shot, .. } => Some(shot.id),
+            Change::RemoveShot { shot }
+            | Change::MoveShot { shot, .. }
+            | Change::SetShotField { shot, .. }
+            | Change::InsertTake { shot, .. }
+            | Change::RemoveTake { shot, .. }
+            | Change::SetActiveTake { shot, .. } => Some(*shot),
+            _ => None,
+        };
+        if let Some(shot) = shot {
+            for doc in [before, after] {
+                if let Some(s) = doc.shot(shot) {
+                    add(s.scene);
+                }
+            }
+        }
+    }
+    scenes
+}
