@@ -85,7 +85,7 @@ impl S3Server {
             .unwrap();
         let child = Command::new("python3")
             .arg(repo_root().join("tests/s3/moto_serial.py"))
-            .args(["--port", &self.port.to_string()])
+            .args(["--port", &self.port.to_string(), "--bucket", BUCKET])
             .stdout(Stdio::from(log.try_clone().unwrap()))
             .stderr(Stdio::from(log))
             .spawn()
@@ -93,7 +93,7 @@ impl S3Server {
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if self.request("PUT", &format!("/{BUCKET}")).is_ok() {
+            if self.request("HEAD", &format!("/{BUCKET}")).is_ok() {
                 return;
             }
             assert!(
