@@ -928,7 +928,8 @@ pub fn run(
         Target::Snapshot(Box::new(project))
     };
     let snapshot = target.project().clone();
-    let store = AssetStore::new(dir.join(previz_storage::layout::ASSET_DIR));
+    let store = AssetStore::for_project(dir)
+        .unwrap_or_else(|_| AssetStore::new(dir.join(previz_storage::layout::ASSET_DIR)));
     let mut r = Runner {
         area: WorkArea::of_project(dir),
         store,

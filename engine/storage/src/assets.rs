@@ -11,12 +11,25 @@ use std::path::{Path, PathBuf};
 use previz_core::ContentHash;
 
 use crate::atomic;
+use crate::store::{ShowStore, StoreConfig};
 
-/// The assets folder of one project (or a show-wide store on a share).
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// The assets folder of one project, and the show's shared store when the project has one
+/// (`store.json`, see [`crate::store`]): assets written here are also stored there (hard-linked
+/// when both are on one filesystem, so the bytes exist once), and an asset missing here is
+/// fetched from there.
+#[derive(Clone, Debug)]
 pub struct AssetStore {
     root: PathBuf,
+    show: Option<ShowStore>,
 }
+
+impl PartialEq for AssetStore {
+    fn eq(&self, other: &Self) -> bool {
+        self.root == other.root
+    }
+}
+
+impl Eq for AssetStore {}
 
 /// Why an asset could not be stored or read.
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +45,8 @@ pub enum AssetError {
     Missing { hash: ContentHash, path: PathBuf },
     #[error("asset {} is damaged: its bytes hash to {actual}; delete the file and regenerate the take, or restore it from a backup", path.display())]
     Damaged { path: PathBuf, actual: ContentHash },
+    #[error("the show store: {0}")]
+    Show(String),
 }
 
 fn io_error(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> AssetError {
@@ -53,7 +68,77 @@ impl AssetStore {
     /// A store rooted at `root` (created on first write).
     #[must_use]
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        Self { root: root.into() }
+        Self {
+            root: root.into(),
+            show: None,
+        }
+    }
+
+    /// The store of the project in `project_dir`: its `assets/` folder, with the show store its
+    /// `store.json` names, if any.
+    pub fn for_project(project_dir: &Path) -> Result<Self, AssetError> {
+        let store = Self::new(project_dir.join(crate::layout::ASSET_DIR));
+        match StoreConfig::read(project_dir).map_err(|e| AssetError::Show(e.to_string()))? {
+            Some(config) => {
+                let show =
+                    ShowStore::open(&config.location).map_err(|e| AssetError::Show(e.to_string()))?;
+                Ok(store.with_show(show))
+            }
+            None => Ok(store),
+        }
+    }
+
+    /// Shares assets with a show store.
+    #[must_use]
+    pub fn with_show(mut self, show: ShowStore) -> Self {
+        self.show = Some(show);
+        self
+    }
+
+    #[must_use]
+    pub fn show(&self) -> Option<&ShowStore> {
+        self.show.as_ref()
+    }
+
+    /// Puts a newly stored local asset into the show store too.
+    fn share(&self, hash: &ContentHash) -> Result<(), AssetError> {
+        let Some(show) = &self.show else {
+            return Ok(());
+        };
+        let path = self.path_of(hash);
+        show.adopt(hash, &path)
+            .map(|_| ())
+            .map_err(|e| AssetError::Show(e.to_string()))
+    }
+
+    /// Makes sure the asset is in this project's folder, fetching it from the show store when
+    /// only the show has it; returns its path.
+    pub fn ensure(&self, hash: &ContentHash) -> Result<PathBuf, AssetError> {
+        let path = self.path_of(hash);
+        if path.is_file() {
+            return Ok(path);
+        }
+        let Some(show) = &self.show else {
+            return Err(AssetError::Missing { hash: *hash, path });
+        };
+        let source = show
+            .local_path(hash)
+            .map_err(|e| AssetError::Show(e.to_string()))?;
+        if let Some(dir) = path.parent() {
+            fs::create_dir_all(dir).map_err(io_error("create the folder", dir))?;
+        }
+        // Same filesystem: a hard link, so the bytes exist once; else a verified copy.
+        if fs::hard_link(&source, &path).is_err() {
+            let dir = path.parent().unwrap_or(&self.root).to_path_buf();
+            let temp = dir.join(format!(".incoming-{}", crate::host::random_hex(8)));
+            fs::copy(&source, &temp).map_err(io_error("copy", &source))?;
+            let synced = fs::File::open(&temp).and_then(|f| f.sync_all());
+            if let Err(e) = synced.and_then(|()| fs::rename(&temp, &path)) {
+                let _ = fs::remove_file(&temp);
+                return Err(io_error("store the asset", &path)(e));
+            }
+        }
+        Ok(path)
     }
 
     #[must_use]
@@ -84,6 +169,7 @@ impl AssetStore {
             fs::create_dir_all(dir).map_err(io_error("create the folder", dir))?;
         }
         atomic::write_atomic(&path, bytes).map_err(io_error("store the asset", &path))?;
+        self.share(&hash)?;
         Ok(hash)
     }
 
@@ -113,6 +199,15 @@ impl AssetStore {
             output.sync_all().map_err(io_error("sync", &temp))?;
             let hash = ContentHash(*hasher.finalize().as_bytes());
             let path = self.path_of(&hash);
+            // The show store on this filesystem has it already: link that, keep one copy.
+            if !path.is_file()
+                && let Some(object) = self.show.as_ref().and_then(|s| s.folder_object(&hash))
+            {
+                if let Some(dir) = path.parent() {
+                    fs::create_dir_all(dir).map_err(io_error("create the folder", dir))?;
+                }
+                let _ = fs::hard_link(&object, &path);
+            }
             if !path.is_file() {
                 if let Some(dir) = path.parent() {
                     fs::create_dir_all(dir).map_err(io_error("create the folder", dir))?;
@@ -121,6 +216,7 @@ impl AssetStore {
                 if let Some(dir) = path.parent() {
                     atomic::sync_dir(dir).map_err(io_error("sync the folder", dir))?;
                 }
+                self.share(&hash)?;
             }
             Ok(hash)
         })();
@@ -133,6 +229,10 @@ impl AssetStore {
         let path = self.path_of(hash);
         let bytes = match fs::read(&path) {
             Ok(bytes) => bytes,
+            Err(e) if e.kind() == io::ErrorKind::NotFound && self.show.is_some() => {
+                let path = self.ensure(hash)?;
+                fs::read(&path).map_err(io_error("read", &path))?
+            }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 return Err(AssetError::Missing { hash: *hash, path });
             }

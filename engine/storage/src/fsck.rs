@@ -39,6 +39,9 @@ pub struct AssetProblem {
     pub problem: String,
     /// What names it: `shot 3.2 take 1a2b3c4d`, `line MARA (2:4)`, `clip on V1`.
     pub used_by: Vec<String>,
+    /// The show store still has it (`fsck --repair` fetches it back).
+    #[serde(default)]
+    pub in_show_store: bool,
 }
 
 /// What `fsck` found and did.
@@ -56,13 +59,16 @@ pub struct FsckReport {
     /// The project file did not read and a backup was put in its place (or, without repair,
     /// would be).
     pub restored_from: Option<PathBuf>,
+    /// The project's show store (`store.json`) could not be opened: why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store_problem: Option<String>,
 }
 
 impl FsckReport {
     /// Nothing missing or damaged.
     #[must_use]
     pub fn is_clean(&self) -> bool {
-        self.problems.is_empty() && self.restored_from.is_none()
+        self.problems.is_empty() && self.restored_from.is_none() && self.store_problem.is_none()
     }
 }
 
@@ -275,7 +281,13 @@ pub fn fsck(
         }
         Err(e) => return Err(e),
     };
-    let store = AssetStore::new(paths.assets());
+    let store = match AssetStore::for_project(dir) {
+        Ok(store) => store,
+        Err(e) => {
+            report.store_problem = Some(e.to_string());
+            AssetStore::new(paths.assets())
+        }
+    };
     let named = users(&project);
     let mut broken = BTreeSet::new();
     let total = named.len();
@@ -291,9 +303,31 @@ pub fn fsck(
             Err(e) => return Err(StorageError::io("read the asset", &path, Access::Read)(e)),
         };
         report.checked += 1;
+        let mut problem = problem.map(str::to_owned);
+        let mut in_show = false;
+        if let Some(p) = &problem
+            && let Some(show) = store.show()
+        {
+            if repair {
+                if p == "damaged" {
+                    let aside = paths.assets().join("damaged");
+                    let _ = fs::create_dir_all(&aside);
+                    let _ = fs::rename(&path, aside.join(hash.to_hex()));
+                }
+                if store.ensure(hash).is_ok() {
+                    report.repaired.push(format!(
+                        "fetched the {p} asset {} from the show store",
+                        path.display()
+                    ));
+                    problem = None;
+                }
+            } else {
+                in_show = show.contains(hash).unwrap_or(false);
+            }
+        }
         if let Some(problem) = problem {
             broken.insert(*hash);
-            if repair && problem == "damaged" {
+            if repair && problem == "damaged" && path.is_file() {
                 let aside = paths.assets().join("damaged");
                 let _ = fs::create_dir_all(&aside);
                 let target = aside.join(hash.to_hex());
@@ -308,8 +342,9 @@ pub fn fsck(
             report.problems.push(AssetProblem {
                 hash: hash.to_string(),
                 path,
-                problem: problem.to_owned(),
+                problem,
                 used_by: used_by.clone(),
+                in_show_store: in_show,
             });
         }
     }

@@ -84,6 +84,7 @@ mod replay;
 mod report;
 pub mod session;
 pub mod shared;
+pub mod store;
 pub mod work;
 
 pub use assets::{AssetError, AssetStore, hash_bytes};
@@ -99,4 +100,5 @@ pub use session::background::{SaveJob, SaveWritten};
 pub use session::saving::CloseError;
 pub use session::{OpenMode, Session, SessionOptions};
 pub use shared::{Lease, LeaseOutcome, Saved, SharedError, SharedOptions, SharedProject};
+pub use store::{ReadCache, ShowStore, StoreConfig, StoreError};
 pub use work::{Claim, ClaimAttempt, WorkArea};

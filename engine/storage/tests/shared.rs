@@ -870,3 +870,95 @@ fn eight_editors_on_s3_lose_nothing() {
     let b: Arc<dyn Backend> = Arc::new(server.backend("", quick_retry()));
     eight_editors(&format!("moto:{}|", server.endpoint()), "Team.previz", &b);
 }
+
+// ---------------------------------------------------------------------------------------------
+// The show's store: stored once, verified on read, cached by last use.
+
+#[test]
+fn show_store_on_a_folder_stores_once_for_every_project() {
+    use previz_storage::{AssetStore, ShowStore};
+    let tmp = tempfile::tempdir().unwrap();
+    let share = tmp.path().join("share");
+    let show = || {
+        ShowStore::new(
+            Arc::new(PosixBackend::new(share.join("store"))),
+            Some(share.join("store")),
+            None,
+            tmp.path().join("state"),
+        )
+    };
+    let rush = tmp.path().join("A001_C003.mov");
+    std::fs::write(&rush, pattern(3 << 20, 5)).unwrap();
+    let a = AssetStore::new(share.join("A.previz/assets")).with_show(show());
+    let b = AssetStore::new(share.join("B.previz/assets")).with_show(show());
+    let h = a.put_file(&rush).unwrap();
+    assert_eq!(b.put_file(&rush).unwrap(), h);
+    let objects = show().backend().list("objects/").unwrap();
+    assert_eq!(objects.len(), 1, "stored once in the show store");
+    // A third project that never saw the file reads it from the show store.
+    let c = AssetStore::new(share.join("C.previz/assets")).with_show(show());
+    assert_eq!(c.read(&h).unwrap(), std::fs::read(&rush).unwrap());
+    {
+        use std::os::unix::fs::MetadataExt;
+        let object = share.join("store").join(ShowStore::key_of(&h));
+        let inode = std::fs::metadata(&object).unwrap().ino();
+        for project in [&a, &b, &c] {
+            assert_eq!(
+                std::fs::metadata(project.path_of(&h)).unwrap().ino(),
+                inode,
+                "the project's asset is a hard link: the bytes exist once"
+            );
+        }
+    }
+    // A damaged object is reported, never used.
+    let d = AssetStore::new(share.join("D.previz/assets")).with_show(show());
+    let object = share.join("store").join(ShowStore::key_of(&h));
+    std::fs::remove_file(&object).unwrap();
+    std::fs::write(&object, b"bit rot").unwrap();
+    let err = d.read(&h).unwrap_err().to_string();
+    assert!(err.contains("damaged"), "{err}");
+    assert!(!d.path_of(&h).exists());
+}
+
+#[test]
+fn show_store_on_s3_caches_reads_by_last_use_within_its_budget() {
+    use previz_storage::{ReadCache, ShowStore};
+    let Some(server) = s3_server() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = Arc::new(ReadCache::new(tmp.path().join("cache"), 2_500_000));
+    let store = ShowStore::new(
+        Arc::new(server.backend("show-store", quick_retry())),
+        None,
+        Some(cache.clone()),
+        tmp.path().join("state"),
+    );
+    let mut hashes = Vec::new();
+    for i in 0..3u8 {
+        let f = tmp.path().join(format!("frame{i}.png"));
+        std::fs::write(&f, pattern(1_000_000, i)).unwrap();
+        let (h, sent) = store.put_file(&f, &no_progress).unwrap();
+        assert!(sent);
+        assert!(!store.put_file(&f, &no_progress).unwrap().1, "already stored: not sent again");
+        hashes.push(h);
+    }
+    let pause = || std::thread::sleep(Duration::from_millis(30));
+    for h in &hashes {
+        assert_eq!(std::fs::read(store.local_path(h).unwrap()).unwrap().len(), 1_000_000);
+        pause();
+    }
+    // Three objects of 1 MB in a 2.5 MB cache: the least recently used (frame 0) went.
+    assert!(cache.size().unwrap() <= 2_500_000);
+    assert!(cache.get(&hashes[0]).is_none());
+    pause();
+    assert!(cache.get(&hashes[1]).is_some(), "frame 1 used again");
+    pause();
+    store.local_path(&hashes[0]).unwrap();
+    // Frame 2 was used least recently now.
+    assert!(cache.get(&hashes[2]).is_none());
+    assert!(cache.get(&hashes[1]).is_some() && cache.get(&hashes[0]).is_some());
+    // A damaged object on the server is caught on the way in.
+    let key = ShowStore::key_of(&hashes[2]);
+    store.backend().put(&key, b"bit rot", PutMode::Overwrite).unwrap();
+    let err = store.read(&hashes[2]).unwrap_err().to_string();
+    assert!(err.contains("damaged"), "{err}");
+}

@@ -13,7 +13,7 @@ use previz_render::export::{ExportFormat as Format, ExportRequest, export};
 use previz_render::storyboard::Paper;
 use previz_screenplay::convert::to_screenplay;
 use previz_screenplay::write_fountain;
-use previz_storage::{AssetStore, OpenMode, ProjectPaths};
+use previz_storage::{AssetStore, OpenMode};
 
 use super::{close, open, project_dir};
 use crate::args::{BurnIn, ExportArgs, ExportFormat, Omitted, PaperArg};
@@ -118,7 +118,13 @@ pub fn run(args: &ExportArgs, json: bool) -> Result<(), CliError> {
             ))
         };
     };
-    let store = AssetStore::new(ProjectPaths::new(&dir).assets());
+    let store = AssetStore::for_project(&dir).map_err(|e| {
+        CliError::failure(format!(
+            "{}: {e}; fix or remove {} to export from the project's own assets",
+            dir.display(),
+            dir.join(previz_storage::store::STORE_CONFIG).display()
+        ))
+    })?;
     let Some(output) = args.output.clone() else {
         if engine == Format::Csv {
             let bytes = previz_render::interchange::shotlist::write_csv(&project)

@@ -45,15 +45,25 @@ pub fn run(args: &FsckArgs, json: bool) -> Result<(), CliError> {
                 b.display()
             ));
         }
+        if let Some(why) = &report.store_problem {
+            text.push_str(&format!(
+                "\nthe show store named in store.json cannot be used: {why}"
+            ));
+        }
         for p in &report.problems {
             text.push_str(&format!(
-                "\n{} {}: used by {}",
+                "\n{} {}: used by {}{}",
                 p.problem.to_uppercase(),
                 p.path.display(),
                 if p.used_by.is_empty() {
                     "the asset list only".to_owned()
                 } else {
                     p.used_by.join(", ")
+                },
+                if p.in_show_store {
+                    " (the show store has it: --repair fetches it)"
+                } else {
+                    ""
                 }
             ));
         }
@@ -77,7 +87,9 @@ pub fn run(args: &FsckArgs, json: bool) -> Result<(), CliError> {
         print_text(&text)?;
     }
     // Problems left after the repair (a restored project file counts as repaired).
-    let left = !report.problems.is_empty() || (report.restored_from.is_some() && !args.repair);
+    let left = !report.problems.is_empty()
+        || (report.restored_from.is_some() && !args.repair)
+        || report.store_problem.is_some();
     if left {
         return Err(CliError::failure(format!(
             "{}: {} asset problem{}",

@@ -336,10 +336,13 @@ impl Session {
         &self.paths
     }
 
-    /// The project's content-addressed media store (`assets/`).
+    /// The project's content-addressed media store (`assets/`), sharing with the show store its
+    /// `store.json` names. A show store that cannot be opened (a broken `store.json`, no S3
+    /// credentials) leaves the project's own folder working: `previz fsck` reports why.
     #[must_use]
     pub fn assets(&self) -> crate::AssetStore {
-        crate::AssetStore::new(self.paths.assets())
+        crate::AssetStore::for_project(self.paths.root())
+            .unwrap_or_else(|_| crate::AssetStore::new(self.paths.assets()))
     }
 }
 
