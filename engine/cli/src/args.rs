@@ -71,6 +71,12 @@ pub enum Command {
     ///
     /// Exit status: 0 clean, 1 problems remain, 2 not a project (or no readable backup).
     Fsck(FsckArgs),
+    /// Share a project's media through the show's store (a folder on the share, or
+    /// s3://bucket/prefix): writes NAME.previz/store.json and copies the project's assets there
+    /// (what the store has is not sent again). From then on new takes and rushes go there too,
+    /// and assets missing from the project folder are fetched from it (via this workstation's
+    /// cache: PREVIZ_CACHE_DIR, PREVIZ_CACHE_GB).
+    Store(StoreArgs),
     /// Render farm: write (and submit) a Slurm job array or a Kubernetes Indexed Job that runs
     /// `previz batch` shards, with the gather as a dependent job.
     Farm(FarmArgs),
@@ -78,7 +84,8 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct IngestArgs {
-    /// The folder of rushes (on the share or a local disk).
+    /// The folder of rushes (on the share or a local disk), or `s3://bucket/prefix` (S3
+    /// credentials and endpoint from the AWS environment and ~/.aws files).
     pub folder: PathBuf,
     /// The project they go into.
     #[arg(long)]
@@ -89,6 +96,14 @@ pub struct IngestArgs {
     /// Take over the project's lock if the session holding it is gone.
     #[arg(long)]
     pub take_over: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StoreArgs {
+    /// The project folder.
+    pub project: PathBuf,
+    /// The show store: a folder, or s3://bucket/prefix.
+    pub location: String,
 }
 
 #[derive(Debug, Args)]

@@ -60,6 +60,12 @@ const VIDEO: &[&str] = &[
     "mov", "mp4", "m4v", "mxf", "mkv", "avi", "webm", "r3d", "braw",
 ];
 
+/// Whether ingest brings this file in (an image, audio or video file by its extension).
+#[must_use]
+pub fn is_media(path: &Path) -> bool {
+    classify(path).is_some()
+}
+
 fn classify(path: &Path) -> Option<(AssetKind, String)> {
     let ext = path.extension()?.to_str()?.to_ascii_lowercase();
     let mime = |kind: &str, sub: &str| format!("{kind}/{sub}");

@@ -80,8 +80,8 @@ impl AssetStore {
         let store = Self::new(project_dir.join(crate::layout::ASSET_DIR));
         match StoreConfig::read(project_dir).map_err(|e| AssetError::Show(e.to_string()))? {
             Some(config) => {
-                let show =
-                    ShowStore::open(&config.location).map_err(|e| AssetError::Show(e.to_string()))?;
+                let show = ShowStore::open(&config.location)
+                    .map_err(|e| AssetError::Show(e.to_string()))?;
                 Ok(store.with_show(show))
             }
             None => Ok(store),

@@ -111,8 +111,12 @@ impl ReadCache {
     pub fn default_for_user() -> Self {
         let dir = std::env::var_os("PREVIZ_CACHE_DIR")
             .map(PathBuf::from)
-            .or_else(|| std::env::var_os("XDG_CACHE_HOME").map(|d| PathBuf::from(d).join("previz/store")))
-            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/previz/store")))
+            .or_else(|| {
+                std::env::var_os("XDG_CACHE_HOME").map(|d| PathBuf::from(d).join("previz/store"))
+            })
+            .or_else(|| {
+                std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/previz/store"))
+            })
             .unwrap_or_else(|| std::env::temp_dir().join("previz-store-cache"));
         let gb = std::env::var("PREVIZ_CACHE_GB")
             .ok()
@@ -149,7 +153,10 @@ impl ReadCache {
         }
         let size = fs::metadata(file)?.len();
         fs::rename(file, &path)?;
-        let mut total = self.total.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut total = self
+            .total
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let current = match *total {
             Some(t) => t + size,
             None => self.scan()?.iter().map(|e| e.1).sum(),
@@ -177,7 +184,11 @@ impl ReadCache {
                 if let Ok(meta) = e.metadata()
                     && meta.is_file()
                 {
-                    out.push((e.path(), meta.len(), meta.modified().unwrap_or(SystemTime::UNIX_EPOCH)));
+                    out.push((
+                        e.path(),
+                        meta.len(),
+                        meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+                    ));
                 }
             }
         }
@@ -223,8 +234,13 @@ pub enum StoreError {
         #[source]
         source: io::Error,
     },
-    #[error("object {location} is damaged: its bytes hash to {actual}; restore it from another copy or regenerate the take")]
-    Damaged { location: String, actual: ContentHash },
+    #[error(
+        "object {location} is damaged: its bytes hash to {actual}; restore it from another copy or regenerate the take"
+    )]
+    Damaged {
+        location: String,
+        actual: ContentHash,
+    },
 }
 
 fn local(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> StoreError {

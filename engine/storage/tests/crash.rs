@@ -1,7 +1,8 @@
-//! Crash test in the style of sled's: a child process edits, autosaves and saves a project in a
-//! loop; the parent kills it with SIGKILL at random moments, then checks that the project
-//! opens, is sound, and holds exactly the first M edits for some M at least as large as the
-//! last edit the child reported durable (and no larger than the last one it started).
+//! Crash test in the style of sled's: a child process edits, stores rushes, autosaves and saves
+//! a project in a loop; the parent kills it with SIGKILL at random moments, then checks that
+//! the project opens, is sound, holds exactly the first M edits for some M at least as large as
+//! the last edit the child reported durable (and no larger than the last one it started), and
+//! that `fsck` finds it clean (every registered asset whole, the project file readable).
 //!
 //! The child is this same test binary, re-executed with `PREVIZ_CRASH_CHILD_DIR` set, running
 //! only the `crash_child` test. Environment knobs:
@@ -20,7 +21,8 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use jiff::Timestamp;
-use previz_core::{EditCommand, Project};
+use previz_core::shot::{Asset, AssetKind, MediaInfo};
+use previz_core::{EditCommand, Extra, Project};
 use previz_storage::{OpenMode, Session, SessionOptions, StorageError};
 
 const CHILD_DIR: &str = "PREVIZ_CRASH_CHILD_DIR";
@@ -30,7 +32,15 @@ const CHILD_START: &str = "PREVIZ_CRASH_CHILD_START";
 /// session calls for some `n`, to exercise groups, coalescing, undo and redo).
 fn net_edit(ids: Ids, n: u64) -> EditCommand {
     match n % 6 {
-        0 => add_shot(ids, n),
+        0 => EditCommand::Batch {
+            label: format!("Shot and rush {n}"),
+            commands: vec![
+                add_shot(ids, n),
+                EditCommand::RegisterAsset {
+                    asset: Box::new(rush(n).1),
+                },
+            ],
+        },
         1 => notes(ids, &format!("edit {n}")),
         2 => insert_clip(ids, n),
         3 | 4 => subject(ids, &format!("edit {n}")),
@@ -44,6 +54,25 @@ fn net_edit(ids: Ids, n: u64) -> EditCommand {
     }
 }
 
+/// The bytes and the asset record of the rush edit `n` registers (every sixth edit); the child
+/// stores the bytes before it registers them, so `fsck` finds every registered asset whole.
+fn rush(n: u64) -> (Vec<u8>, Asset) {
+    let bytes: Vec<u8> = (0..(64 << 10) + n)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 7) as u8 ^ n as u8)
+        .collect();
+    let asset = Asset {
+        hash: previz_storage::hash_bytes(&bytes),
+        kind: AssetKind::Audio,
+        media: MediaInfo {
+            mime: "audio/wav".into(),
+            bytes: bytes.len() as u64,
+            ..MediaInfo::default()
+        },
+        extra: Extra::new(),
+    };
+    (bytes, asset)
+}
+
 /// Performs edit `n` through the session. Every prefix of the journal records one edit writes
 /// leaves the document at edit `n` or `n - 1`, so "edits 1..=M" is well defined even when a
 /// kill tears a journal write in the middle.
@@ -51,6 +80,12 @@ fn child_edit(session: &mut Session, ids: Ids, n: u64) -> Result<(), StorageErro
     let command = net_edit(ids, n);
     match n % 6 {
         0 => {
+            session.assets().put(&rush(n).0).map_err(|e| StorageError::Io {
+                action: "store a rush",
+                path: PathBuf::from("assets"),
+                access: previz_storage::Access::Write,
+                source: std::io::Error::other(e.to_string()),
+            })?;
             session.apply(&command)?;
             session.undo()?;
             session.redo()?;
@@ -197,6 +232,7 @@ struct Stats {
     stale_locks: usize,
     edits_lost_max: u64,
     edits_lost_total: u64,
+    fsck_checked: usize,
 }
 
 #[test]
@@ -287,6 +323,12 @@ fn random_kills_never_lose_durable_edits() {
             "{}",
             context("temp files survived open")
         );
+        // Whatever the kill interrupted (an edit, an asset write, a save), fsck finds every
+        // asset the project names whole and the project file readable.
+        let fsck = previz_storage::fsck(&dir, false, &mut |_, _| {})
+            .unwrap_or_else(|e| panic!("{}", context(&format!("fsck failed: {e}"))));
+        assert!(fsck.is_clean(), "{}", context(&format!("fsck: {fsck:?}")));
+        stats.fsck_checked += fsck.checked;
 
         // Find M: the recovered document must be exactly edits 1..=M.
         let mut candidate = expected.clone();
@@ -334,7 +376,7 @@ fn random_kills_never_lose_durable_edits() {
         session.close().unwrap();
     }
     eprintln!(
-        "crash test: {} kills in {:.1} s, {verified} edits survived; recovered from the journal {} times, stale journals set aside {}, torn tails {}, temp files swept {}, stale locks taken over {}; edits lost per kill (started but not yet durable): max {}, total {}",
+        "crash test: {} kills in {:.1} s, {verified} edits survived; recovered from the journal {} times, stale journals set aside {}, torn tails {}, temp files swept {}, stale locks taken over {}; edits lost per kill (started but not yet durable): max {}, total {}; fsck clean after every kill ({} asset checks)",
         stats.kills,
         began.elapsed().as_secs_f64(),
         stats.recovered_from_journal,
@@ -343,8 +385,10 @@ fn random_kills_never_lose_durable_edits() {
         stats.temps_removed,
         stats.stale_locks,
         stats.edits_lost_max,
-        stats.edits_lost_total
+        stats.edits_lost_total,
+        stats.fsck_checked
     );
+    assert!(stats.fsck_checked > 0, "the rushes registered along the way were checked");
     assert!(
         verified > 0,
         "seed {seed}: the children never got an edit done"

@@ -9,8 +9,7 @@
 #![cfg(unix)]
 
 use std::collections::BTreeSet;
-use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -18,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use previz_core::*;
 use previz_storage::backend::aws_config::AwsSettings;
+use previz_storage::backend::test_server::{BUCKET, S3TestServer};
 use previz_storage::backend::{
     self, Backend, BackendError, Fault, FaultPlan, PosixBackend, PutMode, RetryPolicy, S3Backend,
     S3Location, UploadOptions,
@@ -25,141 +25,16 @@ use previz_storage::backend::{
 use previz_storage::{LeaseOutcome, SharedOptions, SharedProject};
 
 const CHILD: &str = "PREVIZ_SHARE_CHILD";
-const BUCKET: &str = "previz-test";
 
 // ---------------------------------------------------------------------------------------------
-// A real S3 server on loopback.
+// A real S3 server on loopback (previz_storage::backend::test_server).
 
-struct S3Server {
-    child: Option<Child>,
-    port: u16,
-    log: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn moto_available() -> bool {
-    Command::new("python3")
-        .args(["-c", "import moto, werkzeug"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-/// Starts moto on a free port, or `None` (skip) when moto is not installed and not required.
-fn s3_server() -> Option<S3Server> {
-    if !moto_available() {
-        assert!(
-            std::env::var_os("PREVIZ_REQUIRE_S3").is_none(),
-            "PREVIZ_REQUIRE_S3 is set but python3 cannot import moto: run scripts/test.sh (it installs moto[server])"
-        );
+fn s3_server() -> Option<S3TestServer> {
+    let server = S3TestServer::start_or_skip();
+    if server.is_none() {
         eprintln!("skipping the S3 half: moto is not installed (pip install 'moto[server]')");
-        return None;
     }
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let dir = tempfile::tempdir().unwrap();
-    let mut server = S3Server {
-        child: None,
-        port,
-        log: dir.path().join("moto.log"),
-        _dir: dir,
-    };
-    server.start();
-    Some(server)
-}
-
-impl S3Server {
-    fn start(&mut self) {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log)
-            .unwrap();
-        let child = Command::new("python3")
-            .arg(repo_root().join("tests/s3/moto_serial.py"))
-            .args(["--port", &self.port.to_string(), "--bucket", BUCKET])
-            .stdout(Stdio::from(log.try_clone().unwrap()))
-            .stderr(Stdio::from(log))
-            .spawn()
-            .expect("start moto");
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if self.request("HEAD", &format!("/{BUCKET}")).is_ok() {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "moto did not start: {}",
-                std::fs::read_to_string(&self.log).unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    /// A bare request (moto does not check signatures; the header names the service).
-    fn request(&self, method: &str, path: &str) -> std::io::Result<String> {
-        let mut stream = TcpStream::connect(("127.0.0.1", self.port))?;
-        write!(
-            stream,
-            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nAuthorization: AWS4-HMAC-SHA256 Credential=K/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=0\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-            self.port
-        )?;
-        let mut reply = String::new();
-        stream.read_to_string(&mut reply)?;
-        if reply.starts_with("HTTP/1.1 2") || reply.starts_with("HTTP/1.0 2") {
-            Ok(reply)
-        } else {
-            Err(std::io::Error::other(reply))
-        }
-    }
-
-    fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    fn settings(&self) -> AwsSettings {
-        AwsSettings {
-            access_key_id: Some("K".into()),
-            secret_access_key: Some("S".into()),
-            region: Some("us-east-1".into()),
-            endpoint: Some(self.endpoint()),
-            ..AwsSettings::default()
-        }
-    }
-
-    fn backend(&self, prefix: &str, retry: RetryPolicy) -> S3Backend {
-        S3Backend::new(
-            S3Location {
-                bucket: BUCKET.into(),
-                prefix: prefix.into(),
-            },
-            &self.settings(),
-        )
-        .unwrap()
-        .with_retry(retry)
-    }
-}
-
-impl Drop for S3Server {
-    fn drop(&mut self) {
-        self.kill();
-    }
+    server
 }
 
 fn quick_retry() -> RetryPolicy {
@@ -938,12 +813,18 @@ fn show_store_on_s3_caches_reads_by_last_use_within_its_budget() {
         std::fs::write(&f, pattern(1_000_000, i)).unwrap();
         let (h, sent) = store.put_file(&f, &no_progress).unwrap();
         assert!(sent);
-        assert!(!store.put_file(&f, &no_progress).unwrap().1, "already stored: not sent again");
+        assert!(
+            !store.put_file(&f, &no_progress).unwrap().1,
+            "already stored: not sent again"
+        );
         hashes.push(h);
     }
     let pause = || std::thread::sleep(Duration::from_millis(30));
     for h in &hashes {
-        assert_eq!(std::fs::read(store.local_path(h).unwrap()).unwrap().len(), 1_000_000);
+        assert_eq!(
+            std::fs::read(store.local_path(h).unwrap()).unwrap().len(),
+            1_000_000
+        );
         pause();
     }
     // Three objects of 1 MB in a 2.5 MB cache: the least recently used (frame 0) went.
@@ -958,7 +839,10 @@ fn show_store_on_s3_caches_reads_by_last_use_within_its_budget() {
     assert!(cache.get(&hashes[1]).is_some() && cache.get(&hashes[0]).is_some());
     // A damaged object on the server is caught on the way in.
     let key = ShowStore::key_of(&hashes[2]);
-    store.backend().put(&key, b"bit rot", PutMode::Overwrite).unwrap();
+    store
+        .backend()
+        .put(&key, b"bit rot", PutMode::Overwrite)
+        .unwrap();
     let err = store.read(&hashes[2]).unwrap_err().to_string();
     assert!(err.contains("damaged"), "{err}");
 }

@@ -1,15 +1,16 @@
 //! `previz ingest FOLDER --into PROJECT`: rushes into the project's store, registered as assets,
 //! with a manifest per ingest (see previz-render's ingest module).
 
+use std::collections::HashMap;
 use std::io::IsTerminal;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use previz_core::edit::EditCommand;
 use previz_core::shot::Asset;
 use previz_jobs::CancelToken;
-use previz_render::ingest::{IngestReport, Known, ingest};
+use previz_render::ingest::{IngestReport, IngestedFile, Known, ingest};
 use previz_storage::OpenMode;
 use serde::Serialize;
 
@@ -50,25 +51,148 @@ fn known(project: &Path, folder: &Path) -> Known {
     out
 }
 
+/// `modified` for an S3 object in manifests: its ETag folded to a number (S3 keeps no
+/// modification time a re-upload would not also change).
+fn etag_stamp(etag: &str) -> u64 {
+    let h = blake3::hash(etag.as_bytes());
+    u64::from_le_bytes(h.as_bytes()[..8].try_into().unwrap_or_default())
+}
+
+/// What earlier ingests of the same S3 prefix brought in, by (key, size, ETag stamp).
+fn known_files(project: &Path, source: &Path) -> HashMap<(String, u64, u64), IngestedFile> {
+    let mut out = HashMap::new();
+    let Ok(entries) = std::fs::read_dir(project.join("ingest")) else {
+        return out;
+    };
+    for e in entries.flatten() {
+        let Ok(bytes) = std::fs::read(e.path()) else {
+            continue;
+        };
+        let Ok(report) = serde_json::from_slice::<IngestReport>(&bytes) else {
+            continue;
+        };
+        if report.folder != source {
+            continue;
+        }
+        for f in report.files {
+            out.insert((f.source.clone(), f.size, f.modified), f);
+        }
+    }
+    out
+}
+
+fn progress_bar(json: bool) -> ProgressBar {
+    let bar = ProgressBar::new(0);
+    if json || !std::io::stderr().is_terminal() {
+        bar.set_draw_target(ProgressDrawTarget::hidden());
+    }
+    bar.set_style(
+        ProgressStyle::with_template("{msg} {bar:30} {bytes}/{total_bytes} {bytes_per_sec} {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar
+}
+
+/// Rushes under an S3 prefix: listed, fetched (streamed) into a staging folder in the project,
+/// except what earlier ingests already brought in (same key, size and ETag), then ingested
+/// like a folder; the report names the S3 keys.
+fn from_s3(
+    url: &str,
+    dir: &Path,
+    store: &previz_storage::AssetStore,
+    args: &IngestArgs,
+    json: bool,
+    cancel: &CancelToken,
+) -> Result<IngestReport, CliError> {
+    let backend = previz_storage::backend::open(url)
+        .map_err(|e| CliError::bad_input(format!("{url}: {e}")))?;
+    let objects = backend
+        .list("")
+        .map_err(|e| CliError::failure(format!("listing {url}: {e}")))?;
+    let known = known_files(dir, Path::new(url));
+    let mut report = IngestReport {
+        folder: url.into(),
+        ..IngestReport::default()
+    };
+    let mut fetch = Vec::new();
+    for o in &objects {
+        if o.key.split('/').any(|part| part.starts_with('.')) {
+            report.skipped.push((o.key.clone(), "hidden".into()));
+            continue;
+        }
+        if !previz_render::ingest::is_media(Path::new(&o.key)) {
+            report
+                .skipped
+                .push((o.key.clone(), "not an image, audio or video file".into()));
+            continue;
+        }
+        let stamp = etag_stamp(&o.version.0);
+        match known.get(&(o.key.clone(), o.size, stamp)) {
+            Some(f) if store.contains(&f.hash) => {
+                let mut f = f.clone();
+                f.read = false;
+                report.files.push(f);
+            }
+            _ => fetch.push((o.key.clone(), o.size, stamp)),
+        }
+    }
+    let staging = dir
+        .join("ingest")
+        .join(format!(".staging-{}", previz_storage::host::random_hex(8)));
+    let total: u64 = fetch.iter().map(|f| f.1).sum();
+    let bar = progress_bar(json);
+    bar.set_message("fetching");
+    bar.set_length(total);
+    let mut done = 0u64;
+    let result = (|| {
+        for (key, size, _) in &fetch {
+            if cancel.is_cancelled() {
+                break;
+            }
+            let dest = staging.join(key);
+            backend
+                .download(key, &dest, &|d| bar.set_position(done + d))
+                .map_err(|e| {
+                    CliError::failure(format!("fetching {}: {e}", backend.location(key)))
+                })?;
+            done += size;
+        }
+        if cancel.is_cancelled() || fetch.is_empty() {
+            return Ok(IngestReport::default());
+        }
+        bar.set_message("hashing");
+        bar.set_position(0);
+        ingest(
+            &staging,
+            store,
+            &Known::new(),
+            args.threads,
+            &|d, t| {
+                bar.set_length(t);
+                bar.set_position(d);
+            },
+            cancel,
+        )
+        .map_err(|e| CliError::failure(format!("reading {}: {e}", staging.display())))
+    })();
+    bar.finish_and_clear();
+    let _ = std::fs::remove_dir_all(&staging);
+    let fetched = result?;
+    let stamps: HashMap<&str, u64> = fetch.iter().map(|f| (f.0.as_str(), f.2)).collect();
+    for mut f in fetched.files {
+        f.modified = stamps.get(f.source.as_str()).copied().unwrap_or_default();
+        report.files.push(f);
+    }
+    report.skipped.extend(fetched.skipped);
+    report.bytes_read = fetched.bytes_read;
+    report.cancelled = cancel.is_cancelled();
+    report.files.sort_by(|a, b| a.source.cmp(&b.source));
+    report.skipped.sort();
+    Ok(report)
+}
+
 pub fn run(args: &IngestArgs, json: bool) -> Result<(), CliError> {
-    let source = args.folder.to_string_lossy();
-    if source.starts_with("s3://") {
-        return Err(CliError::bad_input(format!(
-            "{source}: S3 sources need the S3 storage backend, not built yet; sync the prefix to a folder (aws s3 sync) and ingest that"
-        )));
-    }
-    let folder = std::fs::canonicalize(&args.folder).map_err(|e| {
-        CliError::bad_input(format!(
-            "{}: {e}; give a folder of rushes",
-            args.folder.display()
-        ))
-    })?;
-    if !folder.is_dir() {
-        return Err(CliError::bad_input(format!(
-            "{}: not a folder; give the folder the rushes are in",
-            folder.display()
-        )));
-    }
+    let source = args.folder.to_string_lossy().into_owned();
     let dir = project_dir(Some(&args.into))?;
     // Copying needs no lock (the store is content-addressed and safe for many writers): the
     // project is only held while the new assets are registered, so editors are not locked out
@@ -76,31 +200,45 @@ pub fn run(args: &IngestArgs, json: bool) -> Result<(), CliError> {
     let (reader, _) = open(&dir, OpenMode::ReadOnly, json)?;
     let store = reader.assets();
     close(reader);
-    let bar = ProgressBar::new(0);
-    if json || !std::io::stderr().is_terminal() {
-        bar.set_draw_target(ProgressDrawTarget::hidden());
-    }
-    bar.set_style(
-        ProgressStyle::with_template("{bar:30} {bytes}/{total_bytes} {bytes_per_sec} {eta}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
     let cancel = CancelToken::new();
     cancel_on_signals(&cancel);
     let started = Instant::now();
-    let result = ingest(
-        &folder,
-        &store,
-        &known(&dir, &folder),
-        args.threads,
-        &|done, total| {
-            bar.set_length(total);
-            bar.set_position(done);
-        },
-        &cancel,
-    );
-    bar.finish_and_clear();
-    let report =
-        result.map_err(|e| CliError::failure(format!("reading {}: {e}", folder.display())))?;
+    let (report, folder) = if source.starts_with("s3://") {
+        let url = source.trim_end_matches('/').to_owned();
+        (
+            from_s3(&url, &dir, &store, args, json, &cancel)?,
+            PathBuf::from(url),
+        )
+    } else {
+        let folder = std::fs::canonicalize(&args.folder).map_err(|e| {
+            CliError::bad_input(format!(
+                "{}: {e}; give a folder of rushes or an s3://bucket/prefix",
+                args.folder.display()
+            ))
+        })?;
+        if !folder.is_dir() {
+            return Err(CliError::bad_input(format!(
+                "{}: not a folder; give the folder the rushes are in",
+                folder.display()
+            )));
+        }
+        let bar = progress_bar(json);
+        let result = ingest(
+            &folder,
+            &store,
+            &known(&dir, &folder),
+            args.threads,
+            &|done, total| {
+                bar.set_length(total);
+                bar.set_position(done);
+            },
+            &cancel,
+        );
+        bar.finish_and_clear();
+        let report =
+            result.map_err(|e| CliError::failure(format!("reading {}: {e}", folder.display())))?;
+        (report, folder)
+    };
     let mode = if args.take_over {
         OpenMode::TakeOver
     } else {

@@ -22,6 +22,7 @@ pub mod aws_config;
 pub mod posix;
 pub mod retry;
 pub mod s3;
+pub mod test_server;
 
 use std::fmt;
 use std::path::Path;
