@@ -90,7 +90,8 @@ pub struct IngestArgs {
     /// The project they go into.
     #[arg(long)]
     pub into: PathBuf,
-    /// Threads hashing and copying (default: every core).
+    /// Threads hashing and copying (default: every core, at least four: fsyncs and the share's
+    /// latency overlap).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
     /// Take over the project's lock if the session holding it is gone.

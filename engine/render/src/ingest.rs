@@ -285,7 +285,8 @@ fn probe(path: &Path, kind: AssetKind, media: &mut MediaInfo) -> Option<String> 
     }
 }
 
-/// Ingests the media under `root` into `store` on `threads` threads (0: every core).
+/// Ingests the media under `root` into `store` on `threads` threads (0: every core, at least
+/// four).
 /// `progress(bytes_done, bytes_total)` is called from the workers.
 pub fn ingest(
     root: &Path,
@@ -301,8 +302,12 @@ pub fn ingest(
     let read = AtomicU64::new(0);
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<Result<IngestedFile, (String, String)>>> = Mutex::new(Vec::new());
+    // Fan-out folders that got new names: synced once each at the end, not once per file.
+    let to_sync: Mutex<std::collections::BTreeSet<PathBuf>> = Mutex::new(Default::default());
     let threads = if threads == 0 {
-        std::thread::available_parallelism().map_or(1, usize::from)
+        // At least four: an ingest waits on fsyncs and on the share as much as it hashes, and
+        // more files in flight hide that latency (measured: tests/benches/ingest.rs).
+        std::thread::available_parallelism().map_or(4, |n| usize::from(n).max(4))
     } else {
         threads
     };
@@ -326,7 +331,15 @@ pub fn ingest(
                         .copied();
                     let outcome = match cached {
                         Some(hash) => Ok((hash, false)),
-                        None => store.put_file(path).map(|h| (h, true)),
+                        None => store.put_file_deferred(path).map(|(h, dir)| {
+                            if let Some(dir) = dir {
+                                to_sync
+                                    .lock()
+                                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                                    .insert(dir);
+                            }
+                            (h, true)
+                        }),
                     };
                     let item = match outcome {
                         Ok((hash, was_read)) => {
@@ -367,6 +380,18 @@ pub fn ingest(
             });
         }
     });
+    // The names become durable before anyone registers them.
+    let dirs = to_sync
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if !dirs.is_empty() && !previz_storage::atomic::sync_filesystem(store.root())? {
+        for dir in dirs
+            .iter()
+            .chain(std::iter::once(&store.root().to_path_buf()))
+        {
+            previz_storage::atomic::sync_dir(dir)?;
+        }
+    }
     let mut report = IngestReport {
         folder: root.to_path_buf(),
         bytes_read: read.load(Ordering::Relaxed),

@@ -58,6 +58,15 @@ fn io_error(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> Asse
     }
 }
 
+/// Creates a folder unless it is there (a lookup is much cheaper than a failing mkdir on a
+/// busy share).
+fn ensure_dir(dir: &Path) -> Result<(), AssetError> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    fs::create_dir_all(dir).map_err(io_error("create the folder", dir))
+}
+
 /// The hash of some bytes, as the store names them.
 #[must_use]
 pub fn hash_bytes(bytes: &[u8]) -> ContentHash {
@@ -175,8 +184,24 @@ impl AssetStore {
 
     /// Copies a file into the store, hashing as it streams (frames and audio can be large).
     pub fn put_file(&self, source: &Path) -> Result<ContentHash, AssetError> {
+        let (hash, dir) = self.put_file_deferred(source)?;
+        if let Some(dir) = dir {
+            atomic::sync_dir(&dir).map_err(io_error("sync the folder", &dir))?;
+        }
+        Ok(hash)
+    }
+
+    /// [`put_file`](Self::put_file) for many files at once: the file's bytes are fsynced
+    /// before it gets its name, but the folder holding the name is returned instead of
+    /// fsynced, so a caller storing thousands of files syncs each fan-out folder once before it
+    /// relies on the names (before registering the assets in a project). A crash before that
+    /// can only lose names, never leave a name on incomplete bytes.
+    pub fn put_file_deferred(
+        &self,
+        source: &Path,
+    ) -> Result<(ContentHash, Option<PathBuf>), AssetError> {
         let mut input = fs::File::open(source).map_err(io_error("open", source))?;
-        fs::create_dir_all(&self.root).map_err(io_error("create the folder", &self.root))?;
+        ensure_dir(&self.root)?;
         let temp = self.root.join(format!(
             ".incoming-{}-{}",
             std::process::id(),
@@ -200,25 +225,24 @@ impl AssetStore {
             let hash = ContentHash(*hasher.finalize().as_bytes());
             let path = self.path_of(&hash);
             // The show store on this filesystem has it already: link that, keep one copy.
+            let dir = path.parent().map(Path::to_path_buf);
             if !path.is_file()
                 && let Some(object) = self.show.as_ref().and_then(|s| s.folder_object(&hash))
             {
-                if let Some(dir) = path.parent() {
-                    fs::create_dir_all(dir).map_err(io_error("create the folder", dir))?;
+                if let Some(dir) = &dir {
+                    ensure_dir(dir)?;
                 }
                 let _ = fs::hard_link(&object, &path);
             }
-            if !path.is_file() {
-                if let Some(dir) = path.parent() {
-                    fs::create_dir_all(dir).map_err(io_error("create the folder", dir))?;
-                }
-                fs::rename(&temp, &path).map_err(io_error("store the asset", &path))?;
-                if let Some(dir) = path.parent() {
-                    atomic::sync_dir(dir).map_err(io_error("sync the folder", dir))?;
-                }
-                self.share(&hash)?;
+            if path.is_file() {
+                return Ok((hash, None));
             }
-            Ok(hash)
+            if let Some(dir) = &dir {
+                ensure_dir(dir)?;
+            }
+            fs::rename(&temp, &path).map_err(io_error("store the asset", &path))?;
+            self.share(&hash)?;
+            Ok((hash, dir))
         })();
         let _ = fs::remove_file(&temp);
         result

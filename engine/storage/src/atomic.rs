@@ -92,6 +92,23 @@ pub fn sync_dir(dir: &Path) -> io::Result<()> {
     }
 }
 
+/// Makes everything written to the filesystem holding `path` durable (Linux `syncfs(2)`: what
+/// `sync` does, for one filesystem), for callers that stored many files and sync once.
+/// `Ok(false)` where that is not available: sync each folder instead.
+pub fn sync_filesystem(path: &Path) -> io::Result<bool> {
+    #[cfg(target_os = "linux")]
+    {
+        let file = File::open(path)?;
+        rustix::fs::syncfs(&file)?;
+        Ok(true)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = path;
+        Ok(false)
+    }
+}
+
 /// Windows cannot open a directory as a file without `FILE_FLAG_BACKUP_SEMANTICS` (which needs
 /// `unsafe` here) and NTFS journals renames itself (`MoveFileEx` with `REPLACE_EXISTING`, which
 /// is what `fs::rename` uses), so there is no directory fsync to do.

@@ -80,12 +80,15 @@ fn child_edit(session: &mut Session, ids: Ids, n: u64) -> Result<(), StorageErro
     let command = net_edit(ids, n);
     match n % 6 {
         0 => {
-            session.assets().put(&rush(n).0).map_err(|e| StorageError::Io {
-                action: "store a rush",
-                path: PathBuf::from("assets"),
-                access: previz_storage::Access::Write,
-                source: std::io::Error::other(e.to_string()),
-            })?;
+            session
+                .assets()
+                .put(&rush(n).0)
+                .map_err(|e| StorageError::Io {
+                    action: "store a rush",
+                    path: PathBuf::from("assets"),
+                    access: previz_storage::Access::Write,
+                    source: std::io::Error::other(e.to_string()),
+                })?;
             session.apply(&command)?;
             session.undo()?;
             session.redo()?;
@@ -388,7 +391,10 @@ fn random_kills_never_lose_durable_edits() {
         stats.edits_lost_total,
         stats.fsck_checked
     );
-    assert!(stats.fsck_checked > 0, "the rushes registered along the way were checked");
+    assert!(
+        stats.fsck_checked > 0,
+        "the rushes registered along the way were checked"
+    );
     assert!(
         verified > 0,
         "seed {seed}: the children never got an edit done"

@@ -1,0 +1,188 @@
+//! The share through the `previz` binary, against a real S3 server on loopback (moto, started
+//! here; skipped without it unless PREVIZ_REQUIRE_S3=1): rushes ingested from an S3 prefix, a
+//! project's media shared through the show store, and `fsck` fetching lost assets back.
+
+use std::ffi::OsString;
+use std::path::Path;
+use std::time::Duration;
+
+use previz_e2e::{Run, previz_in, previz_in_env};
+use previz_storage::backend::test_server::{BUCKET, S3TestServer};
+use previz_storage::backend::{Backend, PutMode, RetryPolicy};
+
+fn with_env(dir: &Path, args: &[&str], env: &[(&'static str, String)], cache: &Path) -> Run {
+    let mut vars: Vec<(&str, OsString)> =
+        env.iter().map(|(k, v)| (*k, OsString::from(v))).collect();
+    vars.push(("PREVIZ_CACHE_DIR", cache.as_os_str().to_owned()));
+    vars.push(("PREVIZ_SHARE_RETRY_SECS", OsString::from("20")));
+    let refs: Vec<(&str, &std::ffi::OsStr)> =
+        vars.iter().map(|(k, v)| (*k, v.as_os_str())).collect();
+    previz_in_env(dir, args, &refs)
+}
+
+fn wav(seconds: f32, seed: u32) -> Vec<u8> {
+    let rate = 16_000u32;
+    let n = (seconds * rate as f32) as u32;
+    let mut out = Vec::new();
+    let mut put = |b: &[u8]| out.extend_from_slice(b);
+    put(b"RIFF");
+    put(&(36 + n * 2).to_le_bytes());
+    put(b"WAVEfmt ");
+    put(&16u32.to_le_bytes());
+    put(&1u16.to_le_bytes());
+    put(&1u16.to_le_bytes());
+    put(&rate.to_le_bytes());
+    put(&(rate * 2).to_le_bytes());
+    put(&2u16.to_le_bytes());
+    put(&16u16.to_le_bytes());
+    put(b"data");
+    put(&(n * 2).to_le_bytes());
+    for i in 0..n {
+        let v = (((i.wrapping_mul(seed | 1) >> 3) & 0x3fff) as i16) - 0x2000;
+        put(&v.to_le_bytes());
+    }
+    out
+}
+
+#[test]
+fn rushes_from_s3_a_shared_store_and_fsck_fetching_back() {
+    let Some(server) = S3TestServer::start_or_skip() else {
+        eprintln!("skipping: moto is not installed");
+        return;
+    };
+    let retry = RetryPolicy {
+        first_wait: Duration::from_millis(20),
+        max_wait: Duration::from_millis(200),
+        budget: Duration::from_secs(20),
+    };
+    let bucket = server.backend("", retry);
+    bucket
+        .put(
+            "rushes/day1/A001_C001.wav",
+            &wav(1.0, 3),
+            PutMode::Overwrite,
+        )
+        .unwrap();
+    bucket
+        .put(
+            "rushes/day1/A001_C002.wav",
+            &wav(2.0, 5),
+            PutMode::Overwrite,
+        )
+        .unwrap();
+    bucket
+        .put("rushes/day1/notes.txt", b"not media", PutMode::Overwrite)
+        .unwrap();
+    bucket
+        .put("rushes/day1/.DS_Store", b"hidden", PutMode::Overwrite)
+        .unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    let env = server.env();
+    let run = previz_in(tmp.path(), &["new", "film.previz"]);
+    assert_eq!(run.status, 0, "{}", run.stderr);
+
+    let source = format!("s3://{BUCKET}/rushes/day1");
+    let args = ["ingest", source.as_str(), "--into", "film.previz", "--json"];
+    let run = with_env(tmp.path(), &args, &env, &cache);
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    let report = run.json();
+    let files = report["files"].as_array().unwrap();
+    assert_eq!(files.len(), 2, "{report}");
+    assert_eq!(
+        files[0]["source"], "A001_C001.wav",
+        "relative to the prefix, as to a folder"
+    );
+    assert_eq!(
+        files[1]["media"]["sample_rate_hz"], 16_000,
+        "probed: {report}"
+    );
+    assert_eq!(report["registered"], 2);
+    let skipped = report["skipped"].to_string();
+    assert!(
+        skipped.contains("notes.txt") && skipped.contains(".DS_Store"),
+        "{skipped}"
+    );
+    assert!(
+        !tmp.path()
+            .join("film.previz/ingest")
+            .read_dir()
+            .unwrap()
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().starts_with(".staging")),
+        "the staging folder is gone"
+    );
+    // Again: nothing is fetched or read twice.
+    let again = with_env(tmp.path(), &args, &env, &cache);
+    assert_eq!(again.status, 0, "{}", again.stderr);
+    assert_eq!(again.json()["bytes_read"], 0, "{}", again.stdout);
+    assert_eq!(again.json()["registered"], 0);
+
+    // Share the project's media through the show store on S3.
+    let store = format!("s3://{BUCKET}/show");
+    let run = with_env(
+        tmp.path(),
+        &["store", "film.previz", &store, "--json"],
+        &env,
+        &cache,
+    );
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    assert_eq!(run.json()["sent"], 2, "{}", run.stdout);
+    assert_eq!(bucket.list("show/objects/").unwrap().len(), 2);
+    let run = with_env(
+        tmp.path(),
+        &["store", "film.previz", &store, "--json"],
+        &env,
+        &cache,
+    );
+    assert_eq!(
+        run.json()["already_there"],
+        2,
+        "stored once: {}",
+        run.stdout
+    );
+
+    // An asset lost from the project folder: fsck says the show has it, --repair fetches it.
+    let hash = files[0]["hash"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("blake3:")
+        .to_owned();
+    let lost = tmp
+        .path()
+        .join("film.previz/assets")
+        .join(&hash[0..2])
+        .join(&hash[2..4])
+        .join(&hash);
+    std::fs::remove_file(&lost).unwrap();
+    let run = with_env(tmp.path(), &["fsck", "film.previz"], &env, &cache);
+    assert_eq!(run.status, 1, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("show store has it"), "{}", run.stdout);
+    let run = with_env(
+        tmp.path(),
+        &["fsck", "film.previz", "--repair"],
+        &env,
+        &cache,
+    );
+    assert_eq!(run.status, 0, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("fetched"), "{}", run.stdout);
+    assert!(lost.is_file());
+    let run = with_env(tmp.path(), &["fsck", "film.previz", "--json"], &env, &cache);
+    assert_eq!(run.status, 0, "{}", run.stdout);
+
+    // Without credentials: a clear error naming where they are looked for.
+    let run = previz_in_env(
+        tmp.path(),
+        &args,
+        &[
+            ("AWS_ACCESS_KEY_ID", std::ffi::OsStr::new("")),
+            (
+                "AWS_SHARED_CREDENTIALS_FILE",
+                tmp.path().join("none").as_os_str(),
+            ),
+            ("AWS_CONFIG_FILE", tmp.path().join("none").as_os_str()),
+        ],
+    );
+    assert_eq!(run.status, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("AWS_ACCESS_KEY_ID"), "{}", run.stderr);
+}
