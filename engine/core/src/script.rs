@@ -421,7 +421,7 @@ pub struct Character {
 /// shows them, and the words that call it up.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CharacterLook {
-    /// The LoRA file (`.safetensors`): absolute, or relative to the project folder.
+    /// The LoRA file (`.safetensors`), relative to the project folder and inside it (`looks/mara.safetensors`).
     pub lora: String,
     /// Its strength in percent (100 = as trained; 60 = lighter).
     #[serde(default = "hundred")]

@@ -140,11 +140,19 @@ fn look_loras(
 ) -> Result<Vec<(PathBuf, f32)>, FramesError> {
     let mut out = Vec::new();
     for look in looks {
-        let given = PathBuf::from(look.lora.trim());
-        let path = match project_dir {
-            Some(dir) if given.is_relative() => dir.join(&given),
-            _ => given.clone(),
+        let given = look.lora.trim();
+        // Paths in a project stay inside it: relative, no '..', no symlink leading out.
+        let Some(dir) = project_dir else {
+            return Err(FramesError::Look(format!(
+                "{given}: a character LoRA is named relative to the project folder, and this run has none; run it on a saved project"
+            )));
         };
+        let path = previz_storage::backend::posix::resolve_inside(dir, std::path::Path::new(given))
+            .map_err(|why| {
+                FramesError::Look(format!(
+                    "{given}: not a safe path for a character LoRA ({why}); put the file inside the project folder (e.g. looks/mara.safetensors) and name it relative to it"
+                ))
+            })?;
         if !path.is_file() {
             return Err(FramesError::Look(format!(
                 "{}: the character LoRA is missing; put the file there or change the character's look",

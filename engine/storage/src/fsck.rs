@@ -59,6 +59,9 @@ pub struct FsckReport {
     /// The project file did not read and a backup was put in its place (or, without repair,
     /// would be).
     pub restored_from: Option<PathBuf>,
+    /// Paths in the project that are absolute or lead outside it (a character's LoRA), with why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unsafe_paths: Vec<String>,
     /// The project's show store (`store.json`) could not be opened: why.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub store_problem: Option<String>,
@@ -68,7 +71,10 @@ impl FsckReport {
     /// Nothing missing or damaged.
     #[must_use]
     pub fn is_clean(&self) -> bool {
-        self.problems.is_empty() && self.restored_from.is_none() && self.store_problem.is_none()
+        self.problems.is_empty()
+            && self.restored_from.is_none()
+            && self.store_problem.is_none()
+            && self.unsafe_paths.is_empty()
     }
 }
 
@@ -288,6 +294,17 @@ pub fn fsck(
             AssetStore::new(paths.assets())
         }
     };
+    for c in &project.script.characters {
+        if let Some(look) = &c.look
+            && let Err(why) =
+                crate::backend::posix::resolve_inside(dir, Path::new(look.lora.trim()))
+        {
+            report.unsafe_paths.push(format!(
+                "{}'s look names {}: {why}; move the LoRA inside the project and name it relative to it",
+                c.name, look.lora
+            ));
+        }
+    }
     let named = users(&project);
     let mut broken = BTreeSet::new();
     let total = named.len();

@@ -167,3 +167,48 @@ fn damage_in_place_falls_back_to_the_backup_before() {
         used.display()
     );
 }
+
+#[test]
+fn paths_that_leave_the_project_are_reported() {
+    use previz_core::script::{CharacterField, CharacterLook};
+    let tmp = tempfile::tempdir().unwrap();
+    let (dir, _, _) = project(tmp.path());
+    std::fs::create_dir_all(dir.join("looks")).unwrap();
+    std::fs::write(dir.join("looks/mara.safetensors"), b"lora").unwrap();
+    let (mut session, _) = Session::open(&dir, OpenMode::ReadWrite).unwrap();
+    let cast: Vec<_> = session
+        .project()
+        .script
+        .characters
+        .iter()
+        .map(|c| c.id)
+        .collect();
+    assert!(cast.len() >= 3, "the synthetic script has a cast");
+    for (character, lora) in cast.iter().zip([
+        "looks/mara.safetensors",
+        "../../etc/passwd",
+        "/abs/jon.safetensors",
+    ]) {
+        session
+            .apply(&EditCommand::EditCharacter {
+                character: *character,
+                field: CharacterField::Look(Some(CharacterLook::new(lora))),
+            })
+            .unwrap();
+    }
+    session.save().unwrap();
+    session.close().unwrap();
+    let report = fsck(&dir, false, &mut |_, _| {}).unwrap();
+    assert_eq!(report.unsafe_paths.len(), 2, "{:?}", report.unsafe_paths);
+    assert!(
+        report.unsafe_paths[0].contains("'..'"),
+        "{:?}",
+        report.unsafe_paths
+    );
+    assert!(
+        report.unsafe_paths[1].contains("absolute"),
+        "{:?}",
+        report.unsafe_paths
+    );
+    assert!(!report.is_clean());
+}

@@ -50,6 +50,9 @@ pub fn run(args: &FsckArgs, json: bool) -> Result<(), CliError> {
                 "\nthe show store named in store.json cannot be used: {why}"
             ));
         }
+        for p in &report.unsafe_paths {
+            text.push_str(&format!("\nUNSAFE PATH {p}"));
+        }
         for p in &report.problems {
             text.push_str(&format!(
                 "\n{} {}: used by {}{}",
@@ -89,7 +92,8 @@ pub fn run(args: &FsckArgs, json: bool) -> Result<(), CliError> {
     // Problems left after the repair (a restored project file counts as repaired).
     let left = !report.problems.is_empty()
         || (report.restored_from.is_some() && !args.repair)
-        || report.store_problem.is_some();
+        || report.store_problem.is_some()
+        || !report.unsafe_paths.is_empty();
     if left {
         return Err(CliError::failure(format!(
             "{}: {} asset problem{}",
