@@ -52,13 +52,65 @@ pub(crate) fn create_temp(target: &Path) -> io::Result<(PathBuf, File)> {
 
 /// Replaces `target` with `bytes` atomically and durably. On error the target is untouched and
 /// the temp file is removed.
+///
+/// A share that stops answering for a moment (`EIO`, `ESTALE`, timeouts) is retried with
+/// backoff ([`crate::backend::RetryPolicy`], two minutes by default); only then is the error
+/// returned, saying how long it was tried. Each try starts from a fresh temp file, so a torn
+/// write is never renamed into place.
 pub fn write_atomic(target: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_atomic_with(target, bytes, &crate::backend::RetryPolicy::default(), None)
+}
+
+/// [`write_atomic`] with an explicit retry policy and injected failures (drills and tests).
+pub fn write_atomic_with(
+    target: &Path,
+    bytes: &[u8],
+    policy: &crate::backend::RetryPolicy,
+    faults: Option<&crate::backend::FaultPlan>,
+) -> io::Result<()> {
+    let start = std::time::Instant::now();
+    let mut wait = policy.first_wait;
+    let mut tries = 0u32;
+    loop {
+        tries += 1;
+        match write_atomic_once(target, bytes, faults) {
+            Ok(()) => return Ok(()),
+            Err(e) if crate::backend::retry::io_is_transient(&e) => {
+                let waited = start.elapsed();
+                if waited + wait > policy.budget {
+                    return Err(io::Error::new(
+                        e.kind(),
+                        format!(
+                            "{} ({tries} tries over {:.1} s: the share did not answer; the previous version is intact)",
+                            crate::backend::retry::describe_io(&e),
+                            waited.as_secs_f64()
+                        ),
+                    ));
+                }
+                std::thread::sleep(wait);
+                wait = (wait * 2)
+                    .min(policy.max_wait)
+                    .max(Duration::from_millis(1));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+fn write_atomic_once(
+    target: &Path,
+    bytes: &[u8],
+    faults: Option<&crate::backend::FaultPlan>,
+) -> io::Result<()> {
+    let fault = |op: &str| faults.map_or(Ok(()), |f| f.hit(op));
     let (temp, mut file) = create_temp(target)?;
-    let written = file
-        .write_all(bytes)
+    let written = fault("write")
+        .and_then(|()| file.write_all(bytes))
+        .and_then(|()| fault("sync"))
         .and_then(|()| file.sync_data())
         .and_then(|()| {
             drop(file);
+            fault("rename")?;
             fs::rename(&temp, target)
         });
     if let Err(e) = written {
@@ -170,6 +222,69 @@ pub fn clean_stale_temps(dir: &Path, now: Timestamp, max_age: Duration) -> Vec<P
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_share_that_drops_out_mid_write_is_retried_and_never_torn() {
+        use crate::backend::{Fault, FaultPlan, RetryPolicy};
+        let tmp = tempfile::tempdir().unwrap();
+        let target = tmp.path().join("project.json");
+        fs::write(&target, b"old").unwrap();
+        let policy = RetryPolicy {
+            first_wait: Duration::from_millis(1),
+            max_wait: Duration::from_millis(4),
+            budget: Duration::from_millis(300),
+        };
+        let faults = FaultPlan::new(vec![
+            Fault {
+                op: "write",
+                after: 0,
+                times: 1,
+                errno: 5,
+            },
+            Fault {
+                op: "sync",
+                after: 0,
+                times: 1,
+                errno: 116,
+            },
+            Fault {
+                op: "rename",
+                after: 0,
+                times: 1,
+                errno: 116,
+            },
+        ]);
+        write_atomic_with(&target, b"new", &policy, Some(&faults)).unwrap();
+        assert_eq!(fs::read(&target).unwrap(), b"new");
+        assert_eq!(faults.remaining(), 0);
+        let gone = FaultPlan::new(vec![Fault {
+            op: "sync",
+            after: 0,
+            times: 10_000,
+            errno: 5,
+        }]);
+        let err = write_atomic_with(&target, b"newer", &policy, Some(&gone)).unwrap_err();
+        assert!(
+            err.to_string().contains("EIO") && err.to_string().contains("tries"),
+            "{err}"
+        );
+        assert_eq!(
+            fs::read(&target).unwrap(),
+            b"new",
+            "the previous version is intact"
+        );
+        let leftovers: Vec<_> = fs::read_dir(tmp.path()).unwrap().flatten().collect();
+        assert_eq!(leftovers.len(), 1, "no temp file left behind");
+        // Permanent errors are not retried.
+        let full = FaultPlan::new(vec![Fault {
+            op: "write",
+            after: 0,
+            times: 1,
+            errno: 28,
+        }]);
+        let err = write_atomic_with(&target, b"x", &policy, Some(&full)).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(28));
+    }
 
     #[test]
     fn write_atomic_replaces_and_leaves_no_temp() {

@@ -77,7 +77,7 @@ impl FaultPlan {
         }
     }
 
-    fn hit(&self, op: &str) -> io::Result<()> {
+    pub(crate) fn hit(&self, op: &str) -> io::Result<()> {
         let mut faults = self
             .faults
             .lock()
