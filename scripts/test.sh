@@ -54,3 +54,6 @@ cargo bench --locked -p previz-studio --bench timeline --profile dev
 
 # previz batch with one worker and with two on this machine, with the speed-up.
 cargo bench --locked -p previz-e2e --bench farm --profile dev
+
+# previz ingest against cp -r + sync on mixed rushes (about 1 GB in the temp folder), as a ratio.
+cargo bench --locked -p previz-e2e --bench ingest --profile dev

@@ -79,9 +79,7 @@ fn wav_header(data: u32) -> Vec<u8> {
     let mut out = b"RIFF".to_vec();
     out.extend_from_slice(&(36 + data).to_le_bytes());
     out.extend_from_slice(b"WAVEfmt ");
-    for v in [16u32] {
-        out.extend_from_slice(&v.to_le_bytes());
-    }
+    out.extend_from_slice(&16u32.to_le_bytes());
     out.extend_from_slice(&1u16.to_le_bytes());
     out.extend_from_slice(&1u16.to_le_bytes());
     out.extend_from_slice(&48_000u32.to_le_bytes());
@@ -186,7 +184,7 @@ fn main() {
     let (cp_best, ingest_best) = (mb / cps[0], mb / ingests[0]);
     let (cp_median, ingest_median) = (mb / cps[2], mb / ingests[2]);
     let ratio = ingest_best / cp_best;
-    println!(
+    eprintln!(
         "ingest bench: best runs: cp -r + sync {cp_best:.0} MB/s, previz ingest (hash + fsync + probe + register) {ingest_best:.0} MB/s: {ratio:.2}× cp (target ≥ 0.90×: {}); medians: {cp_median:.0} and {ingest_median:.0} MB/s: {:.2}×",
         if ratio >= 0.9 { "met" } else { "NOT met" },
         ingest_median / cp_median
