@@ -30,25 +30,10 @@ struct Summary<'a> {
 
 /// What earlier ingests of the same folder learnt (path, size, time → hash).
 fn known(project: &Path, folder: &Path) -> Known {
-    let mut out = Known::new();
-    let Ok(entries) = std::fs::read_dir(project.join("ingest")) else {
-        return out;
-    };
-    for e in entries.flatten() {
-        let Ok(bytes) = std::fs::read(e.path()) else {
-            continue;
-        };
-        let Ok(report) = serde_json::from_slice::<IngestReport>(&bytes) else {
-            continue;
-        };
-        if report.folder != folder {
-            continue;
-        }
-        for f in report.files {
-            out.insert((f.source, f.size, f.modified), f.hash);
-        }
-    }
-    out
+    known_files(project, folder)
+        .into_iter()
+        .map(|(k, f)| (k, f.hash))
+        .collect()
 }
 
 /// `modified` for an S3 object in manifests: its ETag folded to a number (S3 keeps no
@@ -58,7 +43,8 @@ fn etag_stamp(etag: &str) -> u64 {
     u64::from_le_bytes(h.as_bytes()[..8].try_into().unwrap_or_default())
 }
 
-/// What earlier ingests of the same S3 prefix brought in, by (key, size, ETag stamp).
+/// What earlier ingests of the same source (a folder, or an S3 prefix) brought in, by
+/// (relative path, size, modification time or ETag stamp).
 fn known_files(project: &Path, source: &Path) -> HashMap<(String, u64, u64), IngestedFile> {
     let mut out = HashMap::new();
     let Ok(entries) = std::fs::read_dir(project.join("ingest")) else {

@@ -231,6 +231,22 @@ pub fn check_key(key: &str) -> Result<()> {
     Ok(())
 }
 
+/// Names an upload's resume state: the destination, the source file and its size and time (a
+/// changed file starts over).
+pub(crate) fn upload_id(location: &str, source: &Path, meta: &std::fs::Metadata) -> String {
+    let mtime = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos());
+    let mut h = blake3::Hasher::new();
+    h.update(location.as_bytes());
+    h.update(b"\0");
+    h.update(source.as_os_str().as_encoded_bytes());
+    h.update(format!("\0{}\0{mtime}", meta.len()).as_bytes());
+    h.finalize().to_hex()[..32].to_owned()
+}
+
 /// Joins a prefix and a key with one `/`.
 #[must_use]
 pub fn join_key(prefix: &str, key: &str) -> String {

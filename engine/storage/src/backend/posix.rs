@@ -433,7 +433,7 @@ impl PosixBackend {
     ) -> io::Result<u64> {
         let meta = fs::metadata(source)?;
         let size = meta.len();
-        let id = upload_id(&self.location(key), source, &meta);
+        let id = super::upload_id(&self.location(key), source, &meta);
         let dir = path.parent().unwrap_or(&self.root).to_path_buf();
         fs::create_dir_all(&dir)?;
         fs::create_dir_all(&options.state_dir)?;
@@ -591,20 +591,6 @@ fn plain_version(path: &Path) -> io::Result<String> {
     #[cfg(not(unix))]
     let ino = 0u64;
     Ok(format!("f{ino:x}-{mtime:x}-{:x}", meta.len()))
-}
-
-fn upload_id(location: &str, source: &Path, meta: &fs::Metadata) -> String {
-    let mtime = meta
-        .modified()
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_nanos());
-    let mut h = blake3::Hasher::new();
-    h.update(location.as_bytes());
-    h.update(b"\0");
-    h.update(source.as_os_str().as_encoded_bytes());
-    h.update(format!("\0{}\0{mtime}", meta.len()).as_bytes());
-    h.finalize().to_hex()[..32].to_owned()
 }
 
 /// Turns an I/O error into a retry decision.

@@ -200,7 +200,7 @@ impl S3Backend {
         let size = meta.len();
         let state_path = options.state_dir.join(format!(
             "{}.s3.json",
-            upload_id(&self.location(key), source, &meta)
+            super::upload_id(&self.location(key), source, &meta)
         ));
         std::fs::create_dir_all(&options.state_dir)
             .map_err(|e| local_error(&options.state_dir, &e))?;
@@ -359,20 +359,6 @@ fn local_error(path: &Path, e: &std::io::Error) -> BackendError {
         action: "use",
         detail: super::retry::describe_io(e),
     }
-}
-
-fn upload_id(location: &str, source: &Path, meta: &std::fs::Metadata) -> String {
-    let mtime = meta
-        .modified()
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_nanos());
-    let mut h = blake3::Hasher::new();
-    h.update(location.as_bytes());
-    h.update(b"\0");
-    h.update(source.as_os_str().as_encoded_bytes());
-    h.update(format!("\0{}\0{mtime}", meta.len()).as_bytes());
-    h.finalize().to_hex()[..32].to_owned()
 }
 
 /// The whole chain of an error, as one line.
