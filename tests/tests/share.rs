@@ -186,3 +186,67 @@ fn rushes_from_s3_a_shared_store_and_fsck_fetching_back() {
     assert_eq!(run.status, 2, "{}", run.stderr);
     assert!(run.stderr.contains("AWS_ACCESS_KEY_ID"), "{}", run.stderr);
 }
+
+#[test]
+fn previz_shared_shows_who_holds_what_and_what_did_not_merge() {
+    use std::sync::Arc;
+
+    use previz_core::{EditCommand, Project, RationalTime, Scene, SceneHeading, Shot, ShotField};
+    use previz_storage::backend::PosixBackend;
+    use previz_storage::{LeaseOutcome, SharedOptions, SharedProject};
+
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("team.previz");
+    let mut p = Project::new("Team");
+    for heading in ["INT. KITCHEN - DAY", "EXT. PIER - NIGHT"] {
+        p.script
+            .scenes
+            .push(Scene::new(SceneHeading::parse(heading, false)));
+    }
+    let rate = p.settings.frame_rate;
+    for i in 0..2 {
+        let scene = p.script.scenes[i].id;
+        p.shots.push(Shot::new(scene, RationalTime::new(24, rate)));
+    }
+    let store: Arc<dyn Backend> = Arc::new(PosixBackend::new(&dir));
+    let mut anna = SharedProject::create(store.clone(), "", &p, SharedOptions::default()).unwrap();
+    let mut ben = SharedProject::open(store, "", SharedOptions::default()).unwrap();
+    let kitchen = p.script.scenes[0].id;
+    assert_eq!(anna.acquire(kitchen).unwrap(), LeaseOutcome::Acquired);
+    ben.refresh_leases().unwrap();
+    let shot = p.shots[1].id;
+    let notes = |text: &str| EditCommand::EditShot {
+        shot,
+        field: ShotField::Notes(text.into()),
+    };
+    anna.apply(&notes("wide, then push in")).unwrap();
+    ben.apply(&notes("handheld")).unwrap();
+    assert!(anna.save().unwrap().conflicts.is_empty());
+    let saved = ben.save().unwrap();
+    assert_eq!(saved.conflicts.len(), 1);
+    // Ben cannot edit the kitchen while Anna holds it.
+    let refused = ben
+        .apply(&EditCommand::EditShot {
+            shot: p.shots[0].id,
+            field: ShotField::Notes("mine".into()),
+        })
+        .unwrap_err();
+    assert!(refused.to_string().contains("being worked on"), "{refused}");
+
+    let run = previz_in(tmp.path(), &["shared", "team.previz", "--json"]);
+    assert_eq!(run.status, 1, "conflicts to look at: {}", run.stderr);
+    let status = run.json();
+    assert_eq!(status["leases"].as_array().unwrap().len(), 1, "{status}");
+    assert_eq!(status["leases"][0][1], false, "Anna's lease is live");
+    let conflict = &status["conflicts"][0][1]["conflicts"][0];
+    assert_eq!(conflict["theirs"], "wide, then push in", "{status}");
+    assert_eq!(conflict["mine"], "handheld", "{status}");
+    let text = previz_in(tmp.path(), &["shared", "team.previz"]);
+    assert!(
+        text.stdout.contains("LEASE scene") && text.stdout.contains("CONFLICT"),
+        "{}",
+        text.stdout
+    );
+    assert!(text.stdout.contains("\"handheld\""), "{}", text.stdout);
+    anna.release_all().unwrap();
+}

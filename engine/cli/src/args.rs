@@ -77,6 +77,12 @@ pub enum Command {
     /// and assets missing from the project folder are fetched from it (via this workstation's
     /// cache: PREVIZ_CACHE_DIR, PREVIZ_CACHE_GB).
     Store(StoreArgs),
+    /// Who is working on which scene of a shared project (leases: holder, host, until when,
+    /// stale or not) and the edits that could not be merged (conflict records: who, when, what
+    /// they wanted and what the project kept). PROJECT is a folder or s3://bucket/prefix.
+    ///
+    /// Exit status: 0 no conflicts on record, 1 conflicts to look at, 2 not readable.
+    Shared(SharedArgs),
     /// Render farm: write (and submit) a Slurm job array or a Kubernetes Indexed Job that runs
     /// `previz batch` shards, with the gather as a dependent job.
     Farm(FarmArgs),
@@ -97,6 +103,12 @@ pub struct IngestArgs {
     /// Take over the project's lock if the session holding it is gone.
     #[arg(long)]
     pub take_over: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SharedArgs {
+    /// The shared project: a folder, or s3://bucket/prefix.
+    pub project: String,
 }
 
 #[derive(Debug, Args)]

@@ -12,6 +12,7 @@ mod info;
 mod ingest;
 mod models;
 mod new;
+mod shared;
 mod store;
 mod validate;
 mod voices;
@@ -40,6 +41,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Fsck(args) => fsck::run(&args, json),
         Command::Ingest(args) => ingest::run(&args, json),
         Command::Store(args) => store::run(&args, json),
+        Command::Shared(args) => shared::run(&args, json),
         Command::Farm(args) => farm::run(&args, json),
     }
 }

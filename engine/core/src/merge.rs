@@ -194,7 +194,13 @@ pub fn region_value(doc: &Project, region: &Region) -> Value {
             SHOT_FIELDS
                 .iter()
                 .find(|k| field_name(**k) == *field)
-                .map_or(Value::Null, |k| json(&s.field(*k)))
+                .map_or(Value::Null, |k| {
+                    // `{"field": "notes", "value": …}`: the value is what people compare.
+                    match json(&s.field(*k)) {
+                        Value::Object(mut map) => map.remove("value").unwrap_or(Value::Null),
+                        other => other,
+                    }
+                })
         }),
         Region::ShotPlace { shot } => {
             let Some(i) = doc.shots.iter().position(|s| s.id == *shot) else {
@@ -591,7 +597,8 @@ mod tests {
                 field: "subject".into()
             }
         );
-        assert_eq!(c.mine, json(&ShotField::Subject("Ana".into())));
+        assert_eq!(c.mine, Value::String("Ana".into()));
+        assert_eq!(c.theirs, Value::String("Mara".into()));
         assert_eq!(c.changes.len(), 1);
         assert!(m.validate().is_empty(), "{:?}", m.validate());
     }

@@ -99,6 +99,9 @@ pub use report::{AsideReason, OpenReport, Recovered, SaveReport, SetAside, TickR
 pub use session::background::{SaveJob, SaveWritten};
 pub use session::saving::CloseError;
 pub use session::{OpenMode, Session, SessionOptions};
-pub use shared::{Lease, LeaseOutcome, Saved, SharedError, SharedOptions, SharedProject};
+pub use shared::{
+    ConflictRecord, Lease, LeaseOutcome, Saved, SharedError, SharedOptions, SharedProject,
+    SharedStatus,
+};
 pub use store::{ReadCache, ShowStore, StoreConfig, StoreError};
 pub use work::{Claim, ClaimAttempt, WorkArea};

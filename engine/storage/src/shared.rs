@@ -88,6 +88,58 @@ pub enum SharedError {
     Busy { location: String, attempts: u32 },
 }
 
+/// A conflict record as written under `conflicts/`: who, when, and the edits not merged.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ConflictRecord {
+    pub schema: String,
+    pub editor: LockInfo,
+    pub at: Timestamp,
+    pub conflicts: Vec<Conflict>,
+}
+
+/// Who is working where, and what did not merge: what `previz shared` shows.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct SharedStatus {
+    /// Every lease on record, with whether it is stale.
+    pub leases: Vec<(Lease, bool)>,
+    /// Every conflict record, oldest first, by key.
+    pub conflicts: Vec<(String, ConflictRecord)>,
+    /// Records that did not read (damaged or foreign), by key, with why.
+    pub unreadable: Vec<(String, String)>,
+}
+
+/// Reads the leases and conflict records of the shared project under `prefix`.
+pub fn status(backend: &dyn Backend, prefix: &str) -> Result<SharedStatus, SharedError> {
+    let now = Timestamp::now();
+    let mut out = SharedStatus::default();
+    for meta in backend.list(&join_key(prefix, "leases/"))? {
+        let bytes = match backend.get(&meta.key) {
+            Ok((b, _)) => b,
+            Err(BackendError::NotFound { .. }) => continue,
+            Err(e) => return Err(e.into()),
+        };
+        match serde_json::from_slice::<Lease>(&bytes) {
+            Ok(lease) => {
+                let stale = lease.is_stale(now);
+                out.leases.push((lease, stale));
+            }
+            Err(e) => out.unreadable.push((meta.key, e.to_string())),
+        }
+    }
+    for meta in backend.list(&join_key(prefix, "conflicts/"))? {
+        let bytes = match backend.get(&meta.key) {
+            Ok((b, _)) => b,
+            Err(BackendError::NotFound { .. }) => continue,
+            Err(e) => return Err(e.into()),
+        };
+        match serde_json::from_slice::<ConflictRecord>(&bytes) {
+            Ok(record) => out.conflicts.push((meta.key, record)),
+            Err(e) => out.unreadable.push((meta.key, e.to_string())),
+        }
+    }
+    Ok(out)
+}
+
 /// What taking a lease did.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum LeaseOutcome {
@@ -515,12 +567,12 @@ impl SharedProject {
             safe_name(&self.me.user),
             host::random_hex(6)
         ));
-        let record = serde_json::json!({
-            "schema": "previz.conflicts/1",
-            "editor": self.me,
-            "at": now,
-            "conflicts": conflicts,
-        });
+        let record = ConflictRecord {
+            schema: "previz.conflicts/1".into(),
+            editor: self.me.clone(),
+            at: now,
+            conflicts: conflicts.to_vec(),
+        };
         let bytes = serde_json::to_vec_pretty(&record).unwrap_or_default();
         self.backend.put(&key, &bytes, PutMode::Create)?;
         Ok(self.backend.location(&key))
