@@ -209,8 +209,12 @@ fn previz_shared_shows_who_holds_what_and_what_did_not_merge() {
         p.shots.push(Shot::new(scene, RationalTime::new(24, rate)));
     }
     let store: Arc<dyn Backend> = Arc::new(PosixBackend::new(&dir));
-    let mut anna = SharedProject::create(store.clone(), "", &p, SharedOptions::default()).unwrap();
-    let mut ben = SharedProject::open(store, "", SharedOptions::default()).unwrap();
+    let options = SharedOptions {
+        journal_dir: Some(tmp.path().join("journal")),
+        ..SharedOptions::default()
+    };
+    let mut anna = SharedProject::create(store.clone(), "", &p, options.clone()).unwrap();
+    let mut ben = SharedProject::open(store, "", options).unwrap();
     let kitchen = p.script.scenes[0].id;
     assert_eq!(anna.acquire(kitchen).unwrap(), LeaseOutcome::Acquired);
     ben.refresh_leases().unwrap();

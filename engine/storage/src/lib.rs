@@ -84,6 +84,7 @@ mod replay;
 mod report;
 pub mod session;
 pub mod shared;
+mod shared_journal;
 pub mod store;
 pub mod work;
 

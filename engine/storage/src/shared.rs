@@ -42,6 +42,7 @@ use previz_core::{Applied, Change, EditCommand, EditError, Project, SceneId, for
 use crate::backend::{Backend, BackendError, PutMode, Version, join_key};
 use crate::host;
 use crate::lock::LockInfo;
+use crate::shared_journal::{SharedJournal, project_tag};
 
 /// The document's key under the project prefix.
 pub const DOCUMENT_KEY: &str = "project.json";
@@ -86,6 +87,10 @@ pub enum SharedError {
         "{location} kept changing while saving ({attempts} merges in a row); the edits are still here: save again"
     )]
     Busy { location: String, attempts: u32 },
+    #[error(
+        "could not journal the edit on this workstation ({0}); it was not made: check the disk holding ~/.cache/previz (PREVIZ_CACHE_DIR)"
+    )]
+    Journal(String),
 }
 
 /// A conflict record as written under `conflicts/`: who, when, and the edits not merged.
@@ -176,6 +181,9 @@ pub struct SharedOptions {
     pub app: String,
     /// Give up a save after this many merges in a row (someone saving constantly).
     pub max_merges: u32,
+    /// Where unsaved edits are journalled on this workstation (`None`: not journalled).
+    /// Default: `$PREVIZ_CACHE_DIR/../shared-journal`, i.e. `~/.cache/previz/shared-journal`.
+    pub journal_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for SharedOptions {
@@ -184,8 +192,17 @@ impl Default for SharedOptions {
             lease_ttl: Duration::from_secs(120),
             app: format!("Previz {}", env!("CARGO_PKG_VERSION")),
             max_merges: 50,
+            journal_dir: Some(default_journal_dir()),
         }
     }
+}
+
+fn default_journal_dir() -> std::path::PathBuf {
+    crate::store::ReadCache::default_for_user()
+        .dir()
+        .parent()
+        .map_or_else(std::env::temp_dir, std::path::Path::to_path_buf)
+        .join("shared-journal")
 }
 
 #[derive(Clone, Debug)]
@@ -208,6 +225,20 @@ pub struct SharedProject {
     held: BTreeMap<SceneId, HeldLease>,
     /// Others' leases as last seen.
     others: BTreeMap<SceneId, Lease>,
+    journal: Option<SharedJournal>,
+    /// What was recovered from a crashed session's journal on open.
+    recovered: Option<Recovered>,
+}
+
+/// Unsaved edits of a crashed session of this workstation, found on open and merged in.
+#[derive(Clone, Debug)]
+pub struct Recovered {
+    /// Edits now pending again (save to keep them).
+    pub edits: usize,
+    /// Edits that no longer merge with the document as it is now.
+    pub conflicts: Vec<Conflict>,
+    /// The journals read (renamed `*.recovered`, kept).
+    pub journals: Vec<std::path::PathBuf>,
 }
 
 impl SharedProject {
@@ -231,6 +262,16 @@ impl SharedProject {
     ) -> Result<Self, SharedError> {
         let me = LockInfo::for_this_process(&options.app, Timestamp::now());
         let (doc, version) = read_document(backend.as_ref(), prefix)?;
+        let tag = project_tag(&backend.location(&join_key(prefix, DOCUMENT_KEY)));
+        let journal = options
+            .journal_dir
+            .as_deref()
+            .map(|dir| SharedJournal::new(dir, &tag, &me.token));
+        let orphans = options
+            .journal_dir
+            .as_deref()
+            .map(|dir| SharedJournal::orphans(dir, &tag))
+            .unwrap_or_default();
         let mut this = Self {
             backend,
             prefix: prefix.to_owned(),
@@ -242,9 +283,43 @@ impl SharedProject {
             pending: Vec::new(),
             held: BTreeMap::new(),
             others: BTreeMap::new(),
+            journal,
+            recovered: None,
         };
+        if !orphans.is_empty() {
+            let mut recovered = Recovered {
+                edits: 0,
+                conflicts: Vec::new(),
+                journals: Vec::new(),
+            };
+            for orphan in orphans {
+                let rebased = rebase(&orphan.base, &orphan.changes, &this.doc);
+                this.doc = rebased.merged;
+                recovered.edits += rebased.applied.len();
+                this.pending.extend(rebased.applied);
+                recovered.conflicts.extend(rebased.conflicts);
+                recovered.journals.push(orphan.journal);
+            }
+            this.journal_restart()?;
+            this.recovered = Some(recovered);
+        }
         this.refresh_leases()?;
         Ok(this)
+    }
+
+    /// Unsaved edits of a crashed session recovered when this one opened.
+    #[must_use]
+    pub fn recovered(&self) -> Option<&Recovered> {
+        self.recovered.as_ref()
+    }
+
+    /// Rewrites the local journal for the current base and pending edits.
+    fn journal_restart(&mut self) -> Result<(), SharedError> {
+        if let Some(j) = self.journal.as_mut() {
+            j.restart(&self.base, &self.base_version.0, &self.pending)
+                .map_err(|e| SharedError::Journal(e.to_string()))?;
+        }
+        Ok(())
     }
 
     /// The document as this editor sees it (base + pending edits).
@@ -298,6 +373,17 @@ impl SharedProject {
                     expires: lease.expires,
                 });
             }
+        }
+        // Journalled before it counts: a crash after this loses nothing.
+        if let Some(j) = self.journal.as_mut() {
+            let written = if j.is_started() {
+                j.append(&applied.redo)
+            } else {
+                let mut all = self.pending.clone();
+                all.extend(applied.redo.iter().cloned());
+                j.restart(&self.base, &self.base_version.0, &all)
+            };
+            written.map_err(|e| SharedError::Journal(e.to_string()))?;
         }
         self.doc = scratch;
         self.pending.extend(applied.redo.iter().cloned());
@@ -509,6 +595,13 @@ impl SharedProject {
         self.base_version = version;
         self.doc = rebased.merged;
         self.pending = rebased.applied;
+        // The pending edits are now relative to the new base; a journal failure here is
+        // reported at the next edit (its append finds the journal not started).
+        if self.journal_restart().is_err()
+            && let Some(j) = self.journal.as_mut()
+        {
+            let _ = j.clear();
+        }
         rebased.conflicts
     }
 
@@ -535,6 +628,9 @@ impl SharedProject {
                     self.base_version = version.clone();
                     self.pending.clear();
                     saved.version = Some(version);
+                    if let Some(j) = self.journal.as_mut() {
+                        j.clear().map_err(|e| SharedError::Journal(e.to_string()))?;
+                    }
                     break;
                 }
                 Err(BackendError::Changed { .. }) => {

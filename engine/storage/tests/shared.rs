@@ -434,6 +434,7 @@ fn child() {
             writeln!(std::io::stdout(), "finished").unwrap();
         }
         "editor" => editor_child(),
+        "unsaved" => unsaved_child(),
         other => panic!("unknown child mode {other}"),
     }
 }
@@ -549,7 +550,7 @@ fn editor_child() {
     let secs: f64 = std::env::var("PREVIZ_EDIT_SECS").unwrap().parse().unwrap();
     let prefix = std::env::var("PREVIZ_SHARE_PREFIX").unwrap();
     let b = child_backend();
-    let mut p = SharedProject::open(b, &prefix, SharedOptions::default()).unwrap();
+    let mut p = SharedProject::open(b, &prefix, child_options()).unwrap();
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ ((who as u64 + 1) * 0x1234_5678_9abc));
     let deadline = Instant::now() + Duration::from_secs_f64(secs);
     let mut n = 0u32;
@@ -641,9 +642,115 @@ fn editor_child() {
     writeln!(stdout, "finished").unwrap();
 }
 
+/// Children journal their unsaved edits where the parent says.
+fn child_options() -> SharedOptions {
+    SharedOptions {
+        journal_dir: std::env::var_os("PREVIZ_SHARE_JOURNAL").map(PathBuf::from),
+        ..SharedOptions::default()
+    }
+}
+
+/// Edits and never saves: the parent kills it.
+fn unsaved_child() {
+    let prefix = std::env::var("PREVIZ_SHARE_PREFIX").unwrap();
+    let mut p = SharedProject::open(child_backend(), &prefix, child_options()).unwrap();
+    let shots: Vec<ShotId> = p.doc().shots.iter().map(|s| s.id).collect();
+    for (i, shot) in shots.iter().enumerate() {
+        p.apply(&EditCommand::EditShot {
+            shot: *shot,
+            field: ShotField::Notes(format!("unsaved {i}")),
+        })
+        .unwrap();
+    }
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "edited {}", shots.len()).unwrap();
+    drop(out);
+    std::thread::sleep(Duration::from_secs(60));
+}
+
+#[test]
+fn unsaved_edits_of_a_killed_editor_come_back_on_the_next_open() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("share");
+    let journal = tmp.path().join("journal");
+    let b: Arc<dyn Backend> = Arc::new(PosixBackend::new(&root));
+    let options = SharedOptions {
+        journal_dir: Some(journal.clone()),
+        ..SharedOptions::default()
+    };
+    let project = team_project();
+    SharedProject::create(b.clone(), "T.previz", &project, options.clone()).unwrap();
+    let mut child = spawn_child(
+        "unsaved",
+        &[
+            ("PREVIZ_SHARE_LOCATION", root.display().to_string()),
+            ("PREVIZ_SHARE_PREFIX", "T.previz".into()),
+            ("PREVIZ_SHARE_JOURNAL", journal.display().to_string()),
+        ],
+    );
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("edited ") {
+        line.clear();
+        assert!(
+            std::io::BufRead::read_line(&mut out, &mut line).unwrap() > 0,
+            "child ended early"
+        );
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // Meanwhile someone else saved a different field of the first shot.
+    let mut other = SharedProject::open(
+        b.clone(),
+        "T.previz",
+        SharedOptions {
+            journal_dir: None,
+            ..SharedOptions::default()
+        },
+    )
+    .unwrap();
+    let first = project.shots[0].id;
+    other
+        .apply(&EditCommand::EditShot {
+            shot: first,
+            field: ShotField::Subject("Mara".into()),
+        })
+        .unwrap();
+    other.save().unwrap();
+
+    let mut back = SharedProject::open(b.clone(), "T.previz", options.clone()).unwrap();
+    let recovered = back
+        .recovered()
+        .expect("the killed session's journal is found");
+    assert_eq!(recovered.edits, project.shots.len());
+    assert!(recovered.conflicts.is_empty());
+    assert_eq!(back.doc().shot(first).unwrap().notes, "unsaved 0");
+    assert_eq!(
+        back.doc().shot(first).unwrap().subject,
+        "Mara",
+        "merged onto the newer save"
+    );
+    back.save().unwrap();
+    let (bytes, _) = b.get("T.previz/project.json").unwrap();
+    let saved = format::from_json(&bytes).unwrap();
+    for (i, shot) in saved.shots.iter().enumerate() {
+        assert_eq!(shot.notes, format!("unsaved {i}"));
+    }
+    // Replayed once: the next open finds nothing more.
+    let again = SharedProject::open(b, "T.previz", options).unwrap();
+    assert!(again.recovered().is_none());
+    assert!(
+        std::fs::read_dir(&journal)
+            .unwrap()
+            .flatten()
+            .all(|e| e.file_name().to_string_lossy().ends_with(".recovered"))
+    );
+}
+
 fn eight_editors(location: &str, prefix: &str, b: &Arc<dyn Backend>) {
     let project = team_project();
     SharedProject::create(b.clone(), prefix, &project, SharedOptions::default()).unwrap();
+    let journal = tempfile::tempdir().unwrap();
     let secs = std::env::var("PREVIZ_EDIT_SECS").unwrap_or_else(|_| "10".into());
     let children: Vec<Child> = (0..EDITORS)
         .map(|i| {
@@ -653,6 +760,7 @@ fn eight_editors(location: &str, prefix: &str, b: &Arc<dyn Backend>) {
                     ("PREVIZ_SHARE_LOCATION", location.to_owned()),
                     ("PREVIZ_SHARE_PREFIX", prefix.to_owned()),
                     ("PREVIZ_EDITOR", i.to_string()),
+                    ("PREVIZ_SHARE_JOURNAL", journal.path().display().to_string()),
                     ("PREVIZ_EDIT_SECS", secs.clone()),
                 ],
             )
