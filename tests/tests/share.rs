@@ -252,5 +252,16 @@ fn previz_shared_shows_who_holds_what_and_what_did_not_merge() {
         text.stdout
     );
     assert!(text.stdout.contains("\"handheld\""), "{}", text.stdout);
+    // A single-writer session would overwrite the others' saves: it may only read.
+    std::fs::create_dir_all(tmp.path().join("rushes")).unwrap();
+    let run = previz_in(tmp.path(), &["ingest", "rushes", "--into", "team.previz"]);
+    assert_ne!(run.status, 0);
+    assert!(
+        run.stderr.contains("shared by several editors"),
+        "{}",
+        run.stderr
+    );
+    let info = previz_in(tmp.path(), &["info", "team.previz", "--json"]);
+    assert_eq!(info.status, 0, "reading is fine: {}", info.stderr);
     anna.release_all().unwrap();
 }

@@ -98,6 +98,16 @@ impl Session {
             }
         }
 
+        // A project many editors share (its document is versioned, see `crate::shared`) is
+        // saved only through conditional writes: a single-writer save would be overwritten by
+        // the next shared save, so writing through a Session is refused.
+        if mode != OpenMode::ReadOnly && paths.root().join("project.json.gen").is_dir() {
+            return Err(StorageError::ReadOnly {
+                project: paths.root().to_path_buf(),
+                reason: "it is shared by several editors (project.json.gen/); edit it through a shared session, whose saves merge with the others'".into(),
+            });
+        }
+
         // Lock before reading, so no writer of ours is between steps of a save meanwhile.
         let writable = mode != OpenMode::ReadOnly;
         let guard = match mode {
