@@ -177,6 +177,17 @@ fn from_s3(
     Ok(report)
 }
 
+/// Whether the project's lock was left by a process of this machine that is gone.
+fn left_by_dead_process(dir: &Path) -> bool {
+    let lock = previz_storage::ProjectPaths::new(dir).lock();
+    matches!(
+        previz_storage::lock::read_lock(&lock),
+        Ok(previz_storage::lock::LockRead::Held(info))
+            if info.host == previz_storage::host::host_name()
+                && previz_storage::host::pid_alive(info.pid) == Some(false)
+    )
+}
+
 pub fn run(args: &IngestArgs, json: bool) -> Result<(), CliError> {
     let source = args.folder.to_string_lossy().into_owned();
     let dir = project_dir(Some(&args.into))?;
@@ -225,7 +236,9 @@ pub fn run(args: &IngestArgs, json: bool) -> Result<(), CliError> {
             result.map_err(|e| CliError::failure(format!("reading {}: {e}", folder.display())))?;
         (report, folder)
     };
-    let mode = if args.take_over {
+    // A lock left by an ingest killed on this machine while registering (its process is gone)
+    // is taken over, as a rerun of a killed batch does; any other holder is respected.
+    let mode = if args.take_over || left_by_dead_process(&dir) {
         OpenMode::TakeOver
     } else {
         OpenMode::ReadWrite
