@@ -167,6 +167,9 @@ pub struct Session {
     closed: bool,
     /// A background save in flight: the hash it commits (see [`background`]).
     saving: Option<String>,
+    /// The asset store, with the show store `store.json` names, opened once (panels ask for it
+    /// every frame; an S3 show store holds a client and its runtime).
+    assets: std::sync::OnceLock<crate::AssetStore>,
 }
 
 /// Releases a freshly taken lock if opening fails after taking it.
@@ -404,6 +407,7 @@ impl Session {
             autosave_problem: None,
             closed: false,
             saving: None,
+            assets: std::sync::OnceLock::new(),
         }
     }
 

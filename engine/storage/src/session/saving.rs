@@ -341,8 +341,12 @@ impl Session {
     /// credentials) leaves the project's own folder working: `previz fsck` reports why.
     #[must_use]
     pub fn assets(&self) -> crate::AssetStore {
-        crate::AssetStore::for_project(self.paths.root())
-            .unwrap_or_else(|_| crate::AssetStore::new(self.paths.assets()))
+        self.assets
+            .get_or_init(|| {
+                crate::AssetStore::for_project(self.paths.root())
+                    .unwrap_or_else(|_| crate::AssetStore::new(self.paths.assets()))
+            })
+            .clone()
     }
 }
 
