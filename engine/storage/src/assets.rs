@@ -67,6 +67,23 @@ fn ensure_dir(dir: &Path) -> Result<(), AssetError> {
     fs::create_dir_all(dir).map_err(io_error("create the folder", dir))
 }
 
+/// The hash of a file, streamed, and how many bytes it had (fsck, the show store).
+pub fn hash_file(path: &Path) -> io::Result<(ContentHash, u64)> {
+    let mut file = fs::File::open(path)?;
+    let mut hasher = blake3::Hasher::new();
+    let mut buffer = vec![0u8; 1 << 20];
+    let mut total = 0u64;
+    loop {
+        let n = file.read(&mut buffer)?;
+        if n == 0 {
+            break;
+        }
+        total += n as u64;
+        hasher.update(&buffer[..n]);
+    }
+    Ok((ContentHash(*hasher.finalize().as_bytes()), total))
+}
+
 /// The hash of some bytes, as the store names them.
 #[must_use]
 pub fn hash_bytes(bytes: &[u8]) -> ContentHash {

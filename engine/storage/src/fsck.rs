@@ -16,7 +16,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
-use std::io::{self, Read};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use previz_core::ContentHash;
@@ -76,23 +76,6 @@ impl FsckReport {
             && self.store_problem.is_none()
             && self.unsafe_paths.is_empty()
     }
-}
-
-/// Streams a file through blake3.
-fn hash_file(path: &Path) -> io::Result<(ContentHash, u64)> {
-    let mut file = fs::File::open(path)?;
-    let mut hasher = blake3::Hasher::new();
-    let mut buffer = vec![0u8; 1 << 20];
-    let mut total = 0u64;
-    loop {
-        let n = file.read(&mut buffer)?;
-        if n == 0 {
-            break;
-        }
-        total += n as u64;
-        hasher.update(&buffer[..n]);
-    }
-    Ok((ContentHash(*hasher.finalize().as_bytes()), total))
 }
 
 /// Every asset the document names, with who names it.
@@ -311,7 +294,7 @@ pub fn fsck(
     for (n, (hash, used_by)) in named.iter().enumerate() {
         progress(n, total);
         let path = store.path_of(hash);
-        let problem = match hash_file(&path) {
+        let problem = match crate::assets::hash_file(&path) {
             Ok((actual, bytes)) => {
                 report.bytes += bytes;
                 (actual != *hash).then_some("damaged")

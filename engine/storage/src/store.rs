@@ -17,7 +17,7 @@
 //! place.
 
 use std::fs;
-use std::io::{self, Read};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
@@ -25,6 +25,7 @@ use std::time::SystemTime;
 use previz_core::ContentHash;
 use serde::{Deserialize, Serialize};
 
+use crate::assets::hash_file;
 use crate::backend::{self, Backend, BackendError, UploadOptions};
 
 /// Where a project's show store is configured: `NAME.previz/store.json`.
@@ -318,7 +319,7 @@ impl ShowStore {
         path: &Path,
         progress: backend::Progress<'_>,
     ) -> Result<(ContentHash, bool), StoreError> {
-        let hash = hash_file(path).map_err(local("read", path))?;
+        let (hash, _) = hash_file(path).map_err(local("read", path))?;
         Ok((hash, self.put_hashed(&hash, path, progress)?))
     }
 
@@ -380,7 +381,7 @@ impl ShowStore {
         let key = Self::key_of(hash);
         if let Some(folder) = &self.folder {
             let path = folder.join(&key);
-            let actual = hash_file(&path).map_err(|e| {
+            let (actual, _) = hash_file(&path).map_err(|e| {
                 if e.kind() == io::ErrorKind::NotFound {
                     StoreError::Backend(BackendError::NotFound {
                         location: path.display().to_string(),
@@ -409,7 +410,7 @@ impl ShowStore {
             .dir()
             .join(format!(".fetch-{}", crate::host::random_hex(8)));
         self.backend.download(&key, &temp, &|_| {})?;
-        let actual = hash_file(&temp).map_err(local("read", &temp))?;
+        let (actual, _) = hash_file(&temp).map_err(local("read", &temp))?;
         if actual != *hash {
             let _ = fs::remove_file(&temp);
             return Err(StoreError::Damaged {
@@ -425,19 +426,4 @@ impl ShowStore {
         let path = self.local_path(hash)?;
         fs::read(&path).map_err(local("read", &path))
     }
-}
-
-/// The blake3 hash of a file, streamed.
-pub fn hash_file(path: &Path) -> io::Result<ContentHash> {
-    let mut file = fs::File::open(path)?;
-    let mut hasher = blake3::Hasher::new();
-    let mut buffer = vec![0u8; 1 << 20];
-    loop {
-        let n = file.read(&mut buffer)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buffer[..n]);
-    }
-    Ok(ContentHash(*hasher.finalize().as_bytes()))
 }
