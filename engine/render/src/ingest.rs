@@ -302,8 +302,9 @@ pub fn ingest(
     let read = AtomicU64::new(0);
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<Result<IngestedFile, (String, String)>>> = Mutex::new(Vec::new());
-    // Fan-out folders that got new names: synced once each at the end, not once per file.
-    let to_sync: Mutex<std::collections::BTreeSet<PathBuf>> = Mutex::new(Default::default());
+    // Copied and hashed, not yet synced or named: committed together at the end (one
+    // filesystem sync for all the bytes, then the names), not one fsync per file and folder.
+    let staged: Mutex<Vec<previz_storage::Staged>> = Mutex::new(Vec::new());
     let threads = if threads == 0 {
         // At least four: an ingest waits on fsyncs and on the share as much as it hashes, and
         // more files in flight hide that latency (measured: tests/benches/ingest.rs).
@@ -331,14 +332,15 @@ pub fn ingest(
                         .copied();
                     let outcome = match cached {
                         Some(hash) => Ok((hash, false)),
-                        None => store.put_file_deferred(path).map(|(h, dir)| {
-                            if let Some(dir) = dir {
-                                to_sync
+                        None => store.stage_file(path).map(|s| {
+                            let hash = s.hash();
+                            if s.is_new() {
+                                staged
                                     .lock()
                                     .unwrap_or_else(std::sync::PoisonError::into_inner)
-                                    .insert(dir);
+                                    .push(s);
                             }
-                            (h, true)
+                            (hash, true)
                         }),
                     };
                     let item = match outcome {
@@ -380,18 +382,13 @@ pub fn ingest(
             });
         }
     });
-    // The names become durable before anyone registers them.
-    let dirs = to_sync
+    // Bytes, then names, durable before anyone registers them.
+    let mut staged = staged
         .into_inner()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if !dirs.is_empty() && !previz_storage::atomic::sync_filesystem(store.root())? {
-        for dir in dirs
-            .iter()
-            .chain(std::iter::once(&store.root().to_path_buf()))
-        {
-            previz_storage::atomic::sync_dir(dir)?;
-        }
-    }
+    store
+        .commit(&mut staged)
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
     let mut report = IngestReport {
         folder: root.to_path_buf(),
         bytes_read: read.load(Ordering::Relaxed),

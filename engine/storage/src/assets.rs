@@ -58,6 +58,40 @@ fn io_error(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> Asse
     }
 }
 
+/// A file copied into the store's folder but not named yet (see [`AssetStore::stage_file`]).
+/// Dropped without [`AssetStore::commit`] (cancelled, failed), its temp file is removed.
+#[derive(Debug)]
+pub struct Staged {
+    hash: ContentHash,
+    temp: Option<PathBuf>,
+}
+
+impl Staged {
+    /// The hash of its bytes (its name once committed).
+    #[must_use]
+    pub fn hash(&self) -> ContentHash {
+        self.hash
+    }
+
+    /// Whether it still needs committing (false when the store had the bytes already).
+    #[must_use]
+    pub fn is_new(&self) -> bool {
+        self.temp.is_some()
+    }
+
+    fn discard(&mut self) {
+        if let Some(temp) = self.temp.take() {
+            let _ = fs::remove_file(temp);
+        }
+    }
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        self.discard();
+    }
+}
+
 /// Creates a folder unless it is there (a lookup is much cheaper than a failing mkdir on a
 /// busy share).
 fn ensure_dir(dir: &Path) -> Result<(), AssetError> {
@@ -263,6 +297,101 @@ impl AssetStore {
         })();
         let _ = fs::remove_file(&temp);
         result
+    }
+
+    /// The first half of storing many files at once (ingest): copies `source` into the store's
+    /// folder under a temporary name (`.incoming-<pid>-<random>`), hashing as it streams, with
+    /// no fsync and no name yet. [`AssetStore::commit`] then makes all of them durable with one
+    /// filesystem sync, names them, and syncs the names, instead of one fsync per file and per
+    /// folder: a name never points at bytes not yet on disk, and a crash leaves only temp
+    /// files (fsck removes them). Already-stored bytes are not staged again.
+    pub fn stage_file(&self, source: &Path) -> Result<Staged, AssetError> {
+        let mut input = fs::File::open(source).map_err(io_error("open", source))?;
+        ensure_dir(&self.root)?;
+        let temp = self.root.join(format!(
+            ".incoming-{}-{}",
+            std::process::id(),
+            crate::host::random_hex(8)
+        ));
+        let mut staged = Staged {
+            hash: ContentHash([0; 32]),
+            temp: Some(temp.clone()),
+        };
+        let mut output = fs::File::create(&temp).map_err(io_error("create", &temp))?;
+        let mut hasher = blake3::Hasher::new();
+        let mut buffer = vec![0u8; 1 << 20];
+        loop {
+            let n = input.read(&mut buffer).map_err(io_error("read", source))?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buffer[..n]);
+            output
+                .write_all(&buffer[..n])
+                .map_err(io_error("write", &temp))?;
+        }
+        staged.hash = ContentHash(*hasher.finalize().as_bytes());
+        if self.path_of(&staged.hash).is_file() {
+            staged.discard();
+        }
+        Ok(staged)
+    }
+
+    /// The second half of [`AssetStore::stage_file`]: syncs the filesystem (the staged bytes
+    /// become durable), gives each staged file its name (or drops it when the store has the
+    /// bytes already, from the show store on this filesystem too), stores it in the show store,
+    /// and syncs again (the names become durable). Where `syncfs` is not available each file
+    /// and each folder is fsynced instead.
+    pub fn commit(&self, staged: &mut [Staged]) -> Result<(), AssetError> {
+        let pending: Vec<&Path> = staged.iter().filter_map(|s| s.temp.as_deref()).collect();
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let whole_fs = atomic::sync_filesystem(&self.root)
+            .map_err(io_error("sync the filesystem holding", &self.root))?;
+        if !whole_fs {
+            for temp in &pending {
+                fs::File::open(temp)
+                    .and_then(|f| f.sync_all())
+                    .map_err(io_error("sync", temp))?;
+            }
+        }
+        let mut dirs = std::collections::BTreeSet::new();
+        for s in staged.iter_mut() {
+            let Some(temp) = s.temp.take() else {
+                continue;
+            };
+            let path = self.path_of(&s.hash);
+            if !path.is_file()
+                && let Some(object) = self.show.as_ref().and_then(|st| st.folder_object(&s.hash))
+            {
+                if let Some(dir) = path.parent() {
+                    ensure_dir(dir)?;
+                }
+                let _ = fs::hard_link(&object, &path);
+            }
+            if path.is_file() {
+                let _ = fs::remove_file(&temp);
+                continue;
+            }
+            if let Some(dir) = path.parent() {
+                ensure_dir(dir)?;
+                dirs.insert(dir.to_path_buf());
+            }
+            if let Err(e) = fs::rename(&temp, &path) {
+                let _ = fs::remove_file(&temp);
+                return Err(io_error("store the asset", &path)(e));
+            }
+            self.share(&s.hash)?;
+        }
+        if !atomic::sync_filesystem(&self.root)
+            .map_err(io_error("sync the filesystem holding", &self.root))?
+        {
+            for dir in dirs.iter().chain(std::iter::once(&self.root)) {
+                atomic::sync_dir(dir).map_err(io_error("sync the folder", dir))?;
+            }
+        }
+        Ok(())
     }
 
     /// Reads an asset, checking its bytes still hash to its name.
