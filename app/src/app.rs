@@ -181,6 +181,7 @@ impl StudioApp {
         self.dialog_ui(ui);
         self.export_dialog_ui(ui.ctx());
         self.locked_ui(ui.ctx());
+        panels::shared::conflicts_window(ui.ctx(), &mut self.studio);
         if self.views.settings_open {
             let before = self.studio.settings.clone();
             panels::settings::window(ui.ctx(), &mut self.studio, &mut self.views.settings_open);
@@ -419,6 +420,15 @@ impl StudioApp {
                     let cut = previz_core::roughcut::rough_cut(doc);
                     self.studio.apply(&cut);
                 }
+                ui.separator();
+                let shared = self.studio.project.as_ref().is_some_and(|p| p.session.is_shared());
+                if ui
+                    .add_enabled(shared, egui::Button::new(format!("Conflicts ({})", self.studio.conflicts.len())))
+                    .on_hover_text("Edits of yours that did not merge with another editor's save")
+                    .clicked()
+                {
+                    self.studio.show_conflicts = true;
+                }
             });
             ui.menu_button("Playback", |ui| {
                 let end = self.studio.doc().map_or(0, |d| d.timeline.duration_frames());
@@ -454,6 +464,11 @@ impl StudioApp {
             if p.session.read_only() {
                 ui.label(egui::RichText::new("Read-only").color(ui.visuals().warn_fg_color))
                     .on_hover_text(p.session.read_only_reason().unwrap_or(""));
+            } else if let Some((text, detail)) = panels::shared::status(&self.studio) {
+                let label = ui.label(text).on_hover_text(detail);
+                if !self.studio.conflicts.is_empty() && label.clicked() {
+                    self.studio.show_conflicts = true;
+                }
             } else if let Some(lock) = p.session.lock_info() {
                 ui.label(format!("Locked by you ({}@{})", lock.user, lock.host))
                     .on_hover_text("Other editors can open this project read-only");

@@ -111,10 +111,26 @@ pub struct Studio {
     pub saving: Option<JobId>,
     /// The Cast panel: voices on this machine, previews.
     pub cast: crate::cast::CastState,
+    /// Edits of this editor that did not merge with another's save (shared projects), until
+    /// the editor chooses for each: see [`crate::panels::shared`].
+    pub conflicts: Vec<OpenConflict>,
+    /// Whether the Conflicts window is shown.
+    pub show_conflicts: bool,
     /// Depth of the open gesture (a drag): job results wait until it ends, so Escape never
     /// undoes a job's work along with the drag.
     gesture_depth: usize,
     deferred: Vec<Finished>,
+    /// Leases of others already told about (scene, holder's session), so a scene being
+    /// edited does not raise the same notice at every edit.
+    told_leases: BTreeSet<(SceneId, String)>,
+}
+
+/// A conflict waiting for the editor's choice, with the record on the share it came from.
+#[derive(Clone, Debug)]
+pub struct OpenConflict {
+    pub conflict: previz_core::merge::Conflict,
+    /// Where the conflict record was written (`conflicts/…` in the project folder).
+    pub record: Option<String>,
 }
 
 /// What a save job hands back to the session that started it.
@@ -151,8 +167,11 @@ impl Studio {
             locked: None,
             saving: None,
             cast: crate::cast::CastState::default(),
+            conflicts: Vec::new(),
+            show_conflicts: false,
             gesture_depth: 0,
             deferred: Vec::new(),
+            told_leases: BTreeSet::new(),
         }
     }
 
@@ -624,7 +643,7 @@ impl Studio {
                 let spec = JobSpec::new(JobKind::Other, "Save project")
                     .with_priority(Priority::Interactive);
                 self.saving = Some(self.jobs.submit(spec, move |ctx| {
-                    ctx.progress(0.1, format!("writing {} bytes", job.len()));
+                    ctx.progress(0.1, "writing the project");
                     Ok(JobOutput::new("saved").with_data(SaveDone(job.run())))
                 }));
             }
@@ -650,10 +669,40 @@ impl Studio {
                 for w in report.warnings {
                     self.toasts.info(w);
                 }
+                if let Some(shared) = report.shared {
+                    self.after_shared_save(shared);
+                }
             }
             Err(e) => self
                 .toasts
                 .error("The project was not saved", e.to_string()),
+        }
+    }
+
+    /// Others' work merged in: views rebuild; edits that did not merge wait for a choice.
+    fn after_shared_save(&mut self, saved: previz_storage::Saved) {
+        if saved.merges > 0 || !saved.conflicts.is_empty() {
+            self.revision += 1;
+            self.prune_selection();
+        }
+        if saved.merges > 0 && saved.conflicts.is_empty() {
+            self.toasts
+                .info("Others saved meanwhile: their work and yours were merged");
+        }
+        if !saved.conflicts.is_empty() {
+            self.toasts.error(
+                "Some edits did not merge",
+                format!(
+                    "{} edit(s) of yours touched what another editor changed and saved first; the project kept theirs. Choose in the Conflicts window.",
+                    saved.conflicts.len()
+                ),
+            );
+            self.conflicts
+                .extend(saved.conflicts.into_iter().map(|conflict| OpenConflict {
+                    conflict,
+                    record: saved.conflict_record.clone(),
+                }));
+            self.show_conflicts = true;
         }
     }
 
@@ -694,6 +743,9 @@ impl Studio {
         self.selection = Selection::default();
         self.transport = Transport::default();
         self.media.stop_audio();
+        self.conflicts.clear();
+        self.show_conflicts = false;
+        self.told_leases.clear();
         self.revision += 1;
     }
 
@@ -713,6 +765,19 @@ impl Studio {
                     }
                     for w in report.warnings {
                         self.toasts.info(w);
+                    }
+                    for lease in report.leases.map(|l| l.held_by_others).unwrap_or_default() {
+                        if self
+                            .told_leases
+                            .insert((lease.scene, lease.holder.token.clone()))
+                        {
+                            self.toasts.info(format!(
+                                "{} is working on scene {} (until {}); your edits there merge when you save, or show as conflicts",
+                                lease.holder,
+                                lease.scene,
+                                lease.expires.strftime("%H:%M:%S")
+                            ));
+                        }
                     }
                 }
                 Err(e) => {

@@ -1265,3 +1265,162 @@ fn conforming_to_an_edited_otio_is_one_undo_step() {
     sample.studio.undo();
     assert_eq!(sample.studio.doc().unwrap().timeline, before.timeline);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Many editors on one project
+
+/// Another editor on the same project, on another "workstation" (its own journal folder).
+fn other_editor(dir: &Path, journal: &Path) -> previz_storage::Session {
+    let options = previz_storage::SessionOptions {
+        shared: previz_storage::SharedOptions {
+            journal_dir: Some(journal.to_path_buf()),
+            ..previz_storage::SharedOptions::default()
+        },
+        lease_refresh: Duration::ZERO,
+        ..previz_storage::SessionOptions::default()
+    };
+    let (session, _) = previz_storage::Session::open_with(dir, OpenMode::ReadWrite, options)
+        .expect("the other editor opens the shared project");
+    assert!(session.is_shared());
+    session
+}
+
+#[test]
+fn a_shared_project_shows_who_holds_which_scene_and_lets_the_editor_choose_in_a_conflict() {
+    let mut sample = sample();
+    let dir = sample.project_dir();
+    sample.studio.close_project();
+    previz_storage::Session::share(&dir).expect("share the project");
+
+    // Ben works on scene 2 (and holds its lease) before the studio opens the project.
+    let mut ben = other_editor(&dir, &sample.dir.path().join("ben-journal"));
+    let scenes = scene_ids(ben.project());
+    let ben_shot = ben
+        .project()
+        .shots_in_scene(scenes[1])
+        .next()
+        .expect("scene 2 has a shot")
+        .id;
+    ben.apply(&EditCommand::EditShot {
+        shot: ben_shot,
+        field: ShotField::Notes("Ben's notes".into()),
+    })
+    .unwrap();
+    ben.tick(jiff::Timestamp::now()).unwrap();
+    ben.save().unwrap();
+
+    sample.studio.open_project(dir.clone(), OpenMode::ReadWrite);
+    sample.studio.settle(JOB_DEADLINE);
+    assert!(
+        sample.studio.project.as_ref().unwrap().session.is_shared(),
+        "{:?}",
+        sample.studio.toasts.log
+    );
+    let mut h = window(sample.studio);
+    h.run();
+    let user = previz_storage::LockInfo::for_this_process("test", jiff::Timestamp::now()).user;
+    let pier = format!("{}   🔒 {user}", scene_label(doc(&h), 1));
+    assert!(
+        h.query_by_label(&pier).is_some(),
+        "the navigator shows Ben's lease on scene 2 ({pier:?})"
+    );
+    assert!(
+        h.query_by_label_contains("Shared · 1 other editor working")
+            .is_some(),
+        "the status bar says the project is shared"
+    );
+
+    // Ben changes shot 1.1's subject and saves after the studio read the project.
+    let shot = doc(&h).shots_in_scene(scenes[0]).next().unwrap().id;
+    ben.apply(&EditCommand::EditShot {
+        shot,
+        field: ShotField::Subject("BEN'S ROAD".into()),
+    })
+    .unwrap();
+    ben.save().unwrap();
+
+    // The studio's editor types into the same subject: it holds scene 1 from the next tick.
+    h.get_by_label("Shots").click();
+    h.run();
+    let field = "Subject of shot 1.1";
+    scroll_shot_table_to(&mut h, field);
+    h.get_by_label(field).click();
+    h.run();
+    h.key_press_modifiers(Modifiers::COMMAND, Key::A);
+    h.run();
+    h.get_by_label(field).type_text("MINE");
+    h.run();
+    h.key_press(Key::Enter);
+    h.run();
+    let held = h
+        .state()
+        .studio
+        .project
+        .as_ref()
+        .unwrap()
+        .session
+        .shared()
+        .unwrap()
+        .held_scenes();
+    assert_eq!(held, vec![scenes[0]], "the studio took scene 1's lease");
+    h.get_by_label("Script").click();
+    h.run();
+    let mine = format!("{}   (yours)", scene_label(doc(&h), 0));
+    assert!(
+        h.query_by_label(&mine).is_some(),
+        "the navigator shows the lease the studio took on scene 1"
+    );
+
+    // Editing Ben's scene is refused, and says who has it.
+    assert!(!h.state_mut().studio.apply(&EditCommand::EditShot {
+        shot: ben_shot,
+        field: ShotField::Notes("studio notes".into()),
+    }));
+    let refused = h.state().studio.toasts.last_error().unwrap().detail.clone();
+    assert!(refused.contains("being worked on by"), "{refused}");
+
+    // Save: Ben's scene-2 work merges in, the subject conflicts.
+    h.key_press_modifiers(Modifiers::COMMAND, Key::S);
+    step_until(&mut h, "the save", |h| h.state().studio.saving.is_none());
+    h.run();
+    assert_eq!(
+        h.state().studio.conflicts.len(),
+        1,
+        "{:?}",
+        h.state().studio.toasts.log
+    );
+    assert_eq!(doc(&h).shot(shot).unwrap().subject, "BEN'S ROAD");
+    assert_eq!(doc(&h).shot(ben_shot).unwrap().notes, "Ben's notes");
+    assert!(h.query_by_label("Yours: MINE").is_some());
+    assert!(h.query_by_label("Kept (theirs): BEN'S ROAD").is_some());
+
+    // Use mine: an ordinary, undoable edit; saved, it wins; the record is marked dealt with.
+    h.get_by_label("Use mine").click();
+    h.run();
+    assert_eq!(doc(&h).shot(shot).unwrap().subject, "MINE");
+    assert!(h.state().studio.conflicts.is_empty());
+    h.key_press_modifiers(Modifiers::COMMAND, Key::S);
+    step_until(&mut h, "the second save", |h| {
+        h.state().studio.saving.is_none() && {
+            let s = h.state().studio.jobs.stats();
+            s.running + s.queued == 0
+        }
+    });
+    h.run();
+    let stored = previz_storage::Session::open(&dir, OpenMode::ReadOnly)
+        .unwrap()
+        .0;
+    assert_eq!(stored.project().shot(shot).unwrap().subject, "MINE");
+    assert_eq!(
+        stored.project().shot(ben_shot).unwrap().notes,
+        "Ben's notes"
+    );
+    let resolved = std::fs::read_dir(dir.join("conflicts-resolved"))
+        .map(Iterator::count)
+        .unwrap_or(0);
+    assert_eq!(
+        resolved, 1,
+        "the conflict record moved to conflicts-resolved/"
+    );
+    ben.close().unwrap();
+}

@@ -188,6 +188,26 @@ fn rushes_from_s3_a_shared_store_and_fsck_fetching_back() {
 }
 
 #[test]
+fn previz_shared_enable_turns_a_project_folder_shared() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = previz_in(tmp.path(), &["new", "film.previz"]);
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    let run = previz_in(tmp.path(), &["shared", "film.previz", "--enable"]);
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    assert!(tmp.path().join("film.previz/project.json.gen").is_dir());
+    // Opened for writing, it is a shared session now.
+    let (s, _) = previz_storage::Session::open(
+        tmp.path().join("film.previz"),
+        previz_storage::OpenMode::ReadWrite,
+    )
+    .unwrap();
+    assert!(s.is_shared());
+    drop(s);
+    let run = previz_in(tmp.path(), &["shared", "s3://bucket/x", "--enable"]);
+    assert_eq!(run.status, 2, "{}", run.stderr);
+}
+
+#[test]
 fn previz_shared_shows_who_holds_what_and_what_did_not_merge() {
     use std::sync::Arc;
 
@@ -252,14 +272,33 @@ fn previz_shared_shows_who_holds_what_and_what_did_not_merge() {
         text.stdout
     );
     assert!(text.stdout.contains("\"handheld\""), "{}", text.stdout);
-    // A single-writer session would overwrite the others' saves: it may only read.
+    // Commands edit a shared project as one more editor: ingest registers the rushes with a
+    // save that merges, and everyone's work stays.
     std::fs::create_dir_all(tmp.path().join("rushes")).unwrap();
+    std::fs::write(tmp.path().join("rushes/take.wav"), wav(1.0, 7)).unwrap();
     let run = previz_in(tmp.path(), &["ingest", "rushes", "--into", "team.previz"]);
-    assert_ne!(run.status, 0);
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    let (after, _) =
+        previz_storage::Session::open(&dir, previz_storage::OpenMode::ReadOnly).unwrap();
+    assert_eq!(after.project().assets.len(), 1, "the rush is registered");
+    assert_eq!(
+        after.project().shot(shot).unwrap().notes,
+        "wide, then push in"
+    );
+    drop(after);
+    // Dealt with: the records move aside and `previz shared` is clean again.
+    let run = previz_in(tmp.path(), &["shared", "team.previz", "--resolve-all"]);
+    assert_eq!(run.status, 0, "{}", run.stderr);
     assert!(
-        run.stderr.contains("shared by several editors"),
+        run.stdout.contains("1 conflict record(s) marked"),
         "{}",
-        run.stderr
+        run.stdout
+    );
+    assert_eq!(
+        std::fs::read_dir(dir.join("conflicts-resolved"))
+            .unwrap()
+            .count(),
+        1
     );
     let info = previz_in(tmp.path(), &["info", "team.previz", "--json"]);
     assert_eq!(info.status, 0, "reading is fine: {}", info.stderr);

@@ -5,6 +5,7 @@ pub mod cast;
 pub mod jobs;
 pub mod script;
 pub mod settings;
+pub mod shared;
 pub mod shots;
 pub mod storyboard;
 pub mod timeline;

@@ -20,7 +20,7 @@ pub fn ui(ui: &mut egui::Ui, studio: &mut Studio, view: &mut ScriptView) {
     let Some(doc) = studio.doc() else {
         return;
     };
-    let scenes: Vec<(previz_core::SceneId, String, String, bool)> = doc
+    let scenes: Vec<(previz_core::SceneId, String, String, bool, Option<String>)> = doc
         .script
         .scenes
         .iter()
@@ -31,6 +31,7 @@ pub fn ui(ui: &mut egui::Ui, studio: &mut Studio, view: &mut ScriptView) {
                 n.unwrap_or_else(|| "—".into()),
                 s.heading.text.clone(),
                 s.omitted,
+                super::shared::scene_badge(studio, s.id),
             )
         })
         .collect();
@@ -51,15 +52,19 @@ pub fn ui(ui: &mut egui::Ui, studio: &mut Studio, view: &mut ScriptView) {
                 .id_salt("scenes")
                 .show(ui, |ui| {
                     let filter = view.filter.to_lowercase();
-                    for (id, number, heading, omitted) in &scenes {
+                    for (id, number, heading, omitted, badge) in &scenes {
                         if !filter.is_empty() && !heading.to_lowercase().contains(&filter) {
                             continue;
                         }
-                        let text = if *omitted {
+                        let mut text = if *omitted {
                             format!("{number}  OMITTED ({heading})")
                         } else {
                             format!("{number}  {heading}")
                         };
+                        if let Some(badge) = badge {
+                            text.push_str("   ");
+                            text.push_str(badge);
+                        }
                         let selected = studio.selection.scene == Some(*id);
                         if ui.selectable_label(selected, text).clicked() {
                             clicked = Some(*id);

@@ -109,6 +109,17 @@ pub struct IngestArgs {
 pub struct SharedArgs {
     /// The shared project: a folder, or s3://bucket/prefix.
     pub project: String,
+    /// Make a project folder shared: from then on the studio and every command edit it as one
+    /// of many editors (scene leases; saves that merge). The project must be saved and closed.
+    #[arg(long, conflicts_with_all = ["resolve", "resolve_all"])]
+    pub enable: bool,
+    /// Mark a conflict record as dealt with (the key `previz shared` prints in brackets); it
+    /// moves to conflicts-resolved/. Repeatable.
+    #[arg(long, value_name = "KEY")]
+    pub resolve: Vec<String>,
+    /// Mark every conflict record as dealt with.
+    #[arg(long, conflicts_with = "resolve")]
+    pub resolve_all: bool,
 }
 
 #[derive(Debug, Args)]

@@ -116,6 +116,12 @@ impl History {
         self.push(applied, None);
     }
 
+    /// Records a step the caller applied itself (to check it before it counts), merging into
+    /// the previous step like [`History::apply_coalescing`] when `coalesce` is given.
+    pub fn record_step(&mut self, applied: Applied, coalesce: Option<&str>) {
+        self.push(applied, coalesce.map(str::to_owned));
+    }
+
     fn push(&mut self, applied: Applied, coalesce: Option<String>) {
         if applied.redo.is_empty() {
             return;

@@ -57,6 +57,13 @@ pub enum StorageError {
     Edit(#[from] EditError),
     #[error("a save of {} is already running; wait for it to finish", project.display())]
     SaveInProgress { project: PathBuf },
+    /// Editing a project several editors share (leases, merging saves).
+    #[error("{}: {source}", project.display())]
+    Shared {
+        project: PathBuf,
+        #[source]
+        source: Box<crate::shared::SharedError>,
+    },
 }
 
 impl StorageError {

@@ -88,7 +88,7 @@ mod shared_journal;
 pub mod store;
 pub mod work;
 
-pub use assets::{AssetError, AssetStore, hash_bytes};
+pub use assets::{AssetError, AssetStore, Staged, hash_bytes};
 pub use backup::{BackedUp, BackupEntry, RetentionPolicy, list_backups, open_backup};
 pub use error::{Access, StorageError};
 pub use fsck::{FsckReport, fsck};

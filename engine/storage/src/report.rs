@@ -95,7 +95,7 @@ impl OpenReport {
 }
 
 /// What [`Session::save`](crate::Session::save) did.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct SaveReport {
     pub path: PathBuf,
     pub bytes: usize,
@@ -106,6 +106,9 @@ pub struct SaveReport {
     pub pruned: Vec<String>,
     /// Things that went wrong after the project itself was safely written.
     pub warnings: Vec<String>,
+    /// For a shared project: others' saves merged in, and edits that could not be merged
+    /// (kept under `conflicts/` and shown to the editor).
+    pub shared: Option<crate::shared::Saved>,
 }
 
 /// What [`Session::tick`](crate::Session::tick) did.
@@ -118,4 +121,6 @@ pub struct TickReport {
     /// Set when someone else took the project over: the session is now read-only.
     pub lost_lock: Option<LockInfo>,
     pub warnings: Vec<String>,
+    /// For a shared project: the scene leases taken, lost, or found held by others.
+    pub leases: Option<crate::shared::Maintained>,
 }

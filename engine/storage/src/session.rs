@@ -56,6 +56,7 @@ use crate::report::SaveReport;
 pub mod background;
 mod open;
 pub mod saving;
+mod shared_mode;
 
 /// How to open a project.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -86,6 +87,10 @@ pub struct SessionOptions {
     pub app: String,
     /// The time source for record timestamps, backups and locks (tests inject their own).
     pub clock: fn() -> Timestamp,
+    /// For projects several editors share: lease time, the workstation journal, merges.
+    pub shared: crate::shared::SharedOptions,
+    /// How often a shared session rereads everyone's scene leases (in [`Session::tick`]).
+    pub lease_refresh: Duration,
 }
 
 impl Default for SessionOptions {
@@ -99,6 +104,8 @@ impl Default for SessionOptions {
             retention: RetentionPolicy::default(),
             app: concat!("Previz ", env!("CARGO_PKG_VERSION")).to_owned(),
             clock: Timestamp::now,
+            shared: crate::shared::SharedOptions::default(),
+            lease_refresh: Duration::from_secs(5),
         }
     }
 }
@@ -170,6 +177,10 @@ pub struct Session {
     /// The asset store, with the show store `store.json` names, opened once (panels ask for it
     /// every frame; an S3 show store holds a client and its runtime).
     assets: std::sync::OnceLock<crate::AssetStore>,
+    /// Set when several editors share the project (see [`shared_mode`]): edits are journalled
+    /// on this workstation, saves are conditional writes that merge, scenes are leased. No
+    /// folder lock and no journal in the project folder then.
+    shared: Option<crate::shared::SharedProject>,
 }
 
 /// Releases a freshly taken lock if opening fails after taking it.
@@ -299,6 +310,7 @@ fn initialise(
         backup,
         pruned: Vec::new(),
         warnings,
+        shared: None,
     };
     Ok((info, writer, base, report))
 }
@@ -408,6 +420,7 @@ impl Session {
             closed: false,
             saving: None,
             assets: std::sync::OnceLock::new(),
+            shared: None,
         }
     }
 
@@ -439,6 +452,9 @@ impl Session {
 
     /// Checks the lock is still ours before writing into the folder.
     fn ensure_lock_is_ours(&mut self) -> Result<(), StorageError> {
+        if self.shared.is_some() {
+            return Ok(());
+        }
         let Some(ours) = &self.lock else {
             return self.ensure_writable();
         };
@@ -486,6 +502,18 @@ impl Session {
 
     fn journal_push(&mut self, kind: RecordKind, label: String, merge: bool, changes: Vec<Change>) {
         self.dirty = true;
+        if let Some(shared) = &mut self.shared {
+            // Applies are accepted (lease-checked) before they count; undo, redo and cancel
+            // only take back or repeat this editor's own edits and are not refused.
+            if kind != RecordKind::Apply
+                && let Err(e) = shared.accept(&self.project, &changes, false)
+            {
+                self.autosave_problem = Some(format!(
+                    "an edit could not be journalled on this workstation ({e}); save to keep your work"
+                ));
+            }
+            return;
+        }
         let at = self.now();
         if let Some(writer) = &mut self.journal
             && let Err(e) = writer.push(kind, label, at, merge, changes)
@@ -498,13 +526,7 @@ impl Session {
 
     /// Applies a command as one undo step.
     pub fn apply(&mut self, command: &EditCommand) -> Result<Vec<Change>, StorageError> {
-        self.ensure_writable()?;
-        let changes = self.history.apply(&mut self.project, command)?;
-        if !changes.is_empty() {
-            let merge = self.steps.on_apply(None);
-            self.journal_push(RecordKind::Apply, command.label(), merge, changes.clone());
-        }
-        Ok(changes)
+        self.apply_step(command, None)
     }
 
     /// Applies a command that merges into the previous step when that one had the same key and
@@ -514,12 +536,30 @@ impl Session {
         command: &EditCommand,
         key: &str,
     ) -> Result<Vec<Change>, StorageError> {
+        self.apply_step(command, Some(key))
+    }
+
+    fn apply_step(
+        &mut self,
+        command: &EditCommand,
+        key: Option<&str>,
+    ) -> Result<Vec<Change>, StorageError> {
         self.ensure_writable()?;
-        let changes = self
-            .history
-            .apply_coalescing(&mut self.project, command, key)?;
+        let applied = self.project.apply(command)?;
+        if let Some(shared) = &mut self.shared
+            && let Err(e) = shared.accept(&self.project, &applied.redo, true)
+        {
+            // Refused (someone else's scene) or not journalled: take it back.
+            let _ = self.project.apply_changes(&applied.undo);
+            return Err(StorageError::Shared {
+                project: self.paths.root().to_path_buf(),
+                source: Box::new(e),
+            });
+        }
+        let changes = applied.redo.clone();
+        self.history.record_step(applied, key);
         if !changes.is_empty() {
-            let merge = self.steps.on_apply(Some(key));
+            let merge = self.steps.on_apply(key);
             self.journal_push(RecordKind::Apply, command.label(), merge, changes.clone());
         }
         Ok(changes)

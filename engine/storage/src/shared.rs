@@ -88,6 +88,12 @@ pub enum SharedError {
     )]
     Busy { location: String, attempts: u32 },
     #[error(
+        "it has unsaved edits; save (or discard) them before sharing the project, then try again"
+    )]
+    Unsaved,
+    #[error("a save of {location} is already running; wait for it to finish")]
+    SaveInProgress { location: String },
+    #[error(
         "could not journal the edit on this workstation ({0}); it was not made: check the disk holding ~/.cache/previz (PREVIZ_CACHE_DIR)"
     )]
     Journal(String),
@@ -145,6 +151,38 @@ pub fn status(backend: &dyn Backend, prefix: &str) -> Result<SharedStatus, Share
     Ok(out)
 }
 
+/// Marks conflict records as dealt with: each record named (a key `status` returned) moves
+/// from `conflicts/` to `conflicts-resolved/`, where it is kept for the record. Returns how
+/// many moved; a record already moved by someone else is not an error.
+pub fn resolve_conflicts(
+    backend: &dyn Backend,
+    prefix: &str,
+    keys: &[String],
+) -> Result<usize, SharedError> {
+    let from = join_key(prefix, "conflicts/");
+    let mut moved = 0;
+    for key in keys {
+        let Some(name) = key.strip_prefix(&from).filter(|n| !n.contains('/')) else {
+            return Err(SharedError::Format {
+                location: backend.location(key),
+                detail: format!("not a conflict record (they are under {from})"),
+            });
+        };
+        let bytes = match backend.get(key) {
+            Ok((bytes, _)) => bytes,
+            Err(BackendError::NotFound { .. }) => continue,
+            Err(e) => return Err(e.into()),
+        };
+        let to = join_key(prefix, &format!("conflicts-resolved/{name}"));
+        backend.put(&to, &bytes, PutMode::Overwrite)?;
+        match backend.delete(key) {
+            Ok(()) | Err(BackendError::NotFound { .. }) => moved += 1,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(moved)
+}
+
 /// What taking a lease did.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum LeaseOutcome {
@@ -160,7 +198,7 @@ pub enum LeaseOutcome {
 }
 
 /// What a save did.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Saved {
     /// The stored document's new version (a generation on POSIX, an ETag on S3).
     pub version: Option<Version>,
@@ -228,6 +266,13 @@ pub struct SharedProject {
     journal: Option<SharedJournal>,
     /// What was recovered from a crashed session's journal on open.
     recovered: Option<Recovered>,
+    /// A background save in flight: the document it writes and how many pending edits it holds.
+    saving: Option<(Project, usize)>,
+    /// Scenes edited here whose lease is not held yet ([`SharedProject::maintain`] takes them).
+    wanted: std::collections::BTreeSet<SceneId>,
+    /// When leases were last renewed and others' leases last read.
+    last_renew: Timestamp,
+    last_refresh: Timestamp,
 }
 
 /// Unsaved edits of a crashed session of this workstation, found on open and merged in.
@@ -285,6 +330,10 @@ impl SharedProject {
             others: BTreeMap::new(),
             journal,
             recovered: None,
+            saving: None,
+            wanted: std::collections::BTreeSet::new(),
+            last_renew: Timestamp::now(),
+            last_refresh: Timestamp::now(),
         };
         if !orphans.is_empty() {
             let mut recovered = Recovered {
@@ -358,8 +407,39 @@ impl SharedProject {
     pub fn apply(&mut self, command: &EditCommand) -> Result<Applied, SharedError> {
         let mut scratch = self.doc.clone();
         let applied = scratch.apply(command)?;
+        self.check_leases(&scratch, &applied.redo)?;
+        self.admit(&applied.redo, Some(scratch))?;
+        Ok(applied)
+    }
+
+    /// Takes an edit the caller applied to its own copy of the document (a [`Session`]
+    /// applies through its undo history): refused, when `check` is set, if it touches a scene
+    /// another live editor leases; otherwise journalled and made pending. `after` is the
+    /// caller's document with the edit, `redo` the changes it made. On error nothing here
+    /// changed and the caller takes the edit back.
+    ///
+    /// [`Session`]: crate::Session
+    pub fn accept(
+        &mut self,
+        after: &Project,
+        redo: &[Change],
+        check: bool,
+    ) -> Result<(), SharedError> {
+        if redo.is_empty() {
+            return Ok(());
+        }
+        if check {
+            self.check_leases(after, redo)?;
+        }
+        self.admit(redo, None)
+    }
+
+    fn check_leases(&self, after: &Project, redo: &[Change]) -> Result<(), SharedError> {
+        if self.others.is_empty() {
+            return Ok(());
+        }
         let now = Timestamp::now();
-        for scene in scenes_touched(&self.doc, &scratch, &applied.redo) {
+        for scene in scenes_touched(&self.doc, after, redo) {
             if self.held.contains_key(&scene) {
                 continue;
             }
@@ -374,20 +454,43 @@ impl SharedProject {
                 });
             }
         }
-        // Journalled before it counts: a crash after this loses nothing.
+        Ok(())
+    }
+
+    /// Journals `redo` (before it counts: a crash after this loses nothing), then applies it
+    /// here (`after`, when the caller already has the result) and makes it pending.
+    fn admit(&mut self, redo: &[Change], after: Option<Project>) -> Result<(), SharedError> {
         if let Some(j) = self.journal.as_mut() {
             let written = if j.is_started() {
-                j.append(&applied.redo)
+                j.append(redo)
             } else {
                 let mut all = self.pending.clone();
-                all.extend(applied.redo.iter().cloned());
+                all.extend(redo.iter().cloned());
                 j.restart(&self.base, &self.base_version.0, &all)
             };
             written.map_err(|e| SharedError::Journal(e.to_string()))?;
         }
-        self.doc = scratch;
-        self.pending.extend(applied.redo.iter().cloned());
-        Ok(applied)
+        let mut touched = Vec::new();
+        scenes_in(&self.doc, redo, &mut touched);
+        match after {
+            Some(after) => self.doc = after,
+            None => {
+                if let Err(e) = self.doc.apply_changes(redo) {
+                    // The copies disagree (a bug, not the user's doing): make the journal
+                    // match what is pending again and refuse the edit.
+                    let _ = self.journal_restart();
+                    return Err(e.into());
+                }
+            }
+        }
+        scenes_in(&self.doc, redo, &mut touched);
+        for scene in touched {
+            if !self.held.contains_key(&scene) {
+                self.wanted.insert(scene);
+            }
+        }
+        self.pending.extend(redo.iter().cloned());
+        Ok(())
     }
 
     /// Rereads everyone's leases (the studio does this every few seconds).
@@ -577,6 +680,9 @@ impl SharedProject {
     /// Reads others' saves and merges the pending edits onto them without writing; returns the
     /// conflicts (the edits concerned are no longer pending).
     pub fn reload(&mut self) -> Result<Vec<Conflict>, SharedError> {
+        if self.saving.is_some() {
+            return Ok(Vec::new());
+        }
         let (theirs, version) = read_document(self.backend.as_ref(), &self.prefix)?;
         if version == self.base_version {
             return Ok(Vec::new());
@@ -607,14 +713,182 @@ impl SharedProject {
 
     /// Saves: a conditional write; when someone saved first, merge and try again.
     pub fn save(&mut self) -> Result<Saved, SharedError> {
-        let key = self.key(DOCUMENT_KEY);
+        let job = self.begin_save()?;
+        let done = job.run();
+        self.finish_save(done)
+    }
+
+    /// Starts a save whose network or disk half ([`SharedSaveJob::run`]) runs on another
+    /// thread; edits may continue meanwhile. Complete it with [`SharedProject::finish_save`].
+    pub fn begin_save(&mut self) -> Result<SharedSaveJob, SharedError> {
+        if self.saving.is_some() {
+            return Err(SharedError::SaveInProgress {
+                location: self.backend.location(&self.key(DOCUMENT_KEY)),
+            });
+        }
+        self.saving = Some((self.doc.clone(), self.pending.len()));
+        Ok(SharedSaveJob {
+            backend: Arc::clone(&self.backend),
+            prefix: self.prefix.clone(),
+            me: self.me.clone(),
+            max_merges: self.options.max_merges,
+            base: self.base.clone(),
+            base_version: self.base_version.clone(),
+            pending: self.pending.clone(),
+            doc: self.doc.clone(),
+        })
+    }
+
+    /// Whether a background save is in flight.
+    #[must_use]
+    pub fn save_in_progress(&self) -> bool {
+        self.saving.is_some()
+    }
+
+    /// Completes a save with what its job returned. Edits made while it ran are replayed onto
+    /// the document as stored (they merge like anyone else's); on failure nothing changes and
+    /// every edit is still pending.
+    pub fn finish_save(
+        &mut self,
+        done: Result<SharedSaveDone, SharedError>,
+    ) -> Result<Saved, SharedError> {
+        let Some((snapshot, held)) = self.saving.take() else {
+            return Err(SharedError::SaveInProgress {
+                location: self.backend.location(&self.key(DOCUMENT_KEY)),
+            });
+        };
+        let mut done = done?;
+        let tail = self.pending.split_off(held.min(self.pending.len()));
+        self.base_version = done.version;
+        if tail.is_empty() {
+            self.doc = done.stored.clone();
+            self.pending.clear();
+        } else {
+            let rebased = rebase(&snapshot, &tail, &done.stored);
+            self.doc = rebased.merged;
+            self.pending = rebased.applied;
+            if !rebased.conflicts.is_empty() {
+                done.saved.conflict_record = Some(self.record_conflicts(&rebased.conflicts)?);
+                done.saved.conflicts.extend(rebased.conflicts);
+            }
+        }
+        self.base = done.stored;
+        if self.pending.is_empty() {
+            if let Some(j) = self.journal.as_mut() {
+                j.clear().map_err(|e| SharedError::Journal(e.to_string()))?;
+            }
+        } else {
+            self.journal_restart()?;
+        }
+        Ok(done.saved)
+    }
+
+    /// Gives up on a background save whose job never came back: every edit stays pending.
+    pub fn abandon_save(&mut self) {
+        self.saving = None;
+    }
+
+    /// Drops the unsaved edits (the document goes back to the last one read or saved) and
+    /// clears their journal on this workstation.
+    pub fn discard(&mut self) -> Result<(), SharedError> {
+        self.doc = self.base.clone();
+        self.pending.clear();
+        if let Some(j) = self.journal.as_mut() {
+            j.clear().map_err(|e| SharedError::Journal(e.to_string()))?;
+        }
+        Ok(())
+    }
+
+    /// Keeps the leases alive: takes the leases of scenes edited here since the last call,
+    /// renews the ones held every third of the lease time, and rereads everyone's leases
+    /// every `refresh`. Cheap when nothing is due: call it from a timer or every frame.
+    pub fn maintain(&mut self, refresh: Duration) -> Result<Maintained, SharedError> {
+        let now = Timestamp::now();
+        let mut out = Maintained::default();
+        let renew_every = self.options.lease_ttl / 3;
+        if elapsed(self.last_renew, now) >= renew_every && !self.held.is_empty() {
+            self.last_renew = now;
+            out.lost = self.renew()?;
+        }
+        let wanted = std::mem::take(&mut self.wanted);
+        for scene in wanted {
+            if self.held.contains_key(&scene) {
+                continue;
+            }
+            match self.acquire(scene)? {
+                LeaseOutcome::Acquired => out.acquired.push(scene),
+                LeaseOutcome::TookOver { from } => {
+                    out.acquired.push(scene);
+                    out.took_over.push((scene, *from));
+                }
+                LeaseOutcome::Held { by } => out.held_by_others.push(*by),
+            }
+        }
+        if elapsed(self.last_refresh, now) >= refresh {
+            self.last_refresh = now;
+            self.refresh_leases()?;
+            out.refreshed = true;
+        }
+        Ok(out)
+    }
+
+    /// Keeps conflicts where the team can see them; returns where.
+    fn record_conflicts(&self, conflicts: &[Conflict]) -> Result<String, SharedError> {
+        record_conflicts(self.backend.as_ref(), &self.prefix, &self.me, conflicts)
+    }
+}
+
+/// What [`SharedProject::maintain`] did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Maintained {
+    /// Scenes whose lease was taken.
+    pub acquired: Vec<SceneId>,
+    /// Of those, the ones taken over from an editor whose lease had run out, and who.
+    pub took_over: Vec<(SceneId, LockInfo)>,
+    /// Leases of edited scenes that someone else holds (their edits merge at save).
+    pub held_by_others: Vec<Lease>,
+    /// Leases held here that someone took over after they expired.
+    pub lost: Vec<SceneId>,
+    /// Whether everyone's leases were reread.
+    pub refreshed: bool,
+}
+
+fn elapsed(since: Timestamp, now: Timestamp) -> Duration {
+    Duration::try_from(now.duration_since(since)).unwrap_or(Duration::MAX)
+}
+
+/// The network half of a save, to run on a worker thread (see [`SharedProject::begin_save`]).
+#[derive(Debug)]
+pub struct SharedSaveJob {
+    backend: Arc<dyn Backend>,
+    prefix: String,
+    me: LockInfo,
+    max_merges: u32,
+    base: Project,
+    base_version: Version,
+    pending: Vec<Change>,
+    doc: Project,
+}
+
+/// What a [`SharedSaveJob`] did, for [`SharedProject::finish_save`].
+#[derive(Debug)]
+pub struct SharedSaveDone {
+    /// The document as stored now, and its version.
+    stored: Project,
+    version: Version,
+    saved: Saved,
+}
+
+impl SharedSaveJob {
+    /// Writes the document if nobody saved since it was read; otherwise reads theirs, merges
+    /// the pending edits onto it and tries again (at most `max_merges` times).
+    pub fn run(mut self) -> Result<SharedSaveDone, SharedError> {
+        let key = join_key(&self.prefix, DOCUMENT_KEY);
         let mut saved = Saved::default();
         loop {
-            if self.pending.is_empty() && saved.merges > 0 {
-                // Everything pending was merged away or conflicted: their document stands.
-                break;
-            }
             if self.pending.is_empty() {
+                // Nothing to write, or everything pending merged away or conflicted: the
+                // stored document stands.
                 saved.version = Some(self.base_version.clone());
                 break;
             }
@@ -624,55 +898,73 @@ impl SharedProject {
                 .put(&key, &bytes, PutMode::Replace(self.base_version.clone()))
             {
                 Ok(version) => {
-                    self.base = self.doc.clone();
+                    self.base = std::mem::replace(&mut self.doc, Project::new(""));
                     self.base_version = version.clone();
                     self.pending.clear();
                     saved.version = Some(version);
-                    if let Some(j) = self.journal.as_mut() {
-                        j.clear().map_err(|e| SharedError::Journal(e.to_string()))?;
-                    }
                     break;
                 }
                 Err(BackendError::Changed { .. }) => {
                     saved.merges += 1;
-                    if saved.merges > self.options.max_merges {
+                    if saved.merges > self.max_merges {
                         return Err(SharedError::Busy {
                             location: self.backend.location(&key),
                             attempts: saved.merges,
                         });
                     }
                     let (theirs, version) = read_document(self.backend.as_ref(), &self.prefix)?;
-                    let conflicts = self.merge_onto(theirs, version);
-                    saved.conflicts.extend(conflicts);
+                    let rebased = rebase(&self.base, &self.pending, &theirs);
+                    self.base = theirs;
+                    self.base_version = version;
+                    self.doc = rebased.merged;
+                    self.pending = rebased.applied;
+                    saved.conflicts.extend(rebased.conflicts);
                 }
                 Err(e) => return Err(e.into()),
             }
         }
         if !saved.conflicts.is_empty() {
-            saved.conflict_record = Some(self.record_conflicts(&saved.conflicts)?);
+            saved.conflict_record = Some(record_conflicts(
+                self.backend.as_ref(),
+                &self.prefix,
+                &self.me,
+                &saved.conflicts,
+            )?);
         }
-        Ok(saved)
+        Ok(SharedSaveDone {
+            stored: self.base,
+            version: self.base_version,
+            saved,
+        })
     }
+}
 
-    /// Keeps conflicts where the team can see them; returns the key.
-    fn record_conflicts(&self, conflicts: &[Conflict]) -> Result<String, SharedError> {
-        let now = Timestamp::now();
-        let key = self.key(&format!(
+/// Keeps conflicts where the team can see them (`conflicts/` under `prefix`); returns where.
+fn record_conflicts(
+    backend: &dyn Backend,
+    prefix: &str,
+    me: &LockInfo,
+    conflicts: &[Conflict],
+) -> Result<String, SharedError> {
+    let now = Timestamp::now();
+    let key = join_key(
+        prefix,
+        &format!(
             "conflicts/{}-{}-{}.json",
             now.strftime("%Y%m%dT%H%M%S%.3fZ"),
-            safe_name(&self.me.user),
+            safe_name(&me.user),
             host::random_hex(6)
-        ));
-        let record = ConflictRecord {
-            schema: "previz.conflicts/1".into(),
-            editor: self.me.clone(),
-            at: now,
-            conflicts: conflicts.to_vec(),
-        };
-        let bytes = serde_json::to_vec_pretty(&record).unwrap_or_default();
-        self.backend.put(&key, &bytes, PutMode::Create)?;
-        Ok(self.backend.location(&key))
-    }
+        ),
+    );
+    let record = ConflictRecord {
+        schema: "previz.conflicts/1".into(),
+        editor: me.clone(),
+        at: now,
+        conflicts: conflicts.to_vec(),
+    };
+    let bytes = serde_json::to_vec_pretty(&record).unwrap_or_default();
+    backend.put(&key, &bytes, PutMode::Create)?;
+    Ok(backend.location(&key))
 }
 
 fn safe_name(s: &str) -> String {
@@ -699,6 +991,13 @@ fn read_document(backend: &dyn Backend, prefix: &str) -> Result<(Project, Versio
 /// The scenes whose shots a change list touches, in the document before and after.
 fn scenes_touched(before: &Project, after: &Project, changes: &[Change]) -> Vec<SceneId> {
     let mut scenes = Vec::new();
+    scenes_in(before, changes, &mut scenes);
+    scenes_in(after, changes, &mut scenes);
+    scenes
+}
+
+/// Adds the scenes `doc` places the shots `changes` touch in (and those of inserted shots).
+fn scenes_in(doc: &Project, changes: &[Change], scenes: &mut Vec<SceneId>) {
     let mut add = |scene: SceneId| {
         if !scenes.contains(&scene) {
             scenes.push(scene);
@@ -706,7 +1005,10 @@ fn scenes_touched(before: &Project, after: &Project, changes: &[Change]) -> Vec<
     };
     for change in changes {
         let shot = match change {
-            Change::InsertShot { shot, .. } => Some(shot.id),
+            Change::InsertShot { shot, .. } => {
+                add(shot.scene);
+                Some(shot.id)
+            }
             Change::RemoveShot { shot }
             | Change::MoveShot { shot, .. }
             | Change::SetShotField { shot, .. }
@@ -715,13 +1017,10 @@ fn scenes_touched(before: &Project, after: &Project, changes: &[Change]) -> Vec<
             | Change::SetActiveTake { shot, .. } => Some(*shot),
             _ => None,
         };
-        if let Some(shot) = shot {
-            for doc in [before, after] {
-                if let Some(s) = doc.shot(shot) {
-                    add(s.scene);
-                }
-            }
+        if let Some(shot) = shot
+            && let Some(s) = doc.shot(shot)
+        {
+            add(s.scene);
         }
     }
-    scenes
 }

@@ -2,8 +2,9 @@
 
 use std::fmt::Write as _;
 
+use previz_storage::Session;
 use previz_storage::backend;
-use previz_storage::shared::status;
+use previz_storage::shared::{resolve_conflicts, status};
 
 use crate::args::SharedArgs;
 use crate::output::{CliError, print_json, print_text};
@@ -24,8 +25,34 @@ fn brief(value: &serde_json::Value) -> String {
 }
 
 pub fn run(args: &SharedArgs, json: bool) -> Result<(), CliError> {
+    if args.enable {
+        return enable(args, json);
+    }
     let store = backend::open(&args.project)
         .map_err(|e| CliError::bad_input(format!("{}: {e}", args.project)))?;
+    if args.resolve_all || !args.resolve.is_empty() {
+        let keys = if args.resolve_all {
+            status(store.as_ref(), "")
+                .map_err(|e| CliError::bad_input(format!("{}: {e}", args.project)))?
+                .conflicts
+                .into_iter()
+                .map(|(key, _)| key)
+                .collect()
+        } else {
+            args.resolve.clone()
+        };
+        let moved = resolve_conflicts(store.as_ref(), "", &keys)
+            .map_err(|e| CliError::bad_input(format!("{}: {e}", args.project)))?;
+        let message = format!(
+            "{}: {moved} conflict record(s) marked as dealt with (kept in conflicts-resolved/)",
+            args.project
+        );
+        if json {
+            print_json(&serde_json::json!({ "resolved": moved }))?;
+        } else {
+            print_text(&message)?;
+        }
+    }
     let found = status(store.as_ref(), "")
         .map_err(|e| CliError::bad_input(format!("{}: {e}", args.project)))?;
     if json {
@@ -81,5 +108,24 @@ pub fn run(args: &SharedArgs, json: bool) -> Result<(), CliError> {
             args.project,
             found.conflicts.len()
         )))
+    }
+}
+
+/// `previz shared FOLDER --enable`.
+fn enable(args: &SharedArgs, json: bool) -> Result<(), CliError> {
+    if args.project.starts_with("s3://") {
+        return Err(CliError::bad_input(format!(
+            "{}: a project on S3 is shared from the start; --enable is for project folders",
+            args.project
+        )));
+    }
+    Session::share(&args.project).map_err(|e| crate::commands::storage_error(&e))?;
+    if json {
+        print_json(&serde_json::json!({ "shared": args.project }))
+    } else {
+        print_text(&format!(
+            "{}: shared; editors now lease the scenes they work on and their saves merge",
+            args.project
+        ))
     }
 }

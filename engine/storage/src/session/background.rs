@@ -31,6 +31,7 @@ use crate::error::{Access, StorageError, describe_io};
 use crate::journal;
 use crate::layout::ProjectPaths;
 use crate::report::SaveReport;
+use crate::shared::{SharedSaveDone, SharedSaveJob};
 
 /// What `save.marker` says.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,9 +41,24 @@ pub(crate) struct SaveMarker {
     pub through: u64,
 }
 
-/// The disk half of a save, to run on a worker thread.
+/// The disk (or network) half of a save, to run on a worker thread.
 #[derive(Debug)]
 pub struct SaveJob {
+    inner: Job,
+}
+
+#[derive(Debug)]
+enum Job {
+    Folder(FolderSave),
+    /// A shared project: a conditional write that merges (see `shared_mode`).
+    Shared {
+        root: std::path::PathBuf,
+        job: Box<SharedSaveJob>,
+    },
+}
+
+#[derive(Debug)]
+struct FolderSave {
     paths: ProjectPaths,
     bytes: Vec<u8>,
     marker: SaveMarker,
@@ -53,6 +69,17 @@ pub struct SaveJob {
 /// What [`SaveJob::run`] wrote, for [`Session::finish_save`].
 #[derive(Debug)]
 pub struct SaveWritten {
+    inner: Written,
+}
+
+#[derive(Debug)]
+enum Written {
+    Folder(FolderWritten),
+    Shared(Box<SharedSaveDone>),
+}
+
+#[derive(Debug)]
+struct FolderWritten {
     hash: String,
     bytes: usize,
     backup: Option<BackedUp>,
@@ -61,19 +88,28 @@ pub struct SaveWritten {
 }
 
 impl SaveJob {
-    /// Size of the project file it writes.
-    #[must_use]
-    pub fn len(&self) -> usize {
-        self.bytes.len()
-    }
-
-    #[must_use]
-    pub fn is_empty(&self) -> bool {
-        self.bytes.is_empty()
-    }
-
-    /// Writes the marker, the project, the backup; prunes backups.
+    /// Writes the project: for a folder project the marker, the file, the backup (and prunes
+    /// backups); for a shared project the conditional write, merging others' saves.
     pub fn run(self) -> Result<SaveWritten, StorageError> {
+        match self.inner {
+            Job::Folder(job) => job.run().map(|w| SaveWritten {
+                inner: Written::Folder(w),
+            }),
+            Job::Shared { root, job } => job
+                .run()
+                .map(|done| SaveWritten {
+                    inner: Written::Shared(Box::new(done)),
+                })
+                .map_err(|e| StorageError::Shared {
+                    project: root,
+                    source: Box::new(e),
+                }),
+        }
+    }
+}
+
+impl FolderSave {
+    fn run(self) -> Result<FolderWritten, StorageError> {
         let marker_path = self.paths.save_marker();
         let marker = serde_json::to_vec(&self.marker).unwrap_or_default();
         crate::atomic::write_atomic(&marker_path, &marker).map_err(StorageError::io(
@@ -95,7 +131,7 @@ impl SaveJob {
         let hex = self.marker.to.trim_start_matches("blake3:").to_owned();
         let (backup, pruned, warnings) =
             backup::after_save(&self.paths, self.now, &self.bytes, &hex, self.retention);
-        Ok(SaveWritten {
+        Ok(FolderWritten {
             hash: self.marker.to,
             bytes: self.bytes.len(),
             backup,
@@ -115,6 +151,16 @@ impl Session {
                 project: self.paths.root().to_path_buf(),
             });
         }
+        if self.shared.is_some() {
+            let job = self.begin_shared_save()?;
+            self.saving = Some(String::new());
+            return Ok(SaveJob {
+                inner: Job::Shared {
+                    root: self.paths.root().to_path_buf(),
+                    job: Box::new(job),
+                },
+            });
+        }
         self.ensure_lock_is_ours()?;
         let now = self.now();
         let bytes = previz_core::format::to_json(&self.project);
@@ -125,15 +171,17 @@ impl Session {
             .map_or(0, journal::JournalWriter::begin_tail);
         self.saving = Some(to.clone());
         Ok(SaveJob {
-            paths: self.paths.clone(),
-            bytes,
-            marker: SaveMarker {
-                from: self.base.clone(),
-                to,
-                through,
-            },
-            now,
-            retention: self.options.retention,
+            inner: Job::Folder(FolderSave {
+                paths: self.paths.clone(),
+                bytes,
+                marker: SaveMarker {
+                    from: self.base.clone(),
+                    to,
+                    through,
+                },
+                now,
+                retention: self.options.retention,
+            }),
         })
     }
 
@@ -154,6 +202,38 @@ impl Session {
             return Err(StorageError::SaveInProgress {
                 project: self.paths.root().to_path_buf(),
             });
+        };
+        if let Some(shared) = self.shared.as_mut() {
+            return match written {
+                Ok(SaveWritten {
+                    inner: Written::Shared(done),
+                }) => self.finish_shared_save(Ok(*done)),
+                Ok(SaveWritten {
+                    inner: Written::Folder(_),
+                }) => {
+                    shared.abandon_save();
+                    Err(StorageError::SaveInProgress {
+                        project: self.paths.root().to_path_buf(),
+                    })
+                }
+                Err(e) => {
+                    shared.abandon_save();
+                    Err(e)
+                }
+            };
+        }
+        let written = match written {
+            Ok(SaveWritten {
+                inner: Written::Folder(w),
+            }) => Ok(w),
+            Ok(SaveWritten {
+                inner: Written::Shared(_),
+            }) => {
+                return Err(StorageError::SaveInProgress {
+                    project: self.paths.root().to_path_buf(),
+                });
+            }
+            Err(e) => Err(e),
         };
         let tail = self
             .journal
@@ -185,12 +265,16 @@ impl Session {
             backup: written.backup,
             pruned: written.pruned,
             warnings,
+            shared: None,
         })
     }
 
     /// Gives up on a background save whose job never came back (its worker died): the edits
     /// stay journaled against the file on disk.
     pub fn abandon_save(&mut self) {
+        if let Some(shared) = self.shared.as_mut() {
+            shared.abandon_save();
+        }
         if self.saving.take().is_some()
             && let Some(writer) = &mut self.journal
         {

@@ -99,13 +99,14 @@ impl Session {
         }
 
         // A project many editors share (its document is versioned, see `crate::shared`) is
-        // saved only through conditional writes: a single-writer save would be overwritten by
-        // the next shared save, so writing through a Session is refused.
-        if mode != OpenMode::ReadOnly && paths.root().join("project.json.gen").is_dir() {
-            return Err(StorageError::ReadOnly {
-                project: paths.root().to_path_buf(),
-                reason: "it is shared by several editors (project.json.gen/); edit it through a shared session, whose saves merge with the others'".into(),
-            });
+        // saved only through conditional writes that merge: a shared session, no folder lock.
+        if mode != OpenMode::ReadOnly
+            && paths
+                .root()
+                .join(super::shared_mode::SHARED_MARKER)
+                .is_dir()
+        {
+            return Self::open_shared(paths, options);
         }
 
         // Lock before reading, so no writer of ours is between steps of a save meanwhile.

@@ -39,6 +39,13 @@ impl Session {
         if self.read_only.is_some() {
             return Ok(report);
         }
+        if self.shared.is_some() {
+            self.tick_shared(&mut report);
+            if let Some(problem) = &self.autosave_problem {
+                report.warnings.push(problem.clone());
+            }
+            return Ok(report);
+        }
         if due(now, self.last_heartbeat, self.options.heartbeat_interval) {
             self.last_heartbeat = now;
             let lock_path = self.paths.lock();
@@ -110,6 +117,9 @@ impl Session {
                 project: self.paths.root().to_path_buf(),
             });
         }
+        if self.shared.is_some() {
+            return self.save_shared();
+        }
         self.ensure_lock_is_ours()?;
         let now = self.now();
         let mut warnings = Vec::new();
@@ -158,6 +168,7 @@ impl Session {
             backup,
             pruned,
             warnings,
+            shared: None,
         })
     }
 
@@ -189,6 +200,12 @@ impl Session {
                     return Err(e);
                 }
             };
+        // The work now lives in the new folder, a project of its own: the shared one's leases
+        // are given back and this workstation's journal of its unsaved edits is cleared.
+        if self.shared.is_some() {
+            let _ = self.close_shared(true);
+            self.shared = None;
+        }
         // The old folder may be gone; releasing its lock is a courtesy.
         if let Some(old) = self.lock.take() {
             let _ = lock::release(&self.paths.lock(), &old);
@@ -211,6 +228,12 @@ impl Session {
     /// the backup's content is saved as `project.json`. Undo history starts afresh.
     pub fn restore_backup(&mut self, backup_file: &Path) -> Result<SaveReport, StorageError> {
         self.ensure_writable()?;
+        if self.shared.is_some() {
+            return Err(StorageError::ReadOnly {
+                project: self.paths.root().to_path_buf(),
+                reason: "it is shared by several editors, whose work a restore would overwrite; open the backup read-only and copy what you need".into(),
+            });
+        }
         let restored = backup::open_backup(backup_file)?;
         if self.dirty {
             self.save()?;
@@ -235,6 +258,19 @@ impl Session {
     /// edits stay in the journal and the next open recovers them. If the flush fails the
     /// session comes back inside the error, so nothing is lost.
     pub fn close(mut self) -> Result<(), CloseError> {
+        if self.shared.is_some() {
+            // Unsaved shared edits stay in this workstation's journal for the next open.
+            return match self.close_shared(false) {
+                Ok(()) => {
+                    self.closed = true;
+                    Ok(())
+                }
+                Err(error) => Err(CloseError {
+                    session: Box::new(self),
+                    error,
+                }),
+            };
+        }
         if let Err(error) = self.flush() {
             return Err(CloseError {
                 session: Box::new(self),
@@ -251,6 +287,18 @@ impl Session {
     /// [`SessionOptions::aside_max_age`](super::SessionOptions)) in case that was a mistake.
     /// Returns where it went, if there was anything to keep.
     pub fn close_discarding_changes(mut self) -> Result<Option<PathBuf>, CloseError> {
+        if self.shared.is_some() {
+            return match self.close_shared(true) {
+                Ok(()) => {
+                    self.closed = true;
+                    Ok(None)
+                }
+                Err(error) => Err(CloseError {
+                    session: Box::new(self),
+                    error,
+                }),
+            };
+        }
         let mut kept = None;
         if self.read_only.is_none() && self.dirty {
             // Flush first so the aside copy holds every discarded edit.
@@ -359,5 +407,6 @@ impl Drop for Session {
         }
         let _ = self.flush();
         self.release_lock();
+        let _ = self.close_shared(false);
     }
 }
