@@ -363,6 +363,8 @@ impl Studio {
                 }
                 Err(e) => return Err(JobError::from_error(&e)),
             };
+            // Opens the show store here, off the UI thread (panels ask for it every frame).
+            let _ = session.assets();
             ctx.progress(1.0, "opened");
             Ok(JobOutput::new(format!("opened {}", dir.display()))
                 .with_data(OpenedSession { session, report }))
@@ -597,6 +599,9 @@ impl Studio {
         let messages = opened.report.messages();
         for m in &messages {
             self.toasts.info(m.clone());
+        }
+        if let Some(problem) = opened.session.store_problem() {
+            self.toasts.error("The show store cannot be used", problem);
         }
         if opened.session.read_only() {
             self.toasts.info(format!(

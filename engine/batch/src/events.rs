@@ -60,6 +60,8 @@ pub enum Event {
     },
     /// The gather landed edits in the project.
     Applied { what: String, edits: usize },
+    /// Something the operator should know that does not stop the run.
+    Warning { message: String },
     /// A file the gather wrote.
     Output { path: String, bytes: u64 },
     /// The run ended; `exit` is the process's exit status.

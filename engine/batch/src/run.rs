@@ -928,8 +928,17 @@ pub fn run(
         Target::Snapshot(Box::new(project))
     };
     let snapshot = target.project().clone();
-    let store = AssetStore::for_project(dir)
-        .unwrap_or_else(|_| AssetStore::new(dir.join(previz_storage::layout::ASSET_DIR)));
+    // A show store that cannot be opened leaves the project's own folder working; the takes
+    // made then are in the project only (`previz store` shares them later), and that is said.
+    let (store, store_problem) = match AssetStore::for_project(dir) {
+        Ok(store) => (store, None),
+        Err(e) => (
+            AssetStore::new(dir.join(previz_storage::layout::ASSET_DIR)),
+            Some(format!(
+                "the show store named in store.json cannot be used ({e}); new media stay in this project's assets/ only: fix store.json or the credentials, then run `previz store` to share them"
+            )),
+        ),
+    };
     let mut r = Runner {
         area: WorkArea::of_project(dir),
         store,
@@ -955,6 +964,9 @@ pub fn run(
         worker: options.worker.clone(),
         scenes: own.iter().map(|i| i + 1).collect(),
     });
+    if let Some(message) = store_problem {
+        r.sink.event(&Event::Warning { message });
+    }
     let steps = &options.steps;
     let default_voice = engines
         .default_voice

@@ -92,6 +92,29 @@ impl Drop for Staged {
     }
 }
 
+/// Copies `input` (read from `source`) into a new file at `temp`, hashing as it streams; returns
+/// the file, not synced, and the hash.
+fn copy_hashing(
+    input: &mut fs::File,
+    source: &Path,
+    temp: &Path,
+) -> Result<(fs::File, ContentHash), AssetError> {
+    let mut output = fs::File::create(temp).map_err(io_error("create", temp))?;
+    let mut hasher = blake3::Hasher::new();
+    let mut buffer = vec![0u8; 1 << 20];
+    loop {
+        let n = input.read(&mut buffer).map_err(io_error("read", source))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buffer[..n]);
+        output
+            .write_all(&buffer[..n])
+            .map_err(io_error("write", temp))?;
+    }
+    Ok((output, ContentHash(*hasher.finalize().as_bytes())))
+}
+
 /// Creates a folder unless it is there (a lookup is much cheaper than a failing mkdir on a
 /// busy share).
 fn ensure_dir(dir: &Path) -> Result<(), AssetError> {
@@ -259,21 +282,8 @@ impl AssetStore {
             crate::host::random_hex(8)
         ));
         let result = (|| {
-            let mut output = fs::File::create(&temp).map_err(io_error("create", &temp))?;
-            let mut hasher = blake3::Hasher::new();
-            let mut buffer = vec![0u8; 1 << 20];
-            loop {
-                let n = input.read(&mut buffer).map_err(io_error("read", source))?;
-                if n == 0 {
-                    break;
-                }
-                hasher.update(&buffer[..n]);
-                output
-                    .write_all(&buffer[..n])
-                    .map_err(io_error("write", &temp))?;
-            }
+            let (output, hash) = copy_hashing(&mut input, source, &temp)?;
             output.sync_all().map_err(io_error("sync", &temp))?;
-            let hash = ContentHash(*hasher.finalize().as_bytes());
             let path = self.path_of(&hash);
             // The show store on this filesystem has it already: link that, keep one copy.
             let dir = path.parent().map(Path::to_path_buf);
@@ -317,20 +327,7 @@ impl AssetStore {
             hash: ContentHash([0; 32]),
             temp: Some(temp.clone()),
         };
-        let mut output = fs::File::create(&temp).map_err(io_error("create", &temp))?;
-        let mut hasher = blake3::Hasher::new();
-        let mut buffer = vec![0u8; 1 << 20];
-        loop {
-            let n = input.read(&mut buffer).map_err(io_error("read", source))?;
-            if n == 0 {
-                break;
-            }
-            hasher.update(&buffer[..n]);
-            output
-                .write_all(&buffer[..n])
-                .map_err(io_error("write", &temp))?;
-        }
-        staged.hash = ContentHash(*hasher.finalize().as_bytes());
+        staged.hash = copy_hashing(&mut input, source, &temp)?.1;
         if self.path_of(&staged.hash).is_file() {
             staged.discard();
         }

@@ -176,7 +176,7 @@ pub struct Session {
     saving: Option<String>,
     /// The asset store, with the show store `store.json` names, opened once (panels ask for it
     /// every frame; an S3 show store holds a client and its runtime).
-    assets: std::sync::OnceLock<crate::AssetStore>,
+    assets: std::sync::OnceLock<(crate::AssetStore, Option<String>)>,
     /// Set when several editors share the project (see [`shared_mode`]): edits are journalled
     /// on this workstation, saves are conditional writes that merge, scenes are leased. No
     /// folder lock and no journal in the project folder then.

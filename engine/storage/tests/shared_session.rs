@@ -285,3 +285,22 @@ fn sharing_refuses_unsaved_work_and_a_read_only_open_stays_read_only() {
     assert!(ro.read_only());
     assert_eq!(notes_of(ro.project(), shot), "unsaved");
 }
+
+#[test]
+fn a_broken_show_store_is_said_once_and_the_project_folder_keeps_working() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("film.previz");
+    Session::create(&dir, Project::new("Film"))
+        .unwrap()
+        .close()
+        .unwrap();
+    std::fs::write(dir.join("store.json"), b"{ not json").unwrap();
+    let (s, _) = Session::open(&dir, OpenMode::ReadWrite).unwrap();
+    let problem = s
+        .store_problem()
+        .expect("the broken store.json is reported");
+    assert!(problem.contains("store.json"), "{problem}");
+    let hash = s.assets().put(b"a take").unwrap();
+    assert!(dir.join("assets").join(&hash.to_hex()[..2]).is_dir());
+    s.close().unwrap();
+}

@@ -148,6 +148,7 @@ impl EventSink for People {
                 Some(format!("[{finished}/{total}] {kind} {label}: {what}{more}"))
             }
             Event::Applied { what, edits } => Some(format!("landed {what}: {edits} edits")),
+            Event::Warning { message } => Some(format!("warning: {message}")),
             Event::Output { path, bytes } => Some(format!("wrote {path} ({bytes} bytes)")),
             Event::Summary {
                 summary, seconds, ..

@@ -386,15 +386,31 @@ impl Session {
 
     /// The project's content-addressed media store (`assets/`), sharing with the show store its
     /// `store.json` names. A show store that cannot be opened (a broken `store.json`, no S3
-    /// credentials) leaves the project's own folder working: `previz fsck` reports why.
+    /// credentials) leaves the project's own folder working: [`Session::store_problem`] says
+    /// why, and `previz fsck` reports it.
     #[must_use]
     pub fn assets(&self) -> crate::AssetStore {
+        self.opened_assets().0.clone()
+    }
+
+    /// Why the show store `store.json` names could not be opened, when it could not.
+    #[must_use]
+    pub fn store_problem(&self) -> Option<String> {
+        self.opened_assets().1.clone()
+    }
+
+    fn opened_assets(&self) -> &(crate::AssetStore, Option<String>) {
         self.assets
-            .get_or_init(|| {
-                crate::AssetStore::for_project(self.paths.root())
-                    .unwrap_or_else(|_| crate::AssetStore::new(self.paths.assets()))
+            .get_or_init(|| match crate::AssetStore::for_project(self.paths.root()) {
+                Ok(store) => (store, None),
+                Err(e) => (
+                    crate::AssetStore::new(self.paths.assets()),
+                    Some(format!(
+                        "the show store named in {} cannot be used ({e}); new media stay in the project's assets/ folder only",
+                        self.paths.root().join("store.json").display()
+                    )),
+                ),
             })
-            .clone()
     }
 }
 
