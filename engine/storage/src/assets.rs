@@ -275,12 +275,7 @@ impl AssetStore {
         source: &Path,
     ) -> Result<(ContentHash, Option<PathBuf>), AssetError> {
         let mut input = fs::File::open(source).map_err(io_error("open", source))?;
-        ensure_dir(&self.root)?;
-        let temp = self.root.join(format!(
-            ".incoming-{}-{}",
-            std::process::id(),
-            crate::host::random_hex(8)
-        ));
+        let temp = self.incoming_temp()?;
         let result = (|| {
             let (output, hash) = copy_hashing(&mut input, source, &temp)?;
             output.sync_all().map_err(io_error("sync", &temp))?;
@@ -317,12 +312,7 @@ impl AssetStore {
     /// files (fsck removes them). Already-stored bytes are not staged again.
     pub fn stage_file(&self, source: &Path) -> Result<Staged, AssetError> {
         let mut input = fs::File::open(source).map_err(io_error("open", source))?;
-        ensure_dir(&self.root)?;
-        let temp = self.root.join(format!(
-            ".incoming-{}-{}",
-            std::process::id(),
-            crate::host::random_hex(8)
-        ));
+        let temp = self.incoming_temp()?;
         let mut staged = Staged {
             hash: ContentHash([0; 32]),
             temp: Some(temp.clone()),
@@ -389,6 +379,17 @@ impl AssetStore {
             }
         }
         Ok(())
+    }
+
+    /// A fresh temp file name in the store's folder, `.incoming-<pid>-<random>` (fsck removes
+    /// those of dead processes).
+    fn incoming_temp(&self) -> Result<PathBuf, AssetError> {
+        ensure_dir(&self.root)?;
+        Ok(self.root.join(format!(
+            ".incoming-{}-{}",
+            std::process::id(),
+            crate::host::random_hex(8)
+        )))
     }
 
     /// Reads an asset, checking its bytes still hash to its name.
