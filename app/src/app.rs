@@ -449,7 +449,60 @@ impl StudioApp {
             ui.menu_button("Generate", |ui| {
                 panels::shots::generation_menu(ui, &mut self.studio);
             });
+            ui.menu_button("Scripts", |ui| self.scripts_menu(ui));
         });
+    }
+
+    /// The plugins found for the open project that run from here (macros and exporters).
+    fn scripts_menu(&mut self, ui: &mut egui::Ui) {
+        if self.studio.project.is_none() {
+            ui.label("Open a project to run its plugins");
+            return;
+        }
+        let runnable: Vec<previz_script::Plugin> = self
+            .studio
+            .plugins
+            .iter()
+            .filter(|p| crate::scripts::runnable(p))
+            .cloned()
+            .collect();
+        if runnable.is_empty() {
+            ui.label("No plugins: put .rhai files in ~/.config/previz-studio/plugins or the show's plugins/ folder");
+        }
+        for plugin in runnable {
+            let hover = if plugin.description.is_empty() {
+                plugin.file.display().to_string()
+            } else {
+                format!("{}\n{}", plugin.description, plugin.file.display())
+            };
+            if ui.button(&plugin.name).on_hover_text(hover).clicked() {
+                self.studio.run_plugin(plugin);
+            }
+        }
+        if !self.studio.style_presets.is_empty() {
+            ui.separator();
+            ui.label("Storyboard style presets");
+        }
+        let mut chosen = None;
+        for (plugin, preset) in &self.studio.style_presets {
+            if ui
+                .button(format!("Style: {}", preset.name))
+                .on_hover_text(format!("{} (from {plugin})", preset.prompt))
+                .clicked()
+            {
+                chosen = Some(preset.prompt.clone());
+            }
+        }
+        if let Some(prompt) = chosen {
+            self.studio.apply(&EditCommand::SetStyle {
+                style: previz_core::Style::Custom(prompt),
+            });
+        }
+        for broken in &self.studio.broken_plugins {
+            ui.label(
+                egui::RichText::new(format!("Broken: {broken}")).color(ui.visuals().warn_fg_color),
+            );
+        }
     }
 
     fn status_ui(&mut self, ui: &mut egui::Ui) {

@@ -48,8 +48,11 @@ pub fn run(
     scene: Option<usize>,
     model: Option<&str>,
     device: Device,
+    dir: Option<&std::path::Path>,
     ctx: &JobContext,
 ) -> Result<JobOutput, JobError> {
+    let host = previz_script::Host::default();
+    let (plugins, _) = previz_script::discover(&host, &previz_script::PluginDirs::standard(dir));
     ctx.progress(0.0, "loading the engine");
     let mut engine = engine(model, device)?;
     let mut working = project;
@@ -87,6 +90,9 @@ pub fn run(
         }
     });
     for c in scene_commands {
+        // The plugins' on_breakdown hooks adjust what each scene's breakdown proposes.
+        let c = previz_script::breakdown_hooks(&host, &plugins, &working, c)
+            .map_err(|e| JobError::failed(e.to_string()))?;
         land(&mut working, &mut commands, c)?;
     }
     if summary.shots > 0 {

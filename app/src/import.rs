@@ -5,8 +5,9 @@ use std::path::Path;
 use previz_core::{Project, Script, ScriptSource};
 use previz_jobs::{JobContext, JobError};
 
-/// Reads and converts a screenplay file (Fountain or FDX, chosen by extension and content).
-pub fn script_from_file(path: &Path, ctx: &JobContext) -> Result<Script, JobError> {
+/// Reads and converts a screenplay file (Fountain or FDX, chosen by extension and content),
+/// then passes it through the `on_import` hooks of the plugins found for a project at `dest`.
+pub fn script_from_file(path: &Path, dest: &Path, ctx: &JobContext) -> Result<Script, JobError> {
     let bytes = std::fs::read(path)
         .map_err(|e| JobError::failed(format!("could not read {}: {e}", path.display())))?;
     ctx.check()?;
@@ -27,12 +28,20 @@ pub fn script_from_file(path: &Path, ctx: &JobContext) -> Result<Script, JobErro
         imported_at: jiff::Timestamp::now(),
         extra: previz_core::Extra::new(),
     });
-    Ok(script)
+    let host = previz_script::Host::default();
+    let (plugins, _) =
+        previz_script::discover(&host, &previz_script::PluginDirs::standard(Some(dest)));
+    previz_script::import_hooks(&host, &plugins, &Project::new("import"), script)
+        .map_err(|e| JobError::failed(e.to_string()))
 }
 
 /// A new project from a screenplay, with a rough cut so there is something to play at once.
-pub fn project_from_screenplay(path: &Path, ctx: &JobContext) -> Result<Project, JobError> {
-    let script = script_from_file(path, ctx)?;
+pub fn project_from_screenplay(
+    path: &Path,
+    dest: &Path,
+    ctx: &JobContext,
+) -> Result<Project, JobError> {
+    let script = script_from_file(path, dest, ctx)?;
     let title = script.title_line().unwrap_or_else(|| {
         path.file_stem().map_or_else(
             || "Untitled".to_owned(),

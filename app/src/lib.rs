@@ -16,6 +16,7 @@ pub mod import;
 pub mod media;
 pub mod panels;
 pub mod playback;
+pub mod scripts;
 pub mod settings;
 pub mod studio;
 pub mod toasts;

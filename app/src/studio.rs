@@ -53,6 +53,8 @@ pub struct OpenProject {
 pub struct OpenedSession {
     pub session: Session,
     pub report: OpenReport,
+    /// The plugins found for it (searched in the same job, off the UI thread).
+    pub plugins: Option<crate::scripts::PluginsFound>,
 }
 
 /// A project someone else has open for writing: the studio asks whether to open it read-only
@@ -116,6 +118,11 @@ pub struct Studio {
     pub conflicts: Vec<OpenConflict>,
     /// Whether the Conflicts window is shown.
     pub show_conflicts: bool,
+    /// Plugins found for the open project (the Scripts menu), and the ones that do not compile.
+    pub plugins: Vec<previz_script::Plugin>,
+    pub broken_plugins: Vec<String>,
+    /// Style presets the plugins offer: (plugin, preset).
+    pub style_presets: Vec<(String, previz_script::StylePreset)>,
     /// Depth of the open gesture (a drag): job results wait until it ends, so Escape never
     /// undoes a job's work along with the drag.
     gesture_depth: usize,
@@ -169,6 +176,9 @@ impl Studio {
             cast: crate::cast::CastState::default(),
             conflicts: Vec::new(),
             show_conflicts: false,
+            plugins: Vec::new(),
+            broken_plugins: Vec::new(),
+            style_presets: Vec::new(),
             gesture_depth: 0,
             deferred: Vec::new(),
             told_leases: BTreeSet::new(),
@@ -366,8 +376,13 @@ impl Studio {
             // Opens the show store here, off the UI thread (panels ask for it every frame).
             let _ = session.assets();
             ctx.progress(1.0, "opened");
-            Ok(JobOutput::new(format!("opened {}", dir.display()))
-                .with_data(OpenedSession { session, report }))
+            Ok(
+                JobOutput::new(format!("opened {}", dir.display())).with_data(OpenedSession {
+                    plugins: Some(crate::scripts::find(&dir)),
+                    session,
+                    report,
+                }),
+            )
         }));
     }
 
@@ -377,13 +392,14 @@ impl Studio {
         let spec = JobSpec::new(JobKind::Import, name).with_priority(Priority::Interactive);
         self.opening = Some(self.jobs.submit(spec, move |ctx| {
             ctx.progress(0.05, "reading the screenplay");
-            let project = crate::import::project_from_screenplay(&script, ctx)?;
+            let project = crate::import::project_from_screenplay(&script, &dir, ctx)?;
             ctx.check()?;
             ctx.progress(0.8, "saving the project");
             let session = Session::create(&dir, project).map_err(|e| JobError::from_error(&e))?;
             ctx.progress(1.0, "done");
             Ok(
                 JobOutput::new(format!("created {}", dir.display())).with_data(OpenedSession {
+                    plugins: Some(crate::scripts::find(&dir)),
                     session,
                     report: OpenReport::default(),
                 }),
@@ -400,6 +416,7 @@ impl Studio {
                 Session::create(&dir, Project::new(title)).map_err(|e| JobError::from_error(&e))?;
             Ok(
                 JobOutput::new(format!("created {}", dir.display())).with_data(OpenedSession {
+                    plugins: Some(crate::scripts::find(&dir)),
                     session,
                     report: OpenReport::default(),
                 }),
@@ -419,8 +436,16 @@ impl Studio {
         let what = scene.map_or_else(|| "the script".to_owned(), |i| format!("scene {}", i + 1));
         let engine = model.clone().unwrap_or_else(|| "rules".to_owned());
         let spec = JobSpec::new(JobKind::Breakdown, format!("Break down {what} ({engine})"));
+        let dir = self.project_dir().map(Path::to_path_buf);
         self.jobs.submit(spec, move |ctx| {
-            crate::breakdown::run(project, scene, model.as_deref(), device, ctx)
+            crate::breakdown::run(
+                project,
+                scene,
+                model.as_deref(),
+                device,
+                dir.as_deref(),
+                ctx,
+            )
         });
     }
 
@@ -478,9 +503,12 @@ impl Studio {
             return;
         };
         let current = doc.clone();
+        let Some(dest) = self.project_dir().map(Path::to_path_buf) else {
+            return;
+        };
         let spec = JobSpec::new(JobKind::Import, format!("Revise from {}", script.display()));
         self.jobs.submit(spec, move |ctx| {
-            let draft = crate::import::script_from_file(&script, ctx)?;
+            let draft = crate::import::script_from_file(&script, &dest, ctx)?;
             ctx.check()?;
             let (command, report) = previz_core::revision::revise(&current, draft);
             let summary = format!(
@@ -490,6 +518,39 @@ impl Studio {
                 report.scenes_removed.len()
             );
             Ok(JobOutput::new(summary).with_commands(vec![command]))
+        });
+    }
+
+    /// Starts the jobs a plugin queued (scene numbers are 1-based, as plugins see them).
+    fn start_queued(&mut self, jobs: Vec<previz_script::JobRequest>) {
+        use previz_script::JobRequest as R;
+        for job in jobs {
+            match job {
+                R::Breakdown { scene } => self.break_down(scene.map(|n| n.saturating_sub(1))),
+                R::Voices { scene } => self.voice_dialogue(scene.map(|n| n.saturating_sub(1))),
+                R::Frames { shots } => self.draw_frames(
+                    (!shots.is_empty()).then_some(shots),
+                    crate::frames::FramesMode::Draw,
+                ),
+                R::Export { format } => self.toasts.info(format!(
+                    "A plugin asked for a {format} export: choose where it goes in File → Export"
+                )),
+            }
+        }
+    }
+
+    /// Runs a plugin's macro (`fn run()`) or exporter (`fn export_files()`) as a job on a snapshot of
+    /// the project: its edits land as one undo step when it finishes (none if it fails), its
+    /// files are written into `exports/<plugin>/`.
+    pub fn run_plugin(&mut self, plugin: previz_script::Plugin) {
+        let (Some(doc), Some(dir)) = (self.doc(), self.project_dir()) else {
+            return;
+        };
+        let project = doc.clone();
+        let dir = dir.to_path_buf();
+        let spec = JobSpec::new(JobKind::Other, format!("Plugin {}", plugin.name));
+        self.jobs.submit(spec, move |ctx| {
+            crate::scripts::run(&plugin, &project, &dir, ctx)
         });
     }
 
@@ -594,6 +655,15 @@ impl Studio {
 
     fn install(&mut self, opened: OpenedSession) {
         self.gesture_depth = 0;
+        if let Some(found) = opened.plugins {
+            for broken in &found.broken {
+                self.toasts
+                    .error("A plugin does not compile", broken.clone());
+            }
+            self.plugins = found.plugins;
+            self.broken_plugins = found.broken;
+            self.style_presets = found.presets;
+        }
         let dir = opened.session.dir().to_path_buf();
         self.settings.remember_recent(&dir);
         let messages = opened.report.messages();
@@ -750,6 +820,9 @@ impl Studio {
         self.media.stop_audio();
         self.conflicts.clear();
         self.show_conflicts = false;
+        self.plugins.clear();
+        self.broken_plugins.clear();
+        self.style_presets.clear();
         self.told_leases.clear();
         self.revision += 1;
     }
@@ -840,12 +913,23 @@ impl Studio {
                     }
                     self.install(opened);
                 }
+                let queued = output.take_data::<crate::scripts::Queued>();
                 if let Some(edit) = edit {
                     if self.apply(&edit) {
                         self.toasts
                             .info(format!("{}: {}", finished.name, output.summary));
+                        if let Some(crate::scripts::Queued(jobs)) = queued {
+                            self.start_queued(jobs);
+                        }
                     }
-                } else if finished.kind == JobKind::Export || finished.name.starts_with("Conform") {
+                } else if let Some(crate::scripts::Queued(jobs)) = queued {
+                    self.toasts
+                        .info(format!("{}: {}", finished.name, output.summary));
+                    self.start_queued(jobs);
+                } else if finished.kind == JobKind::Export
+                    || finished.name.starts_with("Conform")
+                    || finished.name.starts_with("Plugin ")
+                {
                     // Work that changes no document (an export, a cut already matching)
                     // still says what it did.
                     self.toasts

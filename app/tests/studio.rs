@@ -1424,3 +1424,86 @@ fn a_shared_project_shows_who_holds_which_scene_and_lets_the_editor_choose_in_a_
     );
     ben.close().unwrap();
 }
+
+// ---------------------------------------------------------------------------------------------
+// Plugins
+
+/// A menu item clicked while notifications are up (they repaint on a timer, so the harness
+/// steps a few frames instead of waiting to settle).
+fn click_menu_steps(h: &mut Harness<'_, StudioApp>, menu: &str, item: &str) {
+    h.get_by_label(menu).click();
+    h.run_steps(3);
+    h.get_by_label(item).click();
+    h.run_steps(3);
+}
+
+#[test]
+fn the_scripts_menu_runs_the_example_plugins_each_as_one_undo_step() {
+    let sample = sample();
+    let dir = sample.project_dir();
+    let mut h = window(sample.studio);
+    h.run();
+    let names: Vec<String> = h
+        .state()
+        .studio
+        .plugins
+        .iter()
+        .map(|p| p.name.clone())
+        .collect();
+    for shipped in ["ad-csv", "house-style", "shot-numbering"] {
+        assert!(names.iter().any(|n| n == shipped), "{names:?}");
+    }
+
+    // The numbering convention: every shot gets a locked 1A-style number.
+    click_menu_steps(&mut h, "Scripts", "shot-numbering");
+    step_until(&mut h, "the numbering plugin", |h| {
+        doc(h).shots.iter().all(|s| s.label.is_some())
+    });
+    let first = doc(&h).shots[0].label.clone().unwrap();
+    assert!(first.ends_with('A') && first.len() >= 2, "{first}");
+    assert_eq!(
+        h.state().studio.undo_label().as_deref(),
+        Some("Plugin shot-numbering")
+    );
+
+    // The house style: a preset becomes the project's style; the template rewrites prompts.
+    click_menu_steps(&mut h, "Scripts", "Style: House pencil");
+    match &doc(&h).settings.style {
+        previz_core::Style::Custom(text) => assert!(text.contains("pencil"), "{text}"),
+        other => panic!("the preset did not land: {other:?}"),
+    }
+    let before: Vec<String> = doc(&h).shots.iter().map(|s| s.prompt.clone()).collect();
+    click_menu_steps(&mut h, "Scripts", "house-style");
+    step_until(&mut h, "the prompt template", |h| {
+        doc(h)
+            .shots
+            .iter()
+            .map(|s| s.prompt.clone())
+            .collect::<Vec<_>>()
+            != before
+    });
+    h.run();
+    assert_eq!(
+        h.state().studio.undo_label().as_deref(),
+        Some("Plugin house-style")
+    );
+
+    // The AD's CSV lands in the project's exports folder and changes nothing else.
+    let revision = doc(&h).clone();
+    click_menu_steps(&mut h, "Scripts", "ad-csv");
+    let csv = dir.join("exports/ad-csv/shot-list.csv");
+    step_until(&mut h, "the CSV exporter", |_| csv.is_file());
+    step_until(&mut h, "the exporter's job to end", |h| {
+        let s = h.state().studio.jobs.stats();
+        s.running + s.queued == 0
+    });
+    h.run_steps(3);
+    let text = std::fs::read_to_string(&csv).unwrap();
+    assert!(text.starts_with("Scene,Heading,Shot,"), "{text}");
+    assert_eq!(text.lines().count(), doc(&h).shots.len() + 1);
+    assert!(
+        text.contains(&first),
+        "the numbers the plugin locked: {text}"
+    );
+    assert_eq!(*doc(&h), revision);
+}

@@ -86,6 +86,48 @@ pub enum Command {
     /// Render farm: write (and submit) a Slurm job array or a Kubernetes Indexed Job that runs
     /// `previz batch` shards, with the gather as a dependent job.
     Farm(FarmArgs),
+    /// Plugin scripts (Rhai): list the ones found (shipped, yours, the show's), or run one on a
+    /// project. A plugin changes the project only through edits, all landed as one undo step
+    /// when it finishes, or none if it fails.
+    Script(ScriptArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ScriptArgs {
+    #[command(subcommand)]
+    pub command: ScriptCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ScriptCommand {
+    /// The plugins found for a project: assets/plugins, ~/.config/previz-studio/plugins, and
+    /// the show's plugins/ folder next to the project; what each one serves.
+    List(ScriptListArgs),
+    /// Run a plugin on a project: its `fn run()` (a macro), else its `fn export_files()`, else its
+    /// prompt template (`fn prompt`) over every shot; the edits land as one undo step and the
+    /// project is saved; exports go to exports/<plugin>/. With --preset, set a style preset.
+    Run(ScriptRunArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ScriptListArgs {
+    /// The project whose show folder is searched too.
+    pub project: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ScriptRunArgs {
+    /// The plugin: a name from `previz script list`, or a path to a .rhai file.
+    pub plugin: String,
+    /// The project folder (default: the only *.previz folder here, or the current folder).
+    pub project: Option<PathBuf>,
+    /// Stop the plugin after this many seconds.
+    #[arg(long, default_value_t = 30)]
+    pub timeout: u64,
+    /// Make one of the plugin's style presets (`fn style_presets()`) the project's storyboard
+    /// style, instead of running it.
+    #[arg(long, value_name = "NAME")]
+    pub preset: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -12,6 +12,7 @@ mod info;
 mod ingest;
 mod models;
 mod new;
+mod script;
 mod shared;
 mod store;
 mod validate;
@@ -42,6 +43,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Ingest(args) => ingest::run(&args, json),
         Command::Store(args) => store::run(&args, json),
         Command::Shared(args) => shared::run(&args, json),
+        Command::Script(args) => script::run(&args, json),
         Command::Farm(args) => farm::run(&args, json),
     }
 }

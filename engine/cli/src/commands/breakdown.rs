@@ -120,6 +120,9 @@ pub fn run(args: &BreakdownArgs, json: bool) -> Result<(), CliError> {
         ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
+    let host = previz_script::Host::default();
+    let (plugins, _) =
+        previz_script::discover(&host, &previz_script::PluginDirs::standard(Some(&dir)));
     let ctx = JobContext::detached(JobKind::Breakdown, "breakdown", CancelToken::new());
     let mut lines: Vec<SceneLine> = Vec::new();
     let mut failure: Option<CliError> = None;
@@ -127,7 +130,21 @@ pub fn run(args: &BreakdownArgs, json: bool) -> Result<(), CliError> {
         if failure.is_some() {
             return;
         }
-        if let Some(command) = &outcome.command
+        // The plugins' on_breakdown hooks adjust what the scene's breakdown proposes.
+        let command = match outcome
+            .command
+            .clone()
+            .map(|c| previz_script::breakdown_hooks(&host, &plugins, session.project(), c))
+        {
+            Some(Err(e)) => {
+                failure = Some(super::script::plugin_error(&e));
+                ctx.cancel_token().cancel();
+                return;
+            }
+            Some(Ok(c)) => Some(c),
+            None => None,
+        };
+        if let Some(command) = &command
             && let Err(e) = session.apply(command).and_then(|_| session.save())
         {
             failure = Some(storage_error(&e));

@@ -30,10 +30,31 @@ pub fn run(args: &ImportArgs, json: bool) -> Result<(), CliError> {
         return print_json(&file.screenplay);
     }
     let script = document_script(&file);
+    let dest = args
+        .into
+        .clone()
+        .or_else(|| args.output.clone())
+        .unwrap_or_else(|| PathBuf::from("."));
+    let script = import_hooks(script, &dest)?;
     match &args.into {
         Some(project) => revise_into(args, project, script, json),
         None => create(args, &file, script, json),
     }
+}
+
+/// Runs the `on_import` hooks of the plugins found for a project at `dest` (shipped, the
+/// user's, the show's) over a freshly parsed script.
+pub(crate) fn import_hooks(script: Script, dest: &Path) -> Result<Script, CliError> {
+    let host = previz_script::Host::default();
+    let (plugins, _) =
+        previz_script::discover(&host, &previz_script::PluginDirs::standard(Some(dest)));
+    previz_script::import_hooks(
+        &host,
+        &plugins,
+        &previz_core::Project::new("import"),
+        script,
+    )
+    .map_err(|e| super::script::plugin_error(&e))
 }
 
 /// The document's script for a parsed file, with where it came from.
@@ -90,7 +111,7 @@ pub(crate) fn import_new(path: &Path, dir: &Path) -> Result<String, CliError> {
             .map(ToString::to_string)
             .collect::<Vec<_>>(),
     );
-    let script = document_script(&file);
+    let script = import_hooks(document_script(&file), dir)?;
     create_project(path, &file, script, dir, false)
 }
 
@@ -118,7 +139,14 @@ pub(crate) fn import_revision(
         close(session);
         return Ok(None);
     }
-    let (command, report) = revise(session.project(), document_script(&file));
+    let script = match import_hooks(document_script(&file), dir) {
+        Ok(script) => script,
+        Err(e) => {
+            close(session);
+            return Err(e);
+        }
+    };
+    let (command, report) = revise(session.project(), script);
     let result = session.apply(&command).and_then(|_| session.save());
     close(session);
     result.map_err(|e| storage_error(&e))?;
