@@ -1382,7 +1382,9 @@ fn a_shared_project_shows_who_holds_which_scene_and_lets_the_editor_choose_in_a_
     // Save: Ben's scene-2 work merges in, the subject conflicts.
     h.key_press_modifiers(Modifiers::COMMAND, Key::S);
     step_until(&mut h, "the save", |h| h.state().studio.saving.is_none());
-    h.run();
+    step_until(&mut h, "the conflicts window", |h| {
+        h.query_by_label("Yours: MINE").is_some()
+    });
     assert_eq!(
         h.state().studio.conflicts.len(),
         1,
@@ -1396,7 +1398,8 @@ fn a_shared_project_shows_who_holds_which_scene_and_lets_the_editor_choose_in_a_
 
     // Use mine: an ordinary, undoable edit; saved, it wins; the record is marked dealt with.
     h.get_by_label("Use mine").click();
-    h.run();
+    // It starts a job (the record moved aside), whose spinner repaints: step, do not settle.
+    h.run_steps(3);
     assert_eq!(doc(&h).shot(shot).unwrap().subject, "MINE");
     assert!(h.state().studio.conflicts.is_empty());
     h.key_press_modifiers(Modifiers::COMMAND, Key::S);
@@ -1406,7 +1409,7 @@ fn a_shared_project_shows_who_holds_which_scene_and_lets_the_editor_choose_in_a_
             s.running + s.queued == 0
         }
     });
-    h.run();
+    h.run_steps(3);
     let stored = previz_storage::Session::open(&dir, OpenMode::ReadOnly)
         .unwrap()
         .0;
