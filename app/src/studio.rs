@@ -532,9 +532,22 @@ impl Studio {
                     (!shots.is_empty()).then_some(shots),
                     crate::frames::FramesMode::Draw,
                 ),
-                R::Export { format } => self.toasts.info(format!(
-                    "A plugin asked for a {format} export: choose where it goes in File → Export"
-                )),
+                R::Export { format } => {
+                    let wanted = format.trim().to_ascii_lowercase();
+                    let found = previz_render::export::ExportFormat::ALL
+                        .into_iter()
+                        .find(|f| f.name() == wanted || f.extension() == Some(wanted.as_str()));
+                    match (found, self.project_dir().map(Path::to_path_buf)) {
+                        (Some(f), Some(dir)) => {
+                            let output =
+                                previz_script::queued_export_path(&dir, f.extension().unwrap_or(""));
+                            self.export(previz_render::export::ExportRequest::new(f, output));
+                        }
+                        _ => self.toasts.info(format!(
+                            "A plugin asked for a {format} export: the studio writes that from File → Export"
+                        )),
+                    }
+                }
             }
         }
     }

@@ -1509,4 +1509,23 @@ fn the_scripts_menu_runs_the_example_plugins_each_as_one_undo_step() {
         "the numbers the plugin locked: {text}"
     );
     assert_eq!(*doc(&h), revision);
+
+    // A macro's queued export is written where the CLI writes it, by an export job.
+    let macro_file = dir.parent().unwrap().join("editorial.rhai");
+    std::fs::write(
+        &macro_file,
+        "fn run() {\n    queue_job(\"export\", #{ format: \"otio\" });\n}\n",
+    )
+    .unwrap();
+    let plugin = previz_script::Host::default().load(&macro_file).unwrap();
+    h.state_mut().studio.run_plugin(plugin);
+    let otio = previz_script::queued_export_path(&dir, "otio");
+    step_until(&mut h, "the queued OTIO export", |_| otio.is_file());
+    step_until(&mut h, "the export job to end", |h| {
+        let s = h.state().studio.jobs.stats();
+        s.running + s.queued == 0
+    });
+    let timeline: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&otio).unwrap()).unwrap();
+    assert_eq!(timeline["OTIO_SCHEMA"], "Timeline.1");
 }

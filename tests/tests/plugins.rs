@@ -210,3 +210,101 @@ fn a_failing_plugin_names_its_file_and_line_and_changes_nothing() {
     let run = previz(tmp.path(), &["script", "list", "film.previz"]);
     assert!(run.stdout.contains("BROKEN"), "{}", run.stdout);
 }
+
+#[test]
+fn a_macro_runs_the_jobs_it_queues_after_its_edits_are_saved() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = film(tmp.path());
+    let before = project(&dir);
+    assert!(before.shots.iter().all(|s| s.takes.is_empty()));
+    assert!(before.voices.is_empty());
+    let (a, b) = (before.shots[0].id, before.shots[2].id);
+    let talking = before
+        .script
+        .scenes
+        .iter()
+        .position(|s| s.dialogue().next().is_some())
+        .unwrap();
+    let macro_file = tmp.path().join("dailies.rhai");
+    std::fs::write(
+        &macro_file,
+        format!(
+            "fn run() {{\n    set_shot(\"{a}\", \"notes\", \"redo for dailies\");\n    queue_job(\"frames\", #{{ shots: [\"{a}\", \"{b}\"] }});\n    queue_job(\"voices\", #{{ scene: {} }});\n    queue_job(\"export\", #{{ format: \"csv\" }});\n    queue_job(\"export\", #{{ format: \"otio\" }});\n}}\n",
+            talking + 1
+        ),
+    )
+    .unwrap();
+
+    // --no-jobs: the edit lands, the jobs are only listed.
+    let run = previz(
+        tmp.path(),
+        &[
+            "script",
+            "run",
+            macro_file.to_str().unwrap(),
+            "film.previz",
+            "--no-jobs",
+        ],
+    );
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    assert!(
+        run.stdout.contains("queued by the plugin: previz frames")
+            && run.stdout.contains(&format!("--scenes {}", talking + 1))
+            && run.stdout.contains("--format csv"),
+        "{}",
+        run.stdout
+    );
+    let p = project(&dir);
+    assert_eq!(p.shots[0].notes, "redo for dailies");
+    assert!(p.shots.iter().all(|s| s.takes.is_empty()), "nothing ran");
+    assert!(!dir.join("exports/film.csv").exists());
+
+    let run = previz(
+        tmp.path(),
+        &["script", "run", macro_file.to_str().unwrap(), "film.previz"],
+    );
+    assert_eq!(run.status, 0, "{}\n{}", run.stdout, run.stderr);
+    let p = project(&dir);
+    let with_frames: Vec<_> = p
+        .shots
+        .iter()
+        .filter(|s| !s.takes.is_empty())
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(with_frames, [a, b], "frames for exactly the queued shots");
+    let scene = p.script.scenes[talking].id;
+    let lines_in_scene: Vec<_> = p.script.scenes[talking].dialogue().map(|l| l.id).collect();
+    assert!(!lines_in_scene.is_empty());
+    assert!(
+        lines_in_scene.iter().all(|l| p.voices.contains_key(l)),
+        "the scene voiced"
+    );
+    assert!(
+        p.voices.keys().all(|l| lines_in_scene.contains(l)),
+        "only that scene ({scene}) voiced"
+    );
+    let mut reader = csv::Reader::from_path(dir.join("exports/film.csv")).unwrap();
+    assert_eq!(reader.records().count(), p.shots.len());
+    let otio: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("exports/film.otio")).unwrap()).unwrap();
+    assert_eq!(otio["OTIO_SCHEMA"], "Timeline.1");
+
+    // A job the CLI cannot do fails at its line before anything lands.
+    let bad = tmp.path().join("bad-job.rhai");
+    std::fs::write(
+        &bad,
+        format!(
+            "fn run() {{\n    set_shot(\"{a}\", \"notes\", \"x\");\n    queue_job(\"export\", #{{ format: \"avi\" }});\n}}\n"
+        ),
+    )
+    .unwrap();
+    let saved = std::fs::read(dir.join("project.json")).unwrap();
+    let run = previz(
+        tmp.path(),
+        &["script", "run", bad.to_str().unwrap(), "film.previz"],
+    );
+    assert_ne!(run.status, 0);
+    assert!(run.stderr.contains("bad-job.rhai:3:"), "{}", run.stderr);
+    assert!(run.stderr.contains("avi"), "{}", run.stderr);
+    assert_eq!(std::fs::read(dir.join("project.json")).unwrap(), saved);
+}

@@ -128,6 +128,10 @@ pub struct ScriptRunArgs {
     /// style, instead of running it.
     #[arg(long, value_name = "NAME")]
     pub preset: Option<String>,
+    /// List the jobs the plugin queues (`queue_job`) instead of running them after its edits
+    /// are saved.
+    #[arg(long)]
+    pub no_jobs: bool,
 }
 
 #[derive(Debug, Args)]

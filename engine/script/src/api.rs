@@ -292,6 +292,17 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
                     );
                 }
             };
+            if let JobRequest::Export { format } = &job
+                && !crate::EXPORT_FORMATS.contains(&format.trim().to_ascii_lowercase().as_str())
+            {
+                return refuse(
+                    ErrorKind::Runtime,
+                    format!(
+                        "no export format {format:?}; use one of {}",
+                        crate::EXPORT_FORMATS.join(", ")
+                    ),
+                );
+            }
             with(&s, |g| {
                 g.outcome.jobs.push(job);
                 Ok(())

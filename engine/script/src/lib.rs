@@ -176,6 +176,25 @@ pub struct Outcome {
     pub log: Vec<String>,
 }
 
+/// The export formats `queue_job("export", #{format})` takes (`xml` is Final Cut Pro 7 XML).
+pub const EXPORT_FORMATS: [&str; 9] = [
+    "otio", "edl", "xml", "fcpxml", "pdf", "csv", "mp4", "fountain", "frames",
+];
+
+/// Where a queued export of a project goes: `exports/<project name>.<extension>` inside the
+/// project folder (`exports/<project name>_frames/` for a folder, `extension` empty).
+#[must_use]
+pub fn queued_export_path(project_dir: &Path, extension: &str) -> PathBuf {
+    let stem = project_dir
+        .file_stem()
+        .map_or_else(|| "project".into(), |s| s.to_string_lossy().into_owned());
+    project_dir.join("exports").join(if extension.is_empty() {
+        format!("{stem}_frames")
+    } else {
+        format!("{stem}.{extension}")
+    })
+}
+
 /// A job a plugin asked for.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "job", rename_all = "snake_case")]
