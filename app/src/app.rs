@@ -57,6 +57,9 @@ pub struct StudioApp {
     dialog: Option<FileDialog>,
     export_dialog: Option<crate::export::ExportDialog>,
     settings_path: Option<PathBuf>,
+    /// When the settings last changed without being written yet (written in a job once the
+    /// typing stops, or the window closes).
+    settings_changed: Option<f64>,
 }
 
 impl std::fmt::Debug for StudioApp {
@@ -139,6 +142,7 @@ impl StudioApp {
             dialog: None,
             export_dialog: None,
             settings_path,
+            settings_changed: None,
         }
     }
 
@@ -182,11 +186,23 @@ impl StudioApp {
         self.export_dialog_ui(ui.ctx());
         self.locked_ui(ui.ctx());
         panels::shared::conflicts_window(ui.ctx(), &mut self.studio);
+        let now = ui.input(|i| i.time);
         if self.views.settings_open {
             let before = self.studio.settings.clone();
             panels::settings::window(ui.ctx(), &mut self.studio, &mut self.views.settings_open);
             if self.studio.settings != before {
-                self.save_settings();
+                self.settings_changed = Some(now);
+            }
+        }
+        if let Some(changed) = self.settings_changed {
+            if now - changed >= 0.75 || !self.views.settings_open {
+                self.settings_changed = None;
+                if let Some(path) = self.settings_path.clone() {
+                    self.studio.save_settings_in_background(path);
+                }
+            } else {
+                ui.ctx()
+                    .request_repaint_after(std::time::Duration::from_millis(250));
             }
         }
         self.toasts_ui(ui.ctx());
@@ -202,7 +218,9 @@ impl StudioApp {
         if let Some(path) = &self.settings_path
             && let Err(e) = self.studio.settings.save(path)
         {
-            self.studio.toasts.error("Settings were not saved", e);
+            self.studio
+                .toasts
+                .error("Settings were not saved", e.to_string());
         }
     }
 

@@ -13,7 +13,6 @@ use previz_breakdown::{
 };
 use previz_core::{EditCommand, Project};
 use previz_jobs::{JobContext, JobError, JobOutput};
-use previz_models::device::DeviceChoice;
 use previz_models::llm::generate::LoadOptions;
 use previz_models::registry::Registry;
 
@@ -31,10 +30,7 @@ fn engine(model: Option<&str>, device: Device) -> Result<Box<dyn SceneEngine>, J
         .path
         .ok_or_else(|| JobError::failed(format!("model '{id}' is not installed")))?;
     let options = LoadOptions {
-        device: match device {
-            Device::Cpu => DeviceChoice::Cpu,
-            Device::Cuda => DeviceChoice::Cuda(0),
-        },
+        device: crate::settings::device_choice(device),
         threads: 0,
     };
     let engine = LlmEngine::load(&entry.id, &path, &options, 0)

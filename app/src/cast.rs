@@ -8,7 +8,6 @@ use std::sync::{Arc, Mutex};
 
 use previz_core::{Casting, CharacterId, Project};
 use previz_jobs::{Finished, JobError, JobId, JobKind, JobOutput, JobSpec, Priority};
-use previz_models::device::DeviceChoice;
 use previz_voices::{Catalogue, VoiceBank};
 
 use crate::settings::Device;
@@ -70,10 +69,7 @@ fn with_bank<T>(
     match guard.as_mut() {
         Some((d, bank)) if *d == device => Ok(work(bank)),
         _ => {
-            let choice = match device {
-                Device::Cpu => DeviceChoice::Cpu,
-                Device::Cuda => DeviceChoice::Cuda(0),
-            };
+            let choice = crate::settings::device_choice(device);
             let (_, bank) = guard.insert((device, VoiceBank::discover(choice)));
             Ok(work(bank))
         }

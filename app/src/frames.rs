@@ -9,7 +9,6 @@ use previz_core::Project;
 use previz_core::ids::ShotId;
 use previz_frames::{DiffusionEngine, FrameEngine, FramesOptions, run_frames};
 use previz_jobs::{JobContext, JobError, JobOutput};
-use previz_models::device::DeviceChoice;
 use previz_models::diffusion::LoadOptions;
 use previz_models::registry::{ModelKind, Registry};
 use previz_storage::AssetStore;
@@ -49,10 +48,7 @@ fn engine(model: Option<&str>, device: Device, ctx: &JobContext) -> Result<Frame
         )));
     };
     ctx.progress(0.0, format!("loading {}", entry.id));
-    let device = match device {
-        Device::Cpu => DeviceChoice::Cpu,
-        Device::Cuda => DeviceChoice::Cuda(0),
-    };
+    let device = crate::settings::device_choice(device);
     let engine = DiffusionEngine::load(
         &entry.id,
         &path,

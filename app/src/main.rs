@@ -8,9 +8,10 @@ fn main() -> std::process::ExitCode {
     // Tensor-sized buffers stay in the heap instead of being mapped afresh per operation.
     previz_models::memory::keep_tensor_buffers();
     let settings_path = StudioSettings::default_path();
-    let (settings, note) = settings_path
-        .as_deref()
-        .map_or_else(|| (StudioSettings::default(), None), StudioSettings::load);
+    let (settings, note) = settings_path.as_deref().map_or_else(
+        || (StudioSettings::default(), None),
+        StudioSettings::load_or_set_aside,
+    );
     let jobs = JobQueue::new(QueueConfig::default());
     let mut studio = Studio::new(jobs, settings);
     if let Some(note) = note {

@@ -123,6 +123,10 @@ pub struct Studio {
     pub broken_plugins: Vec<String>,
     /// Style presets the plugins offer: (plugin, preset).
     pub style_presets: Vec<(String, previz_script::StylePreset)>,
+    /// The models installed on this machine, as the last search found them (the Settings
+    /// window's choices); `None` until a search ran.
+    pub installed_models: Option<Vec<InstalledModel>>,
+    models_job: Option<JobId>,
     /// Depth of the open gesture (a drag): job results wait until it ends, so Escape never
     /// undoes a job's work along with the drag.
     gesture_depth: usize,
@@ -139,6 +143,19 @@ pub struct OpenConflict {
     /// Where the conflict record was written (`conflicts/…` in the project folder).
     pub record: Option<String>,
 }
+
+/// An installed model, as the Settings window offers it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InstalledModel {
+    pub id: String,
+    pub kind: previz_models::registry::ModelKind,
+    pub path: PathBuf,
+    /// What the checksum ledger knows (no file is read for it).
+    pub verified: previz_models::verify::Known,
+}
+
+/// What the model search job hands back.
+struct ModelsFound(Vec<InstalledModel>);
 
 /// What a save job hands back to the session that started it.
 struct SaveDone(Result<SaveWritten, StorageError>);
@@ -179,6 +196,8 @@ impl Studio {
             plugins: Vec::new(),
             broken_plugins: Vec::new(),
             style_presets: Vec::new(),
+            installed_models: None,
+            models_job: None,
             gesture_depth: 0,
             deferred: Vec::new(),
             told_leases: BTreeSet::new(),
@@ -518,6 +537,47 @@ impl Studio {
                 report.scenes_removed.len()
             );
             Ok(JobOutput::new(summary).with_commands(vec![command]))
+        });
+    }
+
+    /// Searches the models folders (with the current settings) in a job; the Settings window
+    /// lists what it finds.
+    pub fn refresh_models(&mut self) {
+        if self.models_job.is_some() {
+            return;
+        }
+        let settings = self.settings.clone();
+        let spec = JobSpec::new(JobKind::Other, "Find installed models");
+        self.models_job = Some(self.jobs.submit(spec, move |_ctx| {
+            use previz_models::registry::Registry;
+            let registry = Registry::discover(&Registry::roots_for(&settings));
+            let ledger = previz_models::verify::Ledger::open(settings.cache_root().as_deref());
+            let found: Vec<InstalledModel> = registry
+                .entries
+                .iter()
+                .filter_map(|e| {
+                    Some(InstalledModel {
+                        id: e.id.clone(),
+                        kind: e.kind,
+                        path: e.path.clone()?,
+                        verified: previz_models::verify::known(e, &ledger),
+                    })
+                })
+                .collect();
+            Ok(JobOutput::new(format!("{} models installed", found.len()))
+                .with_data(ModelsFound(found)))
+        }));
+    }
+
+    /// Writes the settings in a job (the window never waits on the disk).
+    pub fn save_settings_in_background(&mut self, path: PathBuf) {
+        let settings = self.settings.clone();
+        let spec = JobSpec::new(JobKind::Other, "Save settings");
+        self.jobs.submit(spec, move |_ctx| {
+            settings
+                .save(&path)
+                .map_err(|e| JobError::failed(e.to_string()))?;
+            Ok(JobOutput::new(format!("saved {}", path.display())))
         });
     }
 
@@ -911,6 +971,15 @@ impl Studio {
                     self.toasts
                         .error("The project was not saved", e.to_string());
                 }
+            }
+            return;
+        }
+        if self.models_job == Some(finished.id) {
+            self.models_job = None;
+            if let Ok(output) = &mut finished.result
+                && let Some(ModelsFound(found)) = output.take_data::<ModelsFound>()
+            {
+                self.installed_models = Some(found);
             }
             return;
         }

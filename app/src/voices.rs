@@ -7,7 +7,6 @@
 
 use previz_core::Project;
 use previz_jobs::{JobContext, JobError, JobOutput};
-use previz_models::device::DeviceChoice;
 use previz_storage::AssetStore;
 use previz_voices::{LineStatus, VoiceBank, VoicesOptions, run_voices};
 
@@ -23,10 +22,7 @@ pub fn run(
     ctx: &JobContext,
 ) -> Result<JobOutput, JobError> {
     ctx.progress(0.0, "finding voices");
-    let mut bank = VoiceBank::discover(match device {
-        Device::Cpu => DeviceChoice::Cpu,
-        Device::Cuda => DeviceChoice::Cuda(0),
-    });
+    let mut bank = VoiceBank::discover(crate::settings::device_choice(device));
     if !bank.has_espeak() {
         ctx.log("espeak-ng is not installed: lines get silent clips timed at reading speed (apt install espeak-ng)");
     }

@@ -1529,3 +1529,59 @@ fn the_scripts_menu_runs_the_example_plugins_each_as_one_undo_step() {
         serde_json::from_slice(&std::fs::read(&otio).unwrap()).unwrap();
     assert_eq!(timeline["OTIO_SCHEMA"], "Timeline.1");
 }
+
+#[test]
+fn the_settings_window_offers_installed_models_and_writes_the_settings_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let models = tmp.path().join("models");
+    std::fs::create_dir_all(&models).unwrap();
+    // A language model dropped into a models folder the settings name.
+    std::fs::write(models.join("house-llm.gguf"), b"GGUF").unwrap();
+    let path = tmp.path().join("config/previz-studio/settings.toml");
+    let studio = Studio::new(
+        JobQueue::new(QueueConfig::default()),
+        StudioSettings {
+            model_dirs: vec![models.clone()],
+            ..StudioSettings::default()
+        },
+    );
+    let mut h = Harness::builder()
+        .with_size(WINDOW)
+        .with_pixels_per_point(1.0)
+        .with_theme(egui::Theme::Dark)
+        .build_ui_state(
+            |ui, app: &mut StudioApp| app.frame_ui(ui),
+            StudioApp::new(studio, Some(path.clone())),
+        );
+    h.run_steps(2);
+    click_menu_steps(&mut h, "File", "Settings…");
+    step_until(&mut h, "the model search", |h| {
+        h.state().studio.installed_models.is_some()
+    });
+    h.run_steps(2);
+    assert!(
+        h.query_by_label("Script breakdown (LLM)").is_some(),
+        "the window is open"
+    );
+    // The LLM choice lists what is installed; choosing it is written to the file.
+    h.query_all_by_role(egui::accesskit::Role::ComboBox)
+        .find(|n| n.value().as_deref() == Some("none: the built-in rules"))
+        .expect("the LLM's choice")
+        .click();
+    h.run_steps(3);
+    h.get_by_label("house-llm").click();
+    h.run_steps(3);
+    assert_eq!(
+        h.state().studio.settings.llm_model.as_deref(),
+        Some("house-llm")
+    );
+    h.get_by_label("Auto").click();
+    h.run_steps(2);
+    step_until(&mut h, "the settings file", |h| {
+        previz_storage::settings::Settings::read(&path)
+            .is_ok_and(|s| s == h.state().studio.settings)
+    });
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains("llm_model = \"house-llm\""), "{text}");
+    assert!(text.contains("device = \"auto\""), "{text}");
+}

@@ -2,7 +2,29 @@
 
 use std::path::PathBuf;
 
+use std::sync::OnceLock;
+
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use previz_storage::settings::Settings;
+
+/// This user's settings (read once), for the defaults of `--device` and `--model`. A file
+/// that does not parse counts as absent here; `previz doctor` names its line.
+fn user_settings() -> &'static Settings {
+    static SETTINGS: OnceLock<Settings> = OnceLock::new();
+    SETTINGS.get_or_init(|| Settings::load_default().0)
+}
+
+fn settings_device() -> &'static str {
+    user_settings().device.as_str()
+}
+
+fn settings_llm() -> Option<&'static str> {
+    user_settings().llm_model.as_deref()
+}
+
+fn settings_diffusion() -> Option<&'static str> {
+    user_settings().diffusion_model.as_deref()
+}
 
 /// Previz Studio, headless: screenplays in, projects out, no display needed.
 ///
@@ -47,9 +69,15 @@ pub enum Command {
     /// Apply a cut edited in editorial (OTIO, EDL or FCPXML) back to the project: removed,
     /// reordered and trimmed clips become edits (one undo step), with a report.
     Conform(ConformArgs),
-    /// List the models this machine knows: manifests (models/*.toml) and GGUF files found in
-    /// the models folders, installed or not.
+    /// The models this machine knows (shipped manifests, models folders, the show's share, the
+    /// Hugging Face cache): list, add, verify checksums, remove. Nothing is downloaded.
     Models(ModelsArgs),
+    /// Is this workstation ready? CPU features, memory, GPU and CUDA, the settings file, the
+    /// show's share (mounted, writable, latency, throughput), S3, ffmpeg and espeak-ng, the
+    /// models (present, checksums verified) and the cache; each problem with its fix.
+    ///
+    /// Exit status: 0 nothing failed (warnings allowed); 1 a check failed.
+    Doctor(DoctorArgs),
     /// The whole pipeline without a display: breakdown, frames, voices, the animatic and the
     /// exports, as work units keyed by their inputs (a rerun skips finished units, a killed run
     /// resumes). Shard it across a farm with --shard (or a scheduler's array index), then
@@ -260,7 +288,7 @@ pub struct BatchArgs {
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Where models run: cpu, cuda, cuda:N or auto (CUDA needs a build with `--features cuda`).
-    #[arg(long, default_value = "cpu")]
+    #[arg(long, default_value = settings_device())]
     pub device: String,
     /// A claim from another host counts as abandoned after this many seconds without a
     /// heartbeat (workers refresh theirs every 30 s).
@@ -361,9 +389,74 @@ pub struct FarmSubmitArgs {
 #[derive(Debug, Args)]
 pub struct ModelsArgs {
     /// Also read each installed model's header (architecture, context, tokenizer) to check it
-    /// loads.
+    /// loads (for `previz models` without a subcommand, which lists).
     #[arg(long)]
     pub check: bool,
+    #[command(subcommand)]
+    pub command: Option<ModelsCommand>,
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Check this folder as the show's share (default: share_root from the settings).
+    #[arg(long)]
+    pub share: Option<PathBuf>,
+    /// Check this S3 location (default: s3_url from the settings).
+    #[arg(long, value_name = "s3://BUCKET/PREFIX")]
+    pub s3: Option<String>,
+    /// Skip the slow parts: the share's throughput, and hashing models not verified before.
+    #[arg(long)]
+    pub quick: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelsCommand {
+    /// Every model known here (shipped manifests, the models folders, the show's share, the
+    /// Hugging Face cache), whether it is installed and whether its checksums were verified.
+    List {
+        /// Also read each installed model's header to check it loads.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Take a model file or folder in: a .gguf, a Piper .onnx (with its .onnx.json), a Stable
+    /// Diffusion .safetensors checkpoint, a diffusers folder or a Hugging Face cache entry.
+    /// Writes a manifest with every file's SHA-256 into the user's models folder, so `verify`
+    /// can later tell a damaged file.
+    Add {
+        /// The model's file or folder.
+        path: PathBuf,
+        /// Its id (default: from the file or folder name).
+        #[arg(long)]
+        id: Option<String>,
+        /// Its licence, as recorded in the manifest.
+        #[arg(long)]
+        licence: Option<String>,
+        /// Copy the files into the models folder (default: use them where they are).
+        #[arg(long)]
+        copy: bool,
+        /// The models folder to add it to (default: ~/.local/share/previz/models; the show's
+        /// `<share_root>/models` shares it with every workstation).
+        #[arg(long)]
+        to: Option<PathBuf>,
+    },
+    /// Check installed models' files against their manifests' SHA-256 and size. A file that
+    /// matched is remembered (path, size, time) and not hashed again until it changes.
+    ///
+    /// Exit status: 0 all verified; 1 a file is missing, truncated or corrupt.
+    Verify {
+        /// Which models (default: every installed one with a manifest).
+        ids: Vec<String>,
+        /// Hash every file again, even those verified before.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Remove a model: its manifest if it was added, and its files where they live in this
+    /// workstation's models folders (files elsewhere, and on the show's share, are left and
+    /// listed).
+    Remove {
+        /// The model's id.
+        id: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -421,8 +514,9 @@ pub struct ValidateArgs {
 pub struct BreakdownArgs {
     /// The project folder (default: the only *.previz folder here, or the current folder).
     pub project: Option<PathBuf>,
-    /// The model that plans shots: `rules` (the default, built in) or an installed model's id.
-    #[arg(long)]
+    /// The model that plans shots: `rules` (built in) or an installed model's id (default:
+    /// llm_model in the settings, else `rules`).
+    #[arg(long, default_value = settings_llm())]
     pub model: Option<String>,
     /// Which scenes, by position in the script: 3, 2-5, 4- (default: all).
     #[arg(long)]
@@ -432,7 +526,7 @@ pub struct BreakdownArgs {
     pub seed: u64,
     /// Where the model runs: cpu, cuda, cuda:N or auto (CUDA needs a build with `--features
     /// cuda`).
-    #[arg(long, default_value = "cpu")]
+    #[arg(long, default_value = settings_device())]
     pub device: String,
     /// Redo scenes already broken down with these settings (shots made or edited by hand are
     /// still never replaced).
@@ -456,7 +550,7 @@ pub struct VoicesArgs {
     pub seed: u64,
     /// Where neural voices run: cpu, cuda, cuda:N or auto (CUDA needs a build with
     /// `--features cuda`).
-    #[arg(long, default_value = "cpu")]
+    #[arg(long, default_value = settings_device())]
     pub device: String,
     /// Re-voice lines even when their take is up to date.
     #[arg(long)]
@@ -487,8 +581,8 @@ pub struct FramesArgs {
     pub takes: usize,
     /// The diffusion model: a registry id (`previz models`), a diffusers folder or a Hugging
     /// Face cache entry; `sketch` draws the built-in storyboard sketch. Default: the first
-    /// installed diffusion model, else `sketch`.
-    #[arg(long)]
+    /// installed diffusion model, else `sketch` (diffusion_model in the settings, when set).
+    #[arg(long, default_value = settings_diffusion())]
     pub model: Option<String>,
     /// LoRA adapters merged into the model: FILE or FILE:SCALE (repeatable).
     #[arg(long = "lora")]
@@ -514,7 +608,7 @@ pub struct FramesArgs {
     #[arg(long)]
     pub from_active: Option<f32>,
     /// Where the model runs: cpu, cuda, cuda:N or auto (CUDA needs `--features cuda`).
-    #[arg(long, default_value = "cpu")]
+    #[arg(long, default_value = settings_device())]
     pub device: String,
     /// Draw shots even when their active take is up to date.
     #[arg(long)]

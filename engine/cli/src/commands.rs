@@ -3,6 +3,7 @@
 mod batch;
 mod breakdown;
 mod conform;
+mod doctor;
 mod export;
 mod farm;
 mod frames;
@@ -38,6 +39,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Export(args) => export::run(&args, json),
         Command::Conform(args) => conform::run(&args, json),
         Command::Models(args) => models::run(&args, json),
+        Command::Doctor(args) => doctor::run(&args, json),
         Command::Batch(args) => batch::run(&args, json),
         Command::Fsck(args) => fsck::run(&args, json),
         Command::Ingest(args) => ingest::run(&args, json),

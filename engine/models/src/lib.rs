@@ -16,3 +16,4 @@ pub mod memory;
 pub mod pool;
 pub mod registry;
 pub mod tts;
+pub mod verify;

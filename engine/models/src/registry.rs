@@ -4,10 +4,14 @@
 //! source; the repository's are embedded in the binary, and any `*.toml` in a models directory
 //! adds to them) and GGUF files a user drops into a models directory, which are picked up under
 //! their file stem as id. Models directories, first match wins: `$PREVIZ_MODELS_DIR` (a
-//! `:`-separated list), `./models/cache`, `./models`, `~/.local/share/previz/models`.
+//! `:`-separated list), the settings' `model_dirs`, `./models/cache`, `./models`, the user's
+//! `$XDG_DATA_HOME/previz/models` (`~/.local/share/previz/models`, where `previz models add`
+//! writes), the show's `<share_root>/models` on the NAS, and the Hugging Face cache
+//! (`$HF_HUB_CACHE`, `$HF_HOME/hub` or `~/.cache/huggingface/hub`). Nothing is downloaded.
 
 use std::path::{Path, PathBuf};
 
+use previz_storage::settings::Settings;
 use serde::{Deserialize, Serialize};
 
 /// The manifests shipped with the source tree.
@@ -51,6 +55,14 @@ pub struct ManifestFile {
     pub size: u64,
 }
 
+impl ManifestFile {
+    /// Where this file is under `root` (an absolute `path` stands alone).
+    #[must_use]
+    pub fn under(&self, root: &Path) -> PathBuf {
+        root.join(&self.path)
+    }
+}
+
 /// A model manifest (`models/<id>.toml`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
@@ -58,12 +70,18 @@ pub struct Manifest {
     pub kind: ModelKind,
     pub name: String,
     pub licence: String,
+    /// How the weights are stored: `gguf`, `piper-onnx`, `diffusers`, `safetensors`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
     #[serde(default)]
     pub homepage: Option<String>,
     #[serde(default)]
     pub memory_mib: Option<u64>,
     #[serde(default)]
     pub source: Option<Source>,
+    /// What the model loads from, when not its first file (a diffusers folder).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub main: Option<PathBuf>,
     pub files: Vec<ManifestFile>,
 }
 
@@ -76,6 +94,10 @@ pub struct ModelEntry {
     /// The main file (the GGUF for an LLM) when installed.
     pub path: Option<PathBuf>,
     pub manifest: Option<Manifest>,
+    /// The manifest file this model came from (none: shipped in the binary, or no manifest).
+    pub manifest_file: Option<PathBuf>,
+    /// The models folder its files were found under.
+    pub root: Option<PathBuf>,
 }
 
 /// The installed main file of model `id` for tests and benchmarks, searched under
@@ -124,19 +146,43 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// The models directories searched by default.
+    /// The models directories searched by default, with this user's settings.
     #[must_use]
     pub fn default_roots() -> Vec<PathBuf> {
+        Self::roots_for(&Settings::load_default().0)
+    }
+
+    /// The models directories searched with `settings`.
+    #[must_use]
+    pub fn roots_for(settings: &Settings) -> Vec<PathBuf> {
         let mut roots = Vec::new();
         if let Some(dirs) = std::env::var_os("PREVIZ_MODELS_DIR") {
             roots.extend(std::env::split_paths(&dirs).filter(|p| !p.as_os_str().is_empty()));
         }
+        roots.extend(settings.model_dirs.iter().cloned());
         roots.push(PathBuf::from("models/cache"));
         roots.push(PathBuf::from("models"));
-        if let Some(home) = std::env::var_os("HOME") {
-            roots.push(Path::new(&home).join(".local/share/previz/models"));
-        }
+        roots.extend(Self::user_dir());
+        roots.extend(settings.show_models_dir());
+        roots.extend(hf_hub_cache());
+        let mut seen = Vec::new();
+        roots.retain(|r| {
+            let fresh = !seen.contains(r);
+            seen.push(r.clone());
+            fresh
+        });
         roots
+    }
+
+    /// The user's own models folder, where `previz models add` writes manifests and copies:
+    /// `$XDG_DATA_HOME/previz/models`, or `~/.local/share/previz/models`.
+    #[must_use]
+    pub fn user_dir() -> Option<PathBuf> {
+        std::env::var_os("XDG_DATA_HOME")
+            .filter(|d| !d.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".local/share")))
+            .map(|d| d.join("previz/models"))
     }
 
     /// Discovers models under the default roots.
@@ -152,10 +198,10 @@ impl Registry {
             roots: roots.to_vec(),
             ..Registry::default()
         };
-        let mut manifests: Vec<Manifest> = Vec::new();
+        let mut manifests: Vec<(Manifest, Option<PathBuf>)> = Vec::new();
         for (name, text) in EMBEDDED {
             match parse_manifest(name, text) {
-                Ok(m) => manifests.push(m),
+                Ok(m) => manifests.push((m, None)),
                 Err(e) => registry.problems.push(e),
             }
         }
@@ -166,18 +212,35 @@ impl Registry {
                     continue;
                 };
                 match parse_manifest(&name, &text) {
-                    Ok(m) if !manifests.iter().any(|x| x.id == m.id) => manifests.push(m),
+                    Ok(m) if !manifests.iter().any(|(x, _)| x.id == m.id) => {
+                        manifests.push((m, Some(path.clone())));
+                    }
                     Ok(_) => {}
                     Err(e) => registry.problems.push(e),
                 }
             }
         }
         let mut claimed: Vec<PathBuf> = Vec::new();
-        for m in manifests {
-            let path = m.files.first().and_then(|f| {
-                roots.iter().map(|r| r.join(&f.path)).find(|p| {
-                    std::fs::metadata(p).is_ok_and(|md| md.is_file() && md.len() == f.size)
+        for (m, manifest_file) in manifests {
+            // The first root holding the first file at its size; a manifest beside its files
+            // (`previz models add --copy`) names them relative to its own folder.
+            let candidates: Vec<PathBuf> = manifest_file
+                .as_ref()
+                .and_then(|f| f.parent().map(Path::to_path_buf))
+                .into_iter()
+                .chain(roots.iter().cloned())
+                .collect();
+            let root = m.files.first().and_then(|f| {
+                candidates.into_iter().find(|r| {
+                    std::fs::metadata(f.under(r)).is_ok_and(|md| md.is_file() && md.len() == f.size)
                 })
+            });
+            let path = root.as_ref().and_then(|r| {
+                let main = m
+                    .main
+                    .as_ref()
+                    .map_or_else(|| m.files[0].under(r), |p| r.join(p));
+                main.exists().then_some(main)
             });
             if let Some(p) = &path {
                 claimed.push(canonical(p));
@@ -188,13 +251,26 @@ impl Registry {
                 name: m.name.clone(),
                 path,
                 manifest: Some(m),
+                manifest_file,
+                root,
             });
         }
         // Models dropped in without a manifest: GGUF language models, and Piper voices (an
         // .onnx with its .onnx.json beside it).
         for root in roots {
             let mut found = Vec::new();
-            for dir in std::iter::once(root.clone()).chain(subdirectories(root)) {
+            // A root's own files, its folders' files, and the snapshots of Hugging Face cache
+            // entries (`models--org--name/snapshots/<revision>/`).
+            let searched: Vec<PathBuf> = std::iter::once(root.clone())
+                .chain(subdirectories(root))
+                .chain(
+                    subdirectories(root)
+                        .iter()
+                        .flat_map(|d| subdirectories(&d.join("snapshots"))),
+                )
+                .collect();
+            for dir in &searched {
+                let dir = dir.clone();
                 found.extend(files_with_extension(&dir, "gguf"));
                 found.extend(
                     files_with_extension(&dir, "onnx")
@@ -209,9 +285,9 @@ impl Registry {
                     .into_iter()
                     .filter(|d| is_diffusers_dir(d)),
             );
-            for dir in std::iter::once(root.clone()).chain(subdirectories(root)) {
+            for dir in &searched {
                 found.extend(
-                    files_with_extension(&dir, "safetensors")
+                    files_with_extension(dir, "safetensors")
                         .into_iter()
                         .filter(|p| crate::diffusion::single_file::looks_like_checkpoint(p)),
                 );
@@ -233,6 +309,8 @@ impl Registry {
                     name: id,
                     path: Some(path),
                     manifest: None,
+                    manifest_file: None,
+                    root: Some(root.clone()),
                 });
             }
         }
@@ -251,6 +329,8 @@ impl Registry {
                 name: id,
                 path: Some(as_path.to_owned()),
                 manifest: None,
+                manifest_file: None,
+                root: None,
             });
         }
         let key = id_or_path.to_lowercase();
@@ -306,6 +386,31 @@ pub fn is_diffusers_dir(dir: &Path) -> bool {
             .any(|s| s.join("model_index.json").is_file())
 }
 
+/// The Hugging Face hub cache, when it exists: `$HF_HUB_CACHE`, `$HF_HOME/hub`, or
+/// `~/.cache/huggingface/hub`.
+#[must_use]
+pub fn hf_hub_cache() -> Option<PathBuf> {
+    let var = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    var("HF_HUB_CACHE")
+        .or_else(|| var("HF_HOME").map(|h| h.join("hub")))
+        .or_else(|| {
+            var("XDG_CACHE_HOME")
+                .or_else(|| var("HOME").map(|h| h.join(".cache")))
+                .map(|c| c.join("huggingface/hub"))
+        })
+        .filter(|p| p.is_dir())
+}
+
+/// The id and kind a file or folder would have as a model without a manifest, if it is one.
+#[must_use]
+pub fn identify(path: &Path) -> Option<(String, ModelKind)> {
+    dropped_in(path)
+}
+
 /// The id and kind of a model without a manifest: a `.gguf` is a language model (id: the
 /// file's stem, lower case); an `.onnx` is a Piper voice (id: the stem in lower case with `_`
 /// as `-`, as `en_GB-alba-medium.onnx` → `en-gb-alba-medium`); a diffusers folder is a
@@ -332,7 +437,8 @@ fn dropped_in(path: &Path) -> Option<(String, ModelKind)> {
     }
 }
 
-fn parse_manifest(name: &str, text: &str) -> Result<Manifest, RegistryError> {
+/// Reads a manifest's text (`name` names it in errors).
+pub fn parse_manifest(name: &str, text: &str) -> Result<Manifest, RegistryError> {
     let m: Manifest = toml::from_str(text).map_err(|e| RegistryError::BadManifest {
         file: name.to_owned(),
         detail: e.to_string(),

@@ -85,6 +85,96 @@ pub fn random_hex(len: usize) -> String {
     hex.as_str().chars().take(len.min(64)).collect()
 }
 
+/// Free (for this user) and total bytes of the file system holding `path`.
+pub fn disk_space(path: &std::path::Path) -> std::io::Result<(u64, u64)> {
+    #[cfg(target_os = "linux")]
+    {
+        let s = rustix::fs::statvfs(path)?;
+        Ok((
+            s.f_bavail.saturating_mul(s.f_frsize),
+            s.f_blocks.saturating_mul(s.f_frsize),
+        ))
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = path;
+        Err(std::io::Error::from(std::io::ErrorKind::Unsupported))
+    }
+}
+
+/// A mounted file system.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mount {
+    pub mount_point: std::path::PathBuf,
+    /// `nfs4`, `cifs`, `smb3`, `ext4`, …
+    pub fs_type: String,
+    /// What is mounted (`server:/export`, `//server/share`, a device).
+    pub source: String,
+}
+
+impl Mount {
+    /// Whether it is a network file system (NFS, SMB/CIFS, and the usual FUSE ones).
+    #[must_use]
+    pub fn is_network(&self) -> bool {
+        matches!(
+            self.fs_type.as_str(),
+            "nfs" | "nfs4" | "cifs" | "smb3" | "smbfs" | "ceph" | "glusterfs" | "lustre" | "gpfs"
+        ) || self.fs_type.starts_with("fuse.s3")
+            || self.fs_type == "fuse.sshfs"
+    }
+}
+
+/// The mount holding `path` (the longest mount point above it), from `/proc/self/mountinfo`.
+#[must_use]
+pub fn mount_of(path: &std::path::Path) -> Option<Mount> {
+    let path = path.canonicalize().ok()?;
+    let text = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    parse_mountinfo(&text)
+        .into_iter()
+        .filter(|m| path.starts_with(&m.mount_point))
+        .max_by_key(|m| m.mount_point.as_os_str().len())
+}
+
+/// The mounts `/proc/self/mountinfo` lists (lines that do not parse are skipped).
+#[must_use]
+pub fn parse_mountinfo(text: &str) -> Vec<Mount> {
+    // "36 35 98:0 /mnt1 /mnt/parent rw,noatime master:1 - ext3 /dev/root rw,errors=continue"
+    let unescape = |s: &str| {
+        let mut out = String::new();
+        let mut rest = s;
+        while let Some(i) = rest.find('\\') {
+            out.push_str(&rest[..i]);
+            let code = rest.get(i + 1..i + 4);
+            match code.and_then(|c| u8::from_str_radix(c, 8).ok()) {
+                Some(b) => {
+                    out.push(char::from(b));
+                    rest = &rest[i + 4..];
+                }
+                None => {
+                    out.push('\\');
+                    rest = &rest[i + 1..];
+                }
+            }
+        }
+        out.push_str(rest);
+        out
+    };
+    text.lines()
+        .filter_map(|line| {
+            let (left, right) = line.split_once(" - ")?;
+            let mount_point = left.split(' ').nth(4)?;
+            let mut right = right.split(' ');
+            let fs_type = right.next()?.to_owned();
+            let source = right.next().unwrap_or("").to_owned();
+            Some(Mount {
+                mount_point: std::path::PathBuf::from(unescape(mount_point)),
+                fs_type,
+                source: unescape(&source),
+            })
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -103,5 +193,29 @@ mod tests {
         assert_eq!(random_hex(8).len(), 8);
         assert_eq!(host_tag("studio-3.local"), "studio_3_local");
         assert_eq!(host_tag(""), "unknown");
+    }
+
+    #[test]
+    fn mountinfo_lines_parse_with_escapes() {
+        let text = "36 35 98:0 /mnt1 /mnt/parent rw,noatime master:1 - ext3 /dev/root rw\n\
+                    40 36 0:52 / /mnt/show\\040share rw,relatime shared:2 - nfs4 isilon:/ifs/show rw,vers=4.1\n\
+                    garbage\n";
+        let mounts = parse_mountinfo(text);
+        assert_eq!(mounts.len(), 2);
+        assert_eq!(
+            mounts[1].mount_point,
+            std::path::Path::new("/mnt/show share")
+        );
+        assert_eq!(mounts[1].fs_type, "nfs4");
+        assert_eq!(mounts[1].source, "isilon:/ifs/show");
+        assert!(mounts[1].is_network() && !mounts[0].is_network());
+        assert!(mount_of(std::path::Path::new("/")).is_some());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_mountinfo_text_parses_without_panicking(text in "(\\PC{0,40}( - )?\\\\?[0-7]{0,3}\n?){0,6}") {
+            let _ = parse_mountinfo(&text);
+        }
     }
 }

@@ -83,6 +83,7 @@ pub mod lock;
 mod replay;
 mod report;
 pub mod session;
+pub mod settings;
 pub mod shared;
 mod shared_journal;
 pub mod store;

@@ -106,25 +106,25 @@ impl ReadCache {
         }
     }
 
-    /// The workstation's cache: `$PREVIZ_CACHE_DIR`, else `$XDG_CACHE_HOME/previz/store`, else
-    /// `~/.cache/previz/store`; `$PREVIZ_CACHE_GB` gigabytes (default 50).
+    /// The workstation's cache: `$PREVIZ_CACHE_DIR`, else `store/` in the settings' cache
+    /// folder (`cache_dir`, default `$XDG_CACHE_HOME/previz` or `~/.cache/previz`);
+    /// `$PREVIZ_CACHE_GB` gigabytes, else the settings' `cache_max_gib` (default 50).
     #[must_use]
     pub fn default_for_user() -> Self {
+        let settings = crate::settings::Settings::load_default().0;
         let dir = std::env::var_os("PREVIZ_CACHE_DIR")
+            .filter(|d| !d.is_empty())
             .map(PathBuf::from)
-            .or_else(|| {
-                std::env::var_os("XDG_CACHE_HOME").map(|d| PathBuf::from(d).join("previz/store"))
-            })
-            .or_else(|| {
-                std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/previz/store"))
-            })
+            .or_else(|| settings.cache_root().map(|r| r.join("store")))
             .unwrap_or_else(|| std::env::temp_dir().join("previz-store-cache"));
-        let gb = std::env::var("PREVIZ_CACHE_GB")
+        let budget = std::env::var("PREVIZ_CACHE_GB")
             .ok()
             .and_then(|s| s.trim().parse::<f64>().ok())
             .filter(|g| g.is_finite() && *g >= 0.0)
-            .unwrap_or(50.0);
-        Self::new(dir, (gb * 1e9) as u64)
+            .map_or(settings.cache_max_gib * f64::from(1u32 << 30), |gb| {
+                gb * 1e9
+            });
+        Self::new(dir, budget as u64)
     }
 
     #[must_use]
