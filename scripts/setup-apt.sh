@@ -13,6 +13,7 @@ packages=(
   ffmpeg                                                    # the animatic encode (run, not linked), ffprobe in tests
   poppler-utils                                             # pdfinfo / pdffonts / pdftoppm read the PDF storyboard in tests
   slurmctld slurmd slurm-client munge python3-yaml                       # tests/farm/slurm.sh: a real single-node Slurm for the farm tests
+  desktop-file-utils dpkg-dev                               # packaging/check.sh validates the desktop entry; cargo-deb runs dpkg-shlibdeps
 )
 
 missing=()
