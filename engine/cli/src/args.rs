@@ -2,28 +2,20 @@
 
 use std::path::PathBuf;
 
-use std::sync::OnceLock;
-
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use previz_storage::settings::Settings;
 
-/// This user's settings (read once), for the defaults of `--device` and `--model`. A file
-/// that does not parse counts as absent here; `previz doctor` names its line.
-fn user_settings() -> &'static Settings {
-    static SETTINGS: OnceLock<Settings> = OnceLock::new();
-    SETTINGS.get_or_init(|| Settings::load_default().0)
-}
-
+// The defaults of `--device` and `--model` come from this user's settings (read once).
 fn settings_device() -> &'static str {
-    user_settings().device.as_str()
+    Settings::user().device.as_str()
 }
 
 fn settings_llm() -> Option<&'static str> {
-    user_settings().llm_model.as_deref()
+    Settings::user().llm_model.as_deref()
 }
 
 fn settings_diffusion() -> Option<&'static str> {
-    user_settings().diffusion_model.as_deref()
+    Settings::user().diffusion_model.as_deref()
 }
 
 /// Previz Studio, headless: screenplays in, projects out, no display needed.

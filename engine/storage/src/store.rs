@@ -111,7 +111,7 @@ impl ReadCache {
     /// `$PREVIZ_CACHE_GB` gigabytes, else the settings' `cache_max_gib` (default 50).
     #[must_use]
     pub fn default_for_user() -> Self {
-        let settings = crate::settings::Settings::load_default().0;
+        let settings = crate::settings::Settings::user();
         let dir = std::env::var_os("PREVIZ_CACHE_DIR")
             .filter(|d| !d.is_empty())
             .map(PathBuf::from)

@@ -554,21 +554,7 @@ fn model_checks(settings: &Settings, quick: bool) -> Vec<Check> {
         let id = format!("model:{}", e.id);
         let kind = format!("{:?}", e.kind).to_lowercase();
         let Some(path) = &e.path else {
-            let fix = if e
-                .manifest
-                .as_ref()
-                .and_then(|m| m.source.as_ref())
-                .is_some_and(|s| s.pypi.is_some())
-            {
-                format!(
-                    "python3 models/fetch.py {} (from the source tree), or copy its files into {}",
-                    e.id,
-                    Registry::user_dir()
-                        .map_or_else(|| "a models folder".to_owned(), |d| d.display().to_string())
-                )
-            } else {
-                format!("put its files back, or `previz models remove {}`", e.id)
-            };
+            let fix = e.install_hint();
             checks.push(
                 Check::new(&id, Status::Warn, format!("{kind} model not installed"))
                     .fix(fix)

@@ -41,7 +41,7 @@ struct Model {
 }
 
 /// This user's settings, with a warning on stderr when the file cannot be used.
-pub(crate) fn settings(json: bool) -> Settings {
+fn settings(json: bool) -> Settings {
     let (settings, problem) = Settings::load_default();
     if let Some(e) = problem
         && !json
@@ -292,20 +292,7 @@ fn list(registry: &Registry, ledger: &Ledger, check: bool, json: bool) -> Result
             installed: e.path.is_some(),
             path: e.path.clone(),
             licence: e.manifest.as_ref().map(|m| m.licence.clone()),
-            fetch: e.path.is_none().then(|| {
-                if e.manifest
-                    .as_ref()
-                    .and_then(|m| m.source.as_ref())
-                    .is_some_and(|s| s.pypi.is_some())
-                {
-                    format!("python3 models/fetch.py {}", e.id)
-                } else {
-                    format!(
-                        "put its files back, or `previz models add PATH --id {}`",
-                        e.id
-                    )
-                }
-            }),
+            fetch: e.path.is_none().then(|| e.install_hint()),
             verified: verify::known(e, ledger),
             check: match (&e.path, check, e.kind) {
                 (Some(path), true, ModelKind::Llm) => Some(match GgufFile::open(path) {
