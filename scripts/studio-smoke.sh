@@ -24,6 +24,9 @@ settle_s=4         # frames after the project opened, so the screenshot shows it
 min_stddev=0.03    # a blank or single-colour screen has 0
 min_colours=64     # egui's anti-aliased text alone gives hundreds
 
+no_server=75       # the inside part's status when Xvfb never answered (retried once)
+server_wait_s=30
+
 fail() {
   echo "studio-smoke: FAILED: $*" >&2
   exit 1
@@ -41,17 +44,25 @@ if [ "${PREVIZ_SMOKE_INSIDE_XVFB:-}" != 1 ]; then
   mkdir -p "$(dirname "$screenshot")"
   cp "$repo/assets/screenplays/short-action.fountain" "$work/"
   echo "studio-smoke: $binary on $work/short-action.fountain, screen ${width}x${height}"
-  # The same script, run again inside the X server's session (below).
-  if PREVIZ_SMOKE_INSIDE_XVFB=1 PREVIZ_SMOKE_WORK="$work" PREVIZ_SMOKE_SHOT="$screenshot" \
-    xvfb-run -a -s "-screen 0 ${width}x${height}x24" "$0" "$binary"; then
+  # The same script, run again inside the X server's session (below). xvfb-run runs its
+  # command even when the server it started never answered (a display number raced with
+  # another server, a slow start on a loaded machine): the inside part then exits with
+  # $no_server and the whole session is tried once more on a fresh display.
+  for attempt in 1 2; do
+    status=0
+    PREVIZ_SMOKE_INSIDE_XVFB=1 PREVIZ_SMOKE_WORK="$work" PREVIZ_SMOKE_SHOT="$screenshot" \
+      xvfb-run -a -s "-screen 0 ${width}x${height}x24" "$0" "$binary" || status=$?
+    [ "$status" -eq "$no_server" ] && [ "$attempt" -eq 1 ] || break
+    echo "studio-smoke: the X server never answered; trying again on another display" >&2
+    sleep 2
+  done
+  if [ "$status" -eq 0 ]; then
     rm -rf "$work"
     echo "studio-smoke: screenshot in $screenshot"
     exit 0
-  else
-    status=$?
-    echo "studio-smoke: kept $work (the app's log, the project) to look at" >&2
-    exit "$status"
   fi
+  echo "studio-smoke: kept $work (the app's log, the project) to look at" >&2
+  exit 1
 fi
 
 # ---- Inside Xvfb ----------------------------------------------------------------------------
@@ -79,6 +90,16 @@ show_log() {
   echo "---- the app's output ($log) ----" >&2
   tail -n 40 "$log" >&2 || true
 }
+
+# Wait for the server xvfb-run says it started, before the app tries once and gives up.
+deadline=$((SECONDS + server_wait_s))
+until xdotool getdisplaygeometry >/dev/null 2>&1; do
+  if [ "$SECONDS" -ge "$deadline" ]; then
+    echo "studio-smoke: no X server answered on DISPLAY=${DISPLAY:-} after ${server_wait_s}s" >&2
+    exit "$no_server"
+  fi
+  sleep 0.5
+done
 
 # Settings go to the temporary folder, not the user's config; X11 even when the caller's
 # session is Wayland.
