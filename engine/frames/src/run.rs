@@ -484,6 +484,7 @@ pub fn run_frames(
                         seed,
                         init: init.clone(),
                         previews: true,
+                        reference: None,
                     };
                     let result = model.generate(&request, Some(&token), &mut |s| {
                         on_step(

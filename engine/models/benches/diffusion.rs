@@ -90,6 +90,7 @@ fn main() {
         let cond = Conditioning {
             context: &context,
             added: None,
+            image: None,
         };
         unet.forward(&latents, 500.0, &cond).expect("unet step");
     });

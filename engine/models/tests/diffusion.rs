@@ -31,6 +31,7 @@ fn request(seed: u64, scheduler: SchedulerKind) -> Request {
         seed,
         init: None,
         previews: true,
+        reference: None,
     }
 }
 

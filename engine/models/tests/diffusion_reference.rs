@@ -205,6 +205,7 @@ fn request(case: &Case, init: Option<&RgbImage>) -> Request {
             mask: None,
         }),
         previews: false,
+        reference: None,
     }
 }
 

@@ -343,6 +343,7 @@ fn request(seed: u64) -> Request {
         seed,
         init: None,
         previews: false,
+        reference: None,
     }
 }
 

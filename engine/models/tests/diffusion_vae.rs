@@ -224,6 +224,7 @@ fn request(steps: usize) -> Request {
         seed: 3,
         init: None,
         previews: true,
+        reference: None,
     }
 }
 

@@ -225,6 +225,26 @@ fn attend_cpu(q: &[f32], k: &[f32], v: &[f32], dims: Dims, scale: f32) -> Candle
     Ok(out)
 }
 
+/// What the UNet's transformer blocks attend to: the text, and an IP-Adapter's image prompt.
+#[derive(Clone, Copy, Debug)]
+pub struct Context<'a> {
+    /// The text encoders' hidden states, `(batch, tokens, cross_attention_dim)`.
+    pub text: &'a Tensor,
+    pub image: Option<&'a ImagePrompt>,
+}
+
+/// An IP-Adapter's reference images as every cross-attention layer sees them: its own keys and
+/// values of the image tokens, computed once per picture (they do not change with the step),
+/// attended to with the layer's queries and added to the text attention, times `scale`
+/// (diffusers' `IPAdapterAttnProcessor`, "decoupled cross-attention").
+#[derive(Debug)]
+pub struct ImagePrompt {
+    /// By the layer's weight path (`down_blocks.1.attentions.0.transformer_blocks.0.attn2`):
+    /// keys and values, `(batch, image tokens, heads·d)`.
+    pub layers: std::collections::HashMap<String, (Tensor, Tensor)>,
+    pub scale: f64,
+}
+
 /// diffusers' `Attention` as the UNet's transformer blocks use it (`to_q`, `to_k`, `to_v` without
 /// bias, `to_out.0` with).
 #[derive(Debug)]
@@ -235,6 +255,8 @@ pub struct CrossAttention {
     to_out: Linear,
     heads: usize,
     scale: f64,
+    /// Its weights' path, which names it to an IP-Adapter.
+    path: String,
 }
 
 impl CrossAttention {
@@ -253,16 +275,36 @@ impl CrossAttention {
             to_out: candle_nn::linear(inner, query_dim, vb.pp("to_out.0"))?,
             heads,
             scale: 1.0 / (head_dim as f64).sqrt(),
+            path: vb.prefix(),
         })
     }
 
-    pub fn forward(&self, x: &Tensor, context: Option<&Tensor>) -> CandleResult<Tensor> {
-        let ctx = context.unwrap_or(x);
+    /// Self-attention without a context; with one, cross-attention, plus the image prompt's
+    /// keys and values for this layer when there is one.
+    pub fn forward(&self, x: &Tensor, context: Option<Context<'_>>) -> CandleResult<Tensor> {
+        let ctx = context.map_or(x, |c| c.text);
         let q = self.to_q.forward(x)?;
         let k = self.to_k.forward(ctx)?;
         let v = self.to_v.forward(ctx)?;
-        self.to_out
-            .forward(&attend(&q, &k, &v, self.heads, self.scale)?)
+        let mut o = attend(&q, &k, &v, self.heads, self.scale)?;
+        if let Some(prompt) = context.and_then(|c| c.image) {
+            let Some((ki, vi)) = prompt.layers.get(&self.path) else {
+                return Err(candle_core::Error::Msg(format!(
+                    "the image prompt has no keys and values for {}",
+                    self.path
+                )));
+            };
+            let image = attend(&q, ki, vi, self.heads, self.scale)?;
+            o = (o + (image * prompt.scale)?)?;
+        }
+        self.to_out.forward(&o)
+    }
+
+    /// The weight path and `(heads·d, context dim)` of the key projection (what an
+    /// IP-Adapter's `to_k_ip` / `to_v_ip` must match).
+    #[must_use]
+    pub fn key_shape(&self) -> (&str, (usize, usize)) {
+        (&self.path, self.to_k.weight().dims2().unwrap_or((0, 0)))
     }
 }
 
@@ -346,7 +388,7 @@ impl TransformerBlock {
         })
     }
 
-    fn forward(&self, x: &Tensor, context: &Tensor) -> CandleResult<Tensor> {
+    fn forward(&self, x: &Tensor, context: Context<'_>) -> CandleResult<Tensor> {
         let x = (self.attn1.forward(&self.norm1.forward(x)?, None)? + x)?;
         let x = (self
             .attn2
@@ -423,7 +465,12 @@ impl SpatialTransformer {
         })
     }
 
-    pub fn forward(&self, x: &Tensor, context: &Tensor) -> CandleResult<Tensor> {
+    /// Its blocks' cross-attention layers, in order.
+    pub fn cross_attentions(&self) -> impl Iterator<Item = &CrossAttention> {
+        self.blocks.iter().map(|b| &b.attn2)
+    }
+
+    pub fn forward(&self, x: &Tensor, context: Context<'_>) -> CandleResult<Tensor> {
         let (b, c, h, w) = x.dims4()?;
         let tokens = self
             .norm
@@ -583,7 +630,15 @@ mod tests {
             let x = Tensor::randn(0f32, 1.0, (2, 16, 5, 3), &dev).unwrap();
             let ctx = Tensor::randn(0f32, 1.0, (2, 7, 12), &dev).unwrap();
             let want = candle_block.forward(&x, Some(&ctx)).unwrap();
-            let got = ours.forward(&x, &ctx).unwrap();
+            let got = ours
+                .forward(
+                    &x,
+                    Context {
+                        text: &ctx,
+                        image: None,
+                    },
+                )
+                .unwrap();
             // candle's GEGLU uses the tanh GELU, ours the exact one diffusers uses (a wrong
             // layout or weight differs by whole units).
             let d = max_diff(&got, &want);

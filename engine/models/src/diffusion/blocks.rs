@@ -10,7 +10,9 @@ use candle_core::{D, DType, Module, Result as CandleResult, Storage, Tensor};
 use candle_nn::{Conv2d, Conv2dConfig, Linear, VarBuilder};
 use rayon::prelude::*;
 
-use super::attention::{SpatialTransformer, TransformerConfig, VaeAttention};
+use super::attention::{
+    Context, CrossAttention, SpatialTransformer, TransformerConfig, VaeAttention,
+};
 use super::conv::{Conv1x1, Conv3x3};
 use super::norm::GroupNormAct;
 
@@ -249,12 +251,19 @@ impl DownBlock {
         })
     }
 
+    /// Its cross-attention layers, in weight order.
+    pub fn cross_attentions(&self) -> impl Iterator<Item = &CrossAttention> {
+        self.attentions
+            .iter()
+            .flat_map(SpatialTransformer::cross_attentions)
+    }
+
     /// The output and the skip connections it leaves (one per resnet, one after downsampling).
     pub fn forward(
         &self,
         x: &Tensor,
         temb: &Tensor,
-        ctx: &Tensor,
+        ctx: Context<'_>,
     ) -> CandleResult<(Tensor, Vec<Tensor>)> {
         let mut x = x.clone();
         let mut skips = Vec::with_capacity(self.resnets.len() + 1);
@@ -330,6 +339,13 @@ impl UpBlock {
         })
     }
 
+    /// Its cross-attention layers, in weight order.
+    pub fn cross_attentions(&self) -> impl Iterator<Item = &CrossAttention> {
+        self.attentions
+            .iter()
+            .flat_map(SpatialTransformer::cross_attentions)
+    }
+
     pub fn resnets(&self) -> usize {
         self.resnets.len()
     }
@@ -340,7 +356,7 @@ impl UpBlock {
         x: &Tensor,
         skips: &[Tensor],
         temb: &Tensor,
-        ctx: &Tensor,
+        ctx: Context<'_>,
         size: Option<(usize, usize)>,
     ) -> CandleResult<Tensor> {
         let mut x = x.clone();
@@ -393,7 +409,12 @@ impl MidBlock {
         })
     }
 
-    pub fn forward(&self, x: &Tensor, temb: &Tensor, ctx: &Tensor) -> CandleResult<Tensor> {
+    /// Its cross-attention layers, in weight order.
+    pub fn cross_attentions(&self) -> impl Iterator<Item = &CrossAttention> {
+        self.rest.iter().flat_map(|(a, _)| a.cross_attentions())
+    }
+
+    pub fn forward(&self, x: &Tensor, temb: &Tensor, ctx: Context<'_>) -> CandleResult<Tensor> {
         let mut x = self.first.forward(x, Some(temb))?;
         for (a, r) in &self.rest {
             x = r.forward(&a.forward(&x, ctx)?, Some(temb))?;

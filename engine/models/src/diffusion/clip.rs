@@ -172,6 +172,8 @@ impl ClipTokenizer {
     }
 }
 
+/// One pre-norm transformer layer of a CLIP encoder (text or vision: the same weights' names
+/// under `encoder.layers.N`).
 struct ClipLayer {
     norm1: LayerNorm,
     q: Linear,
@@ -183,6 +185,64 @@ struct ClipLayer {
     fc2: Linear,
 }
 
+/// What every layer of one encoder shares.
+#[derive(Clone, Copy)]
+struct LayerShape {
+    hidden: usize,
+    intermediate: usize,
+    heads: usize,
+    eps: f64,
+    quick_gelu: bool,
+}
+
+impl ClipLayer {
+    fn new(l: &VarBuilder, s: LayerShape) -> CandleResult<Self> {
+        let d = s.hidden;
+        let ln = |p: VarBuilder| candle_nn::layer_norm(d, s.eps, p);
+        let a = l.pp("self_attn");
+        Ok(Self {
+            norm1: ln(l.pp("layer_norm1"))?,
+            q: candle_nn::linear(d, d, a.pp("q_proj"))?,
+            k: candle_nn::linear(d, d, a.pp("k_proj"))?,
+            v: candle_nn::linear(d, d, a.pp("v_proj"))?,
+            out: candle_nn::linear(d, d, a.pp("out_proj"))?,
+            norm2: ln(l.pp("layer_norm2"))?,
+            fc1: candle_nn::linear(d, s.intermediate, l.pp("mlp.fc1"))?,
+            fc2: candle_nn::linear(s.intermediate, d, l.pp("mlp.fc2"))?,
+        })
+    }
+
+    /// `x` `(batch, tokens, hidden)`; `mask` added to the scores (the text side's causal mask).
+    fn forward(&self, x: &Tensor, mask: Option<&Tensor>, s: LayerShape) -> CandleResult<Tensor> {
+        let (b, n, d) = x.dims3()?;
+        let hd = d / s.heads;
+        let scale = 1.0 / (hd as f64).sqrt();
+        let h = self.norm1.forward(x)?;
+        let split = |t: Tensor| -> CandleResult<Tensor> {
+            t.reshape((b, n, s.heads, hd))?
+                .transpose(1, 2)?
+                .contiguous()
+        };
+        let q = split((self.q.forward(&h)? * scale)?)?;
+        let k = split(self.k.forward(&h)?)?;
+        let v = split(self.v.forward(&h)?)?;
+        let mut att = q.matmul(&k.t()?)?;
+        if let Some(mask) = mask {
+            att = att.broadcast_add(mask)?;
+        }
+        let att = candle_nn::ops::softmax_last_dim(&att)?;
+        let o = att.matmul(&v)?.transpose(1, 2)?.reshape((b, n, d))?;
+        let x = (x + self.out.forward(&o)?)?;
+        let h = self.fc1.forward(&self.norm2.forward(&x)?)?;
+        let h = if s.quick_gelu {
+            (&h * candle_nn::ops::sigmoid(&(&h * 1.702)?)?)?
+        } else {
+            h.gelu_erf()?
+        };
+        x + self.fc2.forward(&h)?
+    }
+}
+
 /// CLIP's text transformer (transformers' `CLIPTextModel`).
 pub struct ClipTextEncoder {
     token_embedding: Embedding,
@@ -191,8 +251,7 @@ pub struct ClipTextEncoder {
     final_norm: LayerNorm,
     /// `text_projection` of a `CLIPTextModelWithProjection` (SDXL's second encoder).
     projection: Option<Linear>,
-    heads: usize,
-    quick_gelu: bool,
+    shape: LayerShape,
     /// `None`: the pooled token is the one with the highest id (transformers' legacy rule).
     eos_token_id: Option<u32>,
     pub hidden_size: usize,
@@ -221,22 +280,17 @@ impl ClipTextEncoder {
         let position_embedding = emb
             .pp("position_embedding")
             .get((c.max_position_embeddings, d), "weight")?;
+        let shape = LayerShape {
+            hidden: d,
+            intermediate: c.intermediate_size,
+            heads: c.num_attention_heads,
+            eps: c.layer_norm_eps,
+            quick_gelu: c.hidden_act == "quick_gelu",
+        };
         let ln = |p: VarBuilder| candle_nn::layer_norm(d, c.layer_norm_eps, p);
-        let mut layers = Vec::with_capacity(c.num_hidden_layers);
-        for i in 0..c.num_hidden_layers {
-            let l = m.pp("encoder.layers").pp(i.to_string());
-            let a = l.pp("self_attn");
-            layers.push(ClipLayer {
-                norm1: ln(l.pp("layer_norm1"))?,
-                q: candle_nn::linear(d, d, a.pp("q_proj"))?,
-                k: candle_nn::linear(d, d, a.pp("k_proj"))?,
-                v: candle_nn::linear(d, d, a.pp("v_proj"))?,
-                out: candle_nn::linear(d, d, a.pp("out_proj"))?,
-                norm2: ln(l.pp("layer_norm2"))?,
-                fc1: candle_nn::linear(d, c.intermediate_size, l.pp("mlp.fc1"))?,
-                fc2: candle_nn::linear(c.intermediate_size, d, l.pp("mlp.fc2"))?,
-            });
-        }
+        let layers = (0..c.num_hidden_layers)
+            .map(|i| ClipLayer::new(&m.pp("encoder.layers").pp(i.to_string()), shape))
+            .collect::<CandleResult<Vec<_>>>()?;
         Ok(Self {
             token_embedding,
             position_embedding,
@@ -251,8 +305,7 @@ impl ClipTextEncoder {
             } else {
                 None
             },
-            heads: c.num_attention_heads,
-            quick_gelu: c.hidden_act == "quick_gelu",
+            shape,
             eos_token_id: c
                 .eos_token_id
                 .filter(|&e| e != 2)
@@ -271,37 +324,15 @@ impl ClipTextEncoder {
     /// Every output a pipeline may want from one pass.
     pub fn encode(&self, ids: &Tensor) -> CandleResult<Encoded> {
         let (b, n) = ids.dims2()?;
-        let d = self.hidden_size;
-        let hd = d / self.heads;
         let pos = self.position_embedding.narrow(0, 0, n)?.unsqueeze(0)?;
         let mut x = self.token_embedding.forward(ids)?.broadcast_add(&pos)?;
         let mask = causal_mask(n, x.device(), x.dtype())?;
-        let scale = 1.0 / (hd as f64).sqrt();
         let mut penultimate = x.clone();
         for (i, l) in self.layers.iter().enumerate() {
             if i + 1 == self.layers.len() {
                 penultimate = x.clone();
             }
-            let h = l.norm1.forward(&x)?;
-            let split = |t: Tensor| -> CandleResult<Tensor> {
-                t.reshape((b, n, self.heads, hd))?
-                    .transpose(1, 2)?
-                    .contiguous()
-            };
-            let q = split((l.q.forward(&h)? * scale)?)?;
-            let k = split(l.k.forward(&h)?)?;
-            let v = split(l.v.forward(&h)?)?;
-            let att = q.matmul(&k.t()?)?.broadcast_add(&mask)?;
-            let att = candle_nn::ops::softmax_last_dim(&att)?;
-            let o = att.matmul(&v)?.transpose(1, 2)?.reshape((b, n, d))?;
-            x = (x + l.out.forward(&o)?)?;
-            let h = l.fc1.forward(&l.norm2.forward(&x)?)?;
-            let h = if self.quick_gelu {
-                (&h * candle_nn::ops::sigmoid(&(&h * 1.702)?)?)?
-            } else {
-                h.gelu_erf()?
-            };
-            x = (x + l.fc2.forward(&h)?)?;
+            x = l.forward(&x, Some(&mask), self.shape)?;
         }
         let last = self.final_norm.forward(&x)?;
         let pooled = match &self.projection {
@@ -333,6 +364,97 @@ impl ClipTextEncoder {
                 row.iter().position(|&t| t == max).unwrap_or(0)
             }
         }
+    }
+}
+
+/// CLIP's vision tower with its projection (transformers' `CLIPVisionModelWithProjection`):
+/// what an IP-Adapter turns a reference picture into an embedding with.
+pub struct ClipVisionEncoder {
+    patch: candle_nn::Conv2d,
+    class_embedding: Tensor,
+    position_embedding: Tensor,
+    pre_norm: LayerNorm,
+    layers: Vec<ClipLayer>,
+    post_norm: LayerNorm,
+    projection: Linear,
+    shape: LayerShape,
+    /// The square input it was trained on, in pixels.
+    pub image_size: usize,
+    /// The embedding's length (`projection_dim`).
+    pub projection_dim: usize,
+}
+
+impl ClipVisionEncoder {
+    pub fn new(vb: &VarBuilder, c: &super::config::ClipVisionConfig) -> CandleResult<Self> {
+        let m = vb.pp("vision_model");
+        let emb = m.pp("embeddings");
+        let d = c.hidden_size;
+        let grid = c.image_size / c.patch_size;
+        let shape = LayerShape {
+            hidden: d,
+            intermediate: c.intermediate_size,
+            heads: c.num_attention_heads,
+            eps: c.layer_norm_eps,
+            quick_gelu: c.hidden_act == "quick_gelu",
+        };
+        let ln = |p: VarBuilder| candle_nn::layer_norm(d, c.layer_norm_eps, p);
+        let layers = (0..c.num_hidden_layers)
+            .map(|i| ClipLayer::new(&m.pp("encoder.layers").pp(i.to_string()), shape))
+            .collect::<CandleResult<Vec<_>>>()?;
+        Ok(Self {
+            patch: candle_nn::conv2d_no_bias(
+                c.num_channels,
+                d,
+                c.patch_size,
+                candle_nn::Conv2dConfig {
+                    stride: c.patch_size,
+                    ..Default::default()
+                },
+                emb.pp("patch_embedding"),
+            )?,
+            class_embedding: emb.get(d, "class_embedding")?,
+            position_embedding: emb
+                .pp("position_embedding")
+                .get((grid * grid + 1, d), "weight")?,
+            pre_norm: ln(m.pp("pre_layrnorm"))?,
+            layers,
+            post_norm: ln(m.pp("post_layernorm"))?,
+            projection: candle_nn::linear_no_bias(d, c.projection_dim, vb.pp("visual_projection"))?,
+            shape,
+            image_size: c.image_size,
+            projection_dim: c.projection_dim,
+        })
+    }
+
+    /// `pixels` `(batch, 3, image_size, image_size)`, already normalised → `(batch,
+    /// projection_dim)`: the class token's final state through `visual_projection`.
+    pub fn image_embeds(&self, pixels: &Tensor) -> CandleResult<Tensor> {
+        let (b, _, h, w) = pixels.dims4()?;
+        if h != self.image_size || w != self.image_size {
+            return Err(candle_core::Error::Msg(format!(
+                "the image encoder takes {0}x{0} pixels, not {w}x{h}",
+                self.image_size
+            )));
+        }
+        let d = self.shape.hidden;
+        let patches = self
+            .patch
+            .forward(pixels)?
+            .flatten_from(2)?
+            .transpose(1, 2)?;
+        let class = self
+            .class_embedding
+            .to_dtype(patches.dtype())?
+            .reshape((1, 1, d))?
+            .repeat((b, 1, 1))?;
+        let x = Tensor::cat(&[&class, &patches], 1)?
+            .broadcast_add(&self.position_embedding.unsqueeze(0)?)?;
+        let mut x = self.pre_norm.forward(&x)?;
+        for l in &self.layers {
+            x = l.forward(&x, None, self.shape)?;
+        }
+        let pooled = self.post_norm.forward(&x.narrow(1, 0, 1)?.squeeze(1)?)?;
+        self.projection.forward(&pooled)
     }
 }
 
@@ -416,6 +538,16 @@ impl std::fmt::Debug for ClipTextEncoder {
         f.debug_struct("ClipTextEncoder")
             .field("layers", &self.layers.len())
             .field("hidden_size", &self.hidden_size)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for ClipVisionEncoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClipVisionEncoder")
+            .field("layers", &self.layers.len())
+            .field("image_size", &self.image_size)
+            .field("projection_dim", &self.projection_dim)
             .finish_non_exhaustive()
     }
 }

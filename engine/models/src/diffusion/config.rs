@@ -435,6 +435,168 @@ pub fn clip_config(text: &str, path: &Path) -> Result<ClipConfig, DiffusionError
     Ok(c)
 }
 
+/// `image_encoder/config.json` (transformers' `CLIPVisionConfig`, the vision tower of a
+/// `CLIPVisionModelWithProjection`): what an IP-Adapter encodes its reference images with.
+/// Both the bare vision config and a full `CLIPConfig` with a `vision_config` section are read.
+#[derive(Clone, Debug, Deserialize)]
+pub struct ClipVisionConfig {
+    pub hidden_size: usize,
+    pub intermediate_size: usize,
+    pub num_hidden_layers: usize,
+    pub num_attention_heads: usize,
+    pub image_size: usize,
+    pub patch_size: usize,
+    #[serde(default = "three")]
+    pub num_channels: usize,
+    #[serde(default = "quick_gelu")]
+    pub hidden_act: String,
+    #[serde(default = "norm_eps")]
+    pub layer_norm_eps: f64,
+    pub projection_dim: usize,
+}
+
+/// Reads an image encoder's `config.json`.
+pub fn clip_vision_config(text: &str, path: &Path) -> Result<ClipVisionConfig, DiffusionError> {
+    #[derive(Deserialize)]
+    struct Full {
+        vision_config: serde_json::Value,
+        #[serde(default)]
+        projection_dim: Option<usize>,
+    }
+    let c: ClipVisionConfig = match parse_json::<Full>(text, path) {
+        Ok(full) => {
+            let mut v = full.vision_config;
+            if let (Some(obj), Some(p)) = (v.as_object_mut(), full.projection_dim) {
+                obj.entry("projection_dim").or_insert(p.into());
+            }
+            serde_json::from_value(v).map_err(|e| {
+                config_error(
+                    path,
+                    format!("vision_config: {e}; is this a CLIP image encoder?"),
+                )
+            })?
+        }
+        Err(_) => parse_json(text, path)?,
+    };
+    if c.num_attention_heads == 0 || !c.hidden_size.is_multiple_of(c.num_attention_heads) {
+        return Err(config_error(
+            path,
+            format!(
+                "hidden_size {} does not split into {} attention heads",
+                c.hidden_size, c.num_attention_heads
+            ),
+        ));
+    }
+    if c.patch_size == 0
+        || c.image_size < c.patch_size
+        || !c.image_size.is_multiple_of(c.patch_size)
+    {
+        return Err(config_error(
+            path,
+            format!(
+                "image_size {} is not a whole number of {}-pixel patches",
+                c.image_size, c.patch_size
+            ),
+        ));
+    }
+    if c.num_channels != 3 {
+        return Err(config_error(
+            path,
+            format!(
+                "num_channels {}; expected an RGB image encoder (3)",
+                c.num_channels
+            ),
+        ));
+    }
+    if !matches!(c.hidden_act.as_str(), "quick_gelu" | "gelu") {
+        return Err(config_error(
+            path,
+            format!(
+                "hidden_act '{}' is not supported; expected quick_gelu or gelu",
+                c.hidden_act
+            ),
+        ));
+    }
+    Ok(c)
+}
+
+/// `preprocessor_config.json` (transformers' `CLIPImageProcessor`): how a reference image is
+/// resized, cropped and normalised before the image encoder sees it.
+#[derive(Clone, Debug, Deserialize)]
+pub struct ImageProcessorConfig {
+    #[serde(default = "yes")]
+    pub do_resize: bool,
+    /// `{"shortest_edge": N}` (or a bare number in old files).
+    #[serde(default)]
+    pub size: Option<serde_json::Value>,
+    #[serde(default = "yes")]
+    pub do_center_crop: bool,
+    /// `{"height": H, "width": W}` (or a bare number).
+    #[serde(default)]
+    pub crop_size: Option<serde_json::Value>,
+    #[serde(default = "yes")]
+    pub do_normalize: bool,
+    #[serde(default = "clip_mean")]
+    pub image_mean: [f32; 3],
+    #[serde(default = "clip_std")]
+    pub image_std: [f32; 3],
+}
+
+/// OpenAI CLIP's normalisation (transformers' `OPENAI_CLIP_MEAN` / `OPENAI_CLIP_STD`).
+fn clip_mean() -> [f32; 3] {
+    [0.481_454_66, 0.457_827_5, 0.408_210_73]
+}
+fn clip_std() -> [f32; 3] {
+    [0.268_629_54, 0.261_302_6, 0.275_777_1]
+}
+
+impl ImageProcessorConfig {
+    /// transformers' defaults for an encoder that sees `image_size` pixels.
+    #[must_use]
+    pub fn for_size(image_size: usize) -> Self {
+        Self {
+            do_resize: true,
+            size: Some(serde_json::json!({ "shortest_edge": image_size })),
+            do_center_crop: true,
+            crop_size: Some(serde_json::json!({ "height": image_size, "width": image_size })),
+            do_normalize: true,
+            image_mean: clip_mean(),
+            image_std: clip_std(),
+        }
+    }
+
+    /// The shortest edge after resizing.
+    #[must_use]
+    pub fn shortest_edge(&self, image_size: usize) -> usize {
+        match &self.size {
+            Some(serde_json::Value::Number(n)) => n.as_u64().map_or(image_size, |v| v as usize),
+            Some(v) => v
+                .get("shortest_edge")
+                .and_then(serde_json::Value::as_u64)
+                .map_or(image_size, |v| v as usize),
+            None => image_size,
+        }
+    }
+
+    /// The centre crop, (height, width).
+    #[must_use]
+    pub fn crop(&self, image_size: usize) -> (usize, usize) {
+        let get = |v: &serde_json::Value, k: &str| {
+            v.get(k)
+                .and_then(serde_json::Value::as_u64)
+                .map_or(image_size, |v| v as usize)
+        };
+        match &self.crop_size {
+            Some(serde_json::Value::Number(n)) => {
+                let s = n.as_u64().map_or(image_size, |v| v as usize);
+                (s, s)
+            }
+            Some(v) => (get(v, "height"), get(v, "width")),
+            None => (image_size, image_size),
+        }
+    }
+}
+
 /// `scheduler/scheduler_config.json`: the noise schedule the model was trained with.
 #[derive(Clone, Debug, Deserialize)]
 pub struct ScheduleConfig {

@@ -9,6 +9,8 @@
 //! * [`taesd`]: the tiny autoencoder, for full-resolution per-step previews when present.
 //! * [`schedulers`]: DDIM, Euler ancestral, DPM-Solver++ 2M.
 //! * [`lora`]: LoRA adapters (kohya and diffusers naming) merged into the weights at load.
+//! * [`ip_adapter`]: IP-Adapter, reference pictures as a prompt (a CLIP image encoder and
+//!   extra keys and values in every cross-attention layer).
 //! * [`single_file`]: single-file checkpoints (A1111 / civitai, original LDM names) converted
 //!   to diffusers names and configs in memory.
 //! * [`tiny`]: tiny random-weight models of the real architecture, for tests and benchmarks.
@@ -24,6 +26,7 @@ pub mod blocks;
 pub mod clip;
 pub mod config;
 pub mod conv;
+pub mod ip_adapter;
 pub mod kernels;
 pub mod layout;
 pub mod lora;
@@ -142,6 +145,19 @@ pub struct Request {
     /// Decode a preview every step (a linear map of the latents, microseconds; or TAESD at full
     /// resolution when the model has one, a few convolutions per pixel).
     pub previews: bool,
+    /// Reference pictures through an IP-Adapter (a character's look without a LoRA).
+    pub reference: Option<Reference>,
+}
+
+/// Reference pictures for an IP-Adapter.
+#[derive(Clone, Debug)]
+pub struct Reference {
+    pub adapter: std::sync::Arc<ip_adapter::IpAdapter>,
+    /// One or more pictures (several characters: their tokens side by side); any size, the
+    /// adapter's image processor resizes and crops them.
+    pub images: Vec<RgbImage>,
+    /// How strongly they steer: 0 ignores them, 1 as trained (0.5-0.8 leaves room for the text).
+    pub scale: f32,
 }
 
 impl Default for Request {
@@ -157,6 +173,7 @@ impl Default for Request {
             seed: 0,
             init: None,
             previews: true,
+            reference: None,
         }
     }
 }
@@ -725,9 +742,28 @@ impl DiffusionModel {
             }
             _ => None,
         };
+        let image_prompt = match &r.reference {
+            Some(reference) => {
+                if !reference.adapter.device().same_device(&self.device) {
+                    return Err(DiffusionError::Request(format!(
+                        "the IP-Adapter {} is loaded on another device than the model; load both with the same device",
+                        reference.adapter.file.display()
+                    )));
+                }
+                reference.adapter.check(&self.unet, &self.root)?;
+                Some(reference.adapter.prompt(
+                    &self.unet,
+                    &reference.images,
+                    guided,
+                    reference.scale,
+                )?)
+            }
+            None => None,
+        };
         let cond = unet::Conditioning {
             context: &context,
             added: added.as_ref().map(|(p, t)| (p, t)),
+            image: image_prompt.as_ref(),
         };
         let ds = self.vae.downscale;
         let shape = (

@@ -862,3 +862,124 @@ pub fn write_tiny_single_file(
     save(&out, file)?;
     Ok(n)
 }
+
+/// Writes a tiny IP-Adapter for the tiny model at `model` into `dir`, as `h94/IP-Adapter` lays
+/// one out: `dir/ip-adapter.safetensors` (the image projection to 4 tokens of the UNet's
+/// context width, and `to_k_ip` / `to_v_ip` for every cross-attention layer, numbered 1, 3,
+/// 5, … in diffusers' order) beside `dir/image_encoder/` (a tiny `CLIPVisionModelWithProjection`
+/// on 32×32 pictures with GELU like ViT-H/14, and its `preprocessor_config.json`). Weights depend
+/// only on `seed`. Returns the adapter file.
+pub fn write_tiny_ip_adapter(
+    dir: &Path,
+    model: &Path,
+    seed: u64,
+) -> Result<std::path::PathBuf, DiffusionError> {
+    let pretty = |v: &serde_json::Value| serde_json::to_string_pretty(v).unwrap_or_default();
+    let dev = Device::Cpu;
+    let vision = serde_json::json!({
+        "architectures": ["CLIPVisionModelWithProjection"],
+        "model_type": "clip_vision_model",
+        "hidden_size": 32,
+        "intermediate_size": 64,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "num_channels": 3,
+        "image_size": 32,
+        "patch_size": 8,
+        "hidden_act": "gelu",
+        "layer_norm_eps": 1e-5,
+        "projection_dim": 24,
+        "torch_dtype": "float32"
+    });
+    let encoder_dir = dir.join("image_encoder");
+    let config_path = encoder_dir.join("config.json");
+    write(&config_path, &pretty(&vision))?;
+    write(
+        &encoder_dir.join("preprocessor_config.json"),
+        &pretty(&serde_json::json!({
+            "image_processor_type": "CLIPImageProcessor",
+            "do_resize": true,
+            "size": {"shortest_edge": 32},
+            "resample": 3,
+            "do_center_crop": true,
+            "crop_size": {"height": 32, "width": 32},
+            "do_rescale": true,
+            "rescale_factor": 1.0 / 255.0,
+            "do_normalize": true,
+            "image_mean": [0.481_454_66, 0.457_827_5, 0.408_210_73],
+            "image_std": [0.268_629_54, 0.261_302_58, 0.275_777_11],
+            "do_convert_rgb": true
+        })),
+    )?;
+    let cfg = super::config::clip_vision_config(&pretty(&vision), &config_path)?;
+    let map = VarMap::new();
+    super::clip::ClipVisionEncoder::new(&VarBuilder::from_varmap(&map, DType::F32, &dev), &cfg)?;
+    save(
+        &seeded(&map, seed.wrapping_add(20))?,
+        &encoder_dir.join("model.safetensors"),
+    )?;
+
+    // The adapter: its per-layer projections take their shapes from the model's UNet.
+    let unet_path = model.join("unet/config.json");
+    let text =
+        std::fs::read_to_string(&unet_path).map_err(|e| DiffusionError::io(&unet_path, &e))?;
+    let unet_cfg = super::config::unet_config(&text, &unet_path)?;
+    let unet_map = VarMap::new();
+    let unet = super::unet::Unet::new(
+        &VarBuilder::from_varmap(&unet_map, DType::F32, &dev),
+        &unet_cfg,
+    )?;
+    let cross = unet_cfg.cross_attention_dim;
+    let tokens = 4;
+    let map = VarMap::new();
+    let vb = VarBuilder::from_varmap(&map, DType::F32, &dev);
+    vb.get(
+        (tokens * cross, cfg.projection_dim),
+        "image_proj.proj.weight",
+    )?;
+    vb.get(tokens * cross, "image_proj.proj.bias")?;
+    vb.get(cross, "image_proj.norm.weight")?;
+    vb.get(cross, "image_proj.norm.bias")?;
+    for (i, attn) in unet.cross_attentions().iter().enumerate() {
+        let (_, shape) = attn.key_shape();
+        let id = 2 * i + 1;
+        vb.get(shape, &format!("ip_adapter.{id}.to_k_ip.weight"))?;
+        vb.get(shape, &format!("ip_adapter.{id}.to_v_ip.weight"))?;
+    }
+    let file = dir.join("ip-adapter.safetensors");
+    save(&seeded(&map, seed.wrapping_add(30))?, &file)?;
+    Ok(file)
+}
+
+/// A deterministic test picture (smooth gradients and a disc whose place depends on `seed`),
+/// for reference-image tests.
+#[must_use]
+pub fn test_picture(width: u32, height: u32, seed: u64) -> super::RgbImage {
+    let (cx, cy) = (
+        f64::from(width) * (0.3 + 0.4 * ((seed % 7) as f64 / 6.0)),
+        f64::from(height) * (0.3 + 0.4 * ((seed % 5) as f64 / 4.0)),
+    );
+    let r = f64::from(width.min(height)) * 0.25;
+    let mut pixels = Vec::with_capacity((width * height * 3) as usize);
+    for y in 0..height {
+        for x in 0..width {
+            let inside = (f64::from(x) - cx).hypot(f64::from(y) - cy) < r;
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            let px = if inside {
+                [230, (40 + seed * 50 % 200) as u8, 60]
+            } else {
+                [
+                    (x * 255 / width.max(1)) as u8,
+                    (y * 255 / height.max(1)) as u8,
+                    ((x + y) * 127 / (width + height).max(1)) as u8,
+                ]
+            };
+            pixels.extend_from_slice(&px);
+        }
+    }
+    super::RgbImage {
+        width,
+        height,
+        pixels,
+    }
+}

@@ -14,6 +14,7 @@ use candle_core::{DType, Module, Result as CandleResult, Tensor};
 use candle_nn::VarBuilder;
 use candle_transformers::models::stable_diffusion::embeddings::{TimestepEmbedding, Timesteps};
 
+use super::attention::{Context, CrossAttention, ImagePrompt};
 use super::blocks::{Cross, DownBlock, MidBlock, Norms, UpBlock};
 use super::config::UnetConfig;
 use super::conv::Conv3x3;
@@ -33,6 +34,8 @@ pub struct Conditioning<'a> {
     /// SDXL: the pooled text embedding `(batch, projection_dim)` and the time ids `(batch, 6)`
     /// (original height, width, crop top, crop left, target height, width).
     pub added: Option<(&'a Tensor, &'a Tensor)>,
+    /// An IP-Adapter's reference images.
+    pub image: Option<&'a ImagePrompt>,
 }
 
 /// A loaded UNet.
@@ -154,6 +157,18 @@ impl Unet {
         self.addition.is_some()
     }
 
+    /// Every cross-attention layer in the order diffusers numbers attention processors (the
+    /// order an IP-Adapter's `ip_adapter.N` weights follow): the down blocks, then the up
+    /// blocks, then the middle (the order `UNet2DConditionModel` registers its children).
+    pub fn cross_attentions(&self) -> Vec<&CrossAttention> {
+        self.down
+            .iter()
+            .flat_map(DownBlock::cross_attentions)
+            .chain(self.up.iter().flat_map(UpBlock::cross_attentions))
+            .chain(self.mid.cross_attentions())
+            .collect()
+    }
+
     /// The model's prediction (noise, or v) for `xs` at `timestep`.
     pub fn forward(
         &self,
@@ -189,7 +204,10 @@ impl Unet {
             let add_embeds = Tensor::cat(&[&text_embeds.to_dtype(dtype)?, &time_embeds], 1)?;
             emb = (emb + add.embedding.forward(&add_embeds)?)?;
         }
-        let ctx = cond.context;
+        let ctx = Context {
+            text: cond.context,
+            image: cond.image,
+        };
 
         // 2. Down, keeping every skip connection.
         let mut xs = self.conv_in.forward(&xs)?;
