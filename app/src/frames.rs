@@ -26,9 +26,19 @@ pub enum FramesMode {
     Variations(f32),
 }
 
-fn engine(model: Option<&str>, device: Device, ctx: &JobContext) -> Result<FrameEngine, JobError> {
+/// Which models draw the frames, as the settings say.
+#[derive(Clone, Debug)]
+pub struct FrameModels {
+    /// A registry id or a path; `None`: the first installed; `sketch`: the sketch.
+    pub diffusion: Option<String>,
+    pub device: Device,
+    /// The IP-Adapter that shows characters' reference pictures to the model.
+    pub ip_adapter: Option<std::path::PathBuf>,
+}
+
+fn engine(models: &FrameModels, ctx: &JobContext) -> Result<FrameEngine, JobError> {
     let registry = Registry::discover_default();
-    let entry = match model {
+    let entry = match models.diffusion.as_deref() {
         Some("sketch") => None,
         Some(id) => Some(
             registry
@@ -48,7 +58,7 @@ fn engine(model: Option<&str>, device: Device, ctx: &JobContext) -> Result<Frame
         )));
     };
     ctx.progress(0.0, format!("loading {}", entry.id));
-    let device = crate::settings::device_choice(device);
+    let device = crate::settings::device_choice(models.device);
     let engine = DiffusionEngine::load(
         &entry.id,
         &path,
@@ -59,6 +69,13 @@ fn engine(model: Option<&str>, device: Device, ctx: &JobContext) -> Result<Frame
         },
     )
     .map_err(|e| JobError::failed(e.to_string()))?;
+    let mut engine = engine;
+    if let Some(file) = models.ip_adapter.as_deref() {
+        ctx.progress(0.0, format!("loading the IP-Adapter {}", file.display()));
+        engine
+            .set_ip_adapter(file)
+            .map_err(|e| JobError::failed(format!("ip_adapter in the settings: {e}")))?;
+    }
     Ok(FrameEngine::Diffusion(Box::new(engine)))
 }
 
@@ -67,12 +84,11 @@ pub fn run(
     project: &Project,
     store: &AssetStore,
     shots: Option<Vec<ShotId>>,
-    model: Option<&str>,
+    models: &FrameModels,
     mode: FramesMode,
-    device: Device,
     ctx: &JobContext,
 ) -> Result<JobOutput, JobError> {
-    let engine = engine(model, device, ctx)?;
+    let engine = engine(models, ctx)?;
     if matches!(mode, FramesMode::Variations(_)) && matches!(engine, FrameEngine::Sketch) {
         return Err(JobError::failed(
             "variations need a diffusion model: the sketch is drawn from the shot's fields alone; install one (see File › Settings › Models)",

@@ -497,8 +497,11 @@ impl Studio {
         let Some(store) = self.project.as_ref().map(|p| p.session.assets()) else {
             return;
         };
-        let model = self.settings.diffusion_model.clone();
-        let device = self.settings.device;
+        let models = crate::frames::FrameModels {
+            diffusion: self.settings.diffusion_model.clone(),
+            device: self.settings.device,
+            ip_adapter: self.settings.ip_adapter.clone(),
+        };
         let what = match &shots {
             None => "every shot".to_owned(),
             Some(v) if v.len() == 1 => "1 shot".to_owned(),
@@ -511,7 +514,7 @@ impl Studio {
         };
         let spec = JobSpec::new(JobKind::Frames, format!("{verb} {what}"));
         self.jobs.submit(spec, move |ctx| {
-            crate::frames::run(&project, &store, shots, model.as_deref(), mode, device, ctx)
+            crate::frames::run(&project, &store, shots, &models, mode, ctx)
         });
     }
 

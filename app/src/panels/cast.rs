@@ -158,6 +158,9 @@ pub fn ui(ui: &mut egui::Ui, studio: &mut Studio) {
                     ui.horizontal_wrapped(|ui| {
                         look_row(ui, id, name, character.look.as_ref(), &mut pending);
                     });
+                    ui.horizontal_wrapped(|ui| {
+                        reference_row(ui, id, name, character.look.as_ref(), &mut pending);
+                    });
                 });
             });
         }
@@ -176,8 +179,72 @@ pub fn ui(ui: &mut egui::Ui, studio: &mut Studio) {
     }
 }
 
+/// An edit that sets a character's look, clearing it when it says nothing.
+fn set_look(id: CharacterId, l: CharacterLook) -> EditCommand {
+    EditCommand::EditCharacter {
+        character: id,
+        field: CharacterField::Look((!l.is_empty()).then_some(l)),
+    }
+}
+
+/// The character's reference picture (shown to the image model through the IP-Adapter) and
+/// its strength; each edit coalesces into one undo step per field.
+fn reference_row(
+    ui: &mut egui::Ui,
+    id: CharacterId,
+    name: &str,
+    look: Option<&CharacterLook>,
+    pending: &mut Vec<Pending>,
+) {
+    let current = look.cloned().unwrap_or_else(|| CharacterLook::new(""));
+    ui.label("Reference");
+    let mut file = current.reference.clone();
+    let r = ui
+        .add(
+            egui::TextEdit::singleline(&mut file)
+                .hint_text("picture (.png, .jpg)")
+                .desired_width(180.0),
+        )
+        .on_hover_text(
+            "A picture of this character, relative to the project folder: shown to the image model through the IP-Adapter (ip_adapter in the settings) for the shots that show them",
+        )
+        .accessible_name(format!("Reference picture of {name}"));
+    if r.changed() {
+        let mut l = current.clone();
+        l.reference = file;
+        pending.push(Pending::Coalesce(
+            set_look(id, l),
+            format!("look:{id}:reference"),
+        ));
+    } else if r.lost_focus() {
+        pending.push(Pending::Seal);
+    }
+    if current.reference.trim().is_empty() {
+        return;
+    }
+    let mut strength = current.reference_percent;
+    let r = ui
+        .add(
+            egui::DragValue::new(&mut strength)
+                .range(0..=200)
+                .suffix(" %"),
+        )
+        .on_hover_text("How strongly the picture steers: 60 leaves room for the prompt")
+        .accessible_name(format!("Reference strength of {name}"));
+    if r.changed() {
+        let mut l = current;
+        l.reference_percent = strength;
+        pending.push(Pending::Coalesce(
+            set_look(id, l),
+            format!("look:{id}:reference-strength"),
+        ));
+    } else if r.drag_stopped() || r.lost_focus() {
+        pending.push(Pending::Seal);
+    }
+}
+
 /// The character's look: LoRA file, strength and trigger words; each edit coalesces into one
-/// undo step per field, and an empty file clears the look.
+/// undo step per field, and an empty file clears the LoRA (a reference picture stays).
 fn look_row(
     ui: &mut egui::Ui,
     id: CharacterId,
@@ -186,10 +253,7 @@ fn look_row(
     pending: &mut Vec<Pending>,
 ) {
     let current = look.cloned().unwrap_or_else(|| CharacterLook::new(""));
-    let set = |l: CharacterLook| EditCommand::EditCharacter {
-        character: id,
-        field: CharacterField::Look((!l.lora.trim().is_empty()).then_some(l)),
-    };
+    let set = |l: CharacterLook| set_look(id, l);
     ui.label("Look");
     let mut file = current.lora.clone();
     let r = ui
@@ -209,7 +273,7 @@ fn look_row(
     } else if r.lost_focus() {
         pending.push(Pending::Seal);
     }
-    if look.is_none() {
+    if current.lora.trim().is_empty() {
         return;
     }
     let mut scale = current.scale_percent;

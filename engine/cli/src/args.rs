@@ -18,6 +18,13 @@ fn settings_diffusion() -> Option<&'static str> {
     Settings::user().diffusion_model.as_deref()
 }
 
+fn settings_ip_adapter() -> Option<&'static str> {
+    Settings::user()
+        .ip_adapter
+        .as_deref()
+        .and_then(std::path::Path::to_str)
+}
+
 /// Previz Studio, headless: screenplays in, projects out, no display needed.
 ///
 /// Exit status: 0 success, 1 failure (I/O, a locked project...), 2 bad input or usage
@@ -584,6 +591,16 @@ pub struct FramesArgs {
     /// NAME= clears it). Repeatable.
     #[arg(long = "look")]
     pub looks: Vec<String>,
+    /// A character's reference picture, kept in the character bible and shown to the model
+    /// through the IP-Adapter for the shots that show them: NAME=PICTURE[:PERCENT] (PICTURE
+    /// relative to the project folder; strength in percent, default 60; NAME= clears it).
+    /// Repeatable.
+    #[arg(long = "reference")]
+    pub references: Vec<String>,
+    /// The IP-Adapter that shows reference pictures to the model (.safetensors, its
+    /// image_encoder/ folder beside it; ip_adapter in the settings, when set).
+    #[arg(long = "ip-adapter", default_value = settings_ip_adapter())]
+    pub ip_adapter: Option<PathBuf>,
     /// Denoising steps (default: 25, or 4 for turbo models).
     #[arg(long)]
     pub steps: Option<usize>,

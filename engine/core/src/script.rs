@@ -418,10 +418,13 @@ pub struct Character {
 }
 
 /// A character's look for the image model: a LoRA adapter trained on them, merged when a shot
-/// shows them, and the words that call it up.
+/// shows them, and the words that call it up; and/or a reference picture of them, shown to the
+/// image model through an IP-Adapter (no training needed).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CharacterLook {
-    /// The LoRA file (`.safetensors`), relative to the project folder and inside it (`looks/mara.safetensors`).
+    /// The LoRA file (`.safetensors`), relative to the project folder and inside it
+    /// (`looks/mara.safetensors`); empty for a look that is only a reference picture.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub lora: String,
     /// Its strength in percent (100 = as trained; 60 = lighter).
     #[serde(default = "hundred")]
@@ -429,6 +432,23 @@ pub struct CharacterLook {
     /// Trigger words the LoRA was trained with (`m4ra woman`), put before the bible's words.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub trigger: String,
+    /// A reference picture (PNG or JPEG), relative to the project folder and inside it
+    /// (`looks/mara.png`): the shots that show them are drawn with it through an IP-Adapter.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub reference: String,
+    /// How strongly the picture steers, in percent (60 leaves room for the prompt; 100 as
+    /// trained).
+    #[serde(default = "sixty", skip_serializing_if = "is_sixty")]
+    pub reference_percent: u32,
+}
+
+fn sixty() -> u32 {
+    60
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)]
+fn is_sixty(v: &u32) -> bool {
+    *v == 60
 }
 
 impl CharacterLook {
@@ -439,7 +459,24 @@ impl CharacterLook {
             lora: lora.into(),
             scale_percent: 100,
             trigger: String::new(),
+            reference: String::new(),
+            reference_percent: 60,
         }
+    }
+
+    /// A reference picture alone, at the default strength.
+    #[must_use]
+    pub fn reference(picture: impl Into<String>) -> Self {
+        Self {
+            reference: picture.into(),
+            ..Self::new("")
+        }
+    }
+
+    /// Whether it says anything (a LoRA or a picture).
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.lora.trim().is_empty() && self.reference.trim().is_empty()
     }
 }
 

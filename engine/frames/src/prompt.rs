@@ -20,7 +20,8 @@ pub struct ShotPrompt {
     pub characters: Vec<CharacterId>,
     /// The subject split into names as written (characters and objects).
     pub subjects: Vec<String>,
-    /// The looks (LoRAs) of the characters shown, in the order named, each once.
+    /// The looks (LoRAs, reference pictures) of the characters shown, in the order named, each
+    /// once.
     pub looks: Vec<previz_core::script::CharacterLook>,
 }
 
@@ -195,7 +196,7 @@ pub fn shot_prompt(project: &Project, shot: &Shot) -> ShotPrompt {
     for c in characters {
         if !ids.contains(&c.id) {
             ids.push(c.id);
-            if let Some(look) = c.look.clone().filter(|l| !l.lora.trim().is_empty()) {
+            if let Some(look) = c.look.clone().filter(|l| !l.is_empty()) {
                 looks.push(look);
             }
         }

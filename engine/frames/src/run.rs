@@ -11,8 +11,10 @@ use previz_core::ids::{ShotId, TakeId};
 use previz_core::project::Project;
 use previz_core::shot::{Asset, AssetKind, MediaInfo, Provenance, Shot, Take};
 use previz_jobs::JobContext;
+use previz_models::diffusion::ip_adapter::IpAdapter;
 use previz_models::diffusion::{
-    DiffusionError, DiffusionModel, InitImage, LoadOptions, Request, RgbImage, SchedulerKind,
+    DiffusionError, DiffusionModel, InitImage, LoadOptions, Reference, Request, RgbImage,
+    SchedulerKind,
 };
 use previz_models::pool::{ModelPool, PoolError, PoolKey};
 use previz_storage::AssetStore;
@@ -59,6 +61,9 @@ pub struct DiffusionEngine {
     pub steps: usize,
     pub guidance: f32,
     pub scheduler: SchedulerKind,
+    /// The IP-Adapter that shows characters' reference pictures to the model (their looks'
+    /// `reference`); `None`: a shot with one is refused, saying how to set one.
+    pub ip_adapter: Option<std::sync::Arc<IpAdapter>>,
 }
 
 impl DiffusionEngine {
@@ -110,7 +115,33 @@ impl DiffusionEngine {
             steps: if turbo { 4 } else { 25 },
             guidance: if turbo { 0.0 } else { 7.5 },
             scheduler: SchedulerKind::default(),
+            ip_adapter: None,
         })
+    }
+
+    /// Loads the IP-Adapter at `file` (its image encoder beside it, see
+    /// [`IpAdapter::encoder_candidates`]) through the model pool, on the model's device, and
+    /// checks that it was made for this model.
+    pub fn set_ip_adapter(&mut self, file: &std::path::Path) -> Result<(), FramesError> {
+        let device = self.options.device;
+        let key = PoolKey {
+            kind: "ip-adapter",
+            path: file.to_path_buf(),
+            variant: format!("{device:?}"),
+        };
+        let adapter = ModelPool::global()
+            .get_or_load(
+                key,
+                || IpAdapter::estimate_bytes(file, device),
+                || IpAdapter::load(file, None, device),
+            )
+            .map_err(|e| match e {
+                PoolError::Load(e) => FramesError::Model(e),
+                other => FramesError::Memory(other.to_string()),
+            })?;
+        self.model.check_ip_adapter(&adapter)?;
+        self.ip_adapter = Some(adapter);
+        Ok(())
     }
 }
 
@@ -139,26 +170,13 @@ fn look_loras(
     project_dir: Option<&std::path::Path>,
 ) -> Result<Vec<(PathBuf, f32)>, FramesError> {
     let mut out = Vec::new();
-    for look in looks {
-        let given = look.lora.trim();
-        // Paths in a project stay inside it: relative, no '..', no symlink leading out.
-        let Some(dir) = project_dir else {
-            return Err(FramesError::Look(format!(
-                "{given}: a character LoRA is named relative to the project folder, and this run has none; run it on a saved project"
-            )));
-        };
-        let path = previz_storage::backend::posix::resolve_inside(dir, std::path::Path::new(given))
-            .map_err(|why| {
-                FramesError::Look(format!(
-                    "{given}: not a safe path for a character LoRA ({why}); put the file inside the project folder (e.g. looks/mara.safetensors) and name it relative to it"
-                ))
-            })?;
-        if !path.is_file() {
-            return Err(FramesError::Look(format!(
-                "{}: the character LoRA is missing; put the file there or change the character's look",
-                path.display()
-            )));
-        }
+    for look in looks.iter().filter(|l| !l.lora.trim().is_empty()) {
+        let path = look_file(
+            &look.lora,
+            "character LoRA",
+            "looks/mara.safetensors",
+            project_dir,
+        )?;
         #[allow(clippy::cast_precision_loss)]
         let scale = look.scale_percent as f32 / 100.0;
         if !out.iter().any(|(p, _)| p == &path) {
@@ -166,6 +184,137 @@ fn look_loras(
         }
     }
     Ok(out)
+}
+
+/// A file a character's look names, resolved inside the project folder; a missing or unsafe
+/// one names itself and says what to do.
+fn look_file(
+    given: &str,
+    what: &str,
+    example: &str,
+    project_dir: Option<&std::path::Path>,
+) -> Result<PathBuf, FramesError> {
+    let given = given.trim();
+    // Paths in a project stay inside it: relative, no '..', no symlink leading out.
+    let Some(dir) = project_dir else {
+        return Err(FramesError::Look(format!(
+            "{given}: a {what} is named relative to the project folder, and this run has none; run it on a saved project"
+        )));
+    };
+    let path = previz_storage::backend::posix::resolve_inside(dir, std::path::Path::new(given))
+        .map_err(|why| {
+            FramesError::Look(format!(
+                "{given}: not a safe path for a {what} ({why}); put the file inside the project folder (e.g. {example}) and name it relative to it"
+            ))
+        })?;
+    if !path.is_file() {
+        return Err(FramesError::Look(format!(
+            "{}: the {what} is missing; put the file there or change the character's look",
+            path.display()
+        )));
+    }
+    Ok(path)
+}
+
+/// The reference pictures of a shot's characters: (file, blake3 of its bytes, strength in
+/// percent), each file once.
+fn look_references(
+    looks: &[previz_core::script::CharacterLook],
+    project_dir: Option<&std::path::Path>,
+) -> Result<Vec<(PathBuf, String, u32)>, FramesError> {
+    let mut out: Vec<(PathBuf, String, u32)> = Vec::new();
+    for look in looks.iter().filter(|l| !l.reference.trim().is_empty()) {
+        let path = look_file(
+            &look.reference,
+            "reference picture",
+            "looks/mara.png",
+            project_dir,
+        )?;
+        if out.iter().any(|(p, _, _)| p == &path) {
+            continue;
+        }
+        let bytes = std::fs::read(&path)
+            .map_err(|e| FramesError::Look(format!("{}: {e}", path.display())))?;
+        out.push((
+            path,
+            blake3::hash(&bytes).to_hex().to_string(),
+            look.reference_percent,
+        ));
+    }
+    Ok(out)
+}
+
+/// The strength of a shot's reference pictures: their looks' mean (one IP-Adapter scale
+/// steers them all).
+fn reference_scale(refs: &[(PathBuf, String, u32)]) -> f32 {
+    #[allow(clippy::cast_precision_loss)]
+    let mean = refs.iter().map(|(_, _, p)| *p as f32).sum::<f32>() / refs.len().max(1) as f32;
+    (mean / 100.0).clamp(0.0, 2.0)
+}
+
+/// What the provenance keeps of a shot's reference pictures (and what the up-to-date check
+/// compares): the adapter, each picture's name and hash, the scale.
+fn references_json(
+    engine: &FrameEngine,
+    refs: &[(PathBuf, String, u32)],
+) -> Result<Option<serde_json::Value>, FramesError> {
+    let FrameEngine::Diffusion(d) = engine else {
+        return Ok(None);
+    };
+    if refs.is_empty() {
+        return Ok(None);
+    }
+    let Some(adapter) = &d.ip_adapter else {
+        return Err(FramesError::Look(format!(
+            "{}: a character's look has a reference picture, and no IP-Adapter is set to show it to the model; set ip_adapter in settings.toml (or pass --ip-adapter FILE) to an IP-Adapter .safetensors with its image_encoder/ folder beside it, or clear the look's reference",
+            lora_name(&refs[0].0)
+        )));
+    };
+    let hash = adapter.content_hash()?;
+    let scale = (f64::from(reference_scale(refs)) * 1000.0).round() / 1000.0;
+    Ok(Some(serde_json::json!({
+        "adapter": lora_name(&adapter.file),
+        "adapter_hash": &hash[..16.min(hash.len())],
+        "pictures": refs
+            .iter()
+            .map(|(p, h, _)| serde_json::json!({"file": lora_name(p), "hash": &h[..16.min(h.len())]}))
+            .collect::<Vec<_>>(),
+        "scale": scale,
+    })))
+}
+
+/// The pictures themselves, for the request.
+fn reference_for(
+    engine: &DiffusionEngine,
+    refs: &[(PathBuf, String, u32)],
+) -> Result<Option<Reference>, FramesError> {
+    let Some(adapter) = &engine.ip_adapter else {
+        return Ok(None);
+    };
+    if refs.is_empty() {
+        return Ok(None);
+    }
+    let mut images = Vec::with_capacity(refs.len());
+    for (path, _, _) in refs {
+        let img = image::open(path)
+            .map_err(|e| {
+                FramesError::Look(format!(
+                    "{}: not a picture the studio can read ({e}); save it as PNG or JPEG",
+                    path.display()
+                ))
+            })?
+            .to_rgb8();
+        images.push(RgbImage {
+            width: img.width(),
+            height: img.height(),
+            pixels: img.into_raw(),
+        });
+    }
+    Ok(Some(Reference {
+        adapter: adapter.clone(),
+        images,
+        scale: reference_scale(refs),
+    }))
 }
 
 fn loras_json(loras: &[(PathBuf, f32)]) -> Option<serde_json::Value> {
@@ -370,7 +519,7 @@ pub fn run_frames(
                 shot_prompt(&working, shot)
                     .looks
                     .iter()
-                    .map(|l| format!("{}:{}", l.lora, l.scale_percent))
+                    .map(|l| format!("{}:{}:{}", l.lora, l.scale_percent, l.reference))
                     .collect::<Vec<_>>()
             })
         });
@@ -405,6 +554,11 @@ pub fn run_frames(
             FrameEngine::Sketch => None,
         };
         let loras = model.as_ref().and_then(|(m, _)| loras_json(&m.loras));
+        let refs = match engine {
+            FrameEngine::Diffusion(_) => look_references(&prompt.looks, looks_dir(options, store))?,
+            FrameEngine::Sketch => Vec::new(),
+        };
+        let references = references_json(engine, &refs)?;
         // The shot's number in the script (`12A`, `3.2`): the same whichever shots are drawn
         // in this run, so a frame is a function of its shot alone.
         let label = numbers
@@ -419,6 +573,7 @@ pub fn run_frames(
             t.provenance.prompt == prompt.prompt
                 && t.provenance.extra.get("engine").and_then(|v| v.as_str()) == Some(key.as_str())
                 && t.provenance.extra.get("loras") == loras.as_ref()
+                && t.provenance.extra.get("reference") == references.as_ref()
         });
         if up_to_date && !options.force && options.from_active.is_none() {
             summary.kept += 1;
@@ -439,6 +594,11 @@ pub fn run_frames(
                 })
             }
             _ => None,
+        };
+        // Read once per shot; the adapter encodes them once per take.
+        let reference = match engine {
+            FrameEngine::Diffusion(d) => reference_for(d, &refs)?,
+            FrameEngine::Sketch => None,
         };
         let mut made = 0;
         for take_index in 0..takes {
@@ -484,7 +644,7 @@ pub fn run_frames(
                         seed,
                         init: init.clone(),
                         previews: true,
-                        reference: None,
+                        reference: reference.clone(),
                     };
                     let result = model.generate(&request, Some(&token), &mut |s| {
                         on_step(
@@ -509,6 +669,9 @@ pub fn run_frames(
                     let mut extra = Extra::new();
                     if let Some(l) = &loras {
                         extra.insert("loras".into(), l.clone());
+                    }
+                    if let Some(r) = &references {
+                        extra.insert("reference".into(), r.clone());
                     }
                     if let Some(i) = &init {
                         extra.insert("img2img_strength".into(), serde_json::json!(i.strength));
@@ -625,6 +788,7 @@ pub fn frame_inputs(
     let prompt = shot_prompt(project, s);
     let planned = planned_lora_files(engine, &prompt, options, store)?;
     let loras = loras_json(&planned);
+    let references = planned_references(engine, &prompt, options, store)?;
     let (width, height) = match engine {
         FrameEngine::Sketch => generation_size(project, None, 8),
         FrameEngine::Diffusion(d) => generation_size(
@@ -670,6 +834,7 @@ pub fn frame_inputs(
         "negative": prompt.negative,
         "subjects": prompt.subjects,
         "loras": loras,
+        "reference": references,
         "size": [width, height],
         "sampling": sampling,
         "seed": options.seed.wrapping_add(shot_seed(shot, 0) % 1_000_000),
@@ -697,12 +862,30 @@ pub fn frame_up_to_date(
     };
     let prompt = shot_prompt(project, s);
     let loras = loras_json(&planned_lora_files(engine, &prompt, options, store)?);
+    let references = planned_references(engine, &prompt, options, store)?;
     let key = engine_key(engine);
     Ok(s.active().is_some_and(|t| {
         t.provenance.prompt == prompt.prompt
             && t.provenance.extra.get("engine").and_then(|v| v.as_str()) == Some(key.as_str())
             && t.provenance.extra.get("loras") == loras.as_ref()
+            && t.provenance.extra.get("reference") == references.as_ref()
     }))
+}
+
+/// The reference pictures a shot is drawn with, as its provenance will record them.
+fn planned_references(
+    engine: &FrameEngine,
+    prompt: &crate::prompt::ShotPrompt,
+    options: &FramesOptions,
+    store: &AssetStore,
+) -> Result<Option<serde_json::Value>, FramesError> {
+    if matches!(engine, FrameEngine::Sketch) {
+        return Ok(None);
+    }
+    references_json(
+        engine,
+        &look_references(&prompt.looks, looks_dir(options, store))?,
+    )
 }
 
 /// The LoRAs a shot is drawn with (the engine's, then its characters' looks), without loading

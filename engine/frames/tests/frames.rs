@@ -7,7 +7,10 @@ use previz_core::EditCommand;
 use previz_core::project::Project;
 use previz_core::script::CharacterField;
 use previz_core::shot::{ShotField, ShotSize};
-use previz_frames::{DiffusionEngine, FrameEngine, FramesOptions, run_frames, shot_prompt};
+use previz_frames::{
+    DiffusionEngine, FrameEngine, FramesOptions, frame_inputs, frame_up_to_date, run_frames,
+    shot_prompt,
+};
 use previz_jobs::{CancelToken, JobContext, JobKind};
 use previz_models::diffusion::LoadOptions;
 use previz_models::diffusion::tiny::{TinySpec, write_tiny_model};
@@ -370,6 +373,7 @@ fn a_characters_lora_is_merged_only_for_the_shots_that_show_them() {
         lora: "mara-look.safetensors".into(),
         scale_percent: 80,
         trigger: "m4ra woman".into(),
+        ..CharacterLook::new("")
     };
     p.apply(&EditCommand::EditCharacter {
         character: cid,
@@ -417,6 +421,7 @@ fn a_characters_lora_is_merged_only_for_the_shots_that_show_them() {
                 lora: "mara-look.safetensors".into(),
                 scale_percent: 100,
                 trigger: "m4ra woman".into(),
+                ..CharacterLook::new("")
             })),
         })
         .unwrap();
@@ -438,4 +443,130 @@ fn a_characters_lora_is_merged_only_for_the_shots_that_show_them() {
         e.contains("gone.safetensors") && e.contains("missing"),
         "{e}"
     );
+}
+
+/// A character's reference picture is shown to the model through the IP-Adapter only for the
+/// shots that show them: their takes record the adapter, the picture's hash and the strength,
+/// the others are drawn exactly as without it; a changed picture redraws only their shots; no
+/// adapter set is one clear error saying how to set one.
+#[test]
+fn a_characters_reference_picture_steers_only_the_shots_that_show_them() {
+    use previz_core::script::CharacterLook;
+    use previz_models::diffusion::tiny::{test_picture, write_tiny_ip_adapter};
+    let mut p = project();
+    let (cid, name) = first_character(&p);
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("tiny-sd");
+    write_tiny_model(&root, &TinySpec::default()).unwrap();
+    let adapter = write_tiny_ip_adapter(&dir.path().join("ip"), &root, 3).unwrap();
+    let picture = dir.path().join("looks/mara.png");
+    std::fs::create_dir_all(picture.parent().unwrap()).unwrap();
+    let save = |seed: u64| {
+        let img = test_picture(40, 48, seed);
+        image::RgbImage::from_raw(img.width, img.height, img.pixels)
+            .unwrap()
+            .save(&picture)
+            .unwrap();
+    };
+    save(1);
+    let (with, without) = (p.shots[0].id, p.shots[1].id);
+    for (shot, subject) in [
+        (with, name.clone()),
+        (without, "the empty corridor".to_owned()),
+    ] {
+        p.apply(&EditCommand::EditShot {
+            shot,
+            field: ShotField::Subject(subject),
+        })
+        .unwrap();
+    }
+    let store = AssetStore::new(dir.path().join("assets"));
+    let options = FramesOptions {
+        shots: Some(vec![with, without]),
+        takes: 1,
+        seed: 5,
+        ..FramesOptions::default()
+    };
+    let mut engine = DiffusionEngine::load("tiny-sd", &root, &LoadOptions::default()).unwrap();
+    engine.steps = 2;
+    // Without the look: the pictures both shots get when nobody has a reference.
+    let plain_engine = FrameEngine::Diffusion(Box::new(engine));
+    let (batch, _) = run_frames(
+        &p,
+        &plain_engine,
+        &store,
+        &options,
+        &ctx(),
+        |_| {},
+        |_, _| {},
+    )
+    .unwrap();
+    let mut plain = p.clone();
+    plain.apply(&batch.unwrap()).unwrap();
+
+    p.apply(&EditCommand::EditCharacter {
+        character: cid,
+        field: CharacterField::Look(Some(CharacterLook::reference("looks/mara.png"))),
+    })
+    .unwrap();
+    // No adapter set: one clear error that says how to set one.
+    let e = run_frames(
+        &p,
+        &plain_engine,
+        &store,
+        &options,
+        &ctx(),
+        |_| {},
+        |_, _| {},
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("mara.png") && e.contains("ip_adapter"), "{e}");
+
+    let FrameEngine::Diffusion(mut engine) = plain_engine else {
+        unreachable!()
+    };
+    engine.set_ip_adapter(&adapter).unwrap();
+    let engine = FrameEngine::Diffusion(engine);
+    let inputs = frame_inputs(&p, &engine, with, &options, &store)
+        .unwrap()
+        .unwrap();
+    assert_eq!(inputs["reference"]["pictures"][0]["file"], "mara.png");
+    let (batch, summary) =
+        run_frames(&p, &engine, &store, &options, &ctx(), |_| {}, |_, _| {}).unwrap();
+    assert_eq!(summary.takes, 2);
+    let mut drawn = p.clone();
+    drawn.apply(&batch.unwrap()).unwrap();
+    let take = |doc: &Project, shot| doc.shot(shot).unwrap().active().unwrap().clone();
+    let reference = &take(&drawn, with).provenance.extra["reference"];
+    assert_eq!(reference["adapter"], "ip-adapter.safetensors");
+    assert_eq!(reference["scale"], serde_json::json!(0.6));
+    assert_eq!(reference["pictures"][0]["file"], "mara.png");
+    assert_eq!(reference, &inputs["reference"]);
+    assert!(
+        !take(&drawn, without)
+            .provenance
+            .extra
+            .contains_key("reference")
+    );
+    assert_ne!(
+        take(&drawn, with).asset,
+        take(&plain, with).asset,
+        "the picture steers"
+    );
+    assert_eq!(
+        take(&drawn, without).asset,
+        take(&plain, without).asset,
+        "a shot without the character is drawn as before"
+    );
+
+    // Up to date on a second run; another picture under the same name redraws that shot only.
+    let (batch, summary) =
+        run_frames(&drawn, &engine, &store, &options, &ctx(), |_| {}, |_, _| {}).unwrap();
+    assert!(batch.is_none() && summary.kept == 2);
+    save(2);
+    assert!(!frame_up_to_date(&drawn, &engine, with, &options, &store).unwrap());
+    let (_, summary) =
+        run_frames(&drawn, &engine, &store, &options, &ctx(), |_| {}, |_, _| {}).unwrap();
+    assert_eq!((summary.shots_drawn, summary.kept), (1, 1));
 }

@@ -278,14 +278,17 @@ pub fn fsck(
         }
     };
     for c in &project.script.characters {
-        if let Some(look) = &c.look
-            && let Err(why) =
-                crate::backend::posix::resolve_inside(dir, Path::new(look.lora.trim()))
-        {
-            report.unsafe_paths.push(format!(
-                "{}'s look names {}: {why}; move the LoRA inside the project and name it relative to it",
-                c.name, look.lora
-            ));
+        let Some(look) = &c.look else { continue };
+        for (file, what) in [(&look.lora, "LoRA"), (&look.reference, "reference picture")] {
+            if file.trim().is_empty() {
+                continue;
+            }
+            if let Err(why) = crate::backend::posix::resolve_inside(dir, Path::new(file.trim())) {
+                report.unsafe_paths.push(format!(
+                    "{}'s look names {file}: {why}; move the {what} inside the project and name it relative to it",
+                    c.name
+                ));
+            }
         }
     }
     let named = users(&project);

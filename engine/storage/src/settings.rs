@@ -65,6 +65,10 @@ pub struct Settings {
     /// The dialogue's voice model; none: the built-in voice.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub voice_model: Option<String>,
+    /// The IP-Adapter (`.safetensors`, its `image_encoder/` folder beside it) that shows
+    /// characters' reference pictures to the diffusion model.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ip_adapter: Option<PathBuf>,
     /// More folders searched for models, before the standard ones.
     pub model_dirs: Vec<PathBuf>,
     /// The show's folder on the NAS (projects, and a `models/` folder every workstation uses).
@@ -91,6 +95,7 @@ impl Default for Settings {
             llm_model: None,
             diffusion_model: None,
             voice_model: None,
+            ip_adapter: None,
             model_dirs: Vec::new(),
             share_root: None,
             s3_url: None,
@@ -134,6 +139,7 @@ const HEADER: &str = "\
 # checks what it points at). Every key may be left out.
 #   device          cpu | cuda | auto
 #   llm_model, diffusion_model, voice_model   registry ids (`previz models list`) or paths
+#   ip_adapter      an IP-Adapter .safetensors (image_encoder/ beside it): characters' reference pictures
 #   model_dirs      more folders searched for models
 #   share_root      the show's folder on the NAS; <share_root>/models is searched for models
 #   s3_url          s3://bucket/prefix of the show's object storage

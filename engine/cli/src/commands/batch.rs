@@ -250,6 +250,9 @@ pub fn run(args: &BatchArgs, json: bool) -> Result<(), CliError> {
         frames: frame_engine(&FrameEngineSpec {
             model: args.frames_model.as_deref(),
             loras: &[],
+            ip_adapter: previz_storage::settings::Settings::user()
+                .ip_adapter
+                .as_deref(),
             device: &args.device,
             steps: None,
             guidance: None,

@@ -8,6 +8,7 @@
 //! to date.
 
 use std::io::IsTerminal;
+use std::path::Path;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use previz_breakdown::{BreakdownError, SceneSelection};
@@ -43,14 +44,12 @@ fn select_shots(project: &Project, spec: &str) -> Result<Vec<ShotId>, CliError> 
     previz_batch::select_shots(project, spec).map_err(CliError::bad_input)
 }
 
-/// `NAME=FILE[:SCALE][@TRIGGER WORDS]` as the edit that sets that character's look (`NAME=`
-/// clears it).
-fn look_command(project: &Project, spec: &str) -> Result<EditCommand, CliError> {
-    let bad = |why: String| CliError::bad_input(format!("--look '{spec}': {why}"));
-    let (name, rest) = spec
-        .split_once('=')
-        .ok_or_else(|| bad("expected NAME=FILE[:SCALE][@TRIGGER WORDS]".into()))?;
-    let character = project
+/// The character `name` answers to, or which names the script has.
+fn find_character<'a>(
+    project: &'a Project,
+    name: &str,
+) -> Result<&'a previz_core::script::Character, String> {
+    project
         .script
         .characters
         .iter()
@@ -62,28 +61,80 @@ fn look_command(project: &Project, spec: &str) -> Result<EditCommand, CliError> 
                 .iter()
                 .map(|c| c.name.as_str())
                 .collect();
-            bad(format!(
+            format!(
                 "no character is called '{}'; the script has: {}",
                 name.trim(),
                 names.join(", ")
-            ))
-        })?;
-    let look = if rest.trim().is_empty() {
-        None
+            )
+        })
+}
+
+/// `NAME=FILE[:SCALE][@TRIGGER WORDS]` as the edit that sets that character's look (`NAME=`
+/// clears it).
+fn look_command(project: &Project, spec: &str) -> Result<EditCommand, CliError> {
+    let bad = |why: String| CliError::bad_input(format!("--look '{spec}': {why}"));
+    let (name, rest) = spec
+        .split_once('=')
+        .ok_or_else(|| bad("expected NAME=FILE[:SCALE][@TRIGGER WORDS]".into()))?;
+    let character = find_character(project, name).map_err(bad)?;
+    // The LoRA part of the look; a reference picture it has stays.
+    let mut look = character
+        .look
+        .clone()
+        .unwrap_or_else(|| CharacterLook::new(""));
+    if rest.trim().is_empty() {
+        look.lora.clear();
+        look.trigger.clear();
+        look.scale_percent = 100;
     } else {
         let (file_scale, trigger) = rest.split_once('@').unwrap_or((rest, ""));
         let (file, scale) = parse_lora(file_scale.trim()).map_err(bad)?;
         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
         let scale_percent = (scale * 100.0).round().max(0.0) as u32;
-        Some(CharacterLook {
-            lora: file.display().to_string(),
-            scale_percent,
-            trigger: trigger.trim().to_owned(),
-        })
-    };
+        look.lora = file.display().to_string();
+        look.scale_percent = scale_percent;
+        look.trigger = trigger.trim().to_owned();
+    }
     Ok(EditCommand::EditCharacter {
         character: character.id,
-        field: CharacterField::Look(look),
+        field: CharacterField::Look((!look.is_empty()).then_some(look)),
+    })
+}
+
+/// `NAME=PICTURE[:PERCENT]` as the edit that sets that character's reference picture (`NAME=`
+/// clears it; a LoRA the look has stays).
+fn reference_command(project: &Project, spec: &str) -> Result<EditCommand, CliError> {
+    let bad = |why: String| CliError::bad_input(format!("--reference '{spec}': {why}"));
+    let (name, rest) = spec
+        .split_once('=')
+        .ok_or_else(|| bad("expected NAME=PICTURE[:PERCENT]".into()))?;
+    let character = find_character(project, name).map_err(bad)?;
+    let mut look = character
+        .look
+        .clone()
+        .unwrap_or_else(|| CharacterLook::new(""));
+    let rest = rest.trim();
+    if rest.is_empty() {
+        look.reference.clear();
+        look.reference_percent = 60;
+    } else {
+        let (file, percent) = match rest.rsplit_once(':') {
+            Some((f, p)) if !f.is_empty() && p.trim().parse::<u32>().is_ok() => {
+                (f, p.trim().parse::<u32>().unwrap_or(60))
+            }
+            _ => (rest, 60),
+        };
+        if percent > 200 {
+            return Err(bad(format!(
+                "strength {percent}%: use 0 to 200 (60 leaves room for the prompt)"
+            )));
+        }
+        look.reference = file.to_owned();
+        look.reference_percent = percent;
+    }
+    Ok(EditCommand::EditCharacter {
+        character: character.id,
+        field: CharacterField::Look((!look.is_empty()).then_some(look)),
     })
 }
 
@@ -91,6 +142,7 @@ fn engine_for(args: &FramesArgs) -> Result<FrameEngine, CliError> {
     frame_engine(&FrameEngineSpec {
         model: args.model.as_deref(),
         loras: &args.loras,
+        ip_adapter: args.ip_adapter.as_deref(),
         device: &args.device,
         steps: args.steps,
         guidance: args.guidance,
@@ -102,6 +154,8 @@ fn engine_for(args: &FramesArgs) -> Result<FrameEngine, CliError> {
 pub(crate) struct FrameEngineSpec<'a> {
     pub model: Option<&'a str>,
     pub loras: &'a [String],
+    /// Characters' reference pictures are shown to the model through it.
+    pub ip_adapter: Option<&'a Path>,
     pub device: &'a str,
     pub steps: Option<usize>,
     pub guidance: Option<f32>,
@@ -165,6 +219,11 @@ pub(crate) fn frame_engine(args: &FrameEngineSpec<'_>) -> Result<FrameEngine, Cl
         .scheduler
         .parse::<SchedulerKind>()
         .map_err(CliError::bad_input)?;
+    if let Some(file) = args.ip_adapter {
+        engine
+            .set_ip_adapter(file)
+            .map_err(|e| CliError::bad_input(format!("--ip-adapter {}: {e}", file.display())))?;
+    }
     Ok(FrameEngine::Diffusion(Box::new(engine)))
 }
 
@@ -195,8 +254,15 @@ pub fn run(args: &FramesArgs, json: bool) -> Result<(), CliError> {
     };
     let (mut session, _) = open(&dir, mode, json)?;
     // Looks given on the command line go into the character bible first (one undo step each).
-    for spec in &args.looks {
-        let applied = look_command(session.project(), spec).and_then(|command| {
+    let looks = args.looks.iter().map(|s| (s, false));
+    let references = args.references.iter().map(|s| (s, true));
+    for (spec, is_reference) in looks.chain(references) {
+        let command = if is_reference {
+            reference_command(session.project(), spec)
+        } else {
+            look_command(session.project(), spec)
+        };
+        let applied = command.and_then(|command| {
             session
                 .apply(&command)
                 .and_then(|_| session.save())

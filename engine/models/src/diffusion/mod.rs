@@ -654,6 +654,17 @@ impl DiffusionModel {
     }
 
     /// Whether the UNet takes the mask and masked image (a dedicated inpainting model).
+    /// Checks that `adapter` was made for this model and sits on its device.
+    pub fn check_ip_adapter(&self, adapter: &ip_adapter::IpAdapter) -> Result<(), DiffusionError> {
+        if !adapter.device().same_device(&self.device) {
+            return Err(DiffusionError::Request(format!(
+                "the IP-Adapter {} is loaded on another device than the model; load both with the same device",
+                adapter.file.display()
+            )));
+        }
+        adapter.check(&self.unet, &self.root)
+    }
+
     #[must_use]
     pub fn is_inpainting_model(&self) -> bool {
         self.unet_config.in_channels == 2 * self.unet_config.out_channels + 1
@@ -744,13 +755,7 @@ impl DiffusionModel {
         };
         let image_prompt = match &r.reference {
             Some(reference) => {
-                if !reference.adapter.device().same_device(&self.device) {
-                    return Err(DiffusionError::Request(format!(
-                        "the IP-Adapter {} is loaded on another device than the model; load both with the same device",
-                        reference.adapter.file.display()
-                    )));
-                }
-                reference.adapter.check(&self.unet, &self.root)?;
+                self.check_ip_adapter(&reference.adapter)?;
                 Some(reference.adapter.prompt(
                     &self.unet,
                     &reference.images,
