@@ -1081,6 +1081,46 @@ fn the_cast_panel_sets_a_characters_look_as_one_undo_step() {
         None,
         "one undo takes the whole file name back"
     );
+
+    // A reference picture alone is a look too (shown through the IP-Adapter); its strength
+    // appears once there is one.
+    let field = format!("Reference picture of {name}");
+    h.get_by_label(&field).click();
+    h.run_steps(1);
+    let typed = "looks/mara.png";
+    for c in typed.chars() {
+        h.get_by_label(&field).type_text(&c.to_string());
+        h.run_steps(1);
+    }
+    h.key_press(Key::Enter);
+    h.run_steps(2);
+    let look = doc(&h)
+        .script
+        .character(character)
+        .unwrap()
+        .look
+        .clone()
+        .unwrap();
+    assert_eq!(
+        (
+            look.lora.as_str(),
+            look.reference.as_str(),
+            look.reference_percent
+        ),
+        ("", typed, 60)
+    );
+    assert!(
+        h.query_by_label(&format!("Reference strength of {name}"))
+            .is_some()
+    );
+    assert!(
+        h.query_by_label(&format!("Look strength of {name}"))
+            .is_none(),
+        "no LoRA, no LoRA strength"
+    );
+    h.key_press_modifiers(Modifiers::COMMAND, Key::Z);
+    h.run_steps(2);
+    assert_eq!(doc(&h).script.character(character).unwrap().look, None);
 }
 
 /// The Cast panel: the voices this machine has are found in the background; choosing one

@@ -752,6 +752,92 @@ fn frames_draws_sketches_without_a_model_and_takes_from_a_diffusion_model() {
     );
     drop(session);
 
+    // A reference picture instead of the LoRA: shown through the IP-Adapter named on the
+    // command line; without one, one clear error saying how to set it.
+    let adapter =
+        previz_models::diffusion::tiny::write_tiny_ip_adapter(&tmp.path().join("ip"), &model, 3)
+            .unwrap();
+    std::fs::create_dir_all(dir.join("looks")).unwrap();
+    let picture = previz_models::diffusion::tiny::test_picture(40, 30, 1);
+    image::RgbImage::from_raw(picture.width, picture.height, picture.pixels)
+        .unwrap()
+        .save(dir.join("looks/ref.png"))
+        .unwrap();
+    let (mut session, _) = Session::open(&dir, OpenMode::ReadWrite).unwrap();
+    let first_shot = session.project().shots[0].id;
+    session
+        .apply(&EditCommand::EditShot {
+            shot: first_shot,
+            field: previz_core::shot::ShotField::Subject(name.clone()),
+        })
+        .unwrap();
+    session.save().unwrap();
+    session.close().unwrap();
+    let clear_lora = format!("{name}=");
+    let reference = format!("{name}=looks/ref.png:70");
+    let frames_with = |extra: &[&str]| {
+        let mut args = vec![
+            "frames",
+            dir_s,
+            "--model",
+            model_s,
+            "--steps",
+            "2",
+            "--shots",
+            "1",
+            "--look",
+            &clear_lora,
+            "--reference",
+            &reference,
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        previz_e2e::previz_in_env(tmp.path(), &args, &env)
+    };
+    let run = frames_with(&[]);
+    assert_eq!(run.status, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("ip_adapter") && run.stderr.contains("ref.png"),
+        "{}",
+        run.stderr
+    );
+    let run = frames_with(&["--ip-adapter", adapter.to_str().unwrap()]);
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    let (session, _) = Session::open(&dir, OpenMode::ReadOnly).unwrap();
+    let look = session.project().script.characters[0].look.clone().unwrap();
+    assert_eq!(
+        (
+            look.lora.as_str(),
+            look.reference.as_str(),
+            look.reference_percent
+        ),
+        ("", "looks/ref.png", 70)
+    );
+    let reference_json = &session.project().shots[0]
+        .active()
+        .unwrap()
+        .provenance
+        .extra["reference"];
+    assert_eq!(reference_json["pictures"][0]["file"], "ref.png");
+    assert_eq!(reference_json["scale"], serde_json::json!(0.7));
+    drop(session);
+    let run = previz_e2e::previz_in_env(
+        tmp.path(),
+        &[
+            "frames",
+            dir_s,
+            "--reference",
+            &format!("{name}=looks/ref.png:500"),
+        ],
+        &env,
+    );
+    assert_eq!(run.status, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("--reference") && run.stderr.contains("500"),
+        "{}",
+        run.stderr
+    );
+
     // Bad input: a clear line and exit 2.
     let run = previz_e2e::previz_in_env(tmp.path(), &["frames", dir_s, "--shots", "999"], &env);
     assert_eq!(run.status, 2, "{}", run.stderr);

@@ -424,4 +424,36 @@ fn doctor_reports_what_this_machine_has_and_lacks() {
             .contains("settings.toml:2:"),
         "{settings}"
     );
+
+    // The IP-Adapter the settings name: found with its image encoder, or a failed check that
+    // says what is missing.
+    let model = t.join("tiny-sd");
+    previz_models::diffusion::tiny::write_tiny_model(
+        &model,
+        &previz_models::diffusion::tiny::TinySpec::default(),
+    )
+    .unwrap();
+    let adapter =
+        previz_models::diffusion::tiny::write_tiny_ip_adapter(&t.join("ip"), &model, 3).unwrap();
+    let with_adapter = |file: &Path| {
+        std::fs::write(
+            t.join("config/previz-studio/settings.toml"),
+            format!("ip_adapter = {:?}\n", file.display().to_string()),
+        )
+        .unwrap();
+        let run = previz(t, &["doctor", "--json", "--quick"], &env);
+        check(&run.json(), "ip_adapter").clone()
+    };
+    assert_eq!(with_adapter(&adapter)["status"], "ok");
+    std::fs::remove_dir_all(t.join("ip/image_encoder")).unwrap();
+    let missing = with_adapter(&adapter);
+    assert_eq!(missing["status"], "fail", "{missing}");
+    assert!(
+        missing["summary"]
+            .as_str()
+            .unwrap()
+            .contains("image_encoder"),
+        "{missing}"
+    );
+    assert_eq!(with_adapter(&t.join("gone.safetensors"))["status"], "fail");
 }

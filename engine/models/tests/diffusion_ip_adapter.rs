@@ -16,8 +16,12 @@
 //! their pictures, plus what transformers' `CLIPImageProcessor` makes of pictures that need
 //! resizing and cropping. CI compares ours with them.
 
+mod diffusion_fixtures;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+use diffusion_fixtures::{assert_close, fixtures, read_png, save_noise, write_png};
 
 use previz_models::diffusion::ip_adapter::IpAdapter;
 use previz_models::diffusion::tiny::{
@@ -25,7 +29,6 @@ use previz_models::diffusion::tiny::{
 };
 use previz_models::diffusion::{
     DiffusionError, DiffusionModel, LoadOptions, Reference, Request, RgbImage, SchedulerKind,
-    noise_sequence,
 };
 
 struct Case {
@@ -79,28 +82,6 @@ const PROCESSED: [(u32, u32, u64); 2] = [(48, 40, 5), (20, 28, 6)];
 const PROMPT: &str = "the red door";
 const NEGATIVE: &str = "blurry";
 
-fn fixtures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/diffusion")
-}
-
-fn read_png(path: &Path) -> RgbImage {
-    let img = image::open(path)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-        .to_rgb8();
-    RgbImage {
-        width: img.width(),
-        height: img.height(),
-        pixels: img.into_raw(),
-    }
-}
-
-fn write_png(path: &Path, img: &RgbImage) {
-    image::RgbImage::from_raw(img.width, img.height, img.pixels.clone())
-        .unwrap()
-        .save(path)
-        .unwrap();
-}
-
 /// A tiny model and its adapter: `root/model`, `root/adapter`.
 struct Tiny {
     model: DiffusionModel,
@@ -146,26 +127,6 @@ fn pictures(case: &Case) -> Vec<RgbImage> {
         .collect()
 }
 
-fn compare(name: &str, ours: &RgbImage, reference: &RgbImage) {
-    assert_eq!(
-        (reference.width, reference.height),
-        (ours.width, ours.height)
-    );
-    let diffs: Vec<u32> = ours
-        .pixels
-        .iter()
-        .zip(&reference.pixels)
-        .map(|(a, b)| u32::from(a.abs_diff(*b)))
-        .collect();
-    let mean = f64::from(diffs.iter().sum::<u32>()) / diffs.len() as f64;
-    let max = diffs.iter().max().copied().unwrap_or(0);
-    eprintln!("{name}: mean |ours - diffusers| = {mean:.3}, max = {max}");
-    assert!(
-        mean < 0.1 && max <= 2,
-        "{name}: mean {mean:.3}, max {max} (8-bit levels)"
-    );
-}
-
 #[test]
 fn our_ip_adapter_computes_what_diffusers_computes() {
     let export = std::env::var_os("PREVIZ_DIFFUSION_EXPORT").map(PathBuf::from);
@@ -193,17 +154,7 @@ fn our_ip_adapter_computes_what_diffusers_computes() {
             )
             .unwrap();
         if let Some(dir) = &export {
-            let draws = noise_sequence(case.seed, (1, 4, 8, 8), case.steps + 2).unwrap();
-            let map: std::collections::HashMap<String, candle_core::Tensor> = draws
-                .into_iter()
-                .enumerate()
-                .map(|(i, t)| (format!("noise.{i}"), t))
-                .collect();
-            candle_core::safetensors::save(
-                &map,
-                dir.join(format!("noise-{}.safetensors", case.name)),
-            )
-            .unwrap();
+            save_noise(dir, case.name, case.seed, case.steps);
             let mut files = Vec::new();
             for (i, p) in refs.iter().enumerate() {
                 let f = format!("picture-{}-{i}.png", case.name);
@@ -221,7 +172,7 @@ fn our_ip_adapter_computes_what_diffusers_computes() {
             }));
         } else {
             let reference = read_png(&fixtures().join(format!("{}.png", case.name)));
-            compare(case.name, &ours, &reference);
+            assert_close(case.name, &ours, &reference);
         }
     }
     // What the image processor makes of pictures that are not the encoder's size.

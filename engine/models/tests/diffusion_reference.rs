@@ -15,11 +15,15 @@
 //! their pictures. CI compares ours
 //! with them: scheduler, guidance and img2img noise must compute what diffusers computes.
 
-use std::path::{Path, PathBuf};
+mod diffusion_fixtures;
+
+use std::path::PathBuf;
+
+use diffusion_fixtures::{assert_close, fixtures, read_png, save_noise, write_png};
 
 use previz_models::diffusion::tiny::{TinySpec, write_tiny_model};
 use previz_models::diffusion::{
-    DiffusionModel, InitImage, LoadOptions, Request, RgbImage, SchedulerKind, noise_sequence,
+    DiffusionModel, InitImage, LoadOptions, Request, RgbImage, SchedulerKind,
 };
 
 struct Case {
@@ -167,28 +171,6 @@ const CASES: [Case; 10] = [
 const PROMPT: &str = "the red door";
 const NEGATIVE: &str = "blurry";
 
-fn fixtures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/diffusion")
-}
-
-fn read_png(path: &Path) -> RgbImage {
-    let img = image::open(path)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-        .to_rgb8();
-    RgbImage {
-        width: img.width(),
-        height: img.height(),
-        pixels: img.into_raw(),
-    }
-}
-
-fn write_png(path: &Path, img: &RgbImage) {
-    image::RgbImage::from_raw(img.width, img.height, img.pixels.clone())
-        .unwrap()
-        .save(path)
-        .unwrap();
-}
-
 fn request(case: &Case, init: Option<&RgbImage>) -> Request {
     Request {
         prompt: PROMPT.into(),
@@ -260,17 +242,7 @@ fn our_pipeline_computes_what_diffusers_computes() {
             .unwrap();
         if let Some(dir) = &export {
             // The noise this case draws, in order, for diffusers to use.
-            let draws = noise_sequence(case.seed, (1, 4, 8, 8), case.steps + 2).unwrap();
-            let map: std::collections::HashMap<String, candle_core::Tensor> = draws
-                .into_iter()
-                .enumerate()
-                .map(|(i, t)| (format!("noise.{i}"), t))
-                .collect();
-            candle_core::safetensors::save(
-                &map,
-                dir.join(format!("noise-{}.safetensors", case.name)),
-            )
-            .unwrap();
+            save_noise(dir, case.name, case.seed, case.steps);
             write_png(&dir.join(format!("ours-{}.png", case.name)), &ours);
             let spec = serde_json::json!({
                 "name": case.name, "scheduler": case.scheduler.as_str(), "steps": case.steps,
@@ -287,27 +259,7 @@ fn our_pipeline_computes_what_diffusers_computes() {
             report.push(spec);
         } else {
             let reference = read_png(&fixtures().join(format!("{}.png", case.name)));
-            assert_eq!(
-                (reference.width, reference.height),
-                (ours.width, ours.height)
-            );
-            let diffs: Vec<u32> = ours
-                .pixels
-                .iter()
-                .zip(&reference.pixels)
-                .map(|(a, b)| u32::from(a.abs_diff(*b)))
-                .collect();
-            let mean = f64::from(diffs.iter().sum::<u32>()) / diffs.len() as f64;
-            let max = diffs.iter().max().copied().unwrap_or(0);
-            eprintln!(
-                "{}: mean |ours - diffusers| = {mean:.3}, max = {max}",
-                case.name
-            );
-            assert!(
-                mean < 0.1 && max <= 2,
-                "{}: mean {mean:.3}, max {max} (8-bit levels)",
-                case.name
-            );
+            assert_close(case.name, &ours, &reference);
         }
         if first[usize::from(case.xl)].is_none() {
             first[usize::from(case.xl)] = Some((ours, case.name));

@@ -654,6 +654,11 @@ fn model_checks(settings: &Settings, quick: bool) -> Vec<Check> {
             );
         }
     }
+    // The IP-Adapter the settings name: its file, its image encoder, their headers (cheap:
+    // nothing is loaded).
+    if let Some(file) = &settings.ip_adapter {
+        checks.push(ip_adapter_check(file));
+    }
     for p in &registry.problems {
         checks.push(
             Check::new("models", Status::Warn, p.to_string())
@@ -661,6 +666,48 @@ fn model_checks(settings: &Settings, quick: bool) -> Vec<Check> {
         );
     }
     checks
+}
+
+fn ip_adapter_check(file: &Path) -> Check {
+    use previz_models::diffusion::ip_adapter::IpAdapter;
+    use previz_models::diffusion::layout;
+    let fail = |what: String| {
+        Check::new("ip_adapter", Status::Fail, what).fix(
+            "point ip_adapter in the settings at an IP-Adapter .safetensors with its image_encoder/ folder beside it, or remove the key",
+        )
+    };
+    if !file.is_file() {
+        return fail(format!("ip_adapter {}: no such file", file.display()));
+    }
+    if let Err(e) = layout::check_safetensors(file) {
+        return fail(format!("ip_adapter: {e}"));
+    }
+    let candidates = IpAdapter::encoder_candidates(file);
+    let Some(encoder) = candidates.iter().find(|d| d.join("config.json").is_file()) else {
+        return fail(format!(
+            "ip_adapter {}: no image encoder (image_encoder/config.json) in {}",
+            file.display(),
+            candidates
+                .iter()
+                .map(|c| c.display().to_string())
+                .collect::<Vec<_>>()
+                .join(" or ")
+        ));
+    };
+    let weights = layout::weight_files(encoder, "model").and_then(|files| {
+        files
+            .iter()
+            .try_for_each(|f| layout::check_safetensors(f).map(|_| ()))
+    });
+    match weights {
+        Ok(()) => Check::new(
+            "ip_adapter",
+            Status::Ok,
+            format!("IP-Adapter {} with {}", file.display(), encoder.display()),
+        )
+        .data(json!({ "file": file, "image_encoder": encoder })),
+        Err(e) => fail(format!("ip_adapter's image encoder: {e}")),
+    }
 }
 
 fn dir_size(dir: &Path) -> u64 {

@@ -355,7 +355,12 @@ pub fn run(args: &FramesArgs, json: bool) -> Result<(), CliError> {
             Err(e) => {
                 bar.finish_and_clear();
                 close(session);
-                return Err(CliError::failure(e.to_string()));
+                // A look naming a missing or unsafe file, or a picture with no adapter set, is
+                // the project's input to correct (exit 2); the rest is a failure (exit 1).
+                return Err(match e {
+                    previz_frames::FramesError::Look(_) => CliError::bad_input(e.to_string()),
+                    _ => CliError::failure(e.to_string()),
+                });
             }
         };
         if let Some(command) = command

@@ -195,7 +195,26 @@ struct LayerShape {
     quick_gelu: bool,
 }
 
+impl LayerShape {
+    fn new(hidden: usize, intermediate: usize, heads: usize, eps: f64, act: &str) -> Self {
+        Self {
+            hidden,
+            intermediate,
+            heads,
+            eps,
+            quick_gelu: act == "quick_gelu",
+        }
+    }
+}
+
 impl ClipLayer {
+    /// The `n` layers under `m.encoder.layers`.
+    fn stack(m: &VarBuilder, s: LayerShape, n: usize) -> CandleResult<Vec<Self>> {
+        (0..n)
+            .map(|i| Self::new(&m.pp("encoder.layers").pp(i.to_string()), s))
+            .collect()
+    }
+
     fn new(l: &VarBuilder, s: LayerShape) -> CandleResult<Self> {
         let d = s.hidden;
         let ln = |p: VarBuilder| candle_nn::layer_norm(d, s.eps, p);
@@ -280,17 +299,15 @@ impl ClipTextEncoder {
         let position_embedding = emb
             .pp("position_embedding")
             .get((c.max_position_embeddings, d), "weight")?;
-        let shape = LayerShape {
-            hidden: d,
-            intermediate: c.intermediate_size,
-            heads: c.num_attention_heads,
-            eps: c.layer_norm_eps,
-            quick_gelu: c.hidden_act == "quick_gelu",
-        };
+        let shape = LayerShape::new(
+            d,
+            c.intermediate_size,
+            c.num_attention_heads,
+            c.layer_norm_eps,
+            &c.hidden_act,
+        );
         let ln = |p: VarBuilder| candle_nn::layer_norm(d, c.layer_norm_eps, p);
-        let layers = (0..c.num_hidden_layers)
-            .map(|i| ClipLayer::new(&m.pp("encoder.layers").pp(i.to_string()), shape))
-            .collect::<CandleResult<Vec<_>>>()?;
+        let layers = ClipLayer::stack(&m, shape, c.num_hidden_layers)?;
         Ok(Self {
             token_embedding,
             position_embedding,
@@ -390,17 +407,15 @@ impl ClipVisionEncoder {
         let emb = m.pp("embeddings");
         let d = c.hidden_size;
         let grid = c.image_size / c.patch_size;
-        let shape = LayerShape {
-            hidden: d,
-            intermediate: c.intermediate_size,
-            heads: c.num_attention_heads,
-            eps: c.layer_norm_eps,
-            quick_gelu: c.hidden_act == "quick_gelu",
-        };
+        let shape = LayerShape::new(
+            d,
+            c.intermediate_size,
+            c.num_attention_heads,
+            c.layer_norm_eps,
+            &c.hidden_act,
+        );
         let ln = |p: VarBuilder| candle_nn::layer_norm(d, c.layer_norm_eps, p);
-        let layers = (0..c.num_hidden_layers)
-            .map(|i| ClipLayer::new(&m.pp("encoder.layers").pp(i.to_string()), shape))
-            .collect::<CandleResult<Vec<_>>>()?;
+        let layers = ClipLayer::stack(&m, shape, c.num_hidden_layers)?;
         Ok(Self {
             patch: candle_nn::conv2d_no_bias(
                 c.num_channels,

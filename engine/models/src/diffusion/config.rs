@@ -405,27 +405,32 @@ fn quick_gelu() -> String {
     "quick_gelu".into()
 }
 
+/// What both CLIP towers need: heads that split the width, an activation we have.
+fn check_transformer(
+    path: &Path,
+    hidden: usize,
+    heads: usize,
+    act: &str,
+) -> Result<(), DiffusionError> {
+    if heads == 0 || !hidden.is_multiple_of(heads) {
+        return Err(config_error(
+            path,
+            format!("hidden_size {hidden} does not split into {heads} attention heads"),
+        ));
+    }
+    if !matches!(act, "quick_gelu" | "gelu") {
+        return Err(config_error(
+            path,
+            format!("hidden_act '{act}' is not supported; expected quick_gelu or gelu"),
+        ));
+    }
+    Ok(())
+}
+
 /// Reads `text_encoder/config.json`.
 pub fn clip_config(text: &str, path: &Path) -> Result<ClipConfig, DiffusionError> {
     let c: ClipConfig = parse_json(text, path)?;
-    if c.num_attention_heads == 0 || !c.hidden_size.is_multiple_of(c.num_attention_heads) {
-        return Err(config_error(
-            path,
-            format!(
-                "hidden_size {} does not split into {} attention heads",
-                c.hidden_size, c.num_attention_heads
-            ),
-        ));
-    }
-    if !matches!(c.hidden_act.as_str(), "quick_gelu" | "gelu") {
-        return Err(config_error(
-            path,
-            format!(
-                "hidden_act '{}' is not supported; expected quick_gelu or gelu",
-                c.hidden_act
-            ),
-        ));
-    }
+    check_transformer(path, c.hidden_size, c.num_attention_heads, &c.hidden_act)?;
     if c.max_position_embeddings < 3 || c.vocab_size < 2 {
         return Err(config_error(
             path,
@@ -478,15 +483,7 @@ pub fn clip_vision_config(text: &str, path: &Path) -> Result<ClipVisionConfig, D
         }
         Err(_) => parse_json(text, path)?,
     };
-    if c.num_attention_heads == 0 || !c.hidden_size.is_multiple_of(c.num_attention_heads) {
-        return Err(config_error(
-            path,
-            format!(
-                "hidden_size {} does not split into {} attention heads",
-                c.hidden_size, c.num_attention_heads
-            ),
-        ));
-    }
+    check_transformer(path, c.hidden_size, c.num_attention_heads, &c.hidden_act)?;
     if c.patch_size == 0
         || c.image_size < c.patch_size
         || !c.image_size.is_multiple_of(c.patch_size)
@@ -505,15 +502,6 @@ pub fn clip_vision_config(text: &str, path: &Path) -> Result<ClipVisionConfig, D
             format!(
                 "num_channels {}; expected an RGB image encoder (3)",
                 c.num_channels
-            ),
-        ));
-    }
-    if !matches!(c.hidden_act.as_str(), "quick_gelu" | "gelu") {
-        return Err(config_error(
-            path,
-            format!(
-                "hidden_act '{}' is not supported; expected quick_gelu or gelu",
-                c.hidden_act
             ),
         ));
     }
