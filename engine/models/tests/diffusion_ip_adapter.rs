@@ -382,3 +382,38 @@ fn bad_adapters_give_clear_errors() {
     assert!(err.to_string().contains("config.json"), "{err}");
     assert!(err.to_string().contains("projects to 16"), "{err}");
 }
+
+/// `h94/IP-Adapter`'s layout: `models/image_encoder` (ViT-H) beside `sdxl_models/image_encoder`
+/// (ViT-bigG); an adapter in `sdxl_models/` that takes ViT-H embeddings finds the encoder of its
+/// width, not the one beside it.
+#[test]
+fn an_adapter_finds_the_image_encoder_of_its_width() {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = tmp.path().join("model");
+    write_tiny_model(&model, &TinySpec::default()).unwrap();
+    let repo = tmp.path().join("IP-Adapter");
+    write_tiny_ip_adapter(&repo.join("models"), &model, 3).unwrap();
+    // sdxl_models/: another encoder (projecting to 16) and an adapter made for the 24-wide one.
+    let other = write_tiny_ip_adapter(&repo.join("sdxl_models"), &model, 4).unwrap();
+    let config = repo.join("sdxl_models/image_encoder/config.json");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        text.replace("\"projection_dim\": 24", "\"projection_dim\": 16"),
+    )
+    .unwrap();
+    assert_eq!(
+        IpAdapter::find_encoder(&other).unwrap(),
+        repo.join("models/image_encoder")
+    );
+    let adapter = IpAdapter::load(&other, None, Default::default()).unwrap();
+    assert_eq!(adapter.encoder_dir, repo.join("models/image_encoder"));
+    // Named explicitly, the wrong one is refused with the reason.
+    let err = IpAdapter::load(
+        &other,
+        Some(&repo.join("sdxl_models/image_encoder")),
+        Default::default(),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("projects to 16"), "{err}");
+}

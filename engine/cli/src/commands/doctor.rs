@@ -682,19 +682,11 @@ fn ip_adapter_check(file: &Path) -> Check {
     if let Err(e) = layout::check_safetensors(file) {
         return fail(format!("ip_adapter: {e}"));
     }
-    let candidates = IpAdapter::encoder_candidates(file);
-    let Some(encoder) = candidates.iter().find(|d| d.join("config.json").is_file()) else {
-        return fail(format!(
-            "ip_adapter {}: no image encoder (image_encoder/config.json) in {}",
-            file.display(),
-            candidates
-                .iter()
-                .map(|c| c.display().to_string())
-                .collect::<Vec<_>>()
-                .join(" or ")
-        ));
+    let encoder = match IpAdapter::find_encoder(file) {
+        Ok(dir) => dir,
+        Err(e) => return fail(format!("ip_adapter: {e}")),
     };
-    let weights = layout::weight_files(encoder, "model").and_then(|files| {
+    let weights = layout::weight_files(&encoder, "model").and_then(|files| {
         files
             .iter()
             .try_for_each(|f| layout::check_safetensors(f).map(|_| ()))

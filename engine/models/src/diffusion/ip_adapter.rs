@@ -65,15 +65,79 @@ fn corrupt(file: &Path, message: String) -> DiffusionError {
 
 impl IpAdapter {
     /// Where the image encoder of the adapter at `file` is looked for when none is given: an
-    /// `image_encoder/` folder beside the file, then beside its folder (`models/` and
-    /// `sdxl_models/` of `h94/IP-Adapter` hold the file and the folder side by side).
+    /// `image_encoder/` folder beside the file, then beside its folder, then in its folder's
+    /// sibling folders (by name): `h94/IP-Adapter` keeps `models/image_encoder` (ViT-H) and
+    /// `sdxl_models/image_encoder` (ViT-bigG), and some `sdxl_models/` adapters use the former.
     #[must_use]
     pub fn encoder_candidates(file: &Path) -> Vec<PathBuf> {
-        file.ancestors()
+        let mut out: Vec<PathBuf> = file
+            .ancestors()
             .skip(1)
             .take(2)
             .map(|dir| dir.join("image_encoder"))
-            .collect()
+            .collect();
+        let folder = file.parent();
+        if let Some(grand) = folder.and_then(Path::parent)
+            && let Ok(entries) = std::fs::read_dir(grand)
+        {
+            let mut siblings: Vec<PathBuf> = entries
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| p.is_dir() && Some(p.as_path()) != folder)
+                .map(|p| p.join("image_encoder"))
+                .filter(|p| p.is_dir())
+                .collect();
+            siblings.sort();
+            out.extend(siblings);
+        }
+        out
+    }
+
+    /// The image encoder of the adapter at `file`: of the
+    /// [`encoder_candidates`](Self::encoder_candidates) that exist, the first whose projection is
+    /// as wide as the adapter's image projection takes (h94's `sdxl_models/` holds a ViT-bigG
+    /// encoder while its `ip-adapter_sdxl_vit-h` wants the ViT-H one in `models/`), else the
+    /// first (whose mismatch [`load`](Self::load) then names).
+    pub fn find_encoder(file: &Path) -> Result<PathBuf, DiffusionError> {
+        let candidates = Self::encoder_candidates(file);
+        let present: Vec<&PathBuf> = candidates
+            .iter()
+            .filter(|d| d.join("config.json").is_file())
+            .collect();
+        let Some(first) = present.first() else {
+            return Err(DiffusionError::Missing {
+                file: candidates.first().cloned().unwrap_or_default(),
+                what: format!(
+                    "the IP-Adapter's image encoder (a CLIP vision model: config.json and model.safetensors); looked in {}; put it there",
+                    candidates
+                        .iter()
+                        .map(|c| c.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(" and ")
+                ),
+            });
+        };
+        // The header alone (a damaged file is reported when it is loaded).
+        let wanted = layout::safetensors_entries(file)
+            .ok()
+            .and_then(|entries| {
+                entries
+                    .into_iter()
+                    .find(|e| e.name == "image_proj.proj.weight")
+            })
+            .and_then(|e| e.shape.get(1).copied());
+        let width = |dir: &Path| {
+            let path = dir.join("config.json");
+            let text = std::fs::read_to_string(&path).ok()?;
+            config::clip_vision_config(&text, &path)
+                .ok()
+                .map(|c| c.projection_dim)
+        };
+        Ok(present
+            .iter()
+            .find(|d| wanted.is_some() && width(d) == wanted)
+            .unwrap_or(first)
+            .to_path_buf())
     }
 
     /// Loads the adapter at `file` and its image encoder (`encoder`, else the first of
@@ -101,25 +165,7 @@ impl IpAdapter {
         }
         let encoder_dir = match encoder {
             Some(dir) => dir.to_path_buf(),
-            None => {
-                let candidates = Self::encoder_candidates(file);
-                match candidates.iter().find(|d| d.join("config.json").is_file()) {
-                    Some(d) => d.clone(),
-                    None => {
-                        return Err(DiffusionError::Missing {
-                            file: candidates.first().cloned().unwrap_or_default(),
-                            what: format!(
-                                "the IP-Adapter's image encoder (a CLIP vision model: config.json and model.safetensors); looked in {}; put it there or name it",
-                                candidates
-                                    .iter()
-                                    .map(|c| c.display().to_string())
-                                    .collect::<Vec<_>>()
-                                    .join(" and ")
-                            ),
-                        });
-                    }
-                }
-            }
+            None => Self::find_encoder(file)?,
         };
         let device = resolve(device)?;
         let dtype = if device.is_cuda() {
@@ -284,10 +330,7 @@ impl IpAdapter {
             4
         };
         let mut n = layout::parameter_count(file)?;
-        if let Some(dir) = Self::encoder_candidates(file)
-            .into_iter()
-            .find(|d| d.join("config.json").is_file())
-        {
+        if let Ok(dir) = Self::find_encoder(file) {
             for f in layout::weight_files(&dir, "model")? {
                 n += layout::parameter_count(&f)?;
             }
